@@ -1,0 +1,124 @@
+"""The worker process: loads one profile's pipelines once and runs jobs one at a time.
+
+It is started by the dispatcher with the ``spawn`` method, so torch is imported here and
+never in the API process. A reader thread receives messages while a job runs, so that a
+:class:`CancelJob` takes effect at the next denoising step.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from takeone.errors import InvalidRequest, JobCancelled, OutOfMemory, TakeoneError
+from takeone.generation import GenerationRequest
+from takeone.runtime.messages import (
+    CancelJob, FailureKind, JobDone, JobFailed, JobProgress, RunJob, Shutdown,
+    WorkerLoadFailed, WorkerReady,
+)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker needs; picklable so it can cross into the spawned process."""
+
+    profile: str
+    device: str | None = None
+    visible_gpu: str | None = None
+    step_delay_s: float = 0.0
+
+
+def worker_main(conn: Connection, config: WorkerConfig) -> None:
+    """Entry point of the worker process."""
+    if config.visible_gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = config.visible_gpu
+    try:
+        runner = JobRunner(conn, config)
+    except Exception as exc:  # any load failure is reported, then the process ends
+        conn.send(WorkerLoadFailed(f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(WorkerReady(config.profile, runner.device, os.getpid()))
+    runner.serve()
+
+
+class JobRunner:
+    def __init__(self, conn: Connection, config: WorkerConfig) -> None:
+        from takeone.models.loader import load_video_model
+        from takeone.models.profiles import get_profile
+
+        self.conn = conn
+        self.config = config
+        self.profile = get_profile(config.profile)
+        self.model = load_video_model(config.profile, config.device)
+        self.device = str(getattr(self.model, "device", config.device or "cpu"))
+        self.inbox: queue.Queue[RunJob | None] = queue.Queue()
+        self.cancelled: set[str] = set()
+
+    def serve(self) -> None:
+        threading.Thread(target=self._read, daemon=True).start()
+        while (job := self.inbox.get()) is not None:
+            self.conn.send(self._run(job))
+            self.cancelled.discard(job.job_id)
+
+    def _read(self) -> None:
+        try:
+            while True:
+                msg = self.conn.recv()
+                if isinstance(msg, CancelJob):
+                    self.cancelled.add(msg.job_id)
+                elif isinstance(msg, RunJob):
+                    self.inbox.put(msg)
+                elif isinstance(msg, Shutdown):
+                    break
+        except (EOFError, OSError):
+            pass  # the dispatcher went away: finish up and exit
+        self.inbox.put(None)
+
+    def _run(self, job: RunJob) -> JobDone | JobFailed:
+        try:
+            return self._render(job)
+        except JobCancelled:
+            return JobFailed(job.job_id, "cancelled", "cancelled")
+        except OutOfMemory as exc:
+            self._free_memory()
+            return JobFailed(job.job_id, exc.message, "oom")
+        except TakeoneError as exc:
+            return JobFailed(job.job_id, exc.message, _kind(exc))
+        except Exception as exc:  # a failed job is data; the worker stays up
+            self._free_memory()
+            return JobFailed(job.job_id, f"generation failed: {type(exc).__name__}: {exc}")
+
+    def _render(self, job: RunJob) -> JobDone:
+        from takeone.models.render import render
+
+        request = GenerationRequest.from_dict(job.request)
+        started = time.perf_counter()
+        info = render(self.model, self.profile, request, Path(job.output_path),
+                      progress=lambda step, total: self._progress(job.job_id, step, total),
+                      should_cancel=lambda: job.job_id in self.cancelled)
+        metrics: dict[str, Any] = info.to_metrics()
+        metrics["inference_time"] = round(time.perf_counter() - started, 3)
+        return JobDone(job.job_id, metrics)
+
+    def _progress(self, job_id: str, step: int, total: int) -> None:
+        if self.config.step_delay_s:
+            time.sleep(self.config.step_delay_s)
+        self.conn.send(JobProgress(job_id, step, total))
+
+    def _free_memory(self) -> None:
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _kind(exc: TakeoneError) -> FailureKind:
+    return "invalid" if isinstance(exc, InvalidRequest) else "error"

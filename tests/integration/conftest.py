@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import ImageServer, Server, jpeg_bytes, png_bytes
+
+
+@pytest.fixture(scope="session")
+def images() -> Iterator[ImageServer]:
+    server = ImageServer({
+        "/first.jpg": ("image/jpeg", jpeg_bytes()),
+        "/last.png": ("image/png", png_bytes((400, 300), (10, 200, 90))),
+        "/square.png": ("image/png", png_bytes((256, 256))),
+        "/not-an-image.txt": ("text/plain", b"hello, I am not a picture"),
+    })
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One shared tiny-profile server for the tests that do not break it."""
+    srv = Server(tmp_path_factory.mktemp("shared-server")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture()
+def fresh_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"

@@ -1,0 +1,125 @@
+"""Nothing lost: worker crashes, server crashes, deadlines, cancels, failures to load or write.
+
+These tests start their own servers, slowed down with the hidden ``--debug-step-delay`` flag
+so that a job is still running when the test strikes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.harness import Server, running
+
+JOB = {"prompt": "a slow fox", "duration": 5, "generate_audio": False}  # costs 0.438
+
+
+def _submit(server: Server, key: str) -> dict[str, Any]:
+    r = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers={"x-api-key": key})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _wait_status(server: Server, key: str, rid: str, wanted: set[str], timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{server.url}/v2/requests/{rid}/status", headers={"x-api-key": key}).json()
+        if body["status"] in wanted:
+            return dict(body)
+        time.sleep(0.1)
+    raise AssertionError(f"{rid} never reached {wanted}; last {body}\n{server.log()}")
+
+
+def _worker_pid(server: Server) -> int:
+    pids = [w["pid"] for w in server.health()["workers"] if w["state"] == "ready"]
+    assert pids
+    return int(pids[0])
+
+
+def test_worker_killed_mid_job_is_retried_then_failed_with_credits_back(fresh_dir: Path) -> None:
+    with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "1") as server:
+        key = server.key(10)
+        rid = _submit(server, key)["request_id"]
+        _wait_status(server, key, rid, {"PROCESSING"})
+        os.kill(_worker_pid(server), signal.SIGKILL)
+        time.sleep(0.5)
+        server.wait_up(ready=True, timeout=120)  # a new worker replaced the dead one
+        _wait_status(server, key, rid, {"PROCESSING"})  # second (last) attempt
+        os.kill(_worker_pid(server), signal.SIGKILL)
+        body = _wait_status(server, key, rid, {"FAILED"})
+        assert "died" in body["error"]
+        assert server.balance(key) == 10
+        server.wait_up(ready=True, timeout=120)
+        again = _submit(server, key)["request_id"]  # the server keeps serving
+        assert _wait_status(server, key, again, {"COMPLETED"})["status"] == "COMPLETED"
+        assert server.balance(key) == pytest.approx(10 - 0.438)
+
+
+def test_blocking_deadline_is_504_and_releases_credits(fresh_dir: Path) -> None:
+    with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "2", "--sync-timeout", "1") as server:
+        key = server.key(10)
+        r = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key}, timeout=60)
+        assert r.status_code == 504
+        assert "1 s" in r.json()["error"]
+        assert server.balance(key) == 10
+
+
+def test_cancel_running_job_frees_worker(fresh_dir: Path) -> None:
+    with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "1") as server:
+        key = server.key(10)
+        h = {"x-api-key": key}
+        rid = _submit(server, key)["request_id"]
+        _wait_status(server, key, rid, {"PROCESSING"})
+        r = httpx.post(f"{server.url}/v2/requests/{rid}/cancel", headers=h)
+        assert r.status_code == 422 and r.json()["error"] == "cancelled"
+        assert server.balance(key) == 10
+        nxt = _submit(server, key)["request_id"]
+        assert _wait_status(server, key, nxt, {"COMPLETED"})["status"] == "COMPLETED"
+
+
+def test_server_killed_and_restarted_finishes_accepted_jobs(fresh_dir: Path) -> None:
+    server = Server(fresh_dir, ["--profile", "tiny", "--debug-step-delay", "1"]).start()
+    key = server.key(10)
+    ids = [_submit(server, key)["request_id"] for _ in range(2)]
+    _wait_status(server, key, ids[0], {"PROCESSING"})
+    worker = _worker_pid(server)
+    server.kill(signal.SIGKILL)
+    _wait_gone(worker)
+    restarted = Server(fresh_dir, ["--profile", "tiny"]).start()
+    try:
+        for rid in ids:
+            assert _wait_status(restarted, key, rid, {"COMPLETED", "FAILED"})["status"] == "COMPLETED"
+        assert restarted.balance(key) == pytest.approx(10 - 2 * 0.438)
+    finally:
+        restarted.stop()
+
+
+def _wait_gone(pid: int, timeout: float = 60) -> None:
+    """The orphaned worker exits once it sees its pipe closed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+
+
+def test_write_failure_is_500_and_releases_credits(fresh_dir: Path) -> None:
+    with running(fresh_dir, "--profile", "tiny") as server:
+        key = server.key(10)
+        outputs = fresh_dir / "outputs"
+        shutil.rmtree(outputs)
+        outputs.write_text("a file where the outputs folder should be")
+        r = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key}, timeout=60)
+        assert r.status_code == 500
+        assert "generation failed" in r.json()["error"]
+        assert server.balance(key) == 10

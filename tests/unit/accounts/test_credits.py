@@ -1,0 +1,87 @@
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from takeone.accounts.keys import KeyStore
+from takeone.db import Database
+from takeone.errors import InsufficientCredits, RateLimited
+from takeone.generation import GenerationRequest
+from takeone.jobs.model import Job, JobStatus
+from takeone.jobs.sqlite import SqliteJobStore
+
+
+def _job(key_id: str, n: int, price: float = 1.0) -> Job:
+    return Job(id=f"job-{n}", key_id=key_id, request=GenerationRequest(endpoint="kling-2.6", prompt="x"),
+               price=price, status=JobStatus.QUEUED, created_at=time.time())
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Database:
+    return Database(tmp_path / "t.db")
+
+
+def test_reserve_commit_release_exactly_once(db: Database) -> None:
+    keys, jobs = KeyStore(db, time.time), SqliteJobStore(db, time.time)
+    key = keys.create(5.0).key
+    jobs.submit(_job(key.id, 1, 2.0), None, 100)
+    jobs.submit(_job(key.id, 2, 2.0), None, 100)
+    assert keys.get(key.id).balance == 1.0 and keys.get(key.id).reserved == 4.0
+    jobs.claim_next()
+    jobs.complete("job-1", "job-1.mp4", {})
+    assert jobs.fail("job-1", "too late") is None  # already settled: no refund
+    jobs.fail("job-2", "cancelled")
+    assert jobs.fail("job-2", "cancelled again") is None
+    k = keys.get(key.id)
+    assert (k.balance, k.reserved) == (3.0, 0.0)
+
+
+def test_insufficient_credits_keeps_nothing(db: Database) -> None:
+    keys, jobs = KeyStore(db, time.time), SqliteJobStore(db, time.time)
+    key = keys.create(0.5).key
+    with pytest.raises(InsufficientCredits, match="costs 1.0"):
+        jobs.submit(_job(key.id, 1), None, 100)
+    assert jobs.get("job-1") is None and keys.get(key.id).balance == 0.5
+
+
+def test_concurrent_submits_accept_exactly_what_the_balance_covers(tmp_path: Path) -> None:
+    keys = KeyStore(Database(tmp_path / "c.db"), time.time)
+    key = keys.create(7.0).key
+    accepted, refused = [], []
+
+    def submit(n: int) -> None:
+        store = SqliteJobStore(Database(tmp_path / "c.db"), time.time)  # separate connections
+        try:
+            store.submit(_job(key.id, n), None, 1000)
+            accepted.append(n)
+        except InsufficientCredits:
+            refused.append(n)
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(accepted) == 7 and len(refused) == 13
+    k = keys.get(key.id)
+    assert (k.balance, k.reserved) == (0.0, 7.0)
+
+
+def test_idempotency_key_returns_the_same_job_without_paying_twice(db: Database) -> None:
+    keys, jobs = KeyStore(db, time.time), SqliteJobStore(db, time.time)
+    key = keys.create(5.0).key
+    first = jobs.submit(_job(key.id, 1), None, 100, idempotency_key="abc")
+    again = jobs.submit(_job(key.id, 2), None, 100, idempotency_key="abc")
+    assert again.id == first.id and keys.get(key.id).balance == 4.0
+
+
+def test_queue_bound_and_concurrency_limit(db: Database) -> None:
+    keys, jobs = KeyStore(db, time.time), SqliteJobStore(db, time.time)
+    key = keys.create(50.0).key
+    jobs.submit(_job(key.id, 1), 1, 100)
+    with pytest.raises(RateLimited, match="concurrent"):
+        jobs.submit(_job(key.id, 2), 1, 100)
+    jobs.submit(_job(key.id, 3), None, 2)
+    with pytest.raises(RateLimited, match="queue is full"):
+        jobs.submit(_job(key.id, 4), None, 2)
