@@ -23,7 +23,7 @@ def images() -> Iterator[ImageServer]:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One shared tiny-profile server for the tests that do not break it."""
-    srv = Server(tmp_path_factory.mktemp("shared-server")).start()
+    srv = Server(tmp_path_factory.mktemp("shared-server"), ["--profile", "tiny"]).start()
     yield srv
     srv.stop()
 

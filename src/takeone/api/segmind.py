@@ -110,7 +110,7 @@ def _failure(services: Services, job: Job) -> TakeoneError:
         services.require_dispatcher().check_available()
     except WorkerUnavailable as exc:
         return exc
-    return GenerationFailed(f"generation failed: {job.error}")
+    return GenerationFailed(job.error or "generation failed")
 
 
 def _video_response(services: Services, job: Job, elapsed: float) -> Response:

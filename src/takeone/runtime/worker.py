@@ -7,6 +7,7 @@ never in the API process. A reader thread receives messages while a job runs, so
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import queue
@@ -103,7 +104,7 @@ class JobRunner:
         info = render(self.model, self.profile, request, Path(job.output_path),
                       progress=lambda step, total: self._progress(job.job_id, step, total),
                       should_cancel=lambda: job.job_id in self.cancelled)
-        metrics: dict[str, Any] = info.to_metrics()
+        metrics: dict[str, Any] = dataclasses.asdict(info)
         metrics["inference_time"] = round(time.perf_counter() - started, 3)
         return JobDone(job.job_id, metrics)
 
