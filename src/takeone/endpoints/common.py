@@ -54,6 +54,8 @@ def parse_body(model: type[EndpointInput], body: bytes) -> EndpointInput:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest("body", _excerpt(body), f"is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidRequest("body", _excerpt(body), "is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidRequest("body", data, "must be a JSON object")
     try:
