@@ -38,16 +38,16 @@ def router() -> APIRouter:
     api.add_api_route("/v1/{slug}", unknown_model, methods=["POST"], include_in_schema=False)
     api.add_api_route("/v2/{slug}", unknown_model, methods=["POST"], include_in_schema=False)
     api.add_api_route("/v2/requests/{request_id}/status", get_status, methods=["GET"],
-                      response_model=schemas.StatusBody, responses=_errors(401, 404),
+                      response_model=schemas.StatusBody, responses=_failed(schemas.StatusBody),
                       summary="Status of a queued request")
     api.add_api_route("/v2/requests/{request_id}", get_result, methods=["GET"],
-                      response_model=schemas.ResultBody, responses=_errors(401, 404),
+                      response_model=schemas.ResultBody, responses=_failed(schemas.ResultBody),
                       summary="Result of a queued request")
     api.add_api_route("/v1/requests/{request_id}", get_result, methods=["GET"],
-                      response_model=schemas.ResultBody, responses=_errors(401, 404),
+                      response_model=schemas.ResultBody, responses=_failed(schemas.ResultBody),
                       summary="Result of a queued request (legacy poll_url)")
     api.add_api_route("/v2/requests/{request_id}/cancel", cancel, methods=["POST"],
-                      response_model=schemas.StatusBody, responses=_errors(401, 404),
+                      response_model=schemas.StatusBody, responses=_failed(schemas.StatusBody),
                       summary="Cancel a queued or running request (it ends FAILED, nothing charged)")
     api.add_api_route("/v1/get-user-credits", get_credits, methods=["GET"],
                       response_model=schemas.CreditsBody, responses=_errors(401),
@@ -57,6 +57,11 @@ def router() -> APIRouter:
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: schemas.ERRORS[c] for c in codes}
+
+
+def _failed(model: type[object]) -> dict[int | str, dict[str, Any]]:
+    """FAILED requests answer 422 with the same body shape (Segmind's convention)."""
+    return {**_errors(401, 404), 422: {"model": model, "description": "The request FAILED"}}
 
 
 def _body_doc(spec: EndpointSpec) -> dict[str, Any]:
