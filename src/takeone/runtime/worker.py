@@ -40,6 +40,8 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
     """Entry point of the worker process."""
     if config.visible_gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = config.visible_gpu
+    else:
+        _yield_cpu_to_api()
     try:
         runner = JobRunner(conn, config)
     except Exception as exc:  # any load failure is reported, then the process ends
@@ -47,6 +49,15 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
         return
     conn.send(WorkerReady(config.profile, runner.device, os.getpid()))
     runner.serve()
+
+
+def _yield_cpu_to_api() -> None:
+    """On a CPU-only machine generation would take every core and starve the API process
+    (status polls waited seconds): leave it one core and a higher scheduling priority."""
+    import torch
+
+    os.nice(10)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
 
 
 class JobRunner:
