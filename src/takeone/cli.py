@@ -67,6 +67,8 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="seconds a blocking POST /v1 call waits before 504 (default 900)")
     p.add_argument("--job-timeout", type=float, default=3600.0, help="per-job deadline in seconds")
     p.add_argument("--retention", type=float, default=24.0, help="hours results are kept (default 24)")
+    p.add_argument("--sweep-interval", type=float, default=300.0,
+                   help="seconds between retention sweeps (default 300)")
     p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before submits get 429")
     p.add_argument("--rate-limit", type=int, help="default requests per minute for keys without one")
     p.add_argument("--debug-step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -83,6 +85,7 @@ def serve_settings(args: argparse.Namespace) -> Settings:
         job_timeout_s=args.job_timeout, retention_s=args.retention * 3600,
         link_ttl_s=max(args.retention * 3600, 3600), max_queue=args.max_queue,
         default_rate_limit=args.rate_limit, debug_step_delay_s=args.debug_step_delay,
+        sweep_interval_s=args.sweep_interval,
     )
 
 

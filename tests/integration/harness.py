@@ -40,6 +40,7 @@ class Server:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    fetch_allow: tuple[str, ...] = ("127.0.0.1",)
 
     @property
     def url(self) -> str:
@@ -49,7 +50,9 @@ class Server:
         self.log_path = self.data_dir / f"server-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "takeone.cli", "serve", "--port", str(self.port),
-               "--data-dir", str(self.data_dir), "--fetch-allow", "127.0.0.1", *self.args]
+               "--data-dir", str(self.data_dir), *self.args]
+        for host in self.fetch_allow:
+            cmd += ["--fetch-allow", host]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         self.wait_up(ready=wait_ready, timeout=timeout)
