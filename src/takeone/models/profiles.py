@@ -1,0 +1,228 @@
+"""Model profiles: which open-weight model serves each Kling request, and with which recipe.
+
+A *profile* is a deployment choice (one model family, one set of weights, one license). Its
+:meth:`Profile.recipe_for` turns a validated :class:`~takeone.generation.GenerationRequest`
+into a :class:`Recipe`: the exact pipeline, generation size, frame count, steps and guidance,
+and the exact output size, frame rate and frame count the client receives. The API process
+imports this module to reject requests a profile cannot serve before queueing them, so it
+must stay free of torch, numpy and diffusers.
+
+Kling semantics shared by every profile:
+
+- ``kling-2.1`` is image-to-video: ``image`` is required; with ``image_tail`` the video runs
+  from the first to the last frame (pipeline ``condition``). Modes ``std``, ``pro``,
+  ``master``. It never has an audio track.
+- ``kling-2.6`` (mode ``pro``) is text-to-video, or image-to-video with ``image``; no last
+  frame. It has an audio track exactly when ``generate_audio`` is true.
+- Output is 24 fps; 5 s is 121 frames (5.04 s) and 10 s is 241 frames (10.04 s), the
+  ``8k + 1`` counts LTX-2 generates natively.
+- ``cfg_scale`` (0..1) maps linearly onto the quality's guidance range:
+  ``guidance = low + cfg_scale * (high - low)``. Step-distilled recipes have
+  ``low == high == 1`` and so ignore it.
+
+Example::
+
+    recipe = get_profile("tiny").recipe_for(GenerationRequest(endpoint="kling-2.6", prompt="fox"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from takeone.errors import InvalidRequest
+from takeone.generation import ASPECT_RATIOS, DURATIONS, GenerationRequest
+
+OUTPUT_FPS = 24
+OUTPUT_FRAMES = {5: 121, 10: 241}
+KLING_MODES: Mapping[str, tuple[str, ...]] = {
+    "kling-2.1": ("std", "pro", "master"),
+    "kling-2.6": ("pro",),
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything the worker needs to run one generation and deliver the video.
+
+    ``gen_*`` describe what the model generates; ``output_*`` what the client receives. The
+    generation size is the nearest model-valid size of the output's aspect ratio; the render
+    step picks the nearest frame in time and scales to the exact output size (undoing the
+    small stretch, since conditioning images were scaled the other way). ``gen_fps`` is
+    passed to the pipeline as its frame rate, so the generated audio lasts
+    ``gen_frames / gen_fps`` ~= ``output_duration_s``. The sampler knobs after ``license``
+    default to plain sampling (no STG, no modality guidance, no rescale, the pipeline's own
+    sigmas), which is what the tiny and distilled recipes use.
+    """
+
+    family: str
+    pipeline: str  # "t2v" | "i2v" | "condition"
+    steps: int
+    gen_width: int
+    gen_height: int
+    gen_frames: int
+    gen_fps: float
+    output_width: int
+    output_height: int
+    output_fps: int
+    output_frames: int
+    audio: bool
+    guidance_scale: float
+    weights: str
+    license: str
+    audio_guidance_scale: float | None = None  # None: same as guidance_scale
+    guidance_rescale: float = 0.0
+    stg_scale: float = 0.0
+    stg_blocks: tuple[int, ...] = ()
+    modality_scale: float = 1.0
+    sigmas: tuple[float, ...] | None = None
+    max_sequence_length: int = 1024
+    use_cross_timestep: bool = True
+
+    @property
+    def output_duration_s(self) -> float:
+        return self.output_frames / self.output_fps
+
+
+@dataclass(frozen=True)
+class Quality:
+    """What one (endpoint, mode) pair gets: steps, guidance range and sizes per aspect ratio.
+
+    ``sizes`` maps an aspect ratio to ``(gen_width, gen_height, output_width, output_height)``.
+    """
+
+    steps: int
+    sizes: Mapping[str, tuple[int, int, int, int]]
+    guidance_range: tuple[float, float] = (1.0, 1.0)
+
+    def guidance(self, cfg_scale: float) -> float:
+        low, high = self.guidance_range
+        return low + min(max(cfg_scale, 0.0), 1.0) * (high - low)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One deployable model choice: its weights, license and per-case recipes.
+
+    ``qualities`` is keyed by ``(endpoint, mode)``; a missing key means the profile does not
+    serve that mode. ``gen_frames`` maps a duration in seconds to the generated frame count
+    (``8k + 1``). ``weights`` names where the loader gets the components: a Hugging Face repo
+    id, a local directory, or ``builtin:<name>`` for components built in-process.
+    """
+
+    name: str
+    family: str
+    license: str
+    description: str
+    weights: str
+    qualities: Mapping[tuple[str, str], Quality]
+    gen_frames: Mapping[int, int]
+    has_audio: bool = True
+    max_sequence_length: int = 1024
+
+    def recipe_for(self, request: GenerationRequest) -> Recipe:
+        """Pick the recipe for ``request``; raise ``InvalidRequest`` naming the field if unservable."""
+        quality = self._quality(request)
+        pipeline = pipeline_for(request)
+        audio = wants_audio(request)
+        if audio and not self.has_audio:
+            raise InvalidRequest("generate_audio", True, f"profile {self.name!r} cannot generate audio")
+        gen_w, gen_h, out_w, out_h = quality.sizes[_aspect(request, quality)]
+        gen_frames, out_frames = self._frames(request)
+        guidance = quality.guidance(request.cfg_scale)
+        return Recipe(
+            family=self.family,
+            pipeline=pipeline,
+            steps=quality.steps,
+            gen_width=gen_w,
+            gen_height=gen_h,
+            gen_frames=gen_frames,
+            gen_fps=gen_frames * OUTPUT_FPS / out_frames,
+            output_width=out_w,
+            output_height=out_h,
+            output_fps=OUTPUT_FPS,
+            output_frames=out_frames,
+            audio=audio,
+            guidance_scale=guidance,
+            weights=self.weights,
+            license=self.license,
+            max_sequence_length=self.max_sequence_length,
+        )
+
+    def _quality(self, request: GenerationRequest) -> Quality:
+        modes = KLING_MODES.get(request.endpoint)
+        if modes is None:
+            raise InvalidRequest("endpoint", request.endpoint, f"must be one of {', '.join(KLING_MODES)}")
+        if request.mode not in modes:
+            raise InvalidRequest("mode", request.mode, f"{request.endpoint} supports {', '.join(modes)}")
+        quality = self.qualities.get((request.endpoint, request.mode))
+        if quality is None:
+            raise InvalidRequest("mode", request.mode, f"profile {self.name!r} does not serve this mode")
+        return quality
+
+    def _frames(self, request: GenerationRequest) -> tuple[int, int]:
+        if request.duration not in DURATIONS or request.duration not in self.gen_frames:
+            allowed = ", ".join(str(d) for d in DURATIONS)
+            raise InvalidRequest("duration", request.duration, f"must be one of {allowed}")
+        return self.gen_frames[request.duration], OUTPUT_FRAMES[request.duration]
+
+
+def pipeline_for(request: GenerationRequest) -> str:
+    """Which conditioning a Kling request needs: ``t2v``, ``i2v`` or ``condition`` (first+last)."""
+    if request.endpoint == "kling-2.1":
+        if not request.has_image:
+            raise InvalidRequest("image", None, "kling-2.1 is image-to-video: an image is required")
+        return "condition" if request.has_last_frame else "i2v"
+    if request.has_last_frame:
+        raise InvalidRequest("image_tail", "<image>", f"{request.endpoint} does not take a last frame")
+    return "i2v" if request.has_image else "t2v"
+
+
+def wants_audio(request: GenerationRequest) -> bool:
+    """Only kling-2.6 delivers audio, and only when asked; kling-2.1 videos are always silent."""
+    return request.endpoint == "kling-2.6" and request.generate_audio
+
+
+def _aspect(request: GenerationRequest, quality: Quality) -> str:
+    if request.aspect_ratio not in ASPECT_RATIOS or request.aspect_ratio not in quality.sizes:
+        allowed = ", ".join(ASPECT_RATIOS)
+        raise InvalidRequest("aspect_ratio", request.aspect_ratio, f"must be one of {allowed}")
+    return request.aspect_ratio
+
+
+# The tiny profile: random weights built in-process (see takeone.models.tiny). It generates at
+# 32x compression on a 160x96-class canvas and at about 3.4 fps (17 frames for 5 s, 33 for
+# 10 s) so that a whole clip costs a fraction of a second on CPU; the render step then
+# resamples to the same 24 fps output real profiles deliver.
+_TINY_SIZES = {
+    "16:9": (160, 96, 256, 144),
+    "9:16": (96, 160, 144, 256),
+    "1:1": (96, 96, 144, 144),
+}
+_TINY_GUIDANCE = (1.0, 3.0)
+TINY = Profile(
+    name="tiny",
+    family="ltx2",
+    license="Apache-2.0 (random weights, for tests only)",
+    description="Tiny random-weight LTX-2 built in-process: real pipelines, meaningless pixels.",
+    weights="builtin:tiny-ltx2",
+    qualities={
+        ("kling-2.1", "std"): Quality(2, _TINY_SIZES, _TINY_GUIDANCE),
+        ("kling-2.1", "pro"): Quality(3, _TINY_SIZES, _TINY_GUIDANCE),
+        ("kling-2.1", "master"): Quality(4, _TINY_SIZES, _TINY_GUIDANCE),
+        ("kling-2.6", "pro"): Quality(3, _TINY_SIZES, _TINY_GUIDANCE),
+    },
+    gen_frames={5: 17, 10: 33},
+    max_sequence_length=32,
+)
+
+PROFILES: Mapping[str, Profile] = {profile.name: profile for profile in (TINY,)}
+
+
+def get_profile(name: str) -> Profile:
+    """The registered profile called ``name``; a ``ValueError`` lists the known ones otherwise."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(PROFILES))
+        raise ValueError(f"unknown model profile {name!r}; known profiles: {known}") from None
