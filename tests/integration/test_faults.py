@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import signal
 import time
 from pathlib import Path
@@ -123,3 +124,24 @@ def test_write_failure_is_500_and_releases_credits(fresh_dir: Path) -> None:
         assert r.status_code == 500
         assert "generation failed" in r.json()["error"]
         assert server.balance(key) == 10
+
+
+def test_disk_full_fails_the_job_cleanly(fresh_dir: Path) -> None:
+    """The outputs folder on a 64 KiB tmpfs: the encoder hits ENOSPC mid-file."""
+    with running(fresh_dir, "--profile", "tiny") as server:
+        outputs = fresh_dir / "outputs"
+        mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(outputs)],
+                               capture_output=True, text=True)
+        if mount.returncode != 0:
+            pytest.skip(f"mounting a small tmpfs needs privileges this runner lacks: {mount.stderr}")
+        try:
+            key = server.key(10)
+            r = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key}, timeout=60)
+            assert r.status_code == 500
+            assert "No space left" in r.json()["error"] or "space" in r.json()["error"].lower()
+            assert server.balance(key) == 10
+            assert list(outputs.iterdir()) == []  # no half-written file left behind
+        finally:
+            subprocess.run(["umount", str(outputs)], check=True)
+        r = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key}, timeout=60)
+        assert r.status_code == 200  # the worker is fine once there is room again

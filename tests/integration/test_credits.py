@@ -1,0 +1,55 @@
+"""Credits over HTTP: concurrent submits, queued cancels and per-job deadlines."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.harness import Server, running
+
+JOB = {"prompt": "a fox", "duration": 5, "generate_audio": False}  # 0.438 each
+
+
+def test_concurrent_submits_accept_exactly_what_the_balance_covers(server: Server) -> None:
+    key = server.key(0.438 * 5)
+
+    def submit(_: int) -> int:
+        return httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers={"x-api-key": key},
+                          timeout=60).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        codes = list(pool.map(submit, range(16)))
+    assert sorted(codes) == [200] * 5 + [406] * 11
+    assert server.balance(key) == pytest.approx(0.0)
+
+
+def test_cancel_queued_job_releases_at_once(fresh_dir: Path) -> None:
+    with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "1") as server:
+        key = server.key(10)
+        h = {"x-api-key": key}
+        ids = [httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()["request_id"]
+               for _ in range(2)]
+        status = httpx.get(f"{server.url}/v2/requests/{ids[1]}/status", headers=h).json()
+        assert status["status"] == "QUEUED" and status["metrics"]["queue_position"] >= 1
+        r = httpx.post(f"{server.url}/v2/requests/{ids[1]}/cancel", headers=h)
+        assert r.status_code == 422 and r.json()["status"] == "FAILED" and r.json()["error"] == "cancelled"
+        assert server.balance(key) == pytest.approx(10 - 0.438)  # only the first is still reserved
+        result = httpx.get(f"{server.url}/v2/requests/{ids[1]}", headers=h)
+        assert result.status_code == 422 and result.json()["error"] == "cancelled"
+
+
+def test_job_deadline_fails_the_job_and_releases(fresh_dir: Path) -> None:
+    with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "2", "--job-timeout", "1") as server:
+        key = server.key(10)
+        h = {"x-api-key": key}
+        rid = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()["request_id"]
+        deadline = time.monotonic() + 60
+        while (body := httpx.get(f"{server.url}/v2/requests/{rid}/status", headers=h).json())["status"] != "FAILED":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert "deadline" in body["error"]
+        assert server.balance(key) == 10
