@@ -38,7 +38,7 @@ HTTP_STATUS: dict[type[errors.TakeoneError], int] = {
 def status_of(exc: errors.TakeoneError) -> int:
     for cls in type(exc).__mro__:
         if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]  # type: ignore[index]
+            return HTTP_STATUS[cls]
     return 500
 
 

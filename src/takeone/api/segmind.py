@@ -76,7 +76,8 @@ def _add_generation_routes(api: APIRouter, spec: EndpointSpec) -> None:
     async def queued(request: Request) -> JSONResponse:
         return await submit_queued(request, spec.slug)
 
-    video = {200: {"content": {"video/mp4": {}}, "description": "The MP4 file."}}
+    video: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"video/mp4": {}}, "description": "The MP4 file."}}
     api.add_api_route(f"/v1/{spec.slug}", blocking, methods=["POST"], summary=spec.summary,
                       operation_id=f"run_{spec.slug.replace('-', '_').replace('.', '_')}",
                       responses={**video, **schemas.ERRORS}, openapi_extra=_body_doc(spec),

@@ -13,6 +13,7 @@ from fastapi import Request
 
 from takeone.accounts.keys import ApiKey
 from takeone.api.services import Services
+from takeone.endpoints.common import EndpointInput
 from takeone.endpoints.registry import EndpointSpec, get_endpoint
 from takeone.errors import PayloadTooLarge
 from takeone.generation import GenerationRequest
@@ -69,18 +70,17 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _build_request(services: Services, endpoint: EndpointSpec, body: object,
+async def _build_request(services: Services, endpoint: EndpointSpec, body: EndpointInput,
                          job_id: str) -> GenerationRequest:
-    assert hasattr(body, "model_dump")
     folder = services.settings.inputs_dir / job_id
     saved: dict[str, str] = {}
-    for name, value in endpoint.image_inputs(body).items():  # type: ignore[arg-type]
+    for name, value in endpoint.image_inputs(body).items():
         image = await load_image(value, name, services.fetch_policy)
         path = folder / f"{name}.png"
         folder.mkdir(parents=True, exist_ok=True)
         save_png(image, path)
         saved[name] = str(path)
-    gen = endpoint.to_request(body, saved)  # type: ignore[arg-type]
+    gen = endpoint.to_request(body, saved)
     get_profile(services.settings.profile).recipe_for(gen)  # 400 if the profile cannot serve it
     return gen
 

@@ -52,9 +52,9 @@ class EndpointSpec:
 
 
 ENDPOINTS: dict[str, EndpointSpec] = {
-    kling_2_1.SLUG: EndpointSpec(kling_2_1.SLUG, kling_2_1.Kling21Input, ("image", "image_tail"),
+    "kling-2.1": EndpointSpec("kling-2.1", kling_2_1.Kling21Input, ("image", "image_tail"),
                                  "Kling 2.1: image to video, optional last frame"),
-    kling_2_6.SLUG: EndpointSpec(kling_2_6.SLUG, kling_2_6.Kling26Input, ("image_url",),
+    "kling-2.6": EndpointSpec("kling-2.6", kling_2_6.Kling26Input, ("image_url",),
                                  "Kling 2.6: text or image to video with synchronized audio"),
 }
 

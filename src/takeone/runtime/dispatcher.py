@@ -182,8 +182,12 @@ class LocalDispatcher:
             slot.state, slot.device, slot.error = "ready", event.device, None
             log.info("worker %d ready on %s (pid %s)", slot.index, event.device, event.pid)
             return True
-        reason = event.error if isinstance(event, WorkerLoadFailed) else (
-            f"the worker exited while loading the model (exit code {event.exitcode})")
+        if isinstance(event, WorkerLoadFailed):
+            reason = event.error
+        elif isinstance(event, WorkerDied):
+            reason = f"the worker exited while loading the model (exit code {event.exitcode})"
+        else:
+            reason = f"unexpected message from a loading worker: {event!r}"
         slot.state, slot.error = "failed", f"model failed to load: {reason}"
         log.error("worker %d: %s", slot.index, slot.error)
         return False
