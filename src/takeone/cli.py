@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from takeone.profiles_cli import register as register_profile_commands
 from takeone.settings import DEFAULT_PORT, Settings, env_fetch_allow
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_keys(sub)
     _add_generate(sub)
+    register_profile_commands(sub)
     return parser
 
 
@@ -57,7 +59,8 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     _data_dir(p)
-    p.add_argument("--profile", default="ltx-2", help="model profile (tiny for testing)")
+    p.add_argument("--profile", default="ltx-2", help="model profile (see `takeone profiles`; tiny for testing)")
+    _weights_args(p)
     p.add_argument("--public-url", help="absolute base URL clients use (default: from each request)")
     p.add_argument("--fetch-allow", action="append", default=[], metavar="HOST",
                    help="exempt HOST from the image-fetch address checks (development); repeatable")
@@ -76,9 +79,39 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=_serve)
 
 
+def _weights_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", type=Path, metavar="DIR",
+                   help="read weights from DIR (DIR/<org>/<repo> folders or a Hugging Face cache;"
+                        " default: $TAKEONE_WEIGHTS, else the Hugging Face cache)")
+    p.add_argument("--offload", choices=["none", "auto", "group"],
+                   help="GPU offloading when the profile does not fit the card (default: auto)")
+
+
+def _weights_dir(args: argparse.Namespace) -> Path | None:
+    from takeone.models.weights import root_from_env
+
+    weights: Path | None = args.weights
+    return weights if weights is not None else root_from_env()
+
+
+def _check_profile(name: str, weights_dir: Path | None) -> str | None:
+    """Why the profile cannot be served from this machine, or None."""
+    from takeone.errors import WeightsMissing
+    from takeone.models.profiles import get_profile
+    from takeone.models.weights import require_weights
+
+    try:
+        get_profile(name)
+        require_weights(name, weights_dir)
+    except (ValueError, WeightsMissing) as exc:
+        return str(exc)
+    return None
+
+
 def serve_settings(args: argparse.Namespace) -> Settings:
     return Settings(
         data_dir=args.data_dir, profile=args.profile, host=args.host, port=args.port,
+        weights_dir=_weights_dir(args), offload=args.offload,
         public_url=args.public_url,
         fetch_allow=frozenset(args.fetch_allow) | env_fetch_allow(),
         workers=args.workers, prices_file=args.prices, sync_timeout_s=args.sync_timeout,
@@ -95,13 +128,11 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from takeone.api.app import create_app
-    from takeone.models.profiles import get_profile
 
     settings = serve_settings(args)
-    try:
-        get_profile(settings.profile)
-    except ValueError as exc:
-        print(f"takeone: {exc}", file=sys.stderr)
+    problem = _check_profile(settings.profile, settings.weights_dir)
+    if problem is not None:
+        print(f"takeone: {problem}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
@@ -196,6 +227,7 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--no-audio", action="store_true", help="kling-2.6: no audio track")
     p.add_argument("--seed", type=int)
     p.add_argument("--profile", default="ltx-2")
+    _weights_args(p)
     p.add_argument("--fetch-allow", action="append", default=[], metavar="HOST")
     p.add_argument("-o", "--output", type=Path, default=Path("takeone.mp4"))
     p.set_defaults(run=_generate)
@@ -204,6 +236,11 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _generate(args: argparse.Namespace) -> int:
     from takeone.local import generate_locally
 
+    args.weights = _weights_dir(args)
+    problem = _check_profile(args.profile, args.weights)
+    if problem is not None:
+        print(f"takeone: {problem}", file=sys.stderr)
+        return 2
     return generate_locally(args, frozenset(args.fetch_allow) | env_fetch_allow())
 
 

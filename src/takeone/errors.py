@@ -14,6 +14,8 @@ checks that every class below has one.
     ├── InsufficientCredits     the balance does not cover the price (406)
     ├── RateLimited             requests per minute or concurrent jobs exceeded (429)
     ├── WorkerUnavailable       no worker can serve the request (502)
+    │   ├── WeightsMissing      a profile's weights are not on this machine (startup)
+    │   └── InsufficientGpuMemory  the profile cannot fit on the card (startup)
     ├── DeadlineExceeded        a blocking call's deadline passed (504)
     └── GenerationFailed        the model raised while generating (500)
         ├── JobCancelled        the job was cancelled (worker side; surfaces as FAILED)
@@ -79,6 +81,14 @@ class RateLimited(TakeoneError):
 
 class WorkerUnavailable(TakeoneError):
     """No worker can serve the request (model failed to load, worker crashed repeatedly)."""
+
+
+class WeightsMissing(WorkerUnavailable):
+    """Some of a profile's weights are not on this machine; ``takeone pull`` fetches them."""
+
+
+class InsufficientGpuMemory(WorkerUnavailable):
+    """The profile cannot fit on the card with the configured offloading."""
 
 
 class DeadlineExceeded(TakeoneError):

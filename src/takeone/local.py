@@ -60,7 +60,7 @@ def generate_locally(args: argparse.Namespace, fetch_allow: frozenset[str]) -> i
         with tempfile.TemporaryDirectory(prefix="takeone-") as tmp:
             images = asyncio.run(_save_images(spec, body, Path(tmp), FetchPolicy(allow_hosts=fetch_allow)))
             request = spec.to_request(body, images)
-            info = _render(args.profile, request, args.output)
+            info = _render(args.profile, request, args.output, args.weights, args.offload)
     except TakeoneError as exc:
         print(f"takeone: {exc.message}", file=sys.stderr)
         return 1
@@ -69,7 +69,8 @@ def generate_locally(args: argparse.Namespace, fetch_allow: frozenset[str]) -> i
     return 0
 
 
-def _render(profile_name: str, request: Any, output: Path) -> Any:
+def _render(profile_name: str, request: Any, output: Path, weights: Path | None,
+            offload: str | None) -> Any:
     from tqdm import tqdm
 
     from takeone.models.loader import load_video_model
@@ -79,7 +80,7 @@ def _render(profile_name: str, request: Any, output: Path) -> Any:
     profile = get_profile(profile_name)
     profile.recipe_for(request)
     print(f"loading profile {profile_name}...", file=sys.stderr)
-    model = load_video_model(profile_name)
+    model = load_video_model(profile_name, weights=weights, offload=offload)
     with tqdm(desc="denoising", unit="step") as bar:
         def progress(step: int, total: int) -> None:
             bar.total = total

@@ -25,6 +25,8 @@ class Settings:
 
     data_dir: Path = Path("takeone-data")
     profile: str = "ltx-2"
+    weights_dir: Path | None = None
+    offload: str | None = None
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     public_url: str | None = None

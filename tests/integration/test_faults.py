@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import signal
 import time
 from pathlib import Path
@@ -145,3 +146,46 @@ def test_disk_full_fails_the_job_cleanly(fresh_dir: Path) -> None:
             subprocess.run(["umount", str(outputs)], check=True)
         r = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key}, timeout=60)
         assert r.status_code == 200  # the worker is fine once there is room again
+
+
+def test_model_that_cannot_load_is_not_ready_and_answers_502(fresh_dir: Path, tmp_path: Path) -> None:
+    """ltx-2 weights all present (tiny ones, real layout) but one file corrupt."""
+    from takeone.models.profiles import get_profile
+    from takeone.models.tiny import write_tiny_checkpoints
+
+    weights = tmp_path / "weights"
+    write_tiny_checkpoints(get_profile("ltx-2"), weights, layout="local")
+    vae = next((weights / "Lightricks" / "LTX-2" / "vae").glob("*.safetensors"))
+    vae.write_bytes(b"\0" * 64)  # truncated: the worker cannot load it
+    server = Server(fresh_dir, ["--profile", "ltx-2", "--weights", str(weights)])
+    server.start(wait_ready=False)
+    try:
+        health = _wait_health(server, "unavailable")
+        assert "model failed to load" in health["error"]
+        key = server.key(10)
+        r = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key})
+        assert r.status_code == 502 and "no worker" in r.json()["error"]
+        assert server.balance(key) == 10
+    finally:
+        server.stop()
+
+
+def _wait_health(server: Server, status: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = httpx.get(server.url + "/healthz")
+        if r.json()["status"] == status:
+            assert r.status_code == 503
+            return dict(r.json())
+        time.sleep(0.3)
+    raise AssertionError(f"health never became {status}: {server.health()}\n{server.log()}")
+
+
+def test_serve_without_weights_fails_fast(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "takeone.cli", "serve", "--profile", "ltx-2", "--data-dir",
+         str(tmp_path / "d"), "--port", "1"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "TAKEONE_WEIGHTS": ""})
+    assert out.returncode == 2
+    assert "Lightricks/LTX-2" in out.stderr and "takeone pull ltx-2" in out.stderr

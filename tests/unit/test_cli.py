@@ -22,3 +22,28 @@ def test_keys_lifecycle(tmp_path: Path) -> None:
     _takeone("keys", "revoke", "--data-dir", d, key_id)
     assert "revoked" in _takeone("keys", "list", "--data-dir", d)
     assert secret not in (tmp_path / "takeone.db").read_bytes().decode("latin-1")
+
+
+def test_generate_locally_writes_mp4s(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from tests.mp4probe import probe
+
+    first, last = tmp_path / "first.png", tmp_path / "last.jpg"
+    Image.new("RGB", (320, 200), (200, 10, 10)).save(first)
+    Image.new("RGB", (300, 300), (10, 10, 200)).save(last)
+    out26, out21 = tmp_path / "t.mp4", tmp_path / "i.mp4"
+    _takeone("generate", "kling-2.6", "--profile", "tiny", "--prompt", "waves", "--duration", "5",
+             "-o", str(out26))
+    _takeone("generate", "kling-2.1", "--profile", "tiny", "--image", str(first), "--image-tail",
+             str(last), "--aspect-ratio", "1:1", "-o", str(out21))
+    p26, p21 = probe(out26.read_bytes()), probe(out21.read_bytes())
+    assert (p26.width, p26.height, p26.frames, p26.audio_codec) == (256, 144, 121, "aac")
+    assert (p21.width, p21.height, p21.frames, p21.audio_codec) == (144, 144, 121, None)
+
+
+def test_generate_rejects_bad_input_clearly(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "takeone.cli", "generate", "kling-2.6", "--profile",
+                          "tiny", "--prompt", "x", "--duration", "7", "-o", str(tmp_path / "x.mp4")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "duration" in out.stderr and "7" in out.stderr

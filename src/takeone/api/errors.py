@@ -31,6 +31,8 @@ HTTP_STATUS: dict[type[errors.TakeoneError], int] = {
     errors.JobCancelled: 500,
     errors.OutOfMemory: 500,
     errors.WorkerUnavailable: 502,
+    errors.WeightsMissing: 502,
+    errors.InsufficientGpuMemory: 502,
     errors.DeadlineExceeded: 504,
 }
 

@@ -66,6 +66,8 @@ def worker_configs(settings: Settings) -> list[WorkerConfig]:
     return [
         WorkerConfig(profile=settings.profile,
                      visible_gpu=str(i % gpus) if gpus else None,
+                     weights_dir=str(settings.weights_dir) if settings.weights_dir else None,
+                     offload=settings.offload,
                      step_delay_s=settings.debug_step_delay_s)
         for i in range(count)
     ]

@@ -1,13 +1,22 @@
 """LTX-2 behind the :class:`~takeone.models.base.VideoModel` contract.
 
-One set of components (text encoder, transformer, VAEs, vocoder) is loaded once and shared by
-the three pipelines the Kling endpoints need, so weights live in memory exactly once and
-every pipeline stays warm across jobs:
+One set of components (text encoder, connectors, VAEs, vocoder, one or two transformers,
+latent upsampler) is loaded once; every pipeline variant is built over those very module
+objects, so no weight is ever in memory twice and every pipeline stays warm across jobs:
 
 - ``t2v``: :class:`LTX2Pipeline` (text only),
 - ``i2v``: :class:`LTX2ImageToVideoPipeline` (``image`` is the first frame),
 - ``condition``: :class:`LTX2ConditionPipeline` with the first frame at index 0 and the last
-  frame at index -1 (Kling 2.1 ``image_tail``).
+  frame at index -1 (Kling 2.1 ``image_tail``),
+
+each over ``transformer`` (the distilled DiT for real profiles) and, when loaded,
+``transformer_full`` (the full DiT for guided stage 1), plus :class:`LTX2LatentUpsamplePipeline`.
+
+A two-stage recipe runs stage 1 at half the generation size with ``output_type="latent"``,
+upsamples the video latents 2x, then runs stage 2 at the generation size from those latents
+and stage 1's audio latents, re-noised to ``stage2_noise_scale``. Conditioning images are
+fitted to each stage's size. Explicit sigmas (the distilled schedules) are used exactly as
+given: those calls get a copy of the scheduler with resolution-dependent shifting off.
 
 A model serves one job at a time (pipelines keep per-call state on themselves).
 
@@ -19,107 +28,147 @@ Example::
 
 from __future__ import annotations
 
-import inspect
-import secrets
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
-from diffusers import DiffusionPipeline, LTX2ConditionPipeline, LTX2ImageToVideoPipeline, LTX2Pipeline
+from diffusers import (
+    FlowMatchEulerDiscreteScheduler,
+    LTX2ConditionPipeline,
+    LTX2ImageToVideoPipeline,
+    LTX2LatentUpsamplePipeline,
+    LTX2Pipeline,
+)
+from diffusers.hooks.group_offloading import apply_group_offloading
 from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
-from PIL import Image
 
-from takeone.errors import GenerationFailed, JobCancelled, OutOfMemory, TakeoneError
+from takeone.errors import GenerationFailed, JobCancelled, TakeoneError
 from takeone.generation import GenerationRequest
-from takeone.models.base import Audio, CancelFn, Frames, ProgressFn, Video, VideoModel
+from takeone.models.base import Audio, CancelFn, ProgressFn, Video, VideoModel
+from takeone.models.common import (
+    accepted,
+    as_takeone_error,
+    choose_seed,
+    frames_to_uint8,
+    load_frame,
+    require_image,
+    seeded_generator,
+    step_callback,
+)
 from takeone.models.profiles import Recipe
 
-PIPELINES: Mapping[str, type[DiffusionPipeline]] = {
+# diffusers' pipelines are untyped (their attributes come from ``register_modules``): ``Any``.
+Pipeline = Any
+PIPELINES: Mapping[str, Any] = {
     "t2v": LTX2Pipeline,
     "i2v": LTX2ImageToVideoPipeline,
     "condition": LTX2ConditionPipeline,
 }
-MAX_SEED = 2**31 - 1
-_CPU_OOM_MARKERS = ("can't allocate memory", "not enough memory", "out of memory")
+TRANSFORMERS = ("transformer", "transformer_full")
 
 
 class Ltx2Model(VideoModel):
-    """The LTX-2 family: three warm pipelines over one shared set of components."""
+    """The LTX-2 family: warm pipeline variants over one shared set of components."""
 
-    def __init__(self, components: Mapping[str, Any], device: torch.device) -> None:
-        """Wrap already-loaded ``components`` (in their final dtype) and move them to ``device``."""
+    def __init__(
+        self, components: Mapping[str, Any], device: torch.device, offloaded: Iterable[str] = ()
+    ) -> None:
+        """Wrap already-loaded ``components`` (in their final dtype) and place them on ``device``.
+
+        Components named in ``offloaded`` stay in host RAM and stream to ``device`` block by
+        block while they run (diffusers group offloading); the rest move to ``device`` now.
+        """
         self.device = device
-        base = LTX2Pipeline(**_accepted(LTX2Pipeline, components)).to(device)
-        # The other pipelines get the very same module objects: no second copy of any weight.
-        self.pipelines: dict[str, DiffusionPipeline] = {
-            name: base if cls is LTX2Pipeline else cls(**_accepted(cls, base.components))
-            for name, cls in PIPELINES.items()
+        self.components = dict(components)
+        self.offloaded = frozenset(offloaded)
+        place_components(self.components, device, self.offloaded)
+        scheduler = self.components["scheduler"]
+        self.schedulers = {"shifted": scheduler, "fixed": fixed_sigma_scheduler(scheduler)}
+        self.variants = build_variants(self.components)
+        self.pipelines: dict[str, Pipeline] = {
+            kind: pipe for (kind, transformer), pipe in self.variants.items() if transformer == "transformer"
         }
-        for pipe in self.pipelines.values():
-            pipe.set_progress_bar_config(disable=True)
+        self.upsampler: Pipeline | None = build_upsampler(self.components)
 
     @classmethod
-    def from_pretrained(cls, source: str | Path, device: torch.device, dtype: torch.dtype) -> Ltx2Model:
-        """Load diffusers-format weights (a Hub repo id or a local directory) once."""
-        pipe = LTX2Pipeline.from_pretrained(str(source), dtype=dtype)
+    def from_pretrained(cls, source: str, device: torch.device, dtype: torch.dtype) -> Ltx2Model:
+        """Load a whole diffusers-format LTX-2 pipeline folder (or cached repo id) once."""
+        pipeline_class: Any = LTX2Pipeline
+        pipe = pipeline_class.from_pretrained(source, dtype=dtype)
         return cls(pipe.components, device)
 
     @property
     def sample_rate(self) -> int:
         """The vocoder's output rate: the audio track's sample rate."""
-        return int(self.pipelines["t2v"].vocoder.config.output_sampling_rate)
+        return int(self.components["vocoder"].config.output_sampling_rate)
+
+    def pipeline(self, kind: str, transformer: str = "transformer") -> Pipeline:
+        """The ``kind`` pipeline over ``transformer``; ``GenerationFailed`` if not loaded."""
+        try:
+            return self.variants[(kind, transformer)]
+        except KeyError:
+            raise GenerationFailed(f"LTX-2 has no {kind!r} pipeline over {transformer!r} loaded") from None
 
     def generate(
         self, request: GenerationRequest, recipe: Recipe, progress: ProgressFn, should_cancel: CancelFn
     ) -> Video:
-        """Run ``recipe.pipeline`` for ``request``; errors surface as ``takeone.errors`` classes."""
-        if recipe.family != "ltx2" or recipe.pipeline not in self.pipelines:
+        """Run ``recipe`` for ``request``; errors surface as ``takeone.errors`` classes."""
+        if recipe.family != "ltx2" or recipe.pipeline not in PIPELINES:
             raise GenerationFailed(f"LTX-2 cannot run a {recipe.family} {recipe.pipeline!r} recipe")
+        if recipe.two_stage and self.upsampler is None:
+            raise GenerationFailed("this LTX-2 model has no latent upsampler for a two-stage recipe")
         if should_cancel():
             raise JobCancelled()
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        arguments = self._arguments(request, recipe, seed, progress, should_cancel)
-        output = self._run(recipe.pipeline, arguments)
-        return self._to_video(output, recipe, seed)
-
-    def _arguments(
-        self,
-        request: GenerationRequest,
-        recipe: Recipe,
-        seed: int,
-        progress: ProgressFn,
-        should_cancel: CancelFn,
-    ) -> dict[str, Any]:
-        arguments = sampling_arguments(recipe)
-        arguments.update(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt,
-            generator=torch.Generator(device="cpu").manual_seed(seed),
-            callback_on_step_end=step_callback(progress, should_cancel),
-            output_type="pt",
-            return_dict=True,
-        )
-        arguments.update(conditioning_arguments(request, recipe))
-        return arguments
-
-    def _run(self, pipeline: str, arguments: dict[str, Any]) -> Any:
+        seed = choose_seed(request.seed)
         try:
-            return self.pipelines[pipeline](**arguments)
+            output = self._denoise(request, recipe, seed, progress, should_cancel)
         except TakeoneError:
             raise
-        except torch.OutOfMemoryError as exc:
-            raise self._out_of_memory(exc) from exc
         except Exception as exc:
-            if _is_cpu_out_of_memory(exc):
-                raise self._out_of_memory(exc) from exc
-            raise GenerationFailed(f"LTX-2 {pipeline} generation failed: {_describe(exc)}") from exc
+            raise as_takeone_error(exc, self.device, f"LTX-2 {recipe.pipeline} generation") from exc
+        return self._to_video(output, recipe, seed)
 
-    def _out_of_memory(self, exc: BaseException) -> OutOfMemory:
-        """Free cached device memory so the worker can take the next job, and say what happened."""
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
-        return OutOfMemory(f"out of {self.device.type} memory while generating: {_describe(exc)}")
+    def _denoise(
+        self, request: GenerationRequest, recipe: Recipe, seed: int, progress: ProgressFn, should_cancel: CancelFn
+    ) -> Any:
+        generator = seeded_generator(seed)
+        set_vae_tiling(self.components["vae"], recipe.vae_tiling)
+        width, height = recipe.stage1_size
+        first = self._stage(
+            self.pipeline(recipe.pipeline, recipe.stage1_transformer),
+            {
+                **prompt_arguments(request, recipe, generator),
+                **stage1_arguments(recipe),
+                **conditioning_arguments(request, recipe, width, height),
+                "output_type": "latent" if recipe.two_stage else "pt",
+                "callback_on_step_end": step_callback(offset(progress, 0, recipe.total_steps), should_cancel),
+            },
+        )
+        if not recipe.two_stage:
+            return first
+        assert self.upsampler is not None
+        latents = self.upsampler(latents=first.frames, output_type="latent", return_dict=False)[0]
+        if should_cancel():
+            raise JobCancelled()
+        return self._stage(
+            self.pipeline(recipe.pipeline),
+            {
+                **prompt_arguments(request, recipe, generator),
+                **stage2_arguments(recipe),
+                **conditioning_arguments(request, recipe, recipe.gen_width, recipe.gen_height),
+                "latents": latents,
+                "audio_latents": first.audio,
+                "output_type": "pt",
+                "callback_on_step_end": step_callback(
+                    offset(progress, recipe.steps, recipe.total_steps), should_cancel
+                ),
+            },
+        )
+
+    def _stage(self, pipe: Pipeline, arguments: dict[str, Any]) -> Any:
+        """One pipeline call, with the scheduler its sigmas need."""
+        pipe.scheduler = self.schedulers["fixed" if arguments.get("sigmas") else "shifted"]
+        return pipe(**arguments, return_dict=True)
 
     def _to_video(self, output: Any, recipe: Recipe, seed: int) -> Video:
         frames = frames_to_uint8(output.frames[0])
@@ -127,124 +176,151 @@ class Ltx2Model(VideoModel):
         return Video(frames=frames, fps=recipe.gen_fps, audio=audio, sample_rate=self.sample_rate, seed=seed)
 
 
-def sampling_arguments(recipe: Recipe) -> dict[str, Any]:
-    """The pipeline keyword arguments that depend only on the recipe.
+def build_variants(components: Mapping[str, Any]) -> dict[tuple[str, str], Pipeline]:
+    """Every (pipeline kind, transformer) pair the loaded components allow, sharing modules."""
+    variants: dict[tuple[str, str], Pipeline] = {}
+    for transformer in TRANSFORMERS:
+        if transformer not in components:
+            continue
+        shared = {**components, "transformer": components[transformer]}
+        for kind, cls in PIPELINES.items():
+            pipe = cls(**accepted(cls, shared))
+            pipe.set_progress_bar_config(disable=True)
+            variants[(kind, transformer)] = pipe
+    return variants
+
+
+def build_upsampler(components: Mapping[str, Any]) -> Pipeline | None:
+    if "latent_upsampler" not in components:
+        return None
+    upsampler_class: Any = LTX2LatentUpsamplePipeline
+    pipe = upsampler_class(vae=components["vae"], latent_upsampler=components["latent_upsampler"])
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def place_components(components: Mapping[str, Any], device: torch.device, offloaded: frozenset[str]) -> None:
+    """Move resident modules to ``device``; make ``offloaded`` ones stream there block by block."""
+    for name, module in components.items():
+        if not isinstance(module, torch.nn.Module):
+            continue
+        if name in offloaded:
+            apply_group_offloading(
+                module,
+                onload_device=device,
+                offload_device=torch.device("cpu"),
+                offload_type="block_level",
+                num_blocks_per_group=1,
+                use_stream=device.type == "cuda",
+            )
+        else:
+            module.to(device)
+
+
+def fixed_sigma_scheduler(scheduler: Any) -> Any:
+    """A copy that uses given sigmas exactly: the distilled schedules are final values, and the
+    resolution-dependent shift (or a static shift) would move them off what was distilled."""
+    scheduler_class: Any = FlowMatchEulerDiscreteScheduler
+    return scheduler_class.from_config(
+        scheduler.config, use_dynamic_shifting=False, shift_terminal=None, shift=1.0
+    )
+
+
+def set_vae_tiling(vae: Any, tiled: bool) -> None:
+    """Tile the decode in space and time (1080p, 10 s) or decode in one pass (faster when it fits)."""
+    if tiled:
+        vae.enable_tiling()
+    else:
+        vae.disable_tiling()
+    vae.use_framewise_decoding = tiled
+
+
+def offset(progress: ProgressFn, done_before: int, total: int) -> ProgressFn:
+    """Report a stage's steps as steps of the whole recipe."""
+
+    def report(done: int, _stage_total: int) -> None:
+        progress(done_before + done, total)
+
+    return report
+
+
+def prompt_arguments(request: GenerationRequest, recipe: Recipe, generator: torch.Generator) -> dict[str, Any]:
+    """What every stage passes: prompts, frame count and rate, and the job's one generator."""
+    return {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "num_frames": recipe.gen_frames,
+        "frame_rate": recipe.gen_fps,
+        "max_sequence_length": recipe.max_sequence_length,
+        "use_cross_timestep": recipe.use_cross_timestep,
+        "generator": generator,
+    }
+
+
+def stage1_arguments(recipe: Recipe) -> dict[str, Any]:
+    """Stage 1's (or the only stage's) sampler, at its size.
 
     The audio branch uses the video's STG, modality and rescale settings; its CFG scale is
     ``recipe.audio_guidance_scale`` when set (LTX recommends a higher one for audio).
     """
-    audio_guidance = recipe.audio_guidance_scale or recipe.guidance_scale
+    width, height = recipe.stage1_size
     return {
-        "height": recipe.gen_height,
-        "width": recipe.gen_width,
-        "num_frames": recipe.gen_frames,
-        "frame_rate": recipe.gen_fps,
+        "height": height,
+        "width": width,
         "num_inference_steps": recipe.steps,
         "sigmas": list(recipe.sigmas) if recipe.sigmas else None,
-        "guidance_scale": recipe.guidance_scale,
-        "audio_guidance_scale": audio_guidance,
-        "guidance_rescale": recipe.guidance_rescale,
-        "audio_guidance_rescale": recipe.guidance_rescale,
-        "stg_scale": recipe.stg_scale,
-        "audio_stg_scale": recipe.stg_scale,
-        "spatio_temporal_guidance_blocks": list(recipe.stg_blocks) or None,
-        "modality_scale": recipe.modality_scale,
-        "audio_modality_scale": recipe.modality_scale,
-        "use_cross_timestep": recipe.use_cross_timestep,
-        "max_sequence_length": recipe.max_sequence_length,
+        **guidance_arguments(
+            recipe.guidance_scale,
+            recipe.audio_guidance_scale or recipe.guidance_scale,
+            recipe.guidance_rescale,
+            recipe.stg_scale,
+            recipe.stg_blocks,
+            recipe.modality_scale,
+        ),
     }
 
 
-def conditioning_arguments(request: GenerationRequest, recipe: Recipe) -> dict[str, Any]:
-    """The first (and last) frame images, fitted to the generation size, as pipeline arguments."""
+def stage2_arguments(recipe: Recipe) -> dict[str, Any]:
+    """The distilled refinement: a few fixed sigmas, no guidance of any kind."""
+    return {
+        "height": recipe.gen_height,
+        "width": recipe.gen_width,
+        "num_inference_steps": recipe.stage2_steps,
+        "sigmas": list(recipe.stage2_sigmas) if recipe.stage2_sigmas else None,
+        "noise_scale": recipe.stage2_noise_scale,
+        **guidance_arguments(1.0, 1.0, 0.0, 0.0, (), 1.0),
+    }
+
+
+def guidance_arguments(
+    cfg: float, audio_cfg: float, rescale: float, stg: float, stg_blocks: tuple[int, ...], modality: float
+) -> dict[str, Any]:
+    """Both modalities' CFG, STG, modality guidance and rescale (diffusers' defaults are not off)."""
+    return {
+        "guidance_scale": cfg,
+        "audio_guidance_scale": audio_cfg,
+        "guidance_rescale": rescale,
+        "audio_guidance_rescale": rescale,
+        "stg_scale": stg,
+        "audio_stg_scale": stg,
+        "spatio_temporal_guidance_blocks": list(stg_blocks) or None,
+        "modality_scale": modality,
+        "audio_modality_scale": modality,
+    }
+
+
+def conditioning_arguments(request: GenerationRequest, recipe: Recipe, width: int, height: int) -> dict[str, Any]:
+    """The first (and last) frame images, fitted to ``width`` x ``height``, as pipeline arguments."""
     if recipe.pipeline == "t2v":
         return {}
-    first = load_frame(_require(request.image, "image"), request.aspect_ratio, recipe)
+    first = load_frame(require_image(request.image, "image"), request.aspect_ratio, width, height)
     if recipe.pipeline == "i2v":
         return {"image": first}
-    last = load_frame(_require(request.image_tail, "image_tail"), request.aspect_ratio, recipe)
+    last = load_frame(require_image(request.image_tail, "image_tail"), request.aspect_ratio, width, height)
     conditions = [LTX2VideoCondition(frames=first, index=0), LTX2VideoCondition(frames=last, index=-1)]
     return {"conditions": conditions}
-
-
-def load_frame(path: str, aspect_ratio: str, recipe: Recipe) -> Image.Image:
-    """Open a conditioning PNG, center-crop it to ``aspect_ratio`` and scale it to the generation size.
-
-    The generation size is the nearest model-valid size, not exactly the aspect ratio; the
-    render step scales frames back to the exact output size, which undoes that small stretch.
-    """
-    try:
-        with Image.open(path) as opened:
-            image = opened.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        # The API already decoded this file; failing here is a worker-side problem. The
-        # message names the file but not the server's folders.
-        name = Path(path).name
-        raise GenerationFailed(f"cannot read conditioning image {name} ({type(exc).__name__})") from exc
-    cropped = image.crop(center_crop_box(image.width, image.height, aspect_ratio))
-    return cropped.resize((recipe.gen_width, recipe.gen_height), Image.Resampling.LANCZOS)
-
-
-def center_crop_box(width: int, height: int, aspect_ratio: str) -> tuple[int, int, int, int]:
-    """The largest centered box of ``width`` x ``height`` with the ``"W:H"`` aspect ratio."""
-    ratio_w, ratio_h = (int(part) for part in aspect_ratio.split(":"))
-    crop_w = min(width, round(height * ratio_w / ratio_h))
-    crop_h = min(height, round(width * ratio_h / ratio_w))
-    left, top = (width - crop_w) // 2, (height - crop_h) // 2
-    return left, top, left + crop_w, top + crop_h
-
-
-StepCallback = Callable[[DiffusionPipeline, int, Any, dict[str, Any]], dict[str, Any]]
-
-
-def step_callback(progress: ProgressFn, should_cancel: CancelFn) -> StepCallback:
-    """A diffusers ``callback_on_step_end`` that reports progress and aborts on cancellation.
-
-    ``JobCancelled`` raised here unwinds the pipeline's denoising loop directly; the pipeline
-    keeps no state across calls that this could corrupt, so the next job runs normally.
-    """
-
-    def on_step_end(
-        pipe: DiffusionPipeline, step: int, timestep: Any, tensors: dict[str, Any]
-    ) -> dict[str, Any]:
-        progress(step + 1, int(pipe.num_timesteps))
-        if should_cancel():
-            raise JobCancelled()
-        return {}
-
-    return on_step_end
-
-
-def frames_to_uint8(frames: torch.Tensor) -> Frames:
-    """``[F, C, H, W]`` floats in 0..1 (on any device) to uint8 ``[F, H, W, 3]`` in one pass."""
-    scaled = frames.float().mul(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)
-    return scaled.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
 def audio_to_numpy(audio: torch.Tensor) -> Audio:
     """Vocoder output ``[channels, samples]`` to float32 numpy clipped to -1..1."""
     return audio.float().clamp(-1.0, 1.0).cpu().numpy()
-
-
-def _accepted(cls: type[DiffusionPipeline], components: Mapping[str, Any]) -> dict[str, Any]:
-    """The subset of ``components`` that ``cls.__init__`` takes (pipelines differ in optional parts)."""
-    parameters = inspect.signature(cls.__init__).parameters
-    return {name: module for name, module in components.items() if name in parameters}
-
-
-def _require(path: str | None, field: str) -> str:
-    if path is None:
-        raise GenerationFailed(f"the recipe needs {field}, but the request has none")
-    return path
-
-
-def _is_cpu_out_of_memory(exc: BaseException) -> bool:
-    """CPU allocation failures are plain ``RuntimeError``s; recognise them by their message."""
-    return isinstance(exc, RuntimeError) and any(marker in str(exc) for marker in _CPU_OOM_MARKERS)
-
-
-def _describe(exc: BaseException, limit: int = 300) -> str:
-    """``Type: first line of the message``, bounded: it ends up in a client-facing error."""
-    lines = str(exc).strip().splitlines()
-    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -27,11 +27,15 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from takeone.errors import InvalidRequest
 from takeone.generation import ASPECT_RATIOS, DURATIONS, GenerationRequest
+from takeone.models.ltx2_profile import ltx2_profile
+from takeone.models.wan_profile import wan_22_profile
 
 OUTPUT_FPS = 24
 OUTPUT_FRAMES = {5: 121, 10: 241}
@@ -39,6 +43,26 @@ KLING_MODES: Mapping[str, tuple[str, ...]] = {
     "kling-2.1": ("std", "pro", "master"),
     "kling-2.6": ("pro",),
 }
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """One component's weights: a folder (``subfolder``) or one file (``filename``) of a repo.
+
+    ``gib`` is its size in memory at the serving dtype (bf16), used to check that a profile
+    fits on a card before loading. Example: ``WeightSource("vae", "Lightricks/LTX-2", "vae", 1.5)``.
+    """
+
+    component: str
+    repo: str
+    subfolder: str | None = None
+    gib: float = 0.0
+    filename: str | None = None
+
+    @property
+    def path(self) -> str:
+        """The folder or file inside the repo (``""`` for the whole repo)."""
+        return self.filename or self.subfolder or ""
 
 
 @dataclass(frozen=True)
@@ -78,10 +102,33 @@ class Recipe:
     sigmas: tuple[float, ...] | None = None
     max_sequence_length: int = 1024
     use_cross_timestep: bool = True
+    boundary_ratio: float | None = None  # two-expert Wan: switch to transformer_2 below this t/1000
+    # Two-stage recipes (LTX-2): stage 1 at half the generation size, a 2x latent upsample,
+    # then ``stage2_steps`` steps at the generation size re-noised to ``stage2_noise_scale``.
+    # ``stage1_transformer`` names the component that runs stage 1 (or the only stage);
+    # stage 2 always runs ``transformer``. Sigmas given here are used as they are (no shift).
+    two_stage: bool = False
+    stage1_transformer: str = "transformer"
+    stage2_steps: int = 0
+    stage2_sigmas: tuple[float, ...] | None = None
+    stage2_noise_scale: float = 0.0
+    vae_tiling: bool = False  # decode in tiles: bounds VAE memory at 1080p and for 10 s clips
 
     @property
     def output_duration_s(self) -> float:
         return self.output_frames / self.output_fps
+
+    @property
+    def total_steps(self) -> int:
+        """Denoising steps over all stages: what progress reports count up to."""
+        return self.steps + (self.stage2_steps if self.two_stage else 0)
+
+    @property
+    def stage1_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the first (or only) denoising stage."""
+        if self.two_stage:
+            return self.gen_width // 2, self.gen_height // 2
+        return self.gen_width, self.gen_height
 
 
 @dataclass(frozen=True)
@@ -89,11 +136,14 @@ class Quality:
     """What one (endpoint, mode) pair gets: steps, guidance range and sizes per aspect ratio.
 
     ``sizes`` maps an aspect ratio to ``(gen_width, gen_height, output_width, output_height)``.
+    ``recipe_fields`` sets further :class:`Recipe` fields (sigmas, STG, two-stage...) on
+    every recipe of this quality, so a family's sampler knobs need no new Quality field.
     """
 
     steps: int
     sizes: Mapping[str, tuple[int, int, int, int]]
     guidance_range: tuple[float, float] = (1.0, 1.0)
+    recipe_fields: Mapping[str, Any] = field(default_factory=dict)
 
     def guidance(self, cfg_scale: float) -> float:
         low, high = self.guidance_range
@@ -119,6 +169,19 @@ class Profile:
     gen_frames: Mapping[int, int]
     has_audio: bool = True
     max_sequence_length: int = 1024
+    # Per pipeline ("t2v", "i2v", "condition"): another checkpoint than ``weights``, and
+    # the two-expert switch point (Wan 2.2 A14B); missing keys mean ``weights`` / none.
+    pipeline_weights: Mapping[str, str] = field(default_factory=dict)
+    boundary_ratios: Mapping[str, float] = field(default_factory=dict)
+    # Exactly which files the loader reads (see takeone.models.weights); empty for built-ins.
+    sources: tuple[WeightSource, ...] = ()
+    # GPU memory: "none" keeps every component on the card, "group" streams the large ones
+    # from host RAM, "auto" streams only what does not fit. ``activation_gib`` is the
+    # headroom a job needs beside the weights. Recipes over ``vae_tiling_above`` generated
+    # pixels x frames decode in tiles.
+    offload: str = "auto"
+    activation_gib: float = 0.0
+    vae_tiling_above: int | None = None
 
     def recipe_for(self, request: GenerationRequest) -> Recipe:
         """Pick the recipe for ``request``; raise ``InvalidRequest`` naming the field if unservable."""
@@ -126,11 +189,15 @@ class Profile:
         pipeline = pipeline_for(request)
         audio = wants_audio(request)
         if audio and not self.has_audio:
-            raise InvalidRequest("generate_audio", True, f"profile {self.name!r} cannot generate audio")
+            reason = (
+                f"profile {self.name!r} makes silent videos only; "
+                "send generate_audio: false (kling-2.6 defaults to true)"
+            )
+            raise InvalidRequest("generate_audio", True, reason)
         gen_w, gen_h, out_w, out_h = quality.sizes[_aspect(request, quality)]
         gen_frames, out_frames = self._frames(request)
         guidance = quality.guidance(request.cfg_scale)
-        return Recipe(
+        recipe = Recipe(
             family=self.family,
             pipeline=pipeline,
             steps=quality.steps,
@@ -144,10 +211,41 @@ class Profile:
             output_frames=out_frames,
             audio=audio,
             guidance_scale=guidance,
-            weights=self.weights,
+            weights=self.pipeline_weights.get(pipeline, self.weights),
             license=self.license,
             max_sequence_length=self.max_sequence_length,
+            boundary_ratio=self.boundary_ratios.get(pipeline),
         )
+        return self._tuned(recipe, quality)
+
+    def _tuned(self, recipe: Recipe, quality: Quality) -> Recipe:
+        """Apply the quality's sampler fields and this profile's VAE tiling threshold."""
+        tiled = self.vae_tiling_above is not None and (
+            recipe.gen_width * recipe.gen_height * recipe.gen_frames > self.vae_tiling_above
+        )
+        return dataclasses.replace(recipe, **{"vae_tiling": tiled, **quality.recipe_fields})
+
+    def scaled(
+        self,
+        sizes: Mapping[str, tuple[int, int, int, int]],
+        gen_frames: Mapping[int, int],
+        max_sequence_length: int | None = None,
+        recipe_fields: Mapping[str, Any] | None = None,
+    ) -> Profile:
+        """The same profile at a size a CPU test can afford.
+
+        Pipelines, stages, steps, sigmas, guidance, conditioning and weights stay as they are;
+        only the sizes, frame counts and prompt length shrink, and ``recipe_fields`` may adapt
+        what depends on the model's depth (e.g. STG blocks of a 2-layer test transformer).
+        Real sizes are checked on the unscaled recipe tables.
+        """
+        extra = dict(recipe_fields or {})
+        qualities = {
+            key: dataclasses.replace(quality, sizes=sizes, recipe_fields={**quality.recipe_fields, **extra})
+            for key, quality in self.qualities.items()
+        }
+        length = max_sequence_length or self.max_sequence_length
+        return dataclasses.replace(self, qualities=qualities, gen_frames=gen_frames, max_sequence_length=length)
 
     def _quality(self, request: GenerationRequest) -> Quality:
         modes = KLING_MODES.get(request.endpoint)
@@ -216,7 +314,9 @@ TINY = Profile(
     max_sequence_length=32,
 )
 
-PROFILES: Mapping[str, Profile] = {profile.name: profile for profile in (TINY,)}
+PROFILES: Mapping[str, Profile] = {
+    profile.name: profile for profile in (ltx2_profile(), TINY, wan_22_profile())
+}
 
 
 def get_profile(name: str) -> Profile:

@@ -21,13 +21,20 @@ What the tiny profile does differently from a real profile, and why:
   and scales to the exact output size. Real profiles generate at 24 fps directly.
 - A 16 kHz audio VAE (8 mel bins) and a vocoder upsampling 160x, so the audio track has the
   real duration at a low sample rate.
+
+For the real profiles' loading code, :func:`write_tiny_checkpoints` saves these components
+(plus a tiny latent upsampler and a second "full" transformer) with ``save_pretrained`` into
+each folder a profile's :class:`~takeone.models.profiles.WeightSource` names, either as a
+Hugging Face cache (``models--<org>--<name>/snapshots/<rev>/...`` with ``refs/main``) or as
+``<root>/<org>/<name>/...`` folders, so a test loads them offline exactly as a server would.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from diffusers import (
@@ -36,7 +43,8 @@ from diffusers import (
     FlowMatchEulerDiscreteScheduler,
     LTX2VideoTransformer3DModel,
 )
-from diffusers.pipelines.ltx2 import LTX2TextConnectors
+from diffusers.pipelines.ltx2.connectors import LTX2TextConnectors
+from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 from transformers import (
     Gemma3Config,
@@ -46,7 +54,18 @@ from transformers import (
     SiglipVisionConfig,
 )
 
+if TYPE_CHECKING:
+    from takeone.models.profiles import Profile
+
+# diffusers' model classes are untyped; constructing them through ``Any`` keeps mypy strict.
+_Scheduler: Any = FlowMatchEulerDiscreteScheduler
+_Transformer: Any = LTX2VideoTransformer3DModel
+_VideoVae: Any = AutoencoderKLLTX2Video
+_AudioVae: Any = AutoencoderKLLTX2Audio
+
 SEED = 0
+FULL_SEED = 1  # the "full" transformer differs from the distilled one, as real ones do
+TINY_REVISION = "0" * 40
 TEXT_HIDDEN = 32
 TEXT_LAYERS = 2
 VIDEO_LATENT_CHANNELS = 8
@@ -76,8 +95,46 @@ def build_tiny_components(seed: int = SEED) -> dict[str, Any]:
         "vae": _seeded(seed, _video_vae),
         "audio_vae": _seeded(seed, _audio_vae),
         "vocoder": _seeded(seed, _vocoder),
-        "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "scheduler": _Scheduler(),
     }
+
+
+def build_tiny_ltx2_components(seed: int = SEED) -> dict[str, Any]:
+    """:func:`build_tiny_components` plus what two-stage and guided recipes need: a latent
+    upsampler and a second transformer standing in for the full (non-distilled) DiT."""
+    return {
+        **build_tiny_components(seed),
+        "transformer_full": _seeded(seed + FULL_SEED, _transformer),
+        "latent_upsampler": _seeded(seed, _latent_upsampler),
+        # Resolution-dependent shifting as in LTX-2's scheduler config, so tests see that
+        # distilled sigmas are used unshifted and the full model's default schedule is not.
+        "scheduler": _Scheduler(
+            use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05, shift_terminal=0.1
+        ),
+    }
+
+
+def write_tiny_checkpoints(profile: Profile, root: Path, layout: str = "cache") -> None:
+    """Save tiny components into every folder ``profile.sources`` names, under ``root``.
+
+    ``layout="cache"`` writes a Hugging Face cache (what ``HF_HOME/hub`` holds);
+    ``layout="local"`` writes ``root/<org>/<name>`` folders like ``hf download --local-dir``.
+    """
+    components = build_tiny_ltx2_components()
+    for source in profile.sources:
+        target = _repo_folder(root, source.repo, layout) / source.path
+        components[source.component].save_pretrained(target)
+
+
+def _repo_folder(root: Path, repo: str, layout: str) -> Path:
+    if layout == "local":
+        return root / repo
+    if layout != "cache":
+        raise ValueError(f"layout must be 'cache' or 'local', not {layout!r}")
+    storage = root / f"models--{repo.replace('/', '--')}"
+    (storage / "refs").mkdir(parents=True, exist_ok=True)
+    (storage / "refs" / "main").write_text(TINY_REVISION)
+    return storage / "snapshots" / TINY_REVISION
 
 
 def build_tokenizer() -> GemmaTokenizer:
@@ -105,7 +162,7 @@ def _seeded(seed: int, build: Callable[[], T]) -> T:
         return build()
 
 
-def _text_encoder(vocab_size: int) -> Gemma3ForConditionalGeneration:
+def _text_encoder(vocab_size: int) -> Any:
     first_image_token = len(_SPECIAL_TOKENS)
     text = Gemma3TextConfig(
         vocab_size=vocab_size,
@@ -136,10 +193,11 @@ def _text_encoder(vocab_size: int) -> Gemma3ForConditionalGeneration:
         eoi_token_index=first_image_token + 1,
         image_token_index=first_image_token + 2,
     )
-    return Gemma3ForConditionalGeneration(config).eval()
+    model: Any = Gemma3ForConditionalGeneration(config)
+    return model.eval()
 
 
-def _connectors() -> LTX2TextConnectors:
+def _connectors() -> Any:
     # 4 heads of 8 = 32 wide, matching the text hidden size; other widths fail on shapes.
     return LTX2TextConnectors(
         caption_channels=TEXT_HIDDEN,
@@ -160,9 +218,9 @@ def _connectors() -> LTX2TextConnectors:
     ).eval()
 
 
-def _transformer() -> LTX2VideoTransformer3DModel:
+def _transformer() -> Any:
     # 2 layers: STG's default block [28] does not exist here, so tiny recipes keep STG off.
-    return LTX2VideoTransformer3DModel(
+    return _Transformer(
         in_channels=VIDEO_LATENT_CHANNELS,
         out_channels=VIDEO_LATENT_CHANNELS,
         patch_size=1,
@@ -183,9 +241,16 @@ def _transformer() -> LTX2VideoTransformer3DModel:
     ).eval()
 
 
-def _video_vae() -> AutoencoderKLLTX2Video:
+def _latent_upsampler() -> Any:
+    # 32 channels: the upsampler's group norms use 32 groups.
+    return LTX2LatentUpsamplerModel(
+        in_channels=VIDEO_LATENT_CHANNELS, mid_channels=32, num_blocks_per_stage=1
+    ).eval()
+
+
+def _video_vae() -> Any:
     """LTX-2's block layout (32x space, 8x time) with 8-16-32 channels and one layer per block."""
-    vae = AutoencoderKLLTX2Video(
+    vae = _VideoVae(
         in_channels=3,
         out_channels=3,
         latent_channels=VIDEO_LATENT_CHANNELS,
@@ -213,9 +278,9 @@ def _video_vae() -> AutoencoderKLLTX2Video:
     return vae.eval()
 
 
-def _audio_vae() -> AutoencoderKLLTX2Audio:
+def _audio_vae() -> Any:
     # Three levels (1, 2, 4) give the 4x time and mel compression the pipeline assumes.
-    return AutoencoderKLLTX2Audio(
+    return _AudioVae(
         base_channels=4,
         output_channels=2,
         ch_mult=(1, 2, 4),
@@ -235,7 +300,7 @@ def _audio_vae() -> AutoencoderKLLTX2Audio:
     ).eval()
 
 
-def _vocoder() -> LTX2Vocoder:
+def _vocoder() -> Any:
     # 4 * 4 * 10 = 160 samples per mel frame (the hop), so the output rate is the VAE's 16 kHz.
     return LTX2Vocoder(
         in_channels=2 * MEL_BINS,

@@ -33,6 +33,8 @@ class WorkerConfig:
     profile: str
     device: str | None = None
     visible_gpu: str | None = None
+    weights_dir: str | None = None
+    offload: str | None = None
     step_delay_s: float = 0.0
 
 
@@ -68,7 +70,7 @@ class JobRunner:
         self.conn = conn
         self.config = config
         self.profile = get_profile(config.profile)
-        self.model = load_video_model(config.profile, config.device)
+        self.model = load_video_model(config.profile, config.device, config.weights_dir, config.offload)
         self.device = str(getattr(self.model, "device", config.device or "cpu"))
         self.inbox: queue.Queue[RunJob | None] = queue.Queue()
         self.cancelled: set[str] = set()

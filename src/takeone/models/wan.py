@@ -1,0 +1,241 @@
+"""Wan 2.x behind the :class:`~takeone.models.base.VideoModel` contract (profile ``wan-2.2``).
+
+Three checkpoints serve the Kling cases (see :mod:`.wan_profile`): I2V-A14B (``i2v``),
+T2V-A14B (``t2v``) and Wan 2.1 FLF2V-14B (``condition``, first and last frame). They all ship
+the same UMT5-XXL text encoder, tokenizer and Wan 2.1 VAE, so those are loaded once, with the
+I2V checkpoint, and handed to the other two pipelines; each of those then loads only its own
+transformer(s), scheduler and (FLF2V) CLIP image encoder.
+
+Memory, bf16 weights (VAE and CLIP image encoder float32, as Wan's own scripts run them):
+
+============================  ==========  =====================================
+part                          size        loaded
+============================  ==========  =====================================
+UMT5-XXL text encoder         ~11 GB      at start, shared
+Wan 2.1 VAE                   ~0.5 GB     at start, shared
+I2V-A14B experts (2 x 14B)    ~57 GB      at start
+T2V-A14B experts (2 x 14B)    ~57 GB      on the first text-only request
+FLF2V-14B + CLIP ViT-H        ~34 GB      on the first ``image_tail`` request
+============================  ==========  =====================================
+
+All three together are ~160 GB: more than one 80 GB GPU holds. On CUDA the model therefore
+keeps weights in host RAM and uses diffusers' model CPU offload, which moves one component
+(one 14B expert at a time) onto the GPU while it runs: GPU peak is one expert plus
+activations; the transfers cost seconds per video against minutes of denoising. Host RAM must
+hold every checkpoint that traffic has touched (up to ~160 GB; pass ``preload`` to pay the
+loading time at start instead of on a first request). A lazy load happens inside the job that
+needs it and takes minutes for real weights; its progress callback is silent meanwhile.
+
+A model serves one job at a time (pipelines keep per-call state on themselves).
+
+Example::
+
+    model = WanModel(WanSources.locate(REPOS, None), torch.device("cuda"), wan_dtype(device), offload=True)
+    video = model.generate(request, recipe, progress=print, should_cancel=lambda: False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import WanImageToVideoPipeline, WanPipeline
+
+from takeone.errors import GenerationFailed, JobCancelled, TakeoneError
+from takeone.generation import GenerationRequest
+from takeone.models.base import CancelFn, ProgressFn, Video, VideoModel
+from takeone.models.common import (
+    as_takeone_error,
+    choose_seed,
+    frames_to_uint8,
+    load_frame,
+    require_image,
+    seeded_generator,
+    step_callback,
+)
+from takeone.models.profiles import Profile, Recipe
+from takeone.models.weights import WeightsMissing, check, missing_message
+
+# diffusers' pipelines are untyped (their attributes come from ``register_modules``): ``Any``.
+Pipeline = Any
+PIPELINES: Mapping[str, Any] = {
+    "i2v": WanImageToVideoPipeline,
+    "t2v": WanPipeline,
+    "condition": WanImageToVideoPipeline,
+}
+BASE = "i2v"  # the checkpoint loaded first; its shared parts serve the others
+SHARED = ("tokenizer", "text_encoder", "vae")
+Dtype = torch.dtype | Mapping[str, torch.dtype]
+
+
+@dataclass(frozen=True)
+class WanSources:
+    """Where each pipeline's checkpoint is read from; serving never downloads.
+
+    ``repos`` maps a pipeline name to a local folder or a repo id, which is then read from the
+    Hugging Face cache ``cache_dir`` (``None``: the usual ``HF_HOME`` one).
+    """
+
+    repos: Mapping[str, str]
+    cache_dir: str | None = None
+
+    @classmethod
+    def locate(cls, repos: Mapping[str, str], root: Path | None) -> WanSources:
+        """The rules of :mod:`takeone.models.weights`: a repo found as the folder
+        ``root/<org>/<name>`` (``hf download --local-dir``) is read from there; any other is
+        looked up in ``root`` as a Hugging Face cache, or without ``root`` in the usual one."""
+        if root is None:
+            return cls(dict(repos))
+        if not root.is_dir():
+            raise ValueError(f"Wan weights folder {root} does not exist")
+        resolved = {name: str(root / repo) if (root / repo).is_dir() else repo for name, repo in repos.items()}
+        return cls(resolved, cache_dir=str(root))
+
+    def load_arguments(self) -> dict[str, Any]:
+        return {"cache_dir": self.cache_dir, "local_files_only": True}
+
+
+def wan_dtype(device: torch.device) -> Dtype:
+    """bf16 transformers and text encoder on GPUs, with the VAE and CLIP encoder in float32 (the
+    CLIP processor hands over float32 pixels; the VAE decodes more cleanly); float32 on CPU."""
+    if device.type != "cuda":
+        return torch.float32
+    return {"default": torch.bfloat16, "vae": torch.float32, "image_encoder": torch.float32}
+
+
+def load_wan_model(
+    profile: Profile, weights: str | Path | None, device: torch.device, offload: str | None = None
+) -> WanModel:
+    """The worker's entry point: ``profile``'s three checkpoints from disk (``weights``: a folder,
+    see :meth:`WanSources.locate`). Raises ``WeightsMissing`` naming every absent folder of all
+    three repos before loading anything, so a lazy load cannot fail on a missing file later.
+
+    On CUDA the model offloads (see the module notes) unless ``offload`` (default: the
+    profile's) is ``"none"``; elsewhere host memory is the device's, so nothing moves.
+    """
+    root = Path(weights) if weights is not None else None
+    repos = {name: profile.pipeline_weights.get(name, profile.weights) for name in PIPELINES}
+    sources = WanSources.locate(repos, root)
+    missing = check(profile, root)
+    if missing:
+        raise WeightsMissing(missing_message(profile, missing, root))
+    streams = device.type == "cuda" and (offload or profile.offload) != "none"
+    return WanModel(sources, device, wan_dtype(device), offload=streams)
+
+
+class WanModel(VideoModel):
+    """The Wan family: up to three pipelines over one shared text encoder and VAE.
+
+    The I2V checkpoint loads on construction; ``t2v`` and ``condition`` load on first use
+    unless named in ``preload``. ``offload`` keeps weights in host RAM and moves each
+    component onto ``device`` only while it runs (needed on one GPU, see the module notes).
+    """
+
+    def __init__(
+        self,
+        sources: WanSources,
+        device: torch.device,
+        dtype: Dtype = torch.float32,
+        offload: bool = False,
+        preload: Iterable[str] = (),
+    ) -> None:
+        self.sources = sources
+        self.device = device
+        self.dtype = dtype
+        self.offload = offload
+        self.pipelines: dict[str, Pipeline] = {}
+        self._placed: str | None = None
+        for name in (BASE, *preload):
+            self.pipeline(name)
+
+    def pipeline(self, name: str) -> Pipeline:
+        """The pipeline ``name``, loading its checkpoint on first use."""
+        if name not in self.pipelines:
+            self.pipelines[name] = self._load(name)
+        return self.pipelines[name]
+
+    def generate(
+        self, request: GenerationRequest, recipe: Recipe, progress: ProgressFn, should_cancel: CancelFn
+    ) -> Video:
+        """Run ``recipe.pipeline`` for ``request``; errors surface as ``takeone.errors`` classes."""
+        if recipe.family != "wan" or recipe.pipeline not in PIPELINES or recipe.audio:
+            wanted = f"{recipe.family} {recipe.pipeline!r} recipe (audio={recipe.audio})"
+            raise GenerationFailed(f"Wan cannot run a {wanted}")
+        if should_cancel():
+            raise JobCancelled()
+        seed = choose_seed(request.seed)
+        try:
+            pipe = self._ready(recipe)
+            output = pipe(**arguments(request, recipe, seed, progress, should_cancel))
+        except TakeoneError:
+            raise
+        except Exception as exc:
+            raise as_takeone_error(exc, self.device, f"Wan {recipe.pipeline} generation") from exc
+        frames = frames_to_uint8(output.frames[0])
+        return Video(frames=frames, fps=recipe.gen_fps, audio=None, sample_rate=0, seed=seed)
+
+    def _load(self, name: str) -> Pipeline:
+        shared = {part: self.pipelines[BASE].components[part] for part in SHARED} if self.pipelines else {}
+        # Passed components are neither read nor downloaded: the shared weights exist once.
+        pipe = PIPELINES[name].from_pretrained(
+            self.sources.repos[name], dtype=self.dtype, **shared, **self.sources.load_arguments()
+        )
+        pipe.set_progress_bar_config(disable=True)
+        if not self.offload:
+            pipe.to(self.device)
+        return pipe
+
+    def _ready(self, recipe: Recipe) -> Pipeline:
+        """Load the recipe's pipeline, set its expert switch point and put it on the device."""
+        pipe = self.pipeline(recipe.pipeline)
+        apply_boundary(pipe, recipe.boundary_ratio)
+        if self.offload and self._placed != recipe.pipeline:
+            # Re-hook for this pipeline's components (shared ones included) before it runs.
+            pipe.enable_model_cpu_offload(device=self.device)
+            self._placed = recipe.pipeline
+        return pipe
+
+
+def apply_boundary(pipe: Pipeline, ratio: float | None) -> None:
+    """Make the pipeline switch experts where the recipe says (``None``: the checkpoint's own)."""
+    if ratio is None or pipe.config.boundary_ratio == ratio:
+        return
+    if getattr(pipe, "transformer_2", None) is None:
+        raise GenerationFailed(f"the recipe switches experts at {ratio}, but this checkpoint has one expert")
+    pipe.register_to_config(boundary_ratio=ratio)
+
+
+def arguments(
+    request: GenerationRequest, recipe: Recipe, seed: int, progress: ProgressFn, should_cancel: CancelFn
+) -> dict[str, Any]:
+    """Every pipeline keyword argument for one generation (Wan has no frame-rate input: it
+    always runs at its trained 16 fps, and the recipe's frame count encodes that)."""
+    return {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "height": recipe.gen_height,
+        "width": recipe.gen_width,
+        "num_frames": recipe.gen_frames,
+        "num_inference_steps": recipe.steps,
+        "guidance_scale": recipe.guidance_scale,
+        "max_sequence_length": recipe.max_sequence_length,
+        "generator": seeded_generator(seed),
+        "callback_on_step_end": step_callback(progress, should_cancel),
+        "output_type": "pt",
+        "return_dict": True,
+        **conditioning(request, recipe),
+    }
+
+
+def conditioning(request: GenerationRequest, recipe: Recipe) -> dict[str, Any]:
+    """First (and last) frame, center-cropped to the aspect ratio and scaled to the generation size."""
+    if recipe.pipeline == "t2v":
+        return {}
+    size = (request.aspect_ratio, recipe.gen_width, recipe.gen_height)
+    first = load_frame(require_image(request.image, "image"), *size)
+    if recipe.pipeline == "i2v":
+        return {"image": first}
+    return {"image": first, "last_image": load_frame(require_image(request.image_tail, "image_tail"), *size)}

@@ -1,0 +1,168 @@
+"""The ``wan-2.2`` profile: Kling requests served by Wan 2.x (Apache-2.0), torch-free.
+
+Which checkpoint serves which case (``Recipe.weights`` names it):
+
+- ``i2v`` (Kling 2.1 image only, Kling 2.6 with ``image``): ``Wan-AI/Wan2.2-I2V-A14B-Diffusers``,
+  two experts, ``boundary_ratio`` 0.9.
+- ``t2v`` (Kling 2.6 text only): ``Wan-AI/Wan2.2-T2V-A14B-Diffusers``, two experts,
+  ``boundary_ratio`` 0.875.
+- ``condition`` (Kling 2.1 with ``image_tail``): ``Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers``, one
+  expert plus a CLIP image encoder that sees both frames.
+
+Recipe choices, and why:
+
+- A14B is trained at 16 fps, so it generates 81 frames for 5 s (5.06 s) and 161 for 10 s
+  (10.06 s); the render step resamples to 121 / 241 frames at 24 fps. 161 frames is twice
+  Wan's training length: expect weaker motion coherence on 10 s clips.
+- Sizes: ``std`` generates at Wan's 480p (832x480, 480x832, 624x624) and is upscaled to the
+  720p output; ``pro``, ``master`` and Kling 2.6 generate at 720p (1280x720, 720x1280, and
+  960x960 for 1:1, the same token count as 1280x720) and deliver 1280x720, 720x1280, 720x720.
+  Wan's 720p is its maximum; Kling pro's 1080p is not offered.
+- Steps: 40 (Wan's recipe) for ``std``, ``pro`` and Kling 2.6; 50 for ``master``.
+- Guidance: ``cfg_scale`` 0..1 maps linearly onto 1..5 for both experts, so the Kling
+  defaults (0.7 for 2.1, 0.8 for 2.6) give 3.8 and 4.2, inside Wan's recommended 3.5..4
+  band, and 0 turns classifier-free guidance off (half the cost). Wan's own T2V recipe uses
+  4.0 / 3.0 for the high / low-noise experts; we use one value for both.
+- Wan makes no audio: Kling 2.6 requests must send ``generate_audio: false`` (its default is
+  true), or ``recipe_for`` refuses them with a 400 naming ``generate_audio``.
+
+Example::
+
+    recipe = wan_22_profile().recipe_for(GenerationRequest(endpoint="kling-2.6", prompt="fox",
+                                                           generate_audio=False))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from takeone.models.profiles import Profile, WeightSource
+
+NAME = "wan-2.2"
+LICENSE = "Apache-2.0"
+I2V_REPO = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
+T2V_REPO = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
+FLF2V_REPO = "Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers"
+REPOS: Mapping[str, str] = {"i2v": I2V_REPO, "t2v": T2V_REPO, "condition": FLF2V_REPO}
+BOUNDARY_RATIOS: Mapping[str, float] = {"i2v": 0.9, "t2v": 0.875}
+GEN_FPS = 16
+GEN_FRAMES: Mapping[int, int] = {5: 81, 10: 161}
+GUIDANCE_RANGE = (1.0, 5.0)
+MAX_SEQUENCE_LENGTH = 512
+SPATIAL_MULTIPLE = 16
+SIZES_480P: Mapping[str, tuple[int, int, int, int]] = {
+    "16:9": (832, 480, 1280, 720),
+    "9:16": (480, 832, 720, 1280),
+    "1:1": (624, 624, 720, 720),
+}
+SIZES_720P: Mapping[str, tuple[int, int, int, int]] = {
+    "16:9": (1280, 720, 1280, 720),
+    "9:16": (720, 1280, 720, 1280),
+    "1:1": (960, 960, 720, 720),
+}
+# (endpoint, mode) -> (steps, sizes)
+_QUALITIES: Mapping[tuple[str, str], tuple[int, Mapping[str, tuple[int, int, int, int]]]] = {
+    ("kling-2.1", "std"): (40, SIZES_480P),
+    ("kling-2.1", "pro"): (40, SIZES_720P),
+    ("kling-2.1", "master"): (50, SIZES_720P),
+    ("kling-2.6", "pro"): (40, SIZES_720P),
+}
+
+
+# What each repo contributes: I2V brings the parts all three share; T2V and FLF2V only their
+# own. (component, repo, folder, GiB in memory: bf16, VAE and CLIP image encoder float32)
+_SOURCES: tuple[tuple[str, str, str, float], ...] = (
+    ("tokenizer", I2V_REPO, "tokenizer", 0.0),
+    ("text_encoder", I2V_REPO, "text_encoder", 10.6),
+    ("vae", I2V_REPO, "vae", 0.5),
+    ("scheduler", I2V_REPO, "scheduler", 0.0),
+    ("transformer", I2V_REPO, "transformer", 26.6),
+    ("transformer_2", I2V_REPO, "transformer_2", 26.6),
+    ("t2v.scheduler", T2V_REPO, "scheduler", 0.0),
+    ("t2v.transformer", T2V_REPO, "transformer", 26.6),
+    ("t2v.transformer_2", T2V_REPO, "transformer_2", 26.6),
+    ("flf2v.scheduler", FLF2V_REPO, "scheduler", 0.0),
+    ("flf2v.transformer", FLF2V_REPO, "transformer", 30.5),
+    ("flf2v.image_encoder", FLF2V_REPO, "image_encoder", 2.4),
+    ("flf2v.image_processor", FLF2V_REPO, "image_processor", 0.0),
+)
+
+
+def sources() -> tuple[WeightSource, ...]:
+    """Exactly what the Wan loader reads, so ``takeone pull wan-2.2`` skips the T2V and FLF2V
+    repos' copies of the shared text encoder and VAE (~11 GiB each)."""
+    from takeone.models.profiles import WeightSource
+
+    folders = [WeightSource(name, repo, folder, gib) for name, repo, folder, gib in _SOURCES]
+    indexes = [WeightSource(f"{name}.model_index", repo, None, 0.0, "model_index.json") for name, repo in REPOS.items()]
+    return (*folders, *indexes)
+
+
+def wan_22_profile() -> Profile:
+    """Build the ``wan-2.2`` profile (a function, so that :mod:`.profiles` can register it
+    without a circular import at module level)."""
+    from takeone.models.profiles import Profile, Quality
+
+    qualities = {key: Quality(steps, sizes, GUIDANCE_RANGE) for key, (steps, sizes) in _QUALITIES.items()}
+    return Profile(
+        name=NAME,
+        family="wan",
+        license=LICENSE,
+        description="Wan 2.2 A14B (text/image to video) and Wan 2.1 FLF2V (first+last frame), silent.",
+        weights=I2V_REPO,
+        qualities=qualities,
+        gen_frames=GEN_FRAMES,
+        has_audio=False,
+        max_sequence_length=MAX_SEQUENCE_LENGTH,
+        pipeline_weights=REPOS,
+        boundary_ratios=BOUNDARY_RATIOS,
+        sources=sources(),
+    )
+
+
+def shrink(
+    profile: Profile,
+    *,
+    gen_divisor: int = 16,
+    output_divisor: int = 8,
+    gen_frames: Mapping[int, int] | None = None,
+    steps: int = 2,
+    max_sequence_length: int | None = None,
+) -> Profile:
+    """The same profile at a size a CPU test can afford: same pipelines, experts, boundaries,
+    guidance and conditioning, but generation sizes divided by ``gen_divisor`` (kept
+    multiples of 16), output sizes by ``output_divisor`` (kept even for yuv420p), fewer
+    frames and ``steps`` steps. Real sizes are checked on the unshrunk recipe tables.
+    """
+    qualities = {
+        key: dataclasses.replace(
+            quality,
+            steps=min(quality.steps, steps),
+            sizes={aspect: _shrink_size(size, gen_divisor, output_divisor) for aspect, size in quality.sizes.items()},
+        )
+        for key, quality in profile.qualities.items()
+    }
+    return dataclasses.replace(
+        profile,
+        qualities=qualities,
+        gen_frames=gen_frames if gen_frames is not None else profile.gen_frames,
+        max_sequence_length=max_sequence_length or profile.max_sequence_length,
+    )
+
+
+def _shrink_size(size: tuple[int, int, int, int], gen_divisor: int, output_divisor: int) -> tuple[int, int, int, int]:
+    gen_w, gen_h, out_w, out_h = size
+    return (
+        _multiple(gen_w / gen_divisor, SPATIAL_MULTIPLE),
+        _multiple(gen_h / gen_divisor, SPATIAL_MULTIPLE),
+        _multiple(out_w / output_divisor, 2),
+        _multiple(out_h / output_divisor, 2),
+    )
+
+
+def _multiple(value: float, step: int) -> int:
+    """The nearest positive multiple of ``step``."""
+    return max(step, round(value / step) * step)

@@ -1,0 +1,241 @@
+"""A profile's weights: which files it needs, whether they are on disk, downloading them, memory.
+
+Serving never downloads: a worker reads weights from disk only, so a missing file fails at
+startup with a message naming the repos and ``takeone pull <profile>`` instead of a
+half-hour download inside the first request. ``pull`` is the only place that touches the
+network. Everything here is torch-free (``huggingface_hub`` only), so the CLI and the API
+process can call it.
+
+Where weights are read from, for each repo a profile names:
+
+- ``root/<org>/<name>``, a folder laid out like the repo (``hf download --local-dir``), when a
+  weights root is given (``--weights DIR``, or ``TAKEONE_WEIGHTS``, see :func:`root_from_env`);
+- else ``root`` itself used as a Hugging Face cache (``models--<org>--<name>``);
+- else the usual Hugging Face cache (``HF_HOME`` / ``HF_HUB_CACHE``, as ``huggingface_hub``
+  reads them; ``HF_TOKEN`` likewise for gated or private repos).
+
+Example::
+
+    require_weights("ltx-2")              # raises WeightsMissing if anything is absent
+    paths = resolve(get_profile("ltx-2"))  # component -> local folder or file
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import LocalEntryNotFoundError
+
+from takeone.errors import InsufficientGpuMemory, WeightsMissing
+from takeone.models.profiles import Profile, WeightSource, get_profile
+
+__all__ = ["InsufficientGpuMemory", "WeightsMissing", "check", "pull", "require_weights", "resolve"]
+
+ENV_ROOT = "TAKEONE_WEIGHTS"
+BUILTIN_PREFIX = "builtin:"
+RESERVED_GIB = 4.0  # CUDA context, allocator fragmentation, cuDNN/cuBLAS workspaces
+OFFLOAD_MODES = ("none", "auto", "group")
+# What "auto" streams from host RAM first: the least used component first (the full DiT
+# runs for master jobs only, the text encoder once per job, the distilled DiT every step).
+OFFLOAD_ORDER = ("transformer_full", "text_encoder", "transformer_2", "transformer")
+
+
+@dataclass(frozen=True)
+class RepoNeed:
+    """One repo and exactly the folders and files of it a profile reads (``()``: all of it)."""
+
+    repo: str
+    folders: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+    @property
+    def allow_patterns(self) -> list[str] | None:
+        """``snapshot_download`` patterns for exactly these paths."""
+        if not self.folders and not self.files:
+            return None
+        return [f"{folder}/*" for folder in self.folders] + list(self.files)
+
+    def describe(self) -> str:
+        paths = [f"{folder}/" for folder in self.folders] + list(self.files)
+        return f"{self.repo} ({', '.join(paths)})" if paths else f"{self.repo} (whole repo)"
+
+
+def needs(profile: Profile) -> list[RepoNeed]:
+    """Every repo ``profile`` reads, with the folders and files it needs, in first-use order."""
+    if profile.sources:
+        return _group(profile.sources)
+    repos = [profile.weights, *profile.pipeline_weights.values()]
+    unique = dict.fromkeys(repo for repo in repos if _is_repo_id(repo))
+    return [RepoNeed(repo) for repo in unique]
+
+
+def check(profile: Profile, root: Path | None = None, cache_dir: Path | None = None) -> list[str]:
+    """What is missing for ``profile``, as ``repo/path`` strings; empty when it can load."""
+    missing: list[str] = []
+    for need in needs(profile):
+        missing.extend(_missing_in(need, _locate(need, root, cache_dir)))
+    return missing
+
+
+def require_weights(profile_name: str, root: Path | None = None, cache_dir: Path | None = None) -> None:
+    """Fail fast (before serving) when ``profile_name``'s weights are not all on disk.
+
+    Built-in profiles (``tiny``) always pass. The error names every missing repo path and the
+    command that downloads them.
+    """
+    profile = get_profile(profile_name)
+    missing = check(profile, root, cache_dir)
+    if missing:
+        raise WeightsMissing(missing_message(profile, missing, root))
+
+
+def missing_message(profile: Profile, missing: list[str], root: Path | None) -> str:
+    where = f"under {root} or " if root else ""
+    listed = "\n  ".join(missing)
+    return (
+        f"profile {profile.name!r} needs weights that are not on this machine "
+        f"({where}in the Hugging Face cache):\n  {listed}\n"
+        f"download them with: takeone pull {profile.name}"
+    )
+
+
+def resolve(profile: Profile, root: Path | None = None, cache_dir: Path | None = None) -> dict[str, Path]:
+    """Each component of ``profile`` mapped to its local folder or file; raises ``WeightsMissing``."""
+    missing = check(profile, root, cache_dir)
+    if missing:
+        raise WeightsMissing(missing_message(profile, missing, root))
+    resolved: dict[str, Path] = {}
+    for source in profile.sources:
+        base = _locate(RepoNeed(source.repo), root, cache_dir)
+        assert base is not None  # check() found it
+        resolved[source.component] = base / source.path
+    return resolved
+
+
+def pull(profile: Profile, root: Path | None = None, cache_dir: Path | None = None) -> list[str]:
+    """Download exactly what ``profile`` needs; return what is still missing afterwards.
+
+    Into the Hugging Face cache, or with ``root`` into ``root/<org>/<name>`` folders. Files
+    already there are skipped, interrupted downloads resume, and ``huggingface_hub`` shows
+    its progress bars and uses ``HF_TOKEN`` for gated repos.
+    """
+    for need in needs(profile):
+        local_dir = root / need.repo if root is not None else None
+        snapshot_download(
+            need.repo, allow_patterns=need.allow_patterns, cache_dir=cache_dir, local_dir=local_dir
+        )
+    return check(profile, root, cache_dir)
+
+
+def root_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The weights root named by ``TAKEONE_WEIGHTS`` (read when called, never at import)."""
+    value = (os.environ if environ is None else environ).get(ENV_ROOT, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def weights_gib(profile: Profile, offloaded: Iterable[str] = ()) -> float:
+    """GiB of weights that stay on the card when ``offloaded`` components stream from host RAM."""
+    skip = set(offloaded)
+    return sum(source.gib for source in profile.sources if source.component not in skip)
+
+
+def plan_offload(profile: Profile, card_gib: float, mode: str | None = None) -> frozenset[str]:
+    """Which components to stream from host RAM so that ``profile`` fits in ``card_gib``.
+
+    ``none`` offloads nothing, ``group`` every large component, ``auto`` as few as needed in
+    :data:`OFFLOAD_ORDER`. Raises ``InsufficientGpuMemory`` when even that does not fit.
+    """
+    mode = mode or profile.offload
+    if mode not in OFFLOAD_MODES:
+        raise ValueError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, not {mode!r}")
+    present = [name for name in OFFLOAD_ORDER if any(s.component == name for s in profile.sources)]
+    options: dict[str, list[list[str]]] = {"none": [[]], "group": [present], "auto": [[], *_prefixes(present)]}
+    for offloaded in options[mode]:
+        if _fits(profile, card_gib, offloaded):
+            return frozenset(offloaded)
+    raise InsufficientGpuMemory(_memory_message(profile, card_gib, mode, present))
+
+
+def _fits(profile: Profile, card_gib: float, offloaded: list[str]) -> bool:
+    return weights_gib(profile, offloaded) + profile.activation_gib + RESERVED_GIB <= card_gib
+
+
+def _prefixes(names: list[str]) -> list[list[str]]:
+    return [names[: count + 1] for count in range(len(names))]
+
+
+def _memory_message(profile: Profile, card_gib: float, mode: str, offloadable: list[str]) -> str:
+    need = weights_gib(profile) + profile.activation_gib + RESERVED_GIB
+    least = weights_gib(profile, offloadable) + profile.activation_gib + RESERVED_GIB
+    hint = "set offload to 'auto' or 'group'" if mode == "none" else "use a card with more memory"
+    return (
+        f"profile {profile.name!r} needs about {need:.0f} GiB of GPU memory with every component "
+        f"resident ({least:.0f} GiB with {', '.join(offloadable) or 'nothing'} offloaded), but the card "
+        f"has {card_gib:.0f} GiB free (offload={mode!r}); {hint}"
+    )
+
+
+def _group(sources: Iterable[WeightSource]) -> list[RepoNeed]:
+    folders: dict[str, list[str]] = {}
+    files: dict[str, list[str]] = {}
+    for source in sources:
+        target = files if source.filename else folders
+        folders.setdefault(source.repo, [])
+        files.setdefault(source.repo, [])
+        if source.path not in target[source.repo]:
+            target[source.repo].append(source.path)
+    return [RepoNeed(repo, tuple(folders[repo]), tuple(files[repo])) for repo in folders]
+
+
+def _is_repo_id(value: str) -> bool:
+    """``org/name`` that is neither a built-in nor an existing local folder."""
+    if value.startswith(BUILTIN_PREFIX) or Path(value).expanduser().exists():
+        return False
+    return value.count("/") == 1 and not value.startswith((".", "/", "~"))
+
+
+def _locate(need: RepoNeed, root: Path | None, cache_dir: Path | None) -> Path | None:
+    """The local folder holding ``need.repo``, or ``None`` when it is not on disk."""
+    if root is not None and (root / need.repo).is_dir():
+        return root / need.repo
+    caches = [root, cache_dir] if root is not None else [cache_dir]
+    for cache in caches:
+        try:
+            folder = snapshot_download(
+                need.repo, allow_patterns=need.allow_patterns, cache_dir=cache, local_files_only=True
+            )
+        except LocalEntryNotFoundError:  # includes an incomplete snapshot
+            continue
+        return Path(folder)
+    return None
+
+
+def _missing_in(need: RepoNeed, base: Path | None) -> list[str]:
+    if base is None:
+        paths = [f"{folder}/" for folder in need.folders] + list(need.files)
+        return [f"{need.repo}/{path}" for path in paths] or [need.repo]
+    missing = [f"{need.repo}/{folder}/" for folder in need.folders if not _complete_folder(base / folder)]
+    return missing + [f"{need.repo}/{name}" for name in need.files if not (base / name).is_file()]
+
+
+def _complete_folder(folder: Path) -> bool:
+    """A config file is there, every file resolves (no dangling cache links), every shard exists."""
+    if not folder.is_dir():
+        return False
+    entries = list(folder.rglob("*"))
+    if not any(entry.suffix == ".json" for entry in entries) or not all(e.exists() for e in entries):
+        return False
+    return all(_shards_present(index) for index in folder.glob("*.index.json"))
+
+
+def _shards_present(index: Path) -> bool:
+    try:
+        weight_map = json.loads(index.read_text()).get("weight_map", {})
+    except (OSError, ValueError):
+        return False
+    return all((index.parent / shard).is_file() for shard in set(weight_map.values()))

@@ -1,0 +1,219 @@
+"""Every ltx-2 recipe, run on CPU from tiny checkpoints on disk through the real loading code.
+
+The profile is the real one scaled down (:meth:`Profile.scaled`): the same pipelines, two
+stages, step counts, sigmas, guidance (CFG + STG + modality on master), conditioning, latent
+upsampling, audio handling and MP4 muxing, at 128x64-class sizes and 9 or 17 generated
+frames. Forward hooks (real torch hooks, nothing mocked) count which transformer ran how often.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from takeone.errors import GenerationFailed
+from takeone.generation import Endpoint, GenerationRequest
+from takeone.models.base import VideoModel
+from takeone.models.loader import load_video_model
+from takeone.models.ltx2 import Ltx2Model
+from takeone.models.profiles import Profile
+from takeone.models.render import render
+from tests.mp4probe import probe
+
+SIZES = {"16:9": (128, 72), "9:16": (72, 128), "1:1": (72, 72)}
+ASPECTS = tuple(SIZES)
+FRAMES = {5: 121, 10: 241}
+
+
+def never() -> bool:
+    return False
+
+
+def ignore(done: int, total: int) -> None:
+    del done, total
+
+
+@dataclass(frozen=True)
+class Case:
+    endpoint: Endpoint
+    mode: str
+    image: bool
+    tail: bool
+    duration: int
+    audio: bool
+    aspect_ratio: str
+
+    def __str__(self) -> str:
+        inputs = "+".join(n for n, used in (("img", self.image), ("tail", self.tail)) if used) or "text"
+        sound = "audio" if self.audio else "silent"
+        return f"{self.endpoint}-{self.mode}-{inputs}-{self.duration}s-{sound}-{self.aspect_ratio}"
+
+    def request(self, make_png: Callable[..., str], seed: int = 7) -> GenerationRequest:
+        return GenerationRequest(
+            endpoint=self.endpoint, prompt="a red fox runs through snow", negative_prompt="blurry",
+            mode=self.mode, aspect_ratio=self.aspect_ratio, duration=self.duration, generate_audio=self.audio,
+            image=make_png(400, 300, 1) if self.image else None,
+            image_tail=make_png(300, 400, 2) if self.tail else None, seed=seed,
+        )
+
+
+def cases() -> list[Case]:
+    """std/pro/master x first frame / first+last x 5 s / 10 s, and 2.6 text / image x audio
+    on / off x 5 s / 10 s; aspect ratios rotate so each appears in every group."""
+    kling_21 = [(mode, tail, duration) for mode in ("std", "pro", "master") for tail in (False, True)
+                for duration in (5, 10)]
+    kling_26 = [(image, audio, duration) for image in (False, True) for audio in (False, True) for duration in (5, 10)]
+    return [
+        Case("kling-2.1", mode, True, tail, duration, False, ASPECTS[i % 3])
+        for i, (mode, tail, duration) in enumerate(kling_21)
+    ] + [
+        Case("kling-2.6", "pro", image, False, duration, audio, ASPECTS[i % 3])
+        for i, (image, audio, duration) in enumerate(kling_26)
+    ]
+
+
+@contextmanager
+def forward_counts(model: Ltx2Model) -> Iterator[dict[str, int]]:
+    """How many times each transformer and the latent upsampler ran, via forward hooks."""
+    counts = {"transformer": 0, "transformer_full": 0, "latent_upsampler": 0}
+    handles = []
+    for name in counts:
+
+        def hook(*_: object, key: str = name) -> None:
+            counts[key] += 1
+
+        handles.append(model.components[name].register_forward_hook(hook))
+    try:
+        yield counts
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@pytest.mark.parametrize("case", cases(), ids=str)
+def test_every_recipe_renders(
+    case: Case, ltx2_model: VideoModel, scaled_ltx2: Profile, make_png: Callable[..., str], out_file: Path
+) -> None:
+    assert isinstance(ltx2_model, Ltx2Model)
+    request = case.request(make_png)
+    recipe = scaled_ltx2.recipe_for(request)
+    calls: list[tuple[int, int]] = []
+    with forward_counts(ltx2_model) as counts:
+        info = render(ltx2_model, scaled_ltx2, request, out_file, lambda d, t: calls.append((d, t)), never)
+
+    width, height = SIZES[case.aspect_ratio]
+    frames, has_audio = FRAMES[case.duration], case.endpoint == "kling-2.6" and case.audio
+    mp4 = probe(out_file.read_bytes())
+    assert (mp4.codec, mp4.pix_fmt, mp4.width, mp4.height, mp4.fps, mp4.frames) == (
+        "h264", "yuv420p", width, height, 24.0, frames,
+    )
+    assert mp4.audio_codec == ("aac" if has_audio else None)
+    if has_audio:
+        assert mp4.audio_duration == pytest.approx(frames / 24, abs=0.07)
+    assert (info.width, info.height, info.frames, info.has_audio, info.seed) == (width, height, frames, has_audio, 7)
+    total = recipe.steps + 3
+    assert calls == [(done, total) for done in range(1, total + 1)]
+    # Master: 30 full-model steps, each a CFG pair (one batched pass) + STG + modality pass.
+    full_passes = 30 * 3 if case.mode == "master" else 0
+    distilled_passes = 3 if case.mode == "master" else 8 + 3
+    assert counts == {"transformer": distilled_passes, "transformer_full": full_passes, "latent_upsampler": 1}
+
+
+def test_variants_share_every_module(ltx2_model: VideoModel) -> None:
+    assert isinstance(ltx2_model, Ltx2Model)
+    assert len(ltx2_model.variants) == 6
+    for (kind, transformer), pipe in ltx2_model.variants.items():
+        assert pipe.transformer is ltx2_model.components[transformer], (kind, transformer)
+        for name in ("text_encoder", "connectors", "vae", "audio_vae", "vocoder", "tokenizer"):
+            assert getattr(pipe, name) is ltx2_model.components[name], (kind, name)
+    assert ltx2_model.upsampler is not None and ltx2_model.upsampler.vae is ltx2_model.components["vae"]
+    assert ltx2_model.components["transformer"] is not ltx2_model.components["transformer_full"]
+
+
+def test_distilled_sigmas_are_used_unshifted_and_full_ones_shifted(
+    ltx2_model: VideoModel, scaled_ltx2: Profile, make_png: Callable[..., str]
+) -> None:
+    """The tiny scheduler shifts by resolution like LTX-2's; distilled schedules must not be."""
+    assert isinstance(ltx2_model, Ltx2Model)
+    request = Case("kling-2.1", "master", True, False, 5, False, "16:9").request(make_png)
+    recipe = scaled_ltx2.recipe_for(request)
+    ltx2_model.generate(request, recipe, ignore, never)
+    fixed, shifted = ltx2_model.schedulers["fixed"], ltx2_model.schedulers["shifted"]
+    assert fixed.sigmas.tolist() == pytest.approx([0.909375, 0.725, 0.421875, 0.0])  # stage 2 ran last
+    assert len(shifted.sigmas) == 31 and shifted.sigmas[-2] > 0.1  # 30 shifted steps (terminal 0.1)
+
+
+def test_same_seed_same_video(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
+    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", generate_audio=True, seed=11)
+    recipe = scaled_ltx2.recipe_for(request)
+    first, second = (ltx2_model.generate(request, recipe, ignore, never) for _ in range(2))
+    other = ltx2_model.generate(dataclasses.replace(request, seed=12), recipe, ignore, never)
+    assert np.array_equal(first.frames, second.frames) and not np.array_equal(first.frames, other.frames)
+    assert first.frames.shape == (recipe.gen_frames, recipe.gen_height, recipe.gen_width, 3)
+    assert first.audio is not None and second.audio is not None and np.array_equal(first.audio, second.audio)
+
+
+def test_tiled_decode_for_large_recipes(
+    ltx2_model: VideoModel, scaled_ltx2: Profile, out_file: Path
+) -> None:
+    """The tiling threshold scaled to zero: the 17-frame decode runs in temporal tiles."""
+    assert isinstance(ltx2_model, Ltx2Model)
+    tiled = dataclasses.replace(scaled_ltx2, vae_tiling_above=0)
+    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", duration=10, seed=1)
+    assert tiled.recipe_for(request).vae_tiling
+    info = render(ltx2_model, tiled, request, out_file, ignore, never)
+    assert info.frames == 241 and ltx2_model.components["vae"].use_tiling
+    render(ltx2_model, scaled_ltx2, request, out_file, ignore, never)
+    assert not ltx2_model.components["vae"].use_tiling
+
+
+def test_group_offloading_gives_the_same_video(
+    ltx2_model: VideoModel, scaled_ltx2: Profile, ltx2_cache: Path
+) -> None:
+    """Streaming the large components block by block (here CPU to CPU) changes nothing."""
+    offloaded = load_video_model(scaled_ltx2, "cpu", weights=ltx2_cache, offload="group")
+    assert isinstance(offloaded, Ltx2Model)
+    assert offloaded.offloaded == {"transformer", "transformer_full", "text_encoder"}
+    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=3)
+    recipe = scaled_ltx2.recipe_for(request)
+    expected = ltx2_model.generate(request, recipe, ignore, never)
+    assert np.array_equal(offloaded.generate(request, recipe, ignore, never).frames, expected.frames)
+
+
+def test_a_two_stage_recipe_needs_the_upsampler(tiny_model: VideoModel, scaled_ltx2: Profile) -> None:
+    recipe = scaled_ltx2.recipe_for(GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1))
+    with pytest.raises(GenerationFailed, match="no latent upsampler"):
+        tiny_model.generate(GenerationRequest(endpoint="kling-2.6"), recipe, ignore, never)
+
+
+def test_allocation_failure_in_stage_one_becomes_out_of_memory(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
+    from takeone.errors import OutOfMemory
+
+    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    huge = dataclasses.replace(scaled_ltx2.recipe_for(request), gen_width=2**28, gen_height=2**28)
+    with pytest.raises(OutOfMemory, match="out of cpu memory"):
+        ltx2_model.generate(request, huge, ignore, never)
+
+
+def test_cancel_between_stages_skips_stage_two(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
+    """Polls: once before generating, once per stage-1 step, once after the upsample."""
+    from takeone.errors import JobCancelled
+
+    assert isinstance(ltx2_model, Ltx2Model)
+    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    recipe = scaled_ltx2.recipe_for(request)
+    polls: list[int] = []
+
+    def cancel_after_stage_one() -> bool:
+        polls.append(1)
+        return len(polls) == 1 + recipe.steps + 1
+
+    with forward_counts(ltx2_model) as counts, pytest.raises(JobCancelled):
+        ltx2_model.generate(request, recipe, ignore, cancel_after_stage_one)
+    assert counts == {"transformer": recipe.steps, "transformer_full": 0, "latent_upsampler": 1}

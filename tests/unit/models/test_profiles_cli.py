@@ -1,0 +1,54 @@
+"""``takeone profiles`` and ``takeone pull`` (src/takeone/profiles_cli.py), run through ``main``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from takeone.cli import main
+
+
+def test_profiles_table_lists_every_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profiles"]) == 0
+    out = capsys.readouterr().out
+    assert "ltx-2:" in out and "tiny:" in out and "LTX-2 Community License" in out
+    master = next(line for line in out.splitlines() if line.startswith("kling-2.1  master  image+tail"))
+    assert "condition 2-stage" in master and "30+3" in master and "1920x1088 | 1088x1920 | 1088x1088" in master
+    assert "24->24" in master and "121->121 | 241->241" in master
+
+
+def test_profiles_json_has_one_row_per_case(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profiles", "--json"]) == 0
+    profiles = {item["name"]: item for item in json.loads(capsys.readouterr().out)}
+    ltx2 = profiles["ltx-2"]
+    # 2.1: 3 modes x 2 cases, 2.6: 4 cases; x 3 aspect ratios x 2 durations
+    assert len(ltx2["recipes"]) == (3 * 2 + 4) * 3 * 2
+    row = next(r for r in ltx2["recipes"] if r["endpoint"] == "kling-2.1" and r["mode"] == "std")
+    assert (row["generation"], row["output"], row["steps"], row["fps"]) == ("1280x704", "1280x720", "8+3", 24)
+    assert {r["audio"] for r in ltx2["recipes"] if r["case"].endswith("+audio")} == {True}
+    assert ltx2["weights"][1] == {"repo": "rootonchair/LTX-2-19b-distilled", "folders": ["transformer"], "files": []}
+    assert profiles["tiny"]["weights"] == []
+
+
+def test_pull_of_a_builtin_profile_downloads_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pull", "tiny"]) == 0
+    assert "needs no download" in capsys.readouterr().out
+
+
+def test_pull_of_an_unknown_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pull", "nope"]) == 2
+    assert "unknown model profile 'nope'" in capsys.readouterr().err
+
+
+def test_pull_offline_fails_with_a_clear_message(tmp_path: Path) -> None:
+    """HF_HUB_OFFLINE is read when huggingface_hub is imported: run the real command."""
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-m", "takeone.cli", "pull", "ltx-2"]
+    run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert run.returncode == 1
+    assert "pulling Lightricks/LTX-2 (tokenizer/" in run.stdout
+    assert "download failed" in run.stderr and "HF_TOKEN" in run.stderr
