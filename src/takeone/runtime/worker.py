@@ -71,6 +71,9 @@ class JobRunner:
         self.config = config
         self.profile = get_profile(config.profile)
         self.model = load_video_model(config.profile, config.device, config.weights_dir, config.offload)
+        warmup = getattr(self.model, "warmup", None)
+        if callable(warmup):  # compile before the first user pays for it; ready only after
+            warmup()
         self.device = str(getattr(self.model, "device", config.device or "cpu"))
         self.inbox: queue.Queue[RunJob | None] = queue.Queue()
         self.cancelled: set[str] = set()
