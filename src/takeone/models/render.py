@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from takeone.errors import JobCancelled
 from takeone.generation import GenerationRequest
-from takeone.media.encode import encode_mp4
+from takeone.media.encode import Mp4Writer
 from takeone.models.base import CancelFn, Frames, ProgressFn, Video, VideoModel
 from takeone.models.profiles import Profile, Recipe
 
@@ -73,11 +74,21 @@ def render(
 
 
 def deliver(video: Video, recipe: Recipe, out_path: Path) -> bool:
-    """Write ``video`` as the recipe's output MP4; return whether it has an audio track."""
-    frames = resample_frames(video.frames, recipe.output_frames)
+    """Write ``video`` as the recipe's output MP4; return whether it has an audio track.
+
+    Frames are resampled in time as repeat counts rather than as a copied clip: each
+    generated frame is converted once and encoded as often as the output needs it.
+    """
     audio = video.audio if recipe.audio else None
+    channels = 0 if audio is None else audio.shape[0]
     width, height = recipe.output_width, recipe.output_height
-    encode_mp4(out_path, frames, recipe.output_fps, width, height, audio, video.sample_rate)
+    counts = repeat_counts(len(video.frames), recipe.output_frames)
+    with Mp4Writer(out_path, recipe.output_fps, width, height, channels, video.sample_rate) as writer:
+        for frame, count in zip(video.frames, counts):
+            if count:
+                writer.write_frame(frame, repeat=int(count))
+        if audio is not None:
+            writer.write_audio(audio)
     return audio is not None
 
 
@@ -89,5 +100,14 @@ def resample_frames(frames: Frames, count: int) -> Frames:
     """
     if len(frames) == count:
         return frames
-    indices = np.rint(np.linspace(0, len(frames) - 1, count)).astype(np.intp)
-    return frames[indices]
+    return frames[resample_indices(len(frames), count)]
+
+
+def resample_indices(available: int, count: int) -> npt.NDArray[np.intp]:
+    """The source index of each of ``count`` output frames (nondecreasing, ends kept)."""
+    return np.rint(np.linspace(0, available - 1, count)).astype(np.intp)
+
+
+def repeat_counts(available: int, count: int) -> npt.NDArray[np.intp]:
+    """How often each of ``available`` frames appears in :func:`resample_frames`' output, in order."""
+    return np.bincount(resample_indices(available, count), minlength=available)

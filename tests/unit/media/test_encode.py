@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from takeone.media.encode import encode_mp4, fit_audio
+from takeone.media.encode import EncoderSettings, Mp4Writer, encode_mp4, fit_audio
 
 RNG = np.random.default_rng(0)
 
@@ -179,3 +179,155 @@ def test_malformed_audio_is_refused_before_writing(
     with pytest.raises(ValueError):
         encode_mp4(tmp_path / "v.mp4", gradient_frames(5, 64, 64), 24, 64, 64, audio, sample_rate)
     assert os.listdir(tmp_path) == []
+
+
+# -- the streaming writer --------------------------------------------------------------------
+
+
+def decoded_rgb(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def error(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b).mean())
+
+
+def audio_seconds(path: Path) -> float:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        return float(stream.duration * stream.time_base)
+
+
+def test_chunks_of_any_size_make_one_video_with_every_frame(tmp_path: Path) -> None:
+    out = tmp_path / "v.mp4"
+    frames = gradient_frames(50, 128, 72)
+    with Mp4Writer(out, 24, 128, 72) as writer:
+        for start, stop in [(0, 1), (1, 17), (17, 17), (17, 50)]:
+            writer.write_frames(frames[start:stop])
+    assert writer.frames_written == 50
+    decoded = decoded_rgb(out)
+    assert len(decoded) == 50 and decoded[0].shape == (72, 128, 3)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
+    assert os.listdir(tmp_path) == ["v.mp4"]
+
+
+def test_chunked_and_whole_clip_encodes_are_identical(tmp_path: Path) -> None:
+    """Chunking is invisible in the output: same settings, same bytes of video."""
+    frames = gradient_frames(20, 64, 64)
+    encode_mp4(tmp_path / "whole.mp4", frames, 24, 64, 64)
+    with Mp4Writer(tmp_path / "chunks.mp4", 24, 64, 64) as writer:
+        for chunk in np.array_split(frames, 3):
+            writer.write_frames(chunk)
+    whole, chunks = decoded_rgb(tmp_path / "whole.mp4"), decoded_rgb(tmp_path / "chunks.mp4")
+    assert all(np.array_equal(a, b) for a, b in zip(whole, chunks, strict=True))
+
+
+def test_float_and_channels_first_chunks_match_uint8(tmp_path: Path) -> None:
+    """0..1 floats in either layout quantize like ``round(x * 255)``, numpy or torch."""
+    torch = pytest.importorskip("torch")
+    frames = gradient_frames(6, 64, 48)
+    floats = frames.astype(np.float32) / 255.0
+    chunks = {
+        "uint8": frames,
+        "float-hwc": floats,
+        "float-chw": np.ascontiguousarray(floats.transpose(0, 3, 1, 2)),
+        "tensor-chw": torch.from_numpy(floats).permute(0, 3, 1, 2),
+        "tensor-uint8": torch.from_numpy(frames),
+    }
+    for name, chunk in chunks.items():
+        with Mp4Writer(tmp_path / f"{name}.mp4", 24, 64, 48) as writer:
+            writer.write_frames(chunk)
+    reference = decoded_rgb(tmp_path / "uint8.mp4")
+    for name in chunks:
+        decoded = decoded_rgb(tmp_path / f"{name}.mp4")
+        assert all(np.array_equal(a, b) for a, b in zip(reference, decoded, strict=True)), name
+
+
+def test_repeated_frames_count_as_frames(tmp_path: Path) -> None:
+    out = tmp_path / "v.mp4"
+    first, second = gradient_frames(2, 64, 64)
+    with Mp4Writer(out, 24, 64, 64) as writer:
+        writer.write_frame(first, repeat=5)
+        writer.write_frame(second, repeat=2)
+    decoded = decoded_rgb(out)
+    # H.264 is lossy: tell the two source frames apart by which one each decoded frame is nearer.
+    nearest = [int(error(frame, second) < error(frame, first)) for frame in decoded]
+    assert nearest == [0, 0, 0, 0, 0, 1, 1]
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert float(stream.duration * stream.time_base) == pytest.approx(7 / 24)
+
+
+def test_audio_in_parts_is_fitted_to_the_streamed_video(tmp_path: Path) -> None:
+    out = tmp_path / "av.mp4"
+    audio = tone(2, 16000 * 3, 16000)
+    with Mp4Writer(out, 24, 64, 64, audio_channels=2, sample_rate=16000) as writer:
+        writer.write_audio(audio[:, :5000])
+        writer.write_frames(gradient_frames(48, 64, 64))
+        writer.write_audio(audio[:, 5000:])
+    assert len(decoded_rgb(out)) == 48
+    assert audio_seconds(out) == pytest.approx(2.0, abs=0.07)
+
+
+def test_declared_audio_track_without_audio_is_silence_of_the_video_length(tmp_path: Path) -> None:
+    out = tmp_path / "av.mp4"
+    with Mp4Writer(out, 24, 64, 64, audio_channels=1, sample_rate=16000) as writer:
+        writer.write_frames(gradient_frames(24, 64, 64))
+    assert audio_seconds(out) == pytest.approx(1.0, abs=0.07)
+
+
+def test_error_inside_the_block_closes_and_removes_the_temporary_file(tmp_path: Path) -> None:
+    out = tmp_path / "v.mp4"
+    out.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="decoder failed"):
+        with Mp4Writer(out, 24, 64, 64, audio_channels=2, sample_rate=16000) as writer:
+            writer.write_frames(gradient_frames(60, 64, 64))  # past x264's delay: packets are out
+            assert len(list(tmp_path.glob(".v.mp4.*.part"))) == 1
+            raise RuntimeError("decoder failed")
+    assert os.listdir(tmp_path) == ["v.mp4"] and out.read_bytes() == b"old"
+    assert open_fds_under(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [np.zeros((2, 64, 64), dtype=np.uint8), np.zeros((2, 64, 64, 3), dtype=np.int32)],
+    ids=["no-channels", "int32"],
+)
+def test_malformed_chunk_fails_and_leaves_nothing(tmp_path: Path, chunk: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        with Mp4Writer(tmp_path / "v.mp4", 24, 64, 64) as writer:
+            writer.write_frames(gradient_frames(3, 64, 64))
+            writer.write_frames(chunk)
+    assert os.listdir(tmp_path) == [] and open_fds_under(tmp_path) == []
+
+
+def test_no_frames_is_an_error_and_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no frames"):
+        with Mp4Writer(tmp_path / "v.mp4", 24, 64, 64):
+            pass
+    assert os.listdir(tmp_path) == [] and open_fds_under(tmp_path) == []
+
+
+def test_writer_refuses_misuse_before_creating_anything(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        Mp4Writer(tmp_path / "v.mp4", 24, 63, 64)
+    with pytest.raises(ValueError):
+        Mp4Writer(tmp_path / "v.mp4", 24, 64, 64, audio_channels=3, sample_rate=16000)
+    with pytest.raises(RuntimeError, match="not open"):
+        Mp4Writer(tmp_path / "v.mp4", 24, 64, 64).write_frames(gradient_frames(1, 64, 64))
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(ValueError, match="without an audio track"):
+        with Mp4Writer(tmp_path / "v.mp4", 24, 64, 64) as writer:
+            writer.write_frames(gradient_frames(1, 64, 64))
+            writer.write_audio(tone(1, 100, 16000))
+    assert os.listdir(tmp_path) == []
+
+
+def test_settings_reach_the_encoder(tmp_path: Path) -> None:
+    """A lower CRF spends more bits: the settings are really passed to x264."""
+    frames = gradient_frames(12, 128, 72) + RNG.integers(0, 16, (12, 72, 128, 3), dtype=np.uint8)
+    encode_mp4(tmp_path / "hi.mp4", frames, 24, 128, 72, settings=EncoderSettings(crf=10))
+    encode_mp4(tmp_path / "lo.mp4", frames, 24, 128, 72, settings=EncoderSettings(crf=40))
+    assert (tmp_path / "hi.mp4").stat().st_size > 2 * (tmp_path / "lo.mp4").stat().st_size
