@@ -53,3 +53,16 @@ def test_job_deadline_fails_the_job_and_releases(fresh_dir: Path) -> None:
             time.sleep(0.2)
         assert "deadline" in body["error"]
         assert server.balance(key) == 10
+
+
+def test_queue_bound_answers_429_with_retry_after(fresh_dir: Path) -> None:
+    with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "1", "--max-queue", "1") as server:
+        key = server.key(10)
+        h = {"x-api-key": key}
+        codes = []
+        for _ in range(3):
+            r = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h)
+            codes.append(r.status_code)
+        assert codes[-1] == 429 and codes.count(200) >= 1
+        assert int(r.headers["retry-after"]) > 0 and "queue is full" in r.json()["error"]
+        assert server.balance(key) == pytest.approx(10 - 0.438 * codes.count(200))

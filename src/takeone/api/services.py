@@ -16,6 +16,7 @@ from takeone.runtime.devices import count_gpus
 from takeone.runtime.dispatcher import Dispatcher, LocalDispatcher
 from takeone.runtime.worker import WorkerConfig
 from takeone.settings import Settings
+from takeone.storage.base import Storage
 from takeone.storage.local import LocalStorage, load_or_create_secret
 
 
@@ -25,7 +26,7 @@ class Services:
     db: Database
     keys: KeyStore
     jobs: SqliteJobStore
-    storage: LocalStorage
+    storage: Storage
     limiter: RateLimiter
     prices: PriceTable
     fetch_policy: FetchPolicy
