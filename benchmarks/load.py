@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +21,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.server import start_server  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -80,25 +82,6 @@ def submit_jobs(url: str, key: str, count: int) -> list[str]:
         return [client.post(f"{url}/v2/kling-2.6", json=body).json()["status_url"] for _ in range(count)]
 
 
-def _start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "takeone.cli", "serve", "--profile", "tiny",
-                             "--data-dir", str(data_dir), "--port", str(port), "--log-level", "warning"])
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(url + "/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    out = subprocess.run([sys.executable, "-m", "takeone.cli", "keys", "create", "--data-dir",
-                          str(data_dir), "--credits", "1000"], capture_output=True, text=True, check=True)
-    return proc, url, out.stdout.strip().splitlines()[-1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=200)
@@ -108,7 +91,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url, key = _start_server(Path(tmp))
+        proc, url, key = start_server(Path(tmp), credits=1000)
         try:
             result = asyncio.run(poll_load(url, key, submit_jobs(url, key, args.jobs), args.clients,
                                            args.polls, args.interval))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.server import start_server  # noqa: E402
 
 BODY: dict[str, Any] = {"prompt": "a red fox running through snow", "duration": 5,
                         "generate_audio": True, "seed": 42}
@@ -141,32 +144,6 @@ def queued(client: httpx.Client, url: str, poll_interval: float) -> None:
     result = client.get(submitted["response_url"]).json()
     if "output" not in result:
         raise RuntimeError(f"no output in {result}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """``takeone serve --profile tiny`` on a free port, ready, with a well-funded key."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "takeone.cli", "serve", "--profile", "tiny",
-                             "--data-dir", str(data_dir), "--port", str(port), "--log-level", "warning"])
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(url + "/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            raise SystemExit("the server exited while starting")
-        time.sleep(0.2)
-    out = subprocess.run([sys.executable, "-m", "takeone.cli", "keys", "create", "--data-dir",
-                          str(data_dir), "--credits", "1000000"], capture_output=True, text=True, check=True)
-    return proc, url, out.stdout.strip().splitlines()[-1]
 
 
 def measure(warmup: int, repeats: int, poll_interval: float) -> dict[str, list[float]]:

@@ -31,12 +31,9 @@ Hugging Face cache (``models--<org>--<name>/snapshots/<rev>/...`` with ``refs/ma
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import torch
 from diffusers import (
     AutoencoderKLLTX2Audio,
     AutoencoderKLLTX2Video,
@@ -53,6 +50,8 @@ from transformers import (
     GemmaTokenizer,
     SiglipVisionConfig,
 )
+
+from takeone.models.common import seeded
 
 if TYPE_CHECKING:
     from takeone.models.profiles import Profile
@@ -76,7 +75,6 @@ MEL_HOP = 160
 _SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>")
 _IMAGE_TOKENS = ("<start_of_image>", "<end_of_image>", "<image_soft_token>")
 
-T = TypeVar("T")
 
 
 def build_tiny_components(seed: int = SEED) -> dict[str, Any]:
@@ -89,12 +87,12 @@ def build_tiny_components(seed: int = SEED) -> dict[str, Any]:
     tokenizer = build_tokenizer()
     return {
         "tokenizer": tokenizer,
-        "text_encoder": _seeded(seed, lambda: _text_encoder(len(tokenizer))),
-        "connectors": _seeded(seed, _connectors),
-        "transformer": _seeded(seed, _transformer),
-        "vae": _seeded(seed, _video_vae),
-        "audio_vae": _seeded(seed, _audio_vae),
-        "vocoder": _seeded(seed, _vocoder),
+        "text_encoder": seeded(seed, lambda: _text_encoder(len(tokenizer))),
+        "connectors": seeded(seed, _connectors),
+        "transformer": seeded(seed, _transformer),
+        "vae": seeded(seed, _video_vae),
+        "audio_vae": seeded(seed, _audio_vae),
+        "vocoder": seeded(seed, _vocoder),
         "scheduler": _Scheduler(),
     }
 
@@ -104,8 +102,8 @@ def build_tiny_ltx2_components(seed: int = SEED) -> dict[str, Any]:
     upsampler and a second transformer standing in for the full (non-distilled) DiT."""
     return {
         **build_tiny_components(seed),
-        "transformer_full": _seeded(seed + FULL_SEED, _transformer),
-        "latent_upsampler": _seeded(seed, _latent_upsampler),
+        "transformer_full": seeded(seed + FULL_SEED, _transformer),
+        "latent_upsampler": seeded(seed, _latent_upsampler),
         # Resolution-dependent shifting as in LTX-2's scheduler config, so tests see that
         # distilled sigmas are used unshifted and the full model's default schedule is not.
         "scheduler": _Scheduler(
@@ -148,18 +146,6 @@ def build_tokenizer() -> GemmaTokenizer:
     tokens = [*_SPECIAL_TOKENS, *_IMAGE_TOKENS, *characters, *byte_tokens]
     vocab = {token: index for index, token in enumerate(tokens)}
     return GemmaTokenizer(vocab=vocab, merges=[], add_bos_token=True)
-
-
-@contextmanager
-def _forked_rng(seed: int) -> Iterator[None]:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def _seeded(seed: int, build: Callable[[], T]) -> T:
-    with _forked_rng(seed):
-        return build()
 
 
 def _text_encoder(vocab_size: int) -> Any:

@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-import torch
 from diffusers import (
     AutoencoderKLWan,
     UniPCMultistepScheduler,
@@ -54,6 +52,7 @@ from transformers import (
     UMT5EncoderModel,
 )
 
+from takeone.models.common import seeded
 from takeone.models.wan_profile import BOUNDARY_RATIOS, REPOS
 
 SEED = 0
@@ -66,7 +65,6 @@ CLIP_PATCH = 4
 CLIP_HIDDEN = 8
 FLOW_SHIFT = 5.0
 Layout = Literal["cache", "folders"]
-T = TypeVar("T")
 
 
 def build_tiny_wan(pipeline: str, seed: int = SEED) -> Any:
@@ -117,8 +115,8 @@ def _shared(seed: int) -> dict[str, Any]:
     tokenizer = build_tokenizer()
     return {
         "tokenizer": tokenizer,
-        "text_encoder": _seeded(seed, lambda: _text_encoder(len(tokenizer))),
-        "vae": _seeded(seed, _vae),
+        "text_encoder": seeded(seed, lambda: _text_encoder(len(tokenizer))),
+        "vae": seeded(seed, _vae),
         "scheduler": UniPCMultistepScheduler(
             prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=FLOW_SHIFT
         ),
@@ -128,8 +126,8 @@ def _shared(seed: int) -> dict[str, Any]:
 def _i2v(seed: int) -> WanImageToVideoPipeline:
     return WanImageToVideoPipeline(
         **_shared(seed),
-        transformer=_seeded(seed, lambda: _transformer(I2V_IN_CHANNELS)),
-        transformer_2=_seeded(seed + 1, lambda: _transformer(I2V_IN_CHANNELS)),
+        transformer=seeded(seed, lambda: _transformer(I2V_IN_CHANNELS)),
+        transformer_2=seeded(seed + 1, lambda: _transformer(I2V_IN_CHANNELS)),
         boundary_ratio=BOUNDARY_RATIOS["i2v"],
     )
 
@@ -137,8 +135,8 @@ def _i2v(seed: int) -> WanImageToVideoPipeline:
 def _t2v(seed: int) -> WanPipeline:
     return WanPipeline(
         **_shared(seed),
-        transformer=_seeded(seed + 2, lambda: _transformer(LATENT_CHANNELS)),
-        transformer_2=_seeded(seed + 3, lambda: _transformer(LATENT_CHANNELS)),
+        transformer=seeded(seed + 2, lambda: _transformer(LATENT_CHANNELS)),
+        transformer_2=seeded(seed + 3, lambda: _transformer(LATENT_CHANNELS)),
         boundary_ratio=BOUNDARY_RATIOS["t2v"],
     )
 
@@ -152,26 +150,13 @@ def _flf2v(seed: int) -> WanImageToVideoPipeline:
     }
     return WanImageToVideoPipeline(
         **_shared(seed),
-        transformer=_seeded(seed + 4, lambda: _transformer(I2V_IN_CHANNELS, **image_conditioning)),
-        image_encoder=_seeded(seed, _image_encoder),
+        transformer=seeded(seed + 4, lambda: _transformer(I2V_IN_CHANNELS, **image_conditioning)),
+        image_encoder=seeded(seed, _image_encoder),
         image_processor=CLIPImageProcessor(
             size={"shortest_edge": CLIP_IMAGE_SIZE},
             crop_size={"height": CLIP_IMAGE_SIZE, "width": CLIP_IMAGE_SIZE},
         ),
     )
-
-
-@contextmanager
-def _forked_rng(seed: int) -> Iterator[None]:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def _seeded(seed: int, build: Callable[[], T]) -> T:
-    """Build under a private RNG state: weights never depend on what ran before."""
-    with _forked_rng(seed):
-        return build()
 
 
 def _text_encoder(vocab_size: int) -> UMT5EncoderModel:

@@ -1,0 +1,37 @@
+"""A ``takeone serve --profile tiny`` subprocess for benchmarks (they do not import tests/)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(data_dir: Path, credits: float = 1_000_000) -> tuple[subprocess.Popen[bytes], str, str]:
+    """The server on a free port, ready, and a key with ``credits``: (process, url, key)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "takeone.cli", "serve", "--profile", "tiny",
+                             "--data-dir", str(data_dir), "--port", str(port), "--log-level", "warning"])
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(url + "/healthz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit("the server exited while starting")
+        time.sleep(0.2)
+    out = subprocess.run([sys.executable, "-m", "takeone.cli", "keys", "create", "--data-dir",
+                          str(data_dir), "--credits", str(credits)], capture_output=True, text=True, check=True)
+    return proc, url, out.stdout.strip().splitlines()[-1]
