@@ -18,7 +18,7 @@ import inspect
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from diffusers import DiffusionPipeline
@@ -28,6 +28,7 @@ from takeone.errors import GenerationFailed, JobCancelled, OutOfMemory, TakeoneE
 from takeone.models.base import CancelFn, Frames, ProgressFn
 
 MAX_SEED = 2**31 - 1
+T = TypeVar("T")
 _CPU_OOM_MARKERS = ("can't allocate memory", "not enough memory", "out of memory")
 
 StepCallback = Callable[[DiffusionPipeline, int, Any, dict[str, Any]], dict[str, Any]]
@@ -130,3 +131,10 @@ def accepted(cls: type[DiffusionPipeline], components: Mapping[str, Any]) -> dic
     """The subset of ``components`` that ``cls.__init__`` takes (pipelines differ in optional parts)."""
     parameters = inspect.signature(cls.__init__).parameters
     return {name: module for name, module in components.items() if name in parameters}
+
+
+def seeded(seed: int, build: Callable[[], T]) -> T:
+    """Build under a private RNG state, so random weights never depend on what ran before."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
