@@ -189,3 +189,25 @@ def test_serve_without_weights_fails_fast(tmp_path: Path) -> None:
         env={**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "TAKEONE_WEIGHTS": ""})
     assert out.returncode == 2
     assert "Lightricks/LTX-2" in out.stderr and "takeone pull ltx-2" in out.stderr
+
+
+def test_blocking_caller_hanging_up_cancels_and_releases(fresh_dir: Path) -> None:
+    """A client that gives up (the segmind SDK times out after 30 s by default) pays nothing."""
+    with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "2") as server:
+        key = server.key(10)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key}, timeout=1.5)
+        deadline = time.monotonic() + 30
+        while server.balance(key) != 10:
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.2)
+        assert "client disconnected" in _only_job_error(server)
+
+
+def _only_job_error(server: Server) -> str:
+    import sqlite3
+
+    with sqlite3.connect(server.data_dir / "takeone.db") as db:
+        rows = db.execute("SELECT status, error FROM jobs").fetchall()
+    assert len(rows) == 1 and rows[0][0] == "FAILED"
+    return str(rows[0][1])

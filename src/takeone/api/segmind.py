@@ -22,6 +22,9 @@ from takeone.errors import (
 from takeone.jobs.model import Job, JobStatus
 
 
+DISCONNECT_CHECK_S = 1.0
+
+
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
@@ -100,15 +103,33 @@ async def run_blocking(request: Request, slug: str) -> Response:
     job = await accept(services, request, slug, blocking=True)
     dispatcher = services.require_dispatcher()
     timeout = services.settings.sync_timeout_s
-    done = await dispatcher.wait(job.id, timeout)
-    if done is None or not done.status.is_terminal():
+    done = await _wait_while_connected(request, services, job.id, timeout)
+    if done is None:
+        return Response(status_code=499)  # nobody is listening any more
+    if not done.status.is_terminal():
         await dispatcher.cancel(job.id, f"the blocking call's deadline of {timeout:g} s passed")
         raise DeadlineExceeded(
             f"the video was not ready within {timeout:g} s; the request was cancelled and"
-            " nothing was charged (use POST /v2/{slug} for long jobs)")
+            f" nothing was charged (use POST /v2/{slug} for long jobs)")
     if done.status is JobStatus.FAILED:
         raise _failure(services, done)
     return _video_response(services, done, time.monotonic() - started)
+
+
+async def _wait_while_connected(request: Request, services: Services, job_id: str,
+                                timeout: float) -> Job | None:
+    """Wait for the job; if the caller hangs up first, cancel it (None): a video nobody can
+    receive must not be charged (the segmind SDK's default read timeout is 30 s)."""
+    dispatcher = services.require_dispatcher()
+    deadline = time.monotonic() + timeout
+    while True:
+        slice_s = min(DISCONNECT_CHECK_S, max(deadline - time.monotonic(), 0.0))
+        job = await dispatcher.wait(job_id, slice_s)
+        if job is None or job.status.is_terminal() or time.monotonic() >= deadline:
+            return job
+        if await request.is_disconnected():
+            await dispatcher.cancel(job_id, "the client disconnected before the video was ready")
+            return None
 
 
 def _failure(services: Services, job: Job) -> TakeoneError:
