@@ -18,6 +18,10 @@ and stage 1's audio latents, re-noised to ``stage2_noise_scale``. Conditioning i
 fitted to each stage's size. Explicit sigmas (the distilled schedules) are used exactly as
 given: those calls get a copy of the scheduler with resolution-dependent shifting off.
 
+Speed-ups (:mod:`.speedups`: compile, fp8, attention backend, master stage-1 cache) are
+applied once the components are placed; :meth:`Ltx2Model.warmup` then runs each code path
+once at a tiny size so that compilation happens before the first job, not inside it.
+
 A model serves one job at a time (pipelines keep per-call state on themselves).
 
 Example::
@@ -28,7 +32,9 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -41,6 +47,7 @@ from diffusers import (
 )
 from diffusers.hooks.group_offloading import apply_group_offloading
 from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+from PIL import Image
 
 from takeone.errors import GenerationFailed, JobCancelled, TakeoneError
 from takeone.generation import GenerationRequest
@@ -56,6 +63,14 @@ from takeone.models.common import (
     step_callback,
 )
 from takeone.models.profiles import Recipe
+from takeone.models.speedups import (
+    Speedups,
+    apply_speedups,
+    reset_cache,
+    shrunk,
+    warmup_request,
+    warmup_sizes,
+)
 
 # diffusers' pipelines are untyped (their attributes come from ``register_modules``): ``Any``.
 Pipeline = Any
@@ -71,17 +86,27 @@ class Ltx2Model(VideoModel):
     """The LTX-2 family: warm pipeline variants over one shared set of components."""
 
     def __init__(
-        self, components: Mapping[str, Any], device: torch.device, offloaded: Iterable[str] = ()
+        self,
+        components: Mapping[str, Any],
+        device: torch.device,
+        offloaded: Iterable[str] = (),
+        speedups: Speedups | None = None,
+        warmup_recipes: Sequence[Recipe] = (),
     ) -> None:
         """Wrap already-loaded ``components`` (in their final dtype) and place them on ``device``.
 
         Components named in ``offloaded`` stay in host RAM and stream to ``device`` block by
         block while they run (diffusers group offloading); the rest move to ``device`` now.
+        ``speedups`` (default: none) are applied in place; ``warmup_recipes`` are the code
+        paths :meth:`warmup` runs (the loader passes one per distinct path of the profile).
         """
         self.device = device
         self.components = dict(components)
         self.offloaded = frozenset(offloaded)
         place_components(self.components, device, self.offloaded)
+        self.speedups = speedups or Speedups()
+        self.speedup_report = apply_speedups(self.components, self.speedups, device, self.offloaded)
+        self.warmup_recipes = tuple(warmup_recipes)
         scheduler = self.components["scheduler"]
         self.schedulers = {"shifted": scheduler, "fixed": fixed_sigma_scheduler(scheduler)}
         self.variants = build_variants(self.components)
@@ -109,6 +134,22 @@ class Ltx2Model(VideoModel):
         except KeyError:
             raise GenerationFailed(f"LTX-2 has no {kind!r} pipeline over {transformer!r} loaded") from None
 
+    def warmup(self) -> int:
+        """Run every warm-up recipe once at a tiny size (twice, at two sizes, when compiled);
+        return how many generations ran. Compilation, cuDNN autotuning and lazy CUDA set-up
+        then happen here, at start-up, instead of inside the first user's job."""
+        spatial, temporal = vae_ratios(self.components["vae"])
+        sizes = warmup_sizes(spatial, temporal, self.speedup_report.compiled)
+        runs = 0
+        with tempfile.TemporaryDirectory(prefix="takeone-warmup-") as folder:
+            image = write_warmup_image(Path(folder))
+            for recipe in self.warmup_recipes:
+                for width, height, frames in sizes:
+                    small = shrunk(recipe, width, height, frames)
+                    self.generate(warmup_request(small, image), small, _ignore_progress, _never)
+                    runs += 1
+        return runs
+
     def generate(
         self, request: GenerationRequest, recipe: Recipe, progress: ProgressFn, should_cancel: CancelFn
     ) -> Video:
@@ -133,6 +174,8 @@ class Ltx2Model(VideoModel):
     ) -> Any:
         generator = seeded_generator(seed)
         set_vae_tiling(self.components["vae"], recipe.vae_tiling)
+        if recipe.stage1_transformer in self.components:
+            reset_cache(self.components[recipe.stage1_transformer])
         width, height = recipe.stage1_size
         first = self._stage(
             self.pipeline(recipe.pipeline, recipe.stage1_transformer),
@@ -174,6 +217,26 @@ class Ltx2Model(VideoModel):
         frames = frames_to_uint8(output.frames[0])
         audio = audio_to_numpy(output.audio[0]) if recipe.audio else None
         return Video(frames=frames, fps=recipe.gen_fps, audio=audio, sample_rate=self.sample_rate, seed=seed)
+
+
+def vae_ratios(vae: Any) -> tuple[int, int]:
+    """The video VAE's (spatial, temporal) compression: what the smallest valid size is made of."""
+    return int(vae.spatial_compression_ratio), int(vae.temporal_compression_ratio)
+
+
+def write_warmup_image(folder: Path) -> str:
+    """A small grey PNG for the image-conditioned warm-up runs."""
+    path = folder / "warmup.png"
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(path)
+    return str(path)
+
+
+def _ignore_progress(_done: int, _total: int) -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
 
 
 def build_variants(components: Mapping[str, Any]) -> dict[tuple[str, str], Pipeline]:

@@ -37,6 +37,7 @@ from transformers import AutoTokenizer, Gemma3ForConditionalGeneration
 
 from takeone.models.ltx2 import Ltx2Model
 from takeone.models.profiles import Profile
+from takeone.models.speedups import warmup_recipes
 from takeone.models.weights import plan_offload, resolve
 
 # Component name -> how to load its folder. Both transformers share one class.
@@ -58,7 +59,7 @@ def load_ltx2(
     offload: str | None = None,
     cache_dir: Path | None = None,
 ) -> Ltx2Model:
-    """Load ``profile``'s components from disk onto ``device``.
+    """Load ``profile``'s components from disk onto ``device``, with its speed-ups applied.
 
     ``root`` is a weights folder (``--weights``), ``offload`` overrides ``profile.offload``
     and ``cache_dir`` the Hugging Face cache. Raises ``WeightsMissing`` before reading
@@ -68,7 +69,7 @@ def load_ltx2(
     offloaded = offload_plan(profile, device, offload)
     dtype = serving_dtype(device)
     components = {name: load_component(name, path, dtype) for name, path in paths.items()}
-    return Ltx2Model(components, device, offloaded)
+    return Ltx2Model(components, device, offloaded, profile.speedups, warmup_recipes(profile))
 
 
 def offload_plan(profile: Profile, device: torch.device, offload: str | None) -> frozenset[str]:

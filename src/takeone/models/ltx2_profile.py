@@ -39,6 +39,16 @@ Recipes (``takeone profiles`` prints the table):
   case drops it. ``use_cross_timestep`` is off (LTX-2.0 behaviour).
 - VAE tiling for anything larger than 720p x 121 frames (every 1080p and every 10 s clip).
 
+Speed-ups (:data:`SPEEDUPS`, tuned for one H100; see :mod:`takeone.models.speedups`): regional
+``torch.compile`` of the transformer block (inductor, default mode: seconds of compile time,
+done by ``warmup()`` at start-up), fp8 linear layers via torchao (Hopper has twice the fp8
+matrix rate of bf16; skipped with a warning without torchao or on GPUs older than sm_89), the
+fastest attention backend installed (FlashAttention 3, else cuDNN attention), VAE tiling
+only where memory needs it. No feature cache by default: FirstBlockCache / TaylorSeer on
+master's stage 1 trade quality for speed, and that trade has not been measured on the real
+weights yet; switch ``cache`` on after an A/B check. None of these has been timed on a GPU
+from this repository yet: ``benchmarks/gpu_generate.py`` owes those figures.
+
 License: LTX-2 Community License. Organisations with $10M or more annual revenue need a paid
 license from Lightricks, and it restricts use in products competing with Lightricks' own.
 
@@ -51,6 +61,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from takeone.models.speedups import Speedups
 
 if TYPE_CHECKING:
     from takeone.models.profiles import Profile, WeightSource
@@ -79,6 +91,7 @@ SIZES_1080P: Mapping[str, tuple[int, int, int, int]] = {
 }
 MASTER_GUIDANCE = (2.0, 6.0)
 TILE_ABOVE = 1280 * 704 * 121
+SPEEDUPS = Speedups(compile="regional", fp8=True, attention_backend="auto", vae_tiling="auto", cache=None)
 ACTIVATION_GIB = 12.0
 
 _TWO_STAGE: Mapping[str, Any] = {
@@ -145,4 +158,5 @@ def ltx2_profile() -> Profile:
         offload="auto",
         activation_gib=ACTIVATION_GIB,
         vae_tiling_above=TILE_ABOVE,
+        speedups=SPEEDUPS,
     )

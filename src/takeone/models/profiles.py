@@ -35,6 +35,7 @@ from typing import Any
 from takeone.errors import InvalidRequest
 from takeone.generation import ASPECT_RATIOS, DURATIONS, GenerationRequest
 from takeone.models.ltx2_profile import ltx2_profile
+from takeone.models.speedups import Speedups
 from takeone.models.wan_profile import wan_22_profile
 
 OUTPUT_FPS = 24
@@ -178,10 +179,13 @@ class Profile:
     # GPU memory: "none" keeps every component on the card, "group" streams the large ones
     # from host RAM, "auto" streams only what does not fit. ``activation_gib`` is the
     # headroom a job needs beside the weights. Recipes over ``vae_tiling_above`` generated
-    # pixels x frames decode in tiles.
+    # pixels x frames decode in tiles (when ``speedups.vae_tiling`` is "auto").
     offload: str = "auto"
     activation_gib: float = 0.0
     vae_tiling_above: int | None = None
+    # GPU speed-ups (compile, fp8, attention backend, VAE tiling, feature cache); all off
+    # by default. See takeone.models.speedups.
+    speedups: Speedups = field(default_factory=Speedups)
 
     def recipe_for(self, request: GenerationRequest) -> Recipe:
         """Pick the recipe for ``request``; raise ``InvalidRequest`` naming the field if unservable."""
@@ -219,11 +223,16 @@ class Profile:
         return self._tuned(recipe, quality)
 
     def _tuned(self, recipe: Recipe, quality: Quality) -> Recipe:
-        """Apply the quality's sampler fields and this profile's VAE tiling threshold."""
-        tiled = self.vae_tiling_above is not None and (
-            recipe.gen_width * recipe.gen_height * recipe.gen_frames > self.vae_tiling_above
-        )
-        return dataclasses.replace(recipe, **{"vae_tiling": tiled, **quality.recipe_fields})
+        """Apply the quality's sampler fields and this profile's VAE tiling choice."""
+        return dataclasses.replace(recipe, **{"vae_tiling": self._tiled(recipe), **quality.recipe_fields})
+
+    def _tiled(self, recipe: Recipe) -> bool:
+        """``speedups.vae_tiling`` "on"/"off" force it; "auto" tiles above ``vae_tiling_above``
+        generated pixels x frames, where a one-pass decode would not fit beside the weights."""
+        if self.speedups.vae_tiling != "auto":
+            return self.speedups.vae_tiling == "on"
+        pixels = recipe.gen_width * recipe.gen_height * recipe.gen_frames
+        return self.vae_tiling_above is not None and pixels > self.vae_tiling_above
 
     def scaled(
         self,

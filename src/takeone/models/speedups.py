@@ -1,0 +1,399 @@
+"""GPU speed-ups for the LTX-2 transformers, chosen per profile and applied once at load time.
+
+A :class:`Speedups` value sits on every :class:`~takeone.models.profiles.Profile`; the loader
+hands it to :class:`~takeone.models.ltx2.Ltx2Model`, which calls :func:`apply_speedups` once
+the components are on their device. Each option is independent and falls back to the plain
+path with a logged reason when this machine cannot use it, so a profile tuned for an H100
+still loads on a CPU or an older GPU:
+
+- ``compile="regional"``: ``torch.compile`` of the repeated transformer block only (diffusers'
+  ``compile_repeated_blocks``); 48 identical blocks share one compiled graph, so compiling
+  takes seconds instead of minutes. Inductor runs on CUDA only here; on CPU it is skipped
+  unless ``compile_backend`` is a debugging backend (``eager``, ``aot_eager``: what the tests
+  use to exercise the path cheaply).
+- ``fp8=True``: float8 weights and dynamic float8 activations (per row) for the linear layers
+  inside the transformer blocks, via torchao, on GPUs with compute capability 8.9 or more
+  (Ada, Hopper, Blackwell). torchao is optional: it is imported only here, only then.
+  Components streamed from host RAM (group offloading) are left in bf16.
+- ``attention_backend``: diffusers' attention dispatcher backend for every attention module
+  that gets no mask (self-attention and audio/video cross-attention). The text
+  cross-attentions get a padding mask, which flash kernels refuse, so they stay on PyTorch's
+  SDPA. ``"auto"`` picks the fastest backend installed: FlashAttention 3, cuDNN attention,
+  FlashAttention 2; none on CPU. Hub-downloaded kernels are never chosen (serving is offline).
+- ``vae_tiling``: ``"auto"`` tiles the VAE decode above the profile's ``vae_tiling_above``
+  (memory), ``"on"``/``"off"`` force it; applied when recipes are made.
+- ``cache``: diffusers' FirstBlockCache or TaylorSeer hooks on ``transformer_full`` only, the
+  guided 30-step master stage 1. Step-distilled stages (8 and 3 steps) have too few, too
+  different steps to reuse anything, so they never get a cache.
+
+Example::
+
+    Speedups(compile="regional", fp8=True, attention_backend="auto")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from takeone.generation import GenerationRequest
+    from takeone.models.profiles import Profile, Recipe
+
+log = logging.getLogger(__name__)
+
+COMPILE_MODES = ("off", "regional")
+VAE_TILING_MODES = ("auto", "on", "off")
+CACHE_KINDS = (None, "first_block", "taylorseer")
+DEBUG_COMPILE_BACKENDS = ("eager", "aot_eager")
+FP8_MIN_CAPABILITY = (8, 9)
+# Fastest first; all run in-process (no kernel download at serving time).
+AUTO_ATTENTION = ("_flash_3", "_native_cudnn", "flash")
+# LTX-2 attention modules that receive the text padding mask: flash kernels refuse masks.
+MASKED_ATTENTION = ("attn2", "audio_attn2")
+CACHED_TRANSFORMER = "transformer_full"
+TRANSFORMERS = ("transformer", "transformer_full")
+
+
+@dataclass(frozen=True)
+class Speedups:
+    """Which speed-ups a profile's model gets; the defaults are all off (the plain pipelines).
+
+    ``cache_threshold`` is FirstBlockCache's relative residual change below which the other
+    blocks are skipped; ``cache_interval`` is how many TaylorSeer steps share one full pass
+    after the first ``cache_warmup_steps`` full steps.
+
+    Example::
+
+        Speedups(compile="regional", compile_backend="aot_eager")  # a cheap CPU check
+    """
+
+    compile: str = "off"
+    compile_backend: str = "inductor"
+    compile_mode: str | None = None
+    fp8: bool = False
+    attention_backend: str | None = None
+    vae_tiling: str = "auto"
+    cache: str | None = None
+    cache_threshold: float = 0.05
+    cache_interval: int = 3
+    cache_warmup_steps: int = 5
+
+    def __post_init__(self) -> None:
+        _check_choice("compile", self.compile, COMPILE_MODES)
+        _check_choice("vae_tiling", self.vae_tiling, VAE_TILING_MODES)
+        _check_choice("cache", self.cache, CACHE_KINDS)
+        if self.cache_interval < 1 or self.cache_warmup_steps < 0 or self.cache_threshold < 0:
+            raise ValueError("cache_interval must be >= 1, cache_warmup_steps and cache_threshold >= 0")
+
+
+def _check_choice(name: str, value: object, allowed: tuple[object, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"Speedups.{name} must be one of {allowed}, not {value!r}")
+
+
+@dataclass
+class SpeedupReport:
+    """What :func:`apply_speedups` did, one line per option and transformer, for the log."""
+
+    applied: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    compiled: bool = False
+
+    def skip(self, line: str) -> None:
+        log.warning("speed-up skipped: %s", line)
+        self.skipped.append(line)
+
+    def apply(self, line: str) -> None:
+        log.info("speed-up applied: %s", line)
+        self.applied.append(line)
+
+
+def apply_speedups(
+    components: Mapping[str, Any], speedups: Speedups, device: torch.device, offloaded: Collection[str] = ()
+) -> SpeedupReport:
+    """Apply ``speedups`` to the loaded transformers in place (fp8, attention, cache, compile).
+
+    The order matters: quantize before compiling (so the compiled graph sees float8 linears)
+    and attach cache hooks before compiling (so the hooks' forward is what gets traced).
+    """
+    report = SpeedupReport()
+    backend = resolve_attention_backend(speedups.attention_backend, device, report)
+    done: set[int] = set()
+    for name in TRANSFORMERS:
+        module = components.get(name)
+        if module is None or id(module) in done:
+            continue  # one module in two roles (a benchmark's shared DiT) is treated once
+        done.add(id(module))
+        if speedups.fp8:
+            _fp8(name, module, device, name in offloaded, report)
+        if backend is not None:
+            set_attention_backend(module, backend)
+            report.apply(f"{name}: attention backend {backend} (text cross-attention stays native)")
+        if speedups.cache is not None and name == CACHED_TRANSFORMER:
+            attach_cache(module, speedups)
+            report.apply(f"{name}: {speedups.cache} cache")
+        if speedups.compile == "regional":
+            _compile(name, module, speedups, device, report)
+    return report
+
+
+# --- fp8 -------------------------------------------------------------------------------
+
+
+def fp8_unavailable_reason(device: torch.device, capability: tuple[int, int] | None = None) -> str | None:
+    """Why fp8 cannot run on ``device`` (``None`` when it can); ``capability`` overrides the query."""
+    if device.type != "cuda":
+        return f"fp8 needs a CUDA GPU with compute capability >= 8.9; this device is {device.type}"
+    if capability is None:
+        import torch
+
+        capability = torch.cuda.get_device_capability(device)
+    if tuple(capability) < FP8_MIN_CAPABILITY:
+        return f"fp8 needs compute capability >= 8.9; this GPU is sm_{capability[0]}{capability[1]}"
+    try:
+        importlib.import_module("torchao")
+    except ImportError:
+        return "fp8 needs the optional torchao package (pip install torchao); running in bf16"
+    return None
+
+
+def _fp8(name: str, module: Any, device: torch.device, offloaded: bool, report: SpeedupReport) -> None:
+    reason = fp8_unavailable_reason(device)
+    if reason is None and offloaded:
+        reason = "fp8 is not combined with group offloading (weights stream from host RAM in bf16)"
+    if reason is not None:
+        report.skip(f"{name}: {reason}")
+        return
+    quantize_fp8(module)
+    report.apply(f"{name}: fp8 linear layers (torchao, dynamic per-row activations)")
+
+
+def quantize_fp8(module: Any) -> None:
+    """Float8 weights + dynamic float8 activations for the blocks' linear layers (torchao).
+
+    Embeddings, projections in and out and the timestep MLPs stay bf16: they are a sliver of
+    the FLOPs and the most sensitive to precision. fp8 GEMMs need both sizes divisible by 16.
+    """
+    quantization: Any = importlib.import_module("torchao.quantization")  # optional: no stubs
+    config = quantization.Float8DynamicActivationFloat8WeightConfig(granularity=quantization.PerRow())
+    quantization.quantize_(module, config, filter_fn=fp8_eligible)
+
+
+def fp8_eligible(module: Any, fqn: str) -> bool:
+    """A linear layer inside a transformer block with fp8-GEMM-friendly sizes."""
+    import torch
+
+    if not isinstance(module, torch.nn.Linear) or not fqn.startswith("transformer_blocks."):
+        return False
+    return module.in_features % 16 == 0 and module.out_features % 16 == 0
+
+
+# --- attention -------------------------------------------------------------------------
+
+
+def resolve_attention_backend(requested: str | None, device: torch.device, report: SpeedupReport) -> str | None:
+    """The dispatcher backend to use: ``requested``, the best of ``AUTO_ATTENTION`` for
+    ``"auto"`` on CUDA, or ``None`` (PyTorch's SDPA) when nothing better can run here."""
+    if requested is None:
+        return None
+    if requested == "auto":
+        if device.type != "cuda":
+            return None
+        return next((name for name in AUTO_ATTENTION if attention_backend_usable(name)), None)
+    if not attention_backend_usable(requested):
+        report.skip(f"attention backend {requested!r} is not usable here; using native SDPA")
+        return None
+    return requested
+
+
+def attention_backend_usable(name: str) -> bool:
+    """Whether diffusers knows ``name`` and its package (flash-attn, sageattention...) is installed."""
+    from diffusers.models.attention_dispatch import (
+        AttentionBackendName,
+        _check_attention_backend_requirements,
+    )
+
+    try:
+        backend = AttentionBackendName(name)
+        _check_attention_backend_requirements(backend)
+    except (ValueError, RuntimeError):
+        return False
+    return not name.endswith("_hub")
+
+
+def set_attention_backend(module: Any, backend: str) -> None:
+    """Point every unmasked attention processor of ``module`` at ``backend``.
+
+    diffusers' own ``set_attention_backend`` would also switch the masked text
+    cross-attentions and the process-wide default (which the text connectors use), so the
+    per-processor field it sets is set here for the right modules only.
+    """
+    from diffusers.models.attention import AttentionModuleMixin
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    chosen = AttentionBackendName(backend)
+    for name, sub in module.named_modules():
+        if not isinstance(sub, AttentionModuleMixin) or name.rsplit(".", 1)[-1] in MASKED_ATTENTION:
+            continue
+        processor = getattr(sub, "processor", None)
+        if processor is not None and hasattr(processor, "_attention_backend"):
+            processor._attention_backend = chosen
+
+
+# --- feature caches --------------------------------------------------------------------
+
+
+def attach_cache(module: Any, speedups: Speedups) -> None:
+    """Enable ``speedups.cache`` on ``module`` (the guided master stage-1 transformer)."""
+    from diffusers.hooks.first_block_cache import FirstBlockCacheConfig
+    from diffusers.hooks.taylorseer_cache import TaylorSeerCacheConfig
+
+    if speedups.cache == "first_block":
+        register_ltx2_block()
+        module.enable_cache(FirstBlockCacheConfig(threshold=speedups.cache_threshold))
+        return
+    import torch
+
+    last = len(module.transformer_blocks) - 1
+    # Lite TaylorSeer at block granularity: on predicted steps every block but the last
+    # returns zeros cheaply and the last block's (video, audio) output is extrapolated.
+    # diffusers' own lite patterns assume one output head; LTX-2 has a video and an audio one.
+    module.enable_cache(
+        TaylorSeerCacheConfig(
+            cache_interval=speedups.cache_interval,
+            disable_cache_before_step=speedups.cache_warmup_steps,
+            taylor_factors_dtype=torch.float32,
+            skip_predict_identifiers=[rf"transformer_blocks\.{index}" for index in range(last)],
+            cache_identifiers=[rf"transformer_blocks\.{last}"],
+        )
+    )
+
+
+def reset_cache(module: Any) -> None:
+    """Forget cached features before a new generation: a cancelled job ends mid-denoise and
+    the pipeline's own reset (at the end of a call) never runs."""
+    if getattr(module, "is_cache_enabled", False):
+        module._reset_stateful_cache()
+
+
+def register_ltx2_block() -> None:
+    """Teach FirstBlockCache LTX-2's block: it carries (video, audio) hidden states, not
+    (hidden, text) as the hook assumes, so "encoder_hidden_states" must mean the audio stream."""
+    from diffusers.hooks._helpers import (
+        TransformerBlockMetadata,
+        TransformerBlockRegistry,
+    )
+    from diffusers.models.transformers.transformer_ltx2 import LTX2VideoTransformerBlock
+
+    if LTX2VideoTransformerBlock in TransformerBlockRegistry._registry:
+        return
+
+    @dataclass
+    class AudioVideoBlockMetadata(TransformerBlockMetadata):
+        def _get_parameter_from_args_kwargs(self, identifier: str, args: Any = (), kwargs: Any = None) -> Any:
+            name = "audio_hidden_states" if identifier == "encoder_hidden_states" else identifier
+            return super()._get_parameter_from_args_kwargs(name, args, kwargs)
+
+    metadata = AudioVideoBlockMetadata(return_hidden_states_index=0, return_encoder_hidden_states_index=1)
+    TransformerBlockRegistry.register(model_class=LTX2VideoTransformerBlock, metadata=metadata)
+
+
+# --- compilation -----------------------------------------------------------------------
+
+
+def _compile(name: str, module: Any, speedups: Speedups, device: torch.device, report: SpeedupReport) -> None:
+    if device.type != "cuda" and speedups.compile_backend not in DEBUG_COMPILE_BACKENDS:
+        report.skip(f"{name}: {speedups.compile_backend} compilation runs on CUDA only")
+        return
+    compile_blocks(module, speedups)
+    report.compiled = True
+    report.apply(f"{name}: regional torch.compile ({speedups.compile_backend}, mode {speedups.compile_mode})")
+
+
+def compile_blocks(module: Any, speedups: Speedups) -> None:
+    """``torch.compile`` each repeated transformer block (one graph, reused by all 48).
+
+    ``fullgraph`` stays off: the cache hooks decide per step outside the graph, and a graph
+    break must cost speed, never a failed job. Shapes are left to dynamo's automatic dynamic
+    marking, which :meth:`Ltx2Model.warmup` triggers by warming up at two sizes.
+    """
+    options: dict[str, Any] = {"backend": speedups.compile_backend, "fullgraph": False}
+    if speedups.compile_mode is not None:
+        options["mode"] = speedups.compile_mode
+    if getattr(module, "_repeated_blocks", None):
+        module.compile_repeated_blocks(**options)
+        return
+    for block in module.transformer_blocks:
+        block.compile(**options)
+
+
+# --- warm-up plan (torch-free) ---------------------------------------------------------
+
+
+def warmup_recipes(profile: Profile) -> tuple[Recipe, ...]:
+    """One recipe per distinct code path of ``profile``: pipeline kind, stage-1 transformer and
+    guidance terms (each compiles its own graphs), at full size (see :func:`shrunk`). LTX-2
+    always generates audio, so the audio flag adds no path."""
+    from takeone.generation import GenerationRequest
+
+    cases = (
+        ("kling-2.1", {"image": "first.png"}),
+        ("kling-2.1", {"image": "first.png", "image_tail": "last.png"}),
+        ("kling-2.6", {"generate_audio": True}),
+        ("kling-2.6", {"image": "first.png"}),
+    )
+    unique: dict[tuple[Any, ...], Recipe] = {}
+    for endpoint, mode in profile.qualities:
+        for case_endpoint, fields in cases:
+            if case_endpoint == endpoint:
+                recipe = profile.recipe_for(GenerationRequest(endpoint=endpoint, mode=mode, **fields))  # type: ignore[arg-type]
+                unique.setdefault(_code_path(recipe), recipe)
+    return tuple(unique.values())
+
+
+def _code_path(recipe: Recipe) -> tuple[Any, ...]:
+    guided = (recipe.guidance_scale > 1, recipe.stg_scale > 0, recipe.modality_scale > 1)
+    return (recipe.pipeline, recipe.stage1_transformer, recipe.two_stage, guided)
+
+
+def warmup_sizes(spatial: int, temporal: int, compiled: bool) -> list[tuple[int, int, int]]:
+    """``(width, height, frames)`` to warm up at: the smallest size with 2x2 stage-1 latents
+    (no dimension of 1, which dynamo would specialise on) and, when compiled, a second size
+    differing in every dimension so that dynamo marks them dynamic before real traffic."""
+    sizes = [(4 * spatial, 4 * spatial, temporal + 1)]
+    if compiled:
+        sizes.append((6 * spatial, 4 * spatial, 2 * temporal + 1))
+    return sizes
+
+
+def shrunk(recipe: Recipe, width: int, height: int, frames: int) -> Recipe:
+    """``recipe`` at ``width`` x ``height`` x ``frames`` with at most 2 + 1 steps: the same
+    pipelines, guidance terms and stages, at a cost of a fraction of a second."""
+    return dataclasses.replace(
+        recipe,
+        gen_width=width,
+        gen_height=height,
+        gen_frames=frames,
+        steps=min(recipe.steps, 2),
+        sigmas=recipe.sigmas[:2] if recipe.sigmas else None,
+        stage2_steps=min(recipe.stage2_steps, 1),
+        stage2_sigmas=recipe.stage2_sigmas[:1] if recipe.stage2_sigmas else None,
+        vae_tiling=False,
+    )
+
+
+def warmup_request(recipe: Recipe, image: str) -> GenerationRequest:
+    """A request that ``recipe``'s pipeline accepts, conditioned on the image file ``image``."""
+    from takeone.generation import Endpoint, GenerationRequest
+
+    first = image if recipe.pipeline in ("i2v", "condition") else None
+    last = image if recipe.pipeline == "condition" else None
+    endpoint: Endpoint = "kling-2.1" if recipe.pipeline == "condition" else "kling-2.6"
+    return GenerationRequest(endpoint=endpoint, prompt="warm-up", image=first, image_tail=last, seed=0)
