@@ -211,3 +211,40 @@ def _only_job_error(server: Server) -> str:
         rows = db.execute("SELECT status, error FROM jobs").fetchall()
     assert len(rows) == 1 and rows[0][0] == "FAILED"
     return str(rows[0][1])
+
+
+def test_allocation_failure_fails_the_job_and_the_service_recovers(fresh_dir: Path) -> None:
+    """The worker's address space is capped (prlimit, soft limit only) just above what it uses
+    when idle: the next job's allocations fail. The job fails with its credits released; once
+    memory is back, jobs succeed again, on the same worker or on a fresh one if the failure
+    left the old one broken (it retires itself after repeated failures)."""
+    if shutil.which("prlimit") is None:
+        pytest.skip("prlimit (util-linux) is not installed")
+    with running(fresh_dir, "--profile", "tiny") as server:
+        key = server.key(10)
+        h = {"x-api-key": key}
+        assert httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers=h, timeout=60).status_code == 200
+        pid = _worker_pid(server)
+        _cap_address_space(pid, extra_mib=30)
+        r = httpx.post(server.url + "/v1/kling-2.6", json={**JOB, "duration": 10}, headers=h, timeout=60)
+        assert r.status_code == 500 and ("memory" in r.json()["error"] or "failed" in r.json()["error"])
+        assert server.balance(key) == pytest.approx(10 - 0.438)
+        _cap_address_space(pid, extra_mib=None)
+        codes = []
+        for _ in range(3):
+            server.wait_up(ready=True, timeout=120)
+            codes.append(httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers=h, timeout=60).status_code)
+            if codes[-1] == 200:
+                break
+        assert codes[-1] == 200, (codes, server.log())
+        assert server.balance(key) == pytest.approx(10 - 0.438 * 2)
+
+
+def _cap_address_space(pid: int, extra_mib: int | None) -> None:
+    if extra_mib is None:
+        limit = "unlimited:unlimited"
+    else:
+        with open(f"/proc/{pid}/status") as f:
+            vm_kib = next(int(line.split()[1]) for line in f if line.startswith("VmSize"))
+        limit = f"{(vm_kib + extra_mib * 1024) * 1024}:unlimited"
+    subprocess.run(["prlimit", f"--pid={pid}", f"--as={limit}"], check=True)

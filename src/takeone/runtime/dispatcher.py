@@ -22,6 +22,7 @@ from takeone.jobs.model import Job
 from takeone.jobs.store import JobStore
 from takeone.runtime.messages import (
     CancelJob, JobDone, JobFailed, JobProgress, RunJob, Shutdown, WorkerLoadFailed, WorkerReady,
+    WorkerRetiring,
 )
 from takeone.runtime.process import Event, WorkerDied, WorkerProcess
 from takeone.runtime.worker import WorkerConfig
@@ -205,6 +206,8 @@ class LocalDispatcher:
         """Run jobs on this slot's worker until it dies (or the server stops)."""
         assert slot.process is not None
         while not self._stopping:
+            if _died_while_idle(slot.process):
+                return
             job = await self._next_job()
             if job is None:
                 continue
@@ -280,3 +283,14 @@ class LocalDispatcher:
         reason = f"no worker can serve requests: {self.health().error}"
         for job_id in self.store.queued_ids():
             self._finish(self.store.fail(job_id, reason))
+
+
+def _died_while_idle(proc: WorkerProcess) -> bool:
+    """An idle worker can only report its own exit (it recycles itself when it looks
+    poisoned); notice it before handing it a job, so no job spends an attempt on it."""
+    while not proc.events.empty():
+        event = proc.events.get_nowait()
+        if isinstance(event, (WorkerDied, WorkerRetiring)):
+            log.warning("worker retired or exited while idle (%s); starting a new one", event)
+            return True
+    return False

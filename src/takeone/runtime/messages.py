@@ -43,6 +43,13 @@ class WorkerLoadFailed:
 
 
 @dataclass(frozen=True)
+class WorkerRetiring:
+    """The worker is about to exit on its own (it looks poisoned); start a fresh one."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class JobProgress:
     job_id: str
     step: int
@@ -63,4 +70,4 @@ class JobFailed:
 
 
 ToWorker = RunJob | CancelJob | Shutdown
-FromWorker = WorkerReady | WorkerLoadFailed | JobProgress | JobDone | JobFailed
+FromWorker = WorkerReady | WorkerLoadFailed | WorkerRetiring | JobProgress | JobDone | JobFailed

@@ -22,7 +22,7 @@ from takeone.errors import InvalidRequest, JobCancelled, OutOfMemory, TakeoneErr
 from takeone.generation import GenerationRequest
 from takeone.runtime.messages import (
     CancelJob, FailureKind, JobDone, JobFailed, JobProgress, RunJob, Shutdown,
-    WorkerLoadFailed, WorkerReady,
+    WorkerLoadFailed, WorkerReady, WorkerRetiring,
 )
 
 
@@ -66,6 +66,7 @@ class JobRunner:
     def __init__(self, conn: Connection, config: WorkerConfig) -> None:
         from takeone.models.loader import load_video_model
         from takeone.models.profiles import get_profile
+        from takeone.models.render import render  # the encoder too: no import inside a job
 
         self.conn = conn
         self.config = config
@@ -75,14 +76,25 @@ class JobRunner:
         if callable(warmup):  # compile before the first user pays for it; ready only after
             warmup()
         self.device = str(getattr(self.model, "device", config.device or "cpu"))
+        self.render = render
         self.inbox: queue.Queue[RunJob | None] = queue.Queue()
         self.cancelled: set[str] = set()
 
     def serve(self) -> None:
+        """Run jobs until told to stop, or until this process looks poisoned: then exit, and
+        the dispatcher starts a fresh worker (a CUDA context after an illegal memory access,
+        or a library left broken by a failed allocation, fails every later job too)."""
         threading.Thread(target=self._read, daemon=True).start()
+        failures = 0
         while (job := self.inbox.get()) is not None:
-            self.conn.send(self._run(job))
+            result = self._run(job)
+            self.conn.send(result)
             self.cancelled.discard(job.job_id)
+            failures = failures + 1 if _counts_as_failure(result) else 0
+            if failures >= MAX_CONSECUTIVE_FAILURES or _poisoned(result):
+                last = result.error if isinstance(result, JobFailed) else ""
+                self.conn.send(WorkerRetiring(f"{failures} failed jobs in a row; last: {last}"))
+                return
 
     def _read(self) -> None:
         try:
@@ -113,11 +125,9 @@ class JobRunner:
             return JobFailed(job.job_id, f"generation failed: {type(exc).__name__}: {exc}")
 
     def _render(self, job: RunJob) -> JobDone:
-        from takeone.models.render import render
-
         request = GenerationRequest.from_dict(job.request)
         started = time.perf_counter()
-        info = render(self.model, self.profile, request, Path(job.output_path),
+        info = self.render(self.model, self.profile, request, Path(job.output_path),
                       progress=lambda step, total: self._progress(job.job_id, step, total),
                       should_cancel=lambda: job.job_id in self.cancelled)
         metrics: dict[str, Any] = dataclasses.asdict(info)
@@ -135,6 +145,18 @@ class JobRunner:
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+MAX_CONSECUTIVE_FAILURES = 2
+_POISON_MARKERS = ("illegal memory access", "device-side assert", "CUDA error", "cuda error")
+
+
+def _counts_as_failure(result: JobDone | JobFailed) -> bool:
+    return isinstance(result, JobFailed) and result.kind in ("oom", "error")
+
+
+def _poisoned(result: JobDone | JobFailed) -> bool:
+    return isinstance(result, JobFailed) and any(m in result.error for m in _POISON_MARKERS)
 
 
 def _kind(exc: TakeoneError) -> FailureKind:
