@@ -25,18 +25,13 @@ from takeone.models.ltx2 import Ltx2Model
 from takeone.models.profiles import Profile
 from takeone.models.render import render
 from tests.mp4probe import probe
+from tests.unit.models.callbacks import ignore, never
 
 SIZES = {"16:9": (128, 72), "9:16": (72, 128), "1:1": (72, 72)}
 ASPECTS = tuple(SIZES)
 FRAMES = {5: 121, 10: 241}
 
 
-def never() -> bool:
-    return False
-
-
-def ignore(done: int, total: int) -> None:
-    del done, total
 
 
 @dataclass(frozen=True)

@@ -24,17 +24,12 @@ from takeone.models.ltx2 import Ltx2Model
 from takeone.models.profiles import Profile
 from takeone.models.render import render, resample_frames
 from takeone.models.tiny import AUDIO_SAMPLE_RATE, build_tiny_components
+from tests.unit.models.callbacks import ignore, never
 
 SIZES = {"16:9": (256, 144), "9:16": (144, 256), "1:1": (144, 144)}
 FRAMES = {5: 121, 10: 241}
 
 
-def never() -> bool:
-    return False
-
-
-def ignore(done: int, total: int) -> None:
-    del done, total
 
 
 @dataclass(frozen=True)

@@ -37,18 +37,13 @@ from takeone.models.wan import WanModel
 from takeone.models.wan_profile import FLF2V_REPO, shrink
 from takeone.models.wan_tiny import write_tiny_wan_repos
 from takeone.models.weights import WeightsMissing
+from tests.unit.models.callbacks import ignore, never
 
 SIZES = {"16:9": (160, 90), "9:16": (90, 160), "1:1": (90, 90)}
 FRAMES = {5: 121, 10: 241}
 GEN_FRAMES = {5: 9, 10: 17}
 
 
-def never() -> bool:
-    return False
-
-
-def ignore(done: int, total: int) -> None:
-    del done, total
 
 
 @pytest.fixture(autouse=True)
