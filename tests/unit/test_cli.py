@@ -5,7 +5,7 @@ from pathlib import Path
 
 def _takeone(*args: str) -> str:
     out = subprocess.run([sys.executable, "-m", "takeone.cli", *args], capture_output=True,
-                         text=True, check=True, timeout=60)
+                         text=True, check=True, timeout=180)
     return out.stdout
 
 
