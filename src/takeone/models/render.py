@@ -22,7 +22,7 @@ import numpy.typing as npt
 from takeone.errors import JobCancelled
 from takeone.generation import GenerationRequest
 from takeone.media.encode import Mp4Writer
-from takeone.models.base import CancelFn, Frames, ProgressFn, Video, VideoModel
+from takeone.models.base import CancelFn, ProgressFn, Video, VideoModel
 from takeone.models.profiles import Profile, Recipe
 
 
@@ -92,22 +92,14 @@ def deliver(video: Video, recipe: Recipe, out_path: Path) -> bool:
     return audio is not None
 
 
-def resample_frames(frames: Frames, count: int) -> Frames:
-    """Pick ``count`` frames by nearest neighbour in time, first and last frame kept in place.
-
-    Keeping both ends matters for Kling 2.1's ``image_tail``: the last delivered frame is the
-    last generated one. With equal counts the input is returned as is (no copy).
-    """
-    if len(frames) == count:
-        return frames
-    return frames[resample_indices(len(frames), count)]
-
-
 def resample_indices(available: int, count: int) -> npt.NDArray[np.intp]:
     """The source index of each of ``count`` output frames (nondecreasing, ends kept)."""
     return np.rint(np.linspace(0, available - 1, count)).astype(np.intp)
 
 
 def repeat_counts(available: int, count: int) -> npt.NDArray[np.intp]:
-    """How often each of ``available`` frames appears in :func:`resample_frames`' output, in order."""
+    """How often each of ``available`` frames is delivered when ``count`` are needed, in order.
+
+    Nearest neighbour in time with both ends kept: for Kling 2.1's ``image_tail`` the last
+    delivered frame must be the last generated one."""
     return np.bincount(resample_indices(available, count), minlength=available)

@@ -22,7 +22,7 @@ from takeone.models.base import Video, VideoModel
 from takeone.models.loader import load_video_model
 from takeone.models.ltx2 import Ltx2Model
 from takeone.models.profiles import Profile
-from takeone.models.render import render, resample_frames
+from takeone.models.render import render, repeat_counts
 from takeone.models.tiny import AUDIO_SAMPLE_RATE, build_tiny_components
 from tests.unit.models.callbacks import ignore, never
 
@@ -258,12 +258,12 @@ def test_missing_image_file_becomes_generation_failed(
         generate(tiny_model, tiny_profile, request)
 
 
-def test_last_frame_is_kept_when_resampling_in_time() -> None:
-    frames = np.arange(17, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), dtype=np.uint8)
-    resampled = resample_frames(frames, 121)
-    assert len(resampled) == 121 and resampled[0, 0, 0, 0] == 0 and resampled[-1, 0, 0, 0] == 16
-    assert np.all(np.diff(resampled[:, 0, 0, 0].astype(int)) >= 0)
-    assert resample_frames(frames, 17) is frames
+def test_resampling_in_time_keeps_both_ends_and_every_frame() -> None:
+    counts = repeat_counts(17, 121)
+    assert counts.sum() == 121 and counts[0] == counts[-1] == 4  # the ends sit on the ends
+    assert set(counts[1:-1].tolist()) <= {7, 8}  # evenly spread: none dropped or hogging time
+    assert repeat_counts(17, 17).tolist() == [1] * 17
+    assert repeat_counts(33, 17).tolist().count(0) == 16  # fewer outputs: drop, never repeat
 
 
 def test_saved_weights_load_offline_into_the_same_model(
