@@ -172,16 +172,14 @@ class SqliteJobStore:
         return touched
 
     def queue_position(self, job_id: str) -> int | None:
+        """1 for the next job to run; None unless the job is QUEUED (one query: polls are hot)."""
         row = self.db.query_one(
-            "SELECT COUNT(*) AS ahead FROM jobs j, jobs me WHERE me.id = ? AND me.status = 'QUEUED'"
-            " AND j.status = 'QUEUED' AND (j.created_at < me.created_at OR"
-            " (j.created_at = me.created_at AND j.id < me.id))",
+            "SELECT 1 + (SELECT COUNT(*) FROM jobs j WHERE j.status = 'QUEUED' AND"
+            " (j.created_at < me.created_at OR (j.created_at = me.created_at AND j.id < me.id)))"
+            " AS position FROM jobs me WHERE me.id = ? AND me.status = 'QUEUED'",
             (job_id,),
         )
-        job = self.get(job_id)
-        if job is None or job.status is not JobStatus.QUEUED or row is None:
-            return None
-        return int(row["ahead"]) + 1
+        return int(row["position"]) if row else None
 
     def queued_ids(self) -> list[str]:
         rows = self.db.query("SELECT id FROM jobs WHERE status = 'QUEUED' ORDER BY created_at, id")
