@@ -297,12 +297,14 @@ def run_plain(
     width, height = recipe.stage1_size
     # Arguments (conditioning images read and scaled) are made outside the stage timers, as
     # the optimized model does.
-    arguments = {**ltx2.prompt_arguments(request, recipe, generator), **ltx2.stage1_arguments(recipe),
+    # Plain diffusers: each stage is given the prompt text and encodes it itself.
+    text = {"prompt": request.prompt, "negative_prompt": request.negative_prompt}
+    arguments = {**text, **ltx2.prompt_arguments(recipe, generator), **ltx2.stage1_arguments(recipe),
                  **ltx2.conditioning_arguments(request, recipe, width, height)}  # fmt: skip
     with timer("stage 1"):
         first = first_pipe(**arguments, output_type="latent")
     latents = upsampler(latents=first.frames, output_type="latent", return_dict=False)[0]
-    arguments = {**ltx2.prompt_arguments(request, recipe, generator), **ltx2.stage2_arguments(recipe),
+    arguments = {**text, **ltx2.prompt_arguments(recipe, generator), **ltx2.stage2_arguments(recipe),
                  **ltx2.conditioning_arguments(request, recipe, recipe.gen_width, recipe.gen_height)}  # fmt: skip
     with timer("stage 2"):
         return second_pipe(**arguments, latents=latents, audio_latents=first.audio, output_type="pt")

@@ -177,10 +177,12 @@ class Ltx2Model(VideoModel):
         if recipe.stage1_transformer in self.components:
             reset_cache(self.components[recipe.stage1_transformer])
         width, height = recipe.stage1_size
+        text = self._encode_text(request, recipe)  # once: both stages see the same prompt
         first = self._stage(
             self.pipeline(recipe.pipeline, recipe.stage1_transformer),
             {
-                **prompt_arguments(request, recipe, generator),
+                **text,
+                **prompt_arguments(recipe, generator),
                 **stage1_arguments(recipe),
                 **conditioning_arguments(request, recipe, width, height),
                 "output_type": "latent" if recipe.two_stage else "pt",
@@ -196,7 +198,8 @@ class Ltx2Model(VideoModel):
         return self._stage(
             self.pipeline(recipe.pipeline),
             {
-                **prompt_arguments(request, recipe, generator),
+                **text,
+                **prompt_arguments(recipe, generator),
                 **stage2_arguments(recipe),
                 **conditioning_arguments(request, recipe, recipe.gen_width, recipe.gen_height),
                 "latents": latents,
@@ -207,6 +210,22 @@ class Ltx2Model(VideoModel):
                 ),
             },
         )
+
+    def _encode_text(self, request: GenerationRequest, recipe: Recipe) -> dict[str, Any]:
+        """Prompt embeddings for every stage; negatives only when stage 1 is guided (stage 2
+        never is, and a pipeline without guidance ignores them)."""
+        guided = max(recipe.guidance_scale, recipe.audio_guidance_scale or 0.0) > 1.0
+        embeds, mask, negative, negative_mask = self.pipeline(recipe.pipeline).encode_prompt(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            do_classifier_free_guidance=guided,
+            max_sequence_length=recipe.max_sequence_length,
+            device=self.device,
+        )
+        text = {"prompt_embeds": embeds, "prompt_attention_mask": mask}
+        if guided:
+            text.update(negative_prompt_embeds=negative, negative_prompt_attention_mask=negative_mask)
+        return text
 
     def _stage(self, pipe: Pipeline, arguments: dict[str, Any]) -> Any:
         """One pipeline call, with the scheduler its sigmas need."""
@@ -307,11 +326,9 @@ def offset(progress: ProgressFn, done_before: int, total: int) -> ProgressFn:
     return report
 
 
-def prompt_arguments(request: GenerationRequest, recipe: Recipe, generator: torch.Generator) -> dict[str, Any]:
-    """What every stage passes: prompts, frame count and rate, and the job's one generator."""
+def prompt_arguments(recipe: Recipe, generator: torch.Generator) -> dict[str, Any]:
+    """What every stage passes besides the text: frame count and rate, the job's one generator."""
     return {
-        "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt,
         "num_frames": recipe.gen_frames,
         "frame_rate": recipe.gen_fps,
         "max_sequence_length": recipe.max_sequence_length,

@@ -75,8 +75,8 @@ def cases() -> list[Case]:
 
 @contextmanager
 def forward_counts(model: Ltx2Model) -> Iterator[dict[str, int]]:
-    """How many times each transformer and the latent upsampler ran, via forward hooks."""
-    counts = {"transformer": 0, "transformer_full": 0, "latent_upsampler": 0}
+    """How many times each transformer, the latent upsampler and the text encoder ran."""
+    counts = {"transformer": 0, "transformer_full": 0, "latent_upsampler": 0, "text_encoder": 0}
     handles = []
     for name in counts:
 
@@ -117,7 +117,10 @@ def test_every_recipe_renders(
     # Master: 30 full-model steps, each a CFG pair (one batched pass) + STG + modality pass.
     full_passes = 30 * 3 if case.mode == "master" else 0
     distilled_passes = 3 if case.mode == "master" else 8 + 3
-    assert counts == {"transformer": distilled_passes, "transformer_full": full_passes, "latent_upsampler": 1}
+    # The prompt is encoded once per job (twice when guided: prompt and negative prompt).
+    text_passes = 2 if case.mode == "master" else 1
+    assert counts == {"transformer": distilled_passes, "transformer_full": full_passes, "latent_upsampler": 1,
+                      "text_encoder": text_passes}
 
 
 def test_variants_share_every_module(ltx2_model: VideoModel) -> None:
@@ -211,4 +214,4 @@ def test_cancel_between_stages_skips_stage_two(ltx2_model: VideoModel, scaled_lt
 
     with forward_counts(ltx2_model) as counts, pytest.raises(JobCancelled):
         ltx2_model.generate(request, recipe, ignore, cancel_after_stage_one)
-    assert counts == {"transformer": recipe.steps, "transformer_full": 0, "latent_upsampler": 1}
+    assert counts == {"transformer": recipe.steps, "transformer_full": 0, "latent_upsampler": 1, "text_encoder": 1}
