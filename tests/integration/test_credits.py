@@ -55,8 +55,13 @@ def test_job_deadline_fails_the_job_and_releases(fresh_dir: Path) -> None:
         assert server.balance(key) == 10
 
 
-def test_queue_bound_answers_429_with_retry_after(fresh_dir: Path) -> None:
+def test_limits_answer_429_with_retry_after(fresh_dir: Path) -> None:
+    """Slow steps keep the first job running, so both limits are hit for certain."""
     with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "1", "--max-queue", "1") as server:
+        limited = {"x-api-key": server.key(10, max_concurrent=1)}
+        assert httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=limited).status_code == 200
+        r = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=limited)
+        assert r.status_code == 429 and "concurrent" in r.json()["error"] and int(r.headers["retry-after"]) > 0
         key = server.key(10)
         h = {"x-api-key": key}
         codes = []
