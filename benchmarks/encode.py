@@ -13,17 +13,24 @@ loading, so C allocations (x264, swscale) count and the clip itself does not.
 Encoders:
 
 - ``diffusers``: ``diffusers.utils.export_utils.encode_video`` (what the LTX-2 pipeline docs
-  call; 0.42.1's ``pipelines/ltx2/export_utils.py`` holds only an HDR helper), with x264's
-  defaults: preset medium, CRF 23, yuv420p, PyAV's default slice threading; AAC at
-  FFmpeg's default 128 kb/s stereo with the default ``twoloop`` coder. ``export_to_video``
-  needs imageio or OpenCV, neither of which takeone depends on, so it is not run.
-- ``takeone-matched``: :class:`takeone.media.encode.Mp4Writer` with those same settings
-  (libx264, medium, CRF 23, yuv420p, AAC 128 kb/s ``twoloop``), fed 16-frame chunks. It still
-  writes takeone's format: BT.709 tags and ``+faststart`` (an extra pass over the file).
-- ``takeone``: takeone's delivery settings (``veryfast``, CRF 20, AAC ``fast``): a speed
-  choice, not equal settings, so it is reported beside the matched figure with PSNR and size.
+  call to write video with audio), with x264's and FFmpeg's defaults: preset medium, CRF 23,
+  yuv420p, PyAV's default threading; AAC at 128 kb/s stereo with the default ``twoloop`` coder.
+- ``diffusers-export``: ``diffusers.utils.export_to_video`` (imageio-ffmpeg: an ``ffmpeg``
+  subprocess fed raw RGB through a pipe), with its defaults: ``quality=5`` (CRF 25), preset
+  medium, no audio track (it cannot write one), except ``macro_block_size=1`` so 1080 rows
+  stay 1080 (the default scales them to 1088). Needs ``pip install -e ".[bench]"``; skipped
+  with a note otherwise. Its ``ffmpeg`` child's CPU time and peak memory are added to the row.
+- ``takeone-medium``: :class:`takeone.media.encode.Mp4Writer` at diffusers' settings including
+  the preset, fed 16-frame chunks: it shows that the x264 work itself is the same.
+- ``takeone``: the same writer with takeone's delivery settings: the same quality settings
+  (CRF 23, yuv420p, AAC 128 kb/s ``twoloop``) with x264's ``veryfast`` preset, fed 16-frame
+  chunks. Quality is checked, not assumed: ``Y PSNR`` is the luma PSNR of every 8th decoded
+  frame against the source converted with the matrix the file is tagged with (the encoder's
+  loss alone), ``RGB PSNR`` the end-to-end figure a viewer sees (4:2:0 chroma loss on the
+  grain caps it near 36 dB for every encoder).
 
-The last line is the equal-settings figure: ``encode speed-up vs diffusers: 1.23x``.
+The last line is takeone against ``diffusers`` (``encode_video``) at equal quality settings:
+``encode speed-up vs diffusers: 2.05x``.
 """
 
 from __future__ import annotations
@@ -40,14 +47,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-ENCODERS = ("diffusers", "takeone-matched", "takeone")
+ENCODERS = ("diffusers", "diffusers-export", "takeone-medium", "takeone")
 FPS = 24
 SAMPLE_RATE = 24_000
 CHUNK = 16
@@ -70,7 +77,8 @@ class Run:
     peak_mb: float
     extra_mb: float
     file_mb: float
-    psnr_db: float
+    y_psnr_db: float
+    rgb_psnr_db: float
     decoded_frames: int
 
 
@@ -106,29 +114,41 @@ def make_audio(frames: int) -> npt.NDArray[np.float32]:
 
 
 def child(encoder: str, clip_path: Path, audio_path: Path, out: Path, kind: str) -> Run:
-    """Import everything, load the clip, reset the high-water mark, then time one encode."""
-    import torch  # noqa: F401 - both paths pay the same imports before the baseline
+    """Import everything, load the clip, reset the high-water mark, then time one encode.
+
+    CPU time and peak memory include child processes (``export_to_video``'s ffmpeg): the
+    peak is this process's growth plus the largest child's resident size, an upper bound.
+    """
+    import torch  # noqa: F401 - every path pays the same imports before the baseline
     from diffusers.utils.export_utils import encode_video  # noqa: F401
 
     import takeone.media.encode  # noqa: F401
 
     frames = np.load(clip_path)
     audio = np.load(audio_path)
-    clip: npt.NDArray[Any] = frames if kind == "uint8" else frames.astype(np.float32) / 255.0
+    clip: Any = frames if kind == "uint8" else frames.astype(np.float32) / 255.0
+    if encoder == "diffusers-export" and kind == "uint8":
+        clip = _pil_frames(frames)  # what output_type="pil" returns; export_to_video's uint8 form
     _reset_high_water_mark()
     baseline = _status_mb("VmRSS")
     started, cpu_started = time.perf_counter(), _cpu_seconds()
     ENCODE[encoder](clip, audio, out)
     seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
-    peak = _status_mb("VmHWM")
-    psnr, decoded = quality(out, frames)
+    peak = _status_mb("VmHWM") + _children_peak_mb()
+    y_psnr, rgb_psnr, decoded = quality(out, frames)
     count, height, width, _ = frames.shape
     return Run(encoder, count, width, height, kind, round(seconds, 3), round(cpu, 3), round(baseline, 1),
                round(peak, 1), round(peak - baseline, 1), round(out.stat().st_size / 2**20, 2),
-               round(psnr, 2), decoded)
+               round(y_psnr, 2), round(rgb_psnr, 2), decoded)
 
 
-def encode_diffusers(clip: npt.NDArray[Any], audio: npt.NDArray[np.float32], out: Path) -> None:
+def _pil_frames(frames: npt.NDArray[np.uint8]) -> list[Any]:
+    from PIL import Image
+
+    return [Image.fromarray(frame) for frame in frames]
+
+
+def encode_diffusers(clip: Any, audio: npt.NDArray[np.float32], out: Path) -> None:
     """diffusers' documented LTX-2 export: uint8 goes in as a tensor, 0..1 floats as numpy."""
     import torch
     from diffusers.utils.export_utils import encode_video
@@ -138,12 +158,21 @@ def encode_diffusers(clip: npt.NDArray[Any], audio: npt.NDArray[np.float32], out
                  audio_sample_rate=SAMPLE_RATE)
 
 
-def encode_takeone(clip: npt.NDArray[Any], audio: npt.NDArray[np.float32], out: Path,
-                   matched: bool = False) -> None:
-    """The streaming writer, fed chunks the way a chunked VAE decode would hand them over."""
-    from takeone.media.encode import EncoderSettings, Mp4Writer
+def encode_diffusers_export(clip: Any, audio: npt.NDArray[np.float32], out: Path) -> None:
+    """diffusers' generic export: a list of 0..1 float frames or PIL images, no audio."""
+    from diffusers.utils.export_utils import export_to_video
 
-    settings = EncoderSettings(preset="medium", crf=23, aac_coder="twoloop") if matched else EncoderSettings()
+    # macro_block_size=1 keeps 1080 rows; the default (16) would scale every frame to 1088.
+    export_to_video(list(clip), output_video_path=str(out), fps=FPS, macro_block_size=1)
+
+
+def encode_takeone(clip: Any, audio: npt.NDArray[np.float32], out: Path, preset: str | None = None) -> None:
+    """The streaming writer, fed chunks the way a chunked VAE decode hands them over."""
+    from dataclasses import replace
+
+    from takeone.media.encode import DEFAULT_SETTINGS, Mp4Writer
+
+    settings = replace(DEFAULT_SETTINGS, preset=preset) if preset else DEFAULT_SETTINGS
     _, height, width, _ = clip.shape
     with Mp4Writer(out, FPS, width, height, audio.shape[0], SAMPLE_RATE, settings) as writer:
         for start in range(0, len(clip), CHUNK):
@@ -151,42 +180,84 @@ def encode_takeone(clip: npt.NDArray[Any], audio: npt.NDArray[np.float32], out: 
         writer.write_audio(audio)
 
 
-def encode_takeone_matched(clip: npt.NDArray[Any], audio: npt.NDArray[np.float32], out: Path) -> None:
-    encode_takeone(clip, audio, out, matched=True)
+def encode_takeone_medium(clip: Any, audio: npt.NDArray[np.float32], out: Path) -> None:
+    encode_takeone(clip, audio, out, preset="medium")
 
 
-Encoder = Callable[[npt.NDArray[Any], npt.NDArray[np.float32], Path], None]
+Encoder = Callable[[Any, npt.NDArray[np.float32], Path], None]
 ENCODE: dict[str, Encoder] = {
     "diffusers": encode_diffusers,
-    "takeone-matched": encode_takeone_matched,
+    "diffusers-export": encode_diffusers_export,
+    "takeone-medium": encode_takeone_medium,
     "takeone": encode_takeone,
 }
 
 
-def quality(path: Path, source: npt.NDArray[np.uint8]) -> tuple[float, int]:
-    """RGB PSNR against the source over every ``PSNR_EVERY``-th frame, and the decoded count.
+def available_encoders() -> tuple[str, ...]:
+    """Every encoder whose libraries are installed (``export_to_video`` needs imageio-ffmpeg)."""
+    try:
+        import imageio_ffmpeg  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        print("note: diffusers-export skipped: pip install -e '.[bench]' for imageio-ffmpeg", file=sys.stderr)
+        return tuple(e for e in ENCODERS if e != "diffusers-export")
+    return ENCODERS
 
-    End to end, as a viewer sees it: the decoder converts back with the matrix the file is
-    tagged with (BT.709 for takeone, untagged BT.601 for diffusers). 4:2:0 chroma loss on the
-    grain caps it near 36 dB for every encoder, so it shows parity, not fine differences.
+
+def quality(path: Path, source: npt.NDArray[np.uint8]) -> tuple[float, float, int]:
+    """Luma and RGB PSNR against the source over every ``PSNR_EVERY``-th frame, and the count.
+
+    Luma is compared with the source converted by the matrix the file is tagged with (BT.709
+    for takeone, untagged means FFmpeg's BT.601 for diffusers), so it measures the encoder's
+    loss alone. RGB is end to end, as a viewer sees it, chroma subsampling included.
     """
     import av
 
-    errors: list[float] = []
+    luma: list[float] = []
+    rgb: list[float] = []
     count = 0
     with av.open(str(path)) as container:
         for count, frame in enumerate(container.decode(video=0), start=1):
-            if (count - 1) % PSNR_EVERY == 0:
-                decoded = frame.to_ndarray(format="rgb24").astype(np.float32)
-                errors.append(float(np.mean((decoded - source[count - 1]) ** 2)))
-    return 10 * np.log10(255.0**2 / max(statistics.fmean(errors), 1e-9)), count
+            if (count - 1) % PSNR_EVERY:
+                continue
+            original = source[count - 1]
+            decoded = frame.to_ndarray(format="rgb24").astype(np.float32)
+            rgb.append(float(np.mean((decoded - original) ** 2)))
+            luma.append(float(np.mean((_luma(frame) - _source_luma(original, frame)) ** 2)))
+    return _psnr(luma), _psnr(rgb), count
+
+
+def _luma(frame: Any) -> npt.NDArray[np.float32]:
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, : plane.width].astype(np.float32)
+
+
+def _source_luma(original: npt.NDArray[np.uint8], decoded: Any) -> npt.NDArray[np.float32]:
+    import av
+    from av.video.reformatter import Colorspace
+
+    tagged_709 = decoded.colorspace == 1
+    space = Colorspace.ITU709 if tagged_709 else Colorspace.ITU601
+    converted = av.VideoFrame.from_ndarray(original, format="rgb24").reformat(format="yuv420p", dst_colorspace=space)
+    return _luma(converted)
+
+
+def _psnr(errors: list[float]) -> float:
+    return float(10 * np.log10(255.0**2 / max(statistics.fmean(errors), 1e-9)))
 
 
 def _cpu_seconds() -> float:
     import resource
 
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _children_peak_mb() -> float:
+    """The largest finished child's peak resident size (ru_maxrss is in KiB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def _reset_high_water_mark() -> None:
@@ -198,7 +269,7 @@ def _reset_high_water_mark() -> None:
 
 
 def _status_mb(field: str) -> float:
-    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
     assert match is not None, field
     return int(match.group(1)) / 1024
 
@@ -215,7 +286,8 @@ def run_child(encoder: str, clip: Path, audio: Path, out: Path, kind: str) -> Ru
     return Run(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def measure(frame_counts: list[int], width: int, height: int, repeats: int, kind: str) -> list[Run]:
+def measure(frame_counts: list[int], width: int, height: int, repeats: int, kind: str,
+            encoders: tuple[str, ...]) -> list[Run]:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -224,7 +296,7 @@ def measure(frame_counts: list[int], width: int, height: int, repeats: int, kind
             make_clip(clip, frames, width, height)
             np.save(audio, make_audio(frames))
             for _ in range(repeats):  # interleaved, so background load hits every encoder alike
-                for encoder in ENCODERS:
+                for encoder in encoders:
                     runs.append(run_child(encoder, clip, audio, folder / f"{encoder}.mp4", kind))
                     print(_row(runs[-1]), flush=True)
             clip.unlink()
@@ -232,34 +304,34 @@ def measure(frame_counts: list[int], width: int, height: int, repeats: int, kind
 
 
 def summarize(runs: list[Run]) -> dict[str, Any]:
-    """Median per (encoder, clip); speed-ups are total diffusers time over total takeone time."""
+    """Median per (encoder, clip); a speed-up is the other encoder's total time over takeone's."""
     medians: dict[str, dict[int, Run]] = {}
-    for encoder in ENCODERS:
+    for encoder in dict.fromkeys(r.encoder for r in runs):
         for frames in sorted({r.frames for r in runs}):
-            group = [r for r in runs if r.encoder == encoder and r.frames == frames]
-            medians.setdefault(encoder, {})[frames] = sorted(group, key=lambda r: r.seconds)[len(group) // 2]
+            group = sorted((r for r in runs if r.encoder == encoder and r.frames == frames), key=lambda r: r.seconds)
+            medians.setdefault(encoder, {})[frames] = group[len(group) // 2]
     total = {e: sum(r.seconds for r in by_frames.values()) for e, by_frames in medians.items()}
     return {
         "medians": {e: [asdict(r) for r in by_frames.values()] for e, by_frames in medians.items()},
-        "speedup_equal_settings": round(total["diffusers"] / total["takeone-matched"], 2),
-        "speedup_takeone_settings": round(total["diffusers"] / total["takeone"], 2),
+        "speedups": {e: round(t / total["takeone"], 2) for e, t in total.items() if e != "takeone"},
     }
 
 
 def machine() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
     return {"cores": os.cpu_count(), "cpu": model.group(1) if model else platform.processor(),
             "python": platform.python_version(), "load_avg_1m": os.getloadavg()[0],
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "date": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
-HEADER = f"{'encoder':<16}{'frames':>7}{'input':>7}{'seconds':>9}{'cpu s':>8}{'peak MB':>9}{'extra MB':>10}{'file MB':>9}{'PSNR dB':>9}"
+HEADER = (f"{'encoder':<18}{'frames':>7}{'input':>7}{'seconds':>9}{'cpu s':>8}{'peak MB':>9}{'extra MB':>10}"
+          f"{'file MB':>9}{'Y PSNR':>8}{'RGB PSNR':>10}")
 
 
 def _row(r: Run) -> str:
-    return (f"{r.encoder:<16}{r.frames:>7}{r.input:>7}{r.seconds:>9.2f}{r.cpu_seconds:>8.1f}{r.peak_mb:>9.0f}"
-            f"{r.extra_mb:>10.0f}{r.file_mb:>9.1f}{r.psnr_db:>9.2f}")
+    return (f"{r.encoder:<18}{r.frames:>7}{r.input:>7}{r.seconds:>9.2f}{r.cpu_seconds:>8.1f}{r.peak_mb:>9.0f}"
+            f"{r.extra_mb:>10.0f}{r.file_mb:>9.1f}{r.y_psnr_db:>8.2f}{r.rgb_psnr_db:>10.2f}")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -285,12 +357,15 @@ def main() -> None:
         return
     print(HEADER)
     width, height = args.size
-    runs = measure(args.frames, width, height, args.repeats, args.input)
+    runs = measure(args.frames, width, height, args.repeats, args.input, available_encoders())
     result = {"machine": machine(), "runs": [asdict(r) for r in runs], **summarize(runs)}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
-    print(f"takeone settings (veryfast, CRF 20) speed-up vs diffusers defaults: {result['speedup_takeone_settings']:.2f}x")
-    print(f"encode speed-up vs diffusers: {result['speedup_equal_settings']:.2f}x")
+    speedups = result["speedups"]
+    for encoder in ("takeone-medium", "diffusers-export"):
+        if encoder in speedups:
+            print(f"takeone speed-up vs {encoder}: {speedups[encoder]:.2f}x")
+    print(f"encode speed-up vs diffusers: {speedups['diffusers']:.2f}x")
 
 
 if __name__ == "__main__":
