@@ -35,9 +35,9 @@ from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 from transformers import AutoTokenizer, Gemma3ForConditionalGeneration
 
-from takeone.models.ltx2 import Ltx2Model
+from takeone.models.ltx2 import TRANSFORMERS, Ltx2Model
 from takeone.models.profiles import Profile
-from takeone.models.speedups import warmup_recipes
+from takeone.models.speedups import fp8_unavailable_reason, warmup_recipes
 from takeone.models.weights import plan_offload, resolve
 
 # Component name -> how to load its folder. Both transformers share one class.
@@ -78,8 +78,15 @@ def offload_plan(profile: Profile, device: torch.device, offload: str | None) ->
     mode = offload or profile.offload
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
-        return plan_offload(profile, free / 2**30, mode)
+        return plan_offload(profile, free / 2**30, mode, fp8_components(profile, device))
     return plan_offload(profile, float("inf"), "group") if mode == "group" else frozenset()
+
+
+def fp8_components(profile: Profile, device: torch.device) -> frozenset[str]:
+    """The transformers that will hold float8 weights on ``device`` (if they stay resident)."""
+    if not profile.speedups.fp8 or fp8_unavailable_reason(device) is not None:
+        return frozenset()
+    return frozenset(source.component for source in profile.sources if source.component in TRANSFORMERS)
 
 
 def serving_dtype(device: torch.device) -> torch.dtype:

@@ -43,6 +43,10 @@ OFFLOAD_MODES = ("none", "auto", "group")
 # What "auto" streams from host RAM first: the least used component first (the full DiT
 # runs for master jobs only, the text encoder once per job, the distilled DiT every step).
 OFFLOAD_ORDER = ("transformer_full", "text_encoder", "transformer_2", "transformer")
+# A transformer's size in fp8 over its bf16 size: the block linears that fp8 quantizes hold
+# 98.1% of LTX-2's DiT parameters (18.53 of 18.88 B, counted on the full-size config) and
+# drop to one byte each; the rest (and the per-row scales) stay bf16. Rounded up.
+FP8_SIZE_SHARE = 0.52
 
 
 @dataclass(frozen=True)
@@ -138,40 +142,51 @@ def root_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def weights_gib(profile: Profile, offloaded: Iterable[str] = ()) -> float:
-    """GiB of weights that stay on the card when ``offloaded`` components stream from host RAM."""
-    skip = set(offloaded)
-    return sum(source.gib for source in profile.sources if source.component not in skip)
+def weights_gib(profile: Profile, offloaded: Iterable[str] = (), fp8: Iterable[str] = ()) -> float:
+    """GiB of weights that stay on the card when ``offloaded`` components stream from host RAM
+    and the resident ones among ``fp8`` hold their linear layers in float8."""
+    skip, small = set(offloaded), set(fp8)
+    return sum(
+        source.gib * (FP8_SIZE_SHARE if source.component in small else 1.0)
+        for source in profile.sources
+        if source.component not in skip
+    )
 
 
-def plan_offload(profile: Profile, card_gib: float, mode: str | None = None) -> frozenset[str]:
+def plan_offload(
+    profile: Profile, card_gib: float, mode: str | None = None, fp8: Iterable[str] = ()
+) -> frozenset[str]:
     """Which components to stream from host RAM so that ``profile`` fits in ``card_gib``.
 
     ``none`` offloads nothing, ``group`` every large component, ``auto`` as few as needed in
-    :data:`OFFLOAD_ORDER`. Raises ``InsufficientGpuMemory`` when even that does not fit.
+    :data:`OFFLOAD_ORDER`. Components in ``fp8`` (the transformers, when fp8 is on and the
+    card has it) count at their float8 size while resident; streamed ones stay bf16. Raises
+    ``InsufficientGpuMemory`` when even the most offloading does not fit.
     """
     mode = mode or profile.offload
     if mode not in OFFLOAD_MODES:
         raise ValueError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, not {mode!r}")
     present = [name for name in OFFLOAD_ORDER if any(s.component == name for s in profile.sources)]
     options: dict[str, list[list[str]]] = {"none": [[]], "group": [present], "auto": [[], *_prefixes(present)]}
+    small = frozenset(fp8)
     for offloaded in options[mode]:
-        if _fits(profile, card_gib, offloaded):
+        if _needed_gib(profile, offloaded, small) <= card_gib:
             return frozenset(offloaded)
-    raise InsufficientGpuMemory(_memory_message(profile, card_gib, mode, present))
+    raise InsufficientGpuMemory(_memory_message(profile, card_gib, mode, present, small))
 
 
-def _fits(profile: Profile, card_gib: float, offloaded: list[str]) -> bool:
-    return weights_gib(profile, offloaded) + profile.activation_gib + RESERVED_GIB <= card_gib
+def _needed_gib(profile: Profile, offloaded: Iterable[str], fp8: frozenset[str]) -> float:
+    return weights_gib(profile, offloaded, fp8) + profile.activation_gib + RESERVED_GIB
 
 
 def _prefixes(names: list[str]) -> list[list[str]]:
     return [names[: count + 1] for count in range(len(names))]
 
 
-def _memory_message(profile: Profile, card_gib: float, mode: str, offloadable: list[str]) -> str:
-    need = weights_gib(profile) + profile.activation_gib + RESERVED_GIB
-    least = weights_gib(profile, offloadable) + profile.activation_gib + RESERVED_GIB
+def _memory_message(
+    profile: Profile, card_gib: float, mode: str, offloadable: list[str], fp8: frozenset[str]
+) -> str:
+    need, least = _needed_gib(profile, (), fp8), _needed_gib(profile, offloadable, fp8)
     hint = "set offload to 'auto' or 'group'" if mode == "none" else "use a card with more memory"
     return (
         f"profile {profile.name!r} needs about {need:.0f} GiB of GPU memory with every component "

@@ -152,6 +152,37 @@ def test_a_profile_that_cannot_fit_fails_clearly(card_gib: float, mode: str, hin
         weights.plan_offload(get_profile("ltx-2"), card_gib, mode)
 
 
+FP8 = {"transformer", "transformer_full"}
+
+
+@pytest.mark.parametrize(
+    ("card_gib", "fp8", "offloaded"),
+    [
+        # An 80 GB card has about 79 GiB free: in bf16 the text encoder must stream too.
+        (79.0, set(), {"transformer_full", "text_encoder"}),
+        (79.0, FP8, {"transformer_full"}),
+        (85.0, set(), {"transformer_full"}),
+        (85.0, FP8, set()),
+    ],
+)
+def test_offload_plan_counts_fp8_transformers_at_their_float8_size(
+    card_gib: float, fp8: set[str], offloaded: set[str]
+) -> None:
+    assert weights.plan_offload(get_profile("ltx-2"), card_gib, "auto", fp8) == offloaded
+
+
+def test_fp8_sizes_only_shrink_resident_components() -> None:
+    profile = get_profile("ltx-2")
+    shrink = 35.4 * (1 - weights.FP8_SIZE_SHARE)
+    assert weights.weights_gib(profile, (), FP8) == pytest.approx(weights.weights_gib(profile) - 2 * shrink)
+    streamed = {"transformer_full"}
+    assert weights.weights_gib(profile, streamed, FP8) == pytest.approx(
+        weights.weights_gib(profile, streamed) - shrink
+    )
+    with pytest.raises(InsufficientGpuMemory, match=r"'ltx-2' needs about 81 GiB"):
+        weights.plan_offload(profile, 60.0, "none", FP8)
+
+
 def test_unknown_offload_mode() -> None:
     with pytest.raises(ValueError, match="offload must be one of"):
         weights.plan_offload(get_profile("ltx-2"), 80.0, "sometimes")
@@ -174,3 +205,13 @@ def test_weights_and_profiles_import_no_torch_and_honour_hf_home(ltx2_cache: Pat
         results.append(run.stdout.split())
     assert results == [["present", "[]"], ["missing", "[]"]]
 
+
+
+def test_fp8_components_only_where_fp8_runs() -> None:
+    import torch
+
+    from takeone.models.ltx2_load import fp8_components
+
+    profile = get_profile("ltx-2")
+    assert profile.speedups.fp8
+    assert fp8_components(profile, torch.device("cpu")) == frozenset()  # no fp8 GEMMs on a CPU
