@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 
 from takeone.errors import GenerationFailed, JobCancelled, OutOfMemory, TakeoneError
-from takeone.models.base import CancelFn, Frames, ProgressFn
+from takeone.models.base import CancelFn, Frames, FrameStream, ProgressFn
 
 MAX_SEED = 2**31 - 1
 T = TypeVar("T")
@@ -113,6 +113,38 @@ def as_takeone_error(exc: Exception, device: torch.device, what: str) -> Takeone
             torch.cuda.empty_cache()
         return OutOfMemory(f"out of {device.type} memory while generating: {describe(exc)}")
     return GenerationFailed(f"{what} failed: {describe(exc)}")
+
+
+def guarded_stream(
+    count: int, chunks: Iterator[Frames], device: torch.device, what: str, should_cancel: CancelFn
+) -> FrameStream:
+    """A :class:`FrameStream` of ``count`` frames that behaves like generation at its edges:
+    ``should_cancel`` is polled before each chunk is decoded (``JobCancelled``), decode
+    failures become ``takeone.errors`` classes as in :func:`as_takeone_error`, and closing the
+    stream closes ``chunks`` (which frees what the decoder holds)."""
+    return FrameStream(count, _guarded(chunks, device, what, should_cancel))
+
+
+def _guarded(
+    chunks: Iterator[Frames], device: torch.device, what: str, should_cancel: CancelFn
+) -> Generator[Frames, None, None]:
+    try:
+        while True:
+            if should_cancel():
+                raise JobCancelled()
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except TakeoneError:
+                raise
+            except Exception as exc:
+                raise as_takeone_error(exc, device, what) from exc
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def is_cpu_out_of_memory(exc: BaseException) -> bool:

@@ -5,6 +5,12 @@ where a clip becomes what the client ordered: exactly ``output_frames`` frames a
 exactly ``output_width`` x ``output_height``, with an audio track only when the recipe says
 so. It needs no torch itself (the model does).
 
+Encoding overlaps decoding: the caller's thread reads the video's frame chunks (a streamed
+video decodes each as it is read) and hands them through a bounded queue to an encoder
+thread, so x264 works on one chunk while the model decodes the next, and at most a few
+chunks exist at once. A failure on either side stops the other, removes the partial file and
+re-raises the original error; both threads are done when :func:`deliver` returns or raises.
+
 Example::
 
     info = render(model, get_profile("tiny"), request, Path("out.mp4"), progress, should_cancel)
@@ -12,18 +18,26 @@ Example::
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from takeone.errors import JobCancelled
+from takeone.errors import GenerationFailed, JobCancelled
 from takeone.generation import GenerationRequest
 from takeone.media.encode import Mp4Writer
-from takeone.models.base import CancelFn, ProgressFn, Video, VideoModel
+from takeone.models.base import Audio, CancelFn, Frames, ProgressFn, Video, VideoModel
 from takeone.models.profiles import Profile, Recipe
+
+QUEUE_CHUNKS: Final = 2
+"""Decoded chunks waiting for the encoder at most: the decoder runs this far ahead."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,7 @@ def render(
     video = model.generate(request, recipe, progress, should_cancel)
     inference_seconds = time.perf_counter() - started
     if should_cancel():
+        video.close()
         raise JobCancelled()
     has_audio = deliver(video, recipe, out_path)
     return RenderInfo(
@@ -77,19 +92,125 @@ def deliver(video: Video, recipe: Recipe, out_path: Path) -> bool:
     """Write ``video`` as the recipe's output MP4; return whether it has an audio track.
 
     Frames are resampled in time as repeat counts rather than as a copied clip: each
-    generated frame is converted once and encoded as often as the output needs it.
+    generated frame is converted once and encoded as often as the output needs it. Chunks
+    are encoded on a second thread while the next one is decoded (see the module notes).
     """
     audio = video.audio if recipe.audio else None
     channels = 0 if audio is None else audio.shape[0]
-    width, height = recipe.output_width, recipe.output_height
-    counts = repeat_counts(len(video.frames), recipe.output_frames)
-    with Mp4Writer(out_path, recipe.output_fps, width, height, channels, video.sample_rate) as writer:
-        for frame, count in zip(video.frames, counts):
-            if count:
-                writer.write_frame(frame, repeat=int(count))
-        if audio is not None:
-            writer.write_audio(audio)
+    writer = Mp4Writer(
+        out_path, recipe.output_fps, recipe.output_width, recipe.output_height, channels, video.sample_rate
+    )
+    counts = repeat_counts(video.frame_count, recipe.output_frames)
+    encoder = _Encoder(writer, counts, audio)
+    encoder.start()
+    try:
+        with closing(video.chunks()) as chunks:
+            _feed(chunks, encoder, video.frame_count)
+    except BaseException:
+        encoder.stop()
+        raise
+    encoder.finish()
     return audio is not None
+
+
+def _feed(chunks: Iterator[Frames], encoder: _Encoder, expected: int) -> None:
+    """Hand every chunk to ``encoder``; stop early, quietly, if the encoder has failed."""
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        if received > expected:
+            break
+        if not encoder.put(chunk):
+            return
+    if received != expected:
+        raise GenerationFailed(f"the model announced {expected} frames but produced {received}")
+
+
+class _Encoder:
+    """An encoder thread fed through a bounded hand-off queue.
+
+    :meth:`put` blocks while :data:`QUEUE_CHUNKS` chunks wait and returns False once the
+    encoder has failed; :meth:`finish` lets it drain the queue and complete the file, then
+    raises its error if it had one; :meth:`stop` makes it abandon the file (the writer
+    removes it) and waits for it.
+    """
+
+    def __init__(self, writer: Mp4Writer, counts: npt.NDArray[np.intp], audio: Audio | None) -> None:
+        self._writer = writer
+        self._counts = counts
+        self._audio = audio
+        self._queue: deque[Frames] = deque()
+        self._ready = threading.Condition()
+        self._done = False  # the feeder has handed over everything
+        self._stopped = False  # either side gave up: no more hand-overs
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="takeone-encoder", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, chunk: Frames) -> bool:
+        with self._ready:
+            self._ready.wait_for(lambda: self._stopped or len(self._queue) < QUEUE_CHUNKS)
+            if self._stopped:
+                return False
+            self._queue.append(chunk)
+            self._ready.notify_all()
+            return True
+
+    def finish(self) -> None:
+        with self._ready:
+            self._done = True
+            self._ready.notify_all()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        self._halt()
+        self._thread.join()
+
+    def _halt(self) -> None:
+        with self._ready:
+            self._stopped = True
+            self._queue.clear()
+            self._ready.notify_all()
+
+    def _take(self) -> Frames | None:
+        """The next chunk; None when the feeder is done; ``_Stopped`` when it gave up."""
+        with self._ready:
+            self._ready.wait_for(lambda: self._stopped or self._done or bool(self._queue))
+            if self._stopped:
+                raise _Stopped()
+            if not self._queue:
+                return None
+            chunk = self._queue.popleft()
+            self._ready.notify_all()
+            return chunk
+
+    def _run(self) -> None:
+        try:
+            with self._writer as writer:
+                self._encode(writer)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the feeder's thread
+            self._error = exc
+            self._halt()
+
+    def _encode(self, writer: Mp4Writer) -> None:
+        first = 0
+        while (chunk := self._take()) is not None:
+            for frame, count in zip(chunk, self._counts[first : first + len(chunk)]):
+                if count:
+                    writer.write_frame(frame, repeat=int(count))
+            first += len(chunk)
+        if self._audio is not None:
+            writer.write_audio(self._audio)
+
+
+class _Stopped(Exception):
+    """Raised inside the encoder thread when the feeder gave up: the writer removes the file."""
 
 
 def resample_indices(available: int, count: int) -> npt.NDArray[np.intp]:

@@ -30,6 +30,7 @@ from takeone.models.speedups import (
     warmup_sizes,
 )
 from takeone.models.tiny import build_tiny_components, build_tiny_ltx2_components
+from tests.unit.models.callbacks import whole
 
 CPU = torch.device("cpu")
 
@@ -43,7 +44,7 @@ def _run(model: Ltx2Model, request: GenerationRequest, recipe: Recipe, cancel_af
     def cancel() -> bool:
         return cancel_after is not None and steps[0] >= cancel_after
 
-    return model.generate(request, recipe, progress, cancel)
+    return whole(model.generate(request, recipe, progress, cancel))
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def master(scaled_ltx2: Profile, make_png: Callable[..., str]) -> tuple[Generati
 
 
 def _shapes(video: Video) -> tuple[Any, ...]:
-    return video.frames.shape, None if video.audio is None else video.audio.shape
+    return video.all_frames().shape, None if video.audio is None else video.audio.shape
 
 
 # --- options and profiles --------------------------------------------------------------

@@ -24,7 +24,7 @@ from takeone.models.ltx2 import Ltx2Model
 from takeone.models.profiles import Profile
 from takeone.models.render import render, repeat_counts
 from takeone.models.tiny import AUDIO_SAMPLE_RATE, build_tiny_components
-from tests.unit.models.callbacks import ignore, never
+from tests.unit.models.callbacks import ignore, never, whole
 
 SIZES = {"16:9": (256, 144), "9:16": (144, 256), "1:1": (144, 144)}
 FRAMES = {5: 121, 10: 241}
@@ -180,7 +180,7 @@ def test_unseeded_request_reports_a_seed_that_reproduces_it(
 def test_video_arrays_have_the_documented_types(tiny_model: VideoModel, tiny_profile: Profile) -> None:
     request = GenerationRequest(endpoint="kling-2.6", prompt="fox", duration=10, generate_audio=True, seed=1)
     recipe = tiny_profile.recipe_for(request)
-    video = tiny_model.generate(request, recipe, ignore, never)
+    video = whole(tiny_model.generate(request, recipe, ignore, never))
     assert video.frames.dtype == np.uint8
     assert video.frames.shape == (recipe.gen_frames, recipe.gen_height, recipe.gen_width, 3)
     assert video.fps == recipe.gen_fps and video.sample_rate == AUDIO_SAMPLE_RATE
@@ -297,4 +297,4 @@ def test_tiny_latents_stay_small(tiny_model: VideoModel, tiny_profile: Profile) 
 
 
 def generate(model: VideoModel, profile: Profile, request: GenerationRequest) -> Video:
-    return model.generate(request, profile.recipe_for(request), ignore, never)
+    return whole(model.generate(request, profile.recipe_for(request), ignore, never))
