@@ -56,11 +56,17 @@ from takeone.models.common import (
     accepted,
     as_takeone_error,
     choose_seed,
-    frames_to_uint8,
+    guarded_stream,
     load_frame,
     require_image,
     seeded_generator,
     step_callback,
+)
+from takeone.models.decode import (
+    ltx2_audio,
+    ltx2_decoder_inputs,
+    ltx2_frame_chunks,
+    ltx2_frame_count,
 )
 from takeone.models.profiles import Recipe
 from takeone.models.speedups import (
@@ -146,7 +152,7 @@ class Ltx2Model(VideoModel):
             for recipe in self.warmup_recipes:
                 for width, height, frames in sizes:
                     small = shrunk(recipe, width, height, frames)
-                    self.generate(warmup_request(small, image), small, _ignore_progress, _never)
+                    self.generate(warmup_request(small, image), small, _ignore_progress, _never).all_frames()
                     runs += 1
         return runs
 
@@ -161,18 +167,25 @@ class Ltx2Model(VideoModel):
         if should_cancel():
             raise JobCancelled()
         seed = choose_seed(request.seed)
+        generator = seeded_generator(seed)
         try:
-            output = self._denoise(request, recipe, seed, progress, should_cancel)
+            output, text_dtype = self._denoise(request, recipe, generator, progress, should_cancel)
+            return self._to_video(output, recipe, seed, generator, text_dtype, should_cancel)
         except TakeoneError:
             raise
         except Exception as exc:
             raise as_takeone_error(exc, self.device, f"LTX-2 {recipe.pipeline} generation") from exc
-        return self._to_video(output, recipe, seed)
 
     def _denoise(
-        self, request: GenerationRequest, recipe: Recipe, seed: int, progress: ProgressFn, should_cancel: CancelFn
-    ) -> Any:
-        generator = seeded_generator(seed)
+        self,
+        request: GenerationRequest,
+        recipe: Recipe,
+        generator: torch.Generator,
+        progress: ProgressFn,
+        should_cancel: CancelFn,
+    ) -> tuple[Any, torch.dtype]:
+        """Every denoising stage; returns the last stage's latent output and the prompt
+        embeddings' dtype (the decode rounds latents to it, as the pipelines do)."""
         set_vae_tiling(self.components["vae"], recipe.vae_tiling)
         if recipe.stage1_transformer in self.components:
             reset_cache(self.components[recipe.stage1_transformer])
@@ -185,17 +198,17 @@ class Ltx2Model(VideoModel):
                 **prompt_arguments(recipe, generator),
                 **stage1_arguments(recipe),
                 **conditioning_arguments(request, recipe, width, height),
-                "output_type": "latent" if recipe.two_stage else "pt",
+                "output_type": "latent",
                 "callback_on_step_end": step_callback(offset(progress, 0, recipe.total_steps), should_cancel),
             },
         )
         if not recipe.two_stage:
-            return first
+            return first, text["prompt_embeds"].dtype
         assert self.upsampler is not None
         latents = self.upsampler(latents=first.frames, output_type="latent", return_dict=False)[0]
         if should_cancel():
             raise JobCancelled()
-        return self._stage(
+        second = self._stage(
             self.pipeline(recipe.pipeline),
             {
                 **text,
@@ -204,12 +217,13 @@ class Ltx2Model(VideoModel):
                 **conditioning_arguments(request, recipe, recipe.gen_width, recipe.gen_height),
                 "latents": latents,
                 "audio_latents": first.audio,
-                "output_type": "pt",
+                "output_type": "latent",
                 "callback_on_step_end": step_callback(
                     offset(progress, recipe.steps, recipe.total_steps), should_cancel
                 ),
             },
         )
+        return second, text["prompt_embeds"].dtype
 
     def _encode_text(self, request: GenerationRequest, recipe: Recipe) -> dict[str, Any]:
         """Prompt embeddings for every stage; negatives only when stage 1 is guided (stage 2
@@ -232,9 +246,26 @@ class Ltx2Model(VideoModel):
         pipe.scheduler = self.schedulers["fixed" if arguments.get("sigmas") else "shifted"]
         return pipe(**arguments, return_dict=True)
 
-    def _to_video(self, output: Any, recipe: Recipe, seed: int) -> Video:
-        frames = frames_to_uint8(output.frames[0])
-        audio = audio_to_numpy(output.audio[0]) if recipe.audio else None
+    def _to_video(
+        self,
+        output: Any,
+        recipe: Recipe,
+        seed: int,
+        generator: torch.Generator,
+        text_dtype: torch.dtype,
+        should_cancel: CancelFn,
+    ) -> Video:
+        """The audio decoded now (it is small); the frames as a stream decoded while read."""
+        pipe = self.pipeline(recipe.pipeline)
+        latents, timestep = ltx2_decoder_inputs(pipe, output.frames, generator, text_dtype)
+        audio = audio_to_numpy(ltx2_audio(pipe, output.audio)[0]) if recipe.audio else None
+        frames = guarded_stream(
+            ltx2_frame_count(pipe.vae, latents),
+            ltx2_frame_chunks(pipe, latents, timestep),
+            self.device,
+            f"LTX-2 {recipe.pipeline} decode",
+            should_cancel,
+        )
         return Video(frames=frames, fps=recipe.gen_fps, audio=audio, sample_rate=self.sample_rate, seed=seed)
 
 

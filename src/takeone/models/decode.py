@@ -1,0 +1,263 @@
+"""Streaming VAE decodes: latents in, uint8 frame chunks out, one chunk at a time.
+
+The pipelines decode a whole clip at once (``output_type="pt"``): for 10 s of 1080p that is
+several GB of float frames, and encoding cannot start before the last one exists. Here the
+last pipeline stage returns latents (``output_type="latent"``) and the clip is decoded piece
+by piece with the VAE's own parts, each piece quantized to uint8 on the device and handed
+over as soon as it is final, so the render step encodes one chunk while the next decodes.
+
+- LTX-2 (:func:`ltx2_decoder_inputs`, :func:`ltx2_frame_chunks`, :func:`ltx2_audio`): the
+  same steps as the pipelines' non-latent branch (decode-time noise on the job's generator
+  when the VAE is timestep-conditioned; the audio VAE and vocoder). With temporal tiling on,
+  the tiles of ``AutoencoderKLLTX2Video._temporal_tiled_decode`` are decoded one at a time
+  (spatially tiled inside when ``use_tiling`` and a tile is wider or taller than a spatial
+  tile) and blended into the next exactly as the VAE does, holding only the previous and the
+  current tile; without it the clip is decoded in one pass and handed over in chunks.
+- Wan (:func:`wan_frame_chunks`): the Wan VAE already decodes latent frame by latent frame
+  with a causal cache; each latent frame's output (4 frames, 1 for the first) becomes a chunk.
+  With spatial tiling on it decodes in one pass (its tiles span the whole clip).
+
+Every chunk is uint8 ``[n, H, W, 3]`` on the host, equal to the corresponding frames of the
+pipeline's own ``output_type="pt"`` decode after :func:`~takeone.models.common.frames_to_uint8`.
+
+Example::
+
+    latents, timestep = ltx2_decoder_inputs(pipe, output.frames, generator, embeds.dtype)
+    for chunk in ltx2_frame_chunks(pipe, latents, timestep):
+        writer.write_frames(chunk)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+
+from takeone.models.base import CHUNK_FRAMES, Frames
+from takeone.models.common import frames_to_uint8
+
+# diffusers' pipelines and VAEs are untyped: ``Any``.
+Pipeline = Any
+Chunks = Generator[Frames, None, None]
+Samples = Generator[torch.Tensor, None, None]
+
+
+@dataclass(frozen=True)
+class TemporalTiles:
+    """LTX-2's temporal tiling, in the VAE's units (latent frames in, sample frames out).
+
+    Tile ``k`` decodes latent frames ``[k * latent_stride, k * latent_stride + latent_size]``
+    (one extra frame of context); its first ``blend`` frames are blended with the previous
+    tile's last ones, and its first ``stride`` frames (``stride + 1`` for the first tile) are
+    final once it is decoded.
+    """
+
+    latent_size: int
+    latent_stride: int
+    stride: int
+    blend: int
+
+    @classmethod
+    def of(cls, vae: Any) -> TemporalTiles:
+        """The tiling ``vae`` is set to (``enable_tiling`` changes it)."""
+        ratio = int(vae.temporal_compression_ratio)
+        size, stride = int(vae.tile_sample_min_num_frames), int(vae.tile_sample_stride_num_frames)
+        return cls(latent_size=size // ratio, latent_stride=stride // ratio, stride=stride, blend=size - stride)
+
+
+def ltx2_frame_count(vae: Any, latents: torch.Tensor) -> int:
+    """How many frames decoding ``latents`` ``[1, C, f, h, w]`` gives: ``(f - 1) * ratio + 1``."""
+    return (int(latents.shape[2]) - 1) * int(vae.temporal_compression_ratio) + 1
+
+
+def ltx2_decoder_inputs(
+    pipe: Pipeline,
+    latents: torch.Tensor,
+    generator: torch.Generator,
+    dtype: torch.dtype,
+    decode_timestep: float = 0.0,
+    decode_noise_scale: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The VAE's input and timestep for the denormalized video ``latents`` a pipeline returned.
+
+    What the pipelines do before decoding: round the normalized latents to ``dtype`` (the
+    prompt embeddings'), and when the VAE is timestep-conditioned mix in noise drawn from
+    ``generator`` (the job's, after denoising, so a seed gives the same video), then
+    denormalize and cast to the VAE's dtype. The defaults are the pipelines' own. Without
+    timestep conditioning and with ``dtype`` already the latents', this is only the cast.
+    """
+    vae = pipe.vae
+    conditioned = bool(vae.config.timestep_conditioning)
+    if latents.dtype == dtype and not conditioned:
+        return latents.to(vae.dtype), None
+    mean, std, scaling = vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+    latents = pipe._normalize_latents(latents, mean, std, scaling).to(dtype)
+    timestep = None
+    if conditioned:
+        noise = randn_tensor(latents.shape, generator=generator, device=latents.device, dtype=dtype)
+        noise_scale = decode_timestep if decode_noise_scale is None else decode_noise_scale
+        timestep = torch.tensor([decode_timestep], device=latents.device, dtype=dtype)
+        scale = torch.tensor([noise_scale], device=latents.device, dtype=dtype)[:, None, None, None, None]
+        latents = (1 - scale) * latents + scale * noise
+    latents = pipe._denormalize_latents(latents, mean, std, scaling)
+    return latents.to(vae.dtype), timestep
+
+
+def ltx2_frame_chunks(pipe: Pipeline, latents: torch.Tensor, timestep: torch.Tensor | None) -> Chunks:
+    """Decode ``latents`` (from :func:`ltx2_decoder_inputs`) into uint8 frame chunks.
+
+    Temporal tiles when the VAE would tile this clip in time (``use_framewise_decoding`` and
+    more latent frames than a tile), one tile's final frames per chunk; otherwise one pass.
+    """
+    vae = pipe.vae
+    tiles = TemporalTiles.of(vae)
+    if vae.use_framewise_decoding and latents.shape[2] > tiles.latent_size:
+        samples = _ltx2_tiles(vae, latents, timestep, tiles)
+    else:
+        samples = _whole(lambda: vae.decode(latents, timestep, return_dict=False)[0])
+    return _quantized(pipe, samples)
+
+
+def ltx2_audio(pipe: Pipeline, audio_latents: torch.Tensor) -> torch.Tensor:
+    """The waveform ``[1, channels, samples]`` for the denormalized audio latents a pipeline returned."""
+    with torch.no_grad():
+        audio_vae = pipe.audio_vae
+        mel = audio_vae.decode(audio_latents.to(audio_vae.dtype), return_dict=False)[0]
+        waveform: torch.Tensor = pipe.vocoder(mel)
+    return waveform
+
+
+def _ltx2_tiles(vae: Any, latents: torch.Tensor, timestep: torch.Tensor | None, tiles: TemporalTiles) -> Samples:
+    """The VAE's temporal tiled decode, one tile's final frames at a time.
+
+    Blending writes into the current tile in place and the next tile blends with that result,
+    exactly as ``_temporal_tiled_decode`` does with its list of tiles.
+    """
+    remaining = ltx2_frame_count(vae, latents)
+    previous: torch.Tensor | None = None
+    for start in range(0, int(latents.shape[2]), tiles.latent_stride):
+        tile = _ltx2_tile(vae, latents[:, :, start : start + tiles.latent_size + 1], timestep)
+        if previous is None:
+            final = tile[:, :, : tiles.stride + 1]
+        else:
+            with torch.no_grad():
+                tile = vae.blend_t(previous, tile[:, :, :-1], tiles.blend)
+            final = tile[:, :, : tiles.stride]
+        previous = tile
+        final = final[:, :, :remaining]
+        remaining -= int(final.shape[2])
+        if final.shape[2]:
+            yield final
+
+
+def _ltx2_tile(vae: Any, latents: torch.Tensor, timestep: torch.Tensor | None) -> torch.Tensor:
+    """One temporal tile, spatially tiled when the VAE tiles and the tile exceeds a spatial tile."""
+    ratio = int(vae.spatial_compression_ratio)
+    wide = latents.shape[-1] > vae.tile_sample_min_width // ratio
+    tall = latents.shape[-2] > vae.tile_sample_min_height // ratio
+    with torch.no_grad():
+        if vae.use_tiling and (wide or tall):
+            decoded: torch.Tensor = vae.tiled_decode(latents, timestep, return_dict=True).sample
+        else:
+            decoded = vae.decoder(latents, timestep)
+    return decoded
+
+
+def wan_denormalized(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    """The Wan pipelines' last step before decoding: ``latents / (1 / std) + mean``, in the
+    VAE's dtype on the VAE's execution device."""
+    config = vae.config
+    device = _execution_device(vae)
+    latents = latents.to(device=device, dtype=vae.dtype)
+    shape = (1, config.z_dim, 1, 1, 1)
+    mean = torch.tensor(config.latents_mean).view(shape).to(latents.device, latents.dtype)
+    inverse_std = 1.0 / torch.tensor(config.latents_std).view(shape).to(latents.device, latents.dtype)
+    return latents / inverse_std + mean
+
+
+def wan_frame_chunks(pipe: Pipeline, latents: torch.Tensor) -> Chunks:
+    """Decode denormalized Wan ``latents`` (:func:`wan_denormalized`) into uint8 frame chunks,
+    one latent frame's output at a time with the VAE's causal cache."""
+    vae = pipe.vae
+    ratio = int(vae.spatial_compression_ratio)
+    wide = latents.shape[-1] > vae.tile_sample_min_width // ratio
+    tall = latents.shape[-2] > vae.tile_sample_min_height // ratio
+    if vae.use_tiling and (wide or tall):
+        samples = _whole(lambda: vae.decode(latents, return_dict=False)[0])
+    else:
+        samples = _wan_frames(vae, latents)
+    return _quantized(pipe, samples)
+
+
+def wan_frame_count(vae: Any, latents: torch.Tensor) -> int:
+    """How many frames decoding Wan ``latents`` gives: ``(f - 1) * ratio + 1``."""
+    return (int(latents.shape[2]) - 1) * int(vae.config.scale_factor_temporal) + 1
+
+
+def _wan_frames(vae: Any, latents: torch.Tensor) -> Samples:
+    """``AutoencoderKLWan._decode``'s loop, handing over each latent frame's output."""
+    _onload(vae)
+    try:
+        with torch.no_grad():
+            vae.clear_cache()
+            hidden = vae.post_quant_conv(latents)
+        for index in range(int(hidden.shape[2])):
+            yield _wan_frame(vae, hidden[:, :, index : index + 1], first=index == 0)
+    finally:
+        vae.clear_cache()
+
+
+def _wan_frame(vae: Any, hidden: torch.Tensor, first: bool) -> torch.Tensor:
+    with torch.no_grad():
+        vae._conv_idx = [0]
+        extra = {"first_chunk": True} if first else {}
+        out: torch.Tensor = vae.decoder(hidden, feat_cache=vae._feat_map, feat_idx=vae._conv_idx, **extra)
+        if vae.config.patch_size is not None:
+            out = _unpatchify(out, vae.config.patch_size)
+        return torch.clamp(out, min=-1.0, max=1.0)
+
+
+def _unpatchify(samples: torch.Tensor, patch_size: int) -> torch.Tensor:
+    from diffusers.models.autoencoders import autoencoder_kl_wan
+
+    wan: Any = autoencoder_kl_wan  # untyped
+    result: torch.Tensor = wan.unpatchify(samples, patch_size=patch_size)
+    return result
+
+
+def _onload(vae: Any) -> None:
+    """Run the offloading hook ``vae.decode`` would run (``enable_model_cpu_offload``), since
+    the decode calls the VAE's parts directly."""
+    hook = getattr(vae, "_hf_hook", None)
+    if hook is not None:
+        hook.pre_forward(vae)
+
+
+def _execution_device(vae: Any) -> torch.device:
+    from diffusers.utils.torch_utils import get_module_execution_device
+
+    device: torch.device = get_module_execution_device(vae)
+    return device
+
+
+def _whole(decode: Any) -> Samples:
+    """One decode of the whole clip, handed over in chunks of :data:`CHUNK_FRAMES` frames."""
+    with torch.no_grad():
+        samples: torch.Tensor = decode()
+    for start in range(0, int(samples.shape[2]), CHUNK_FRAMES):
+        yield samples[:, :, start : start + CHUNK_FRAMES]
+
+
+def _quantized(pipe: Pipeline, samples: Samples) -> Chunks:
+    """Each ``[1, 3, n, H, W]`` VAE output in -1..1 as uint8 ``[n, H, W, 3]`` on the host,
+    post-processed by the pipeline's own video processor and quantized on the device."""
+    try:
+        for sample in samples:
+            with torch.no_grad():
+                frames = pipe.video_processor.postprocess_video(sample, output_type="pt")[0]
+            yield frames_to_uint8(frames)
+    finally:
+        samples.close()
