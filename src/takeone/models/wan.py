@@ -36,7 +36,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,16 +46,17 @@ from diffusers import WanImageToVideoPipeline, WanPipeline
 
 from takeone.errors import GenerationFailed, JobCancelled, TakeoneError
 from takeone.generation import GenerationRequest
-from takeone.models.base import CancelFn, ProgressFn, Video, VideoModel
+from takeone.models.base import CancelFn, Frames, ProgressFn, Video, VideoModel
 from takeone.models.common import (
     as_takeone_error,
     choose_seed,
-    frames_to_uint8,
+    guarded_stream,
     load_frame,
     require_image,
     seeded_generator,
     step_callback,
 )
+from takeone.models.decode import wan_denormalized, wan_frame_chunks, wan_frame_count
 from takeone.models.profiles import Profile, Recipe
 from takeone.models.weights import WeightsMissing, check, missing_message
 
@@ -170,12 +171,27 @@ class WanModel(VideoModel):
         try:
             pipe = self._ready(recipe)
             output = pipe(**arguments(request, recipe, seed, progress, should_cancel))
+            latents = wan_denormalized(pipe.vae, output.frames)
         except TakeoneError:
             raise
         except Exception as exc:
             raise as_takeone_error(exc, self.device, f"Wan {recipe.pipeline} generation") from exc
-        frames = frames_to_uint8(output.frames[0])
+        frames = guarded_stream(
+            wan_frame_count(pipe.vae, latents),
+            self._decoded(pipe, latents),
+            self.device,
+            f"Wan {recipe.pipeline} decode",
+            should_cancel,
+        )
         return Video(frames=frames, fps=recipe.gen_fps, audio=None, sample_rate=0, seed=seed)
+
+    def _decoded(self, pipe: Pipeline, latents: torch.Tensor) -> Generator[Frames, None, None]:
+        """The streamed decode; with offloading, the VAE goes back to host RAM afterwards."""
+        try:
+            yield from wan_frame_chunks(pipe, latents)
+        finally:
+            if self.offload:
+                pipe.maybe_free_model_hooks()
 
     def _load(self, name: str) -> Pipeline:
         shared = {part: self.pipelines[BASE].components[part] for part in SHARED} if self.pipelines else {}
@@ -224,7 +240,7 @@ def arguments(
         "max_sequence_length": recipe.max_sequence_length,
         "generator": seeded_generator(seed),
         "callback_on_step_end": step_callback(progress, should_cancel),
-        "output_type": "pt",
+        "output_type": "latent",
         "return_dict": True,
         **conditioning(request, recipe),
     }

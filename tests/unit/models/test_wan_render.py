@@ -37,7 +37,7 @@ from takeone.models.wan import WanModel
 from takeone.models.wan_profile import FLF2V_REPO, shrink
 from takeone.models.wan_tiny import write_tiny_wan_repos
 from takeone.models.weights import WeightsMissing
-from tests.unit.models.callbacks import ignore, never
+from tests.unit.models.callbacks import ignore, never, whole
 
 SIZES = {"16:9": (160, 90), "9:16": (90, 160), "1:1": (90, 90)}
 FRAMES = {5: 121, 10: 241}
@@ -286,6 +286,46 @@ def test_missing_image_file_becomes_generation_failed(
         generate(wan_model, wan_profile, request)
 
 
+def test_streamed_decode_equals_the_pipelines_own(wan_model: WanModel, wan_profile: Profile) -> None:
+    """Latent frame by latent frame (1 frame, then 4 each), exactly the frames of the
+    pipeline's ``output_type="pt"`` decode of the same job."""
+    from takeone.models.base import FrameStream
+    from takeone.models.common import frames_to_uint8
+    from takeone.models.wan import arguments
+
+    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", duration=10, seed=6)
+    recipe = wan_profile.recipe_for(request)
+    video = wan_model.generate(request, recipe, ignore, never)
+    assert isinstance(video.frames, FrameStream) and video.frame_count == recipe.gen_frames
+    chunks = list(video.frames)
+    pipe = wan_model.pipeline(recipe.pipeline)
+    reference = pipe(**{**arguments(request, recipe, 6, ignore, never), "output_type": "pt"})
+    assert [len(chunk) for chunk in chunks] == [1, 4, 4, 4, 4]
+    np.testing.assert_array_equal(np.concatenate(chunks), frames_to_uint8(reference.frames[0]))
+
+
+def test_cancel_while_decoding_raises_job_cancelled(wan_model: WanModel, wan_profile: Profile) -> None:
+    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=6)
+    cancelled = [False]
+    video = wan_model.generate(request, wan_profile.recipe_for(request), ignore, lambda: cancelled[0])
+    chunks = video.chunks()
+    next(chunks)
+    cancelled[0] = True
+    with pytest.raises(JobCancelled):
+        next(chunks)
+
+
+def test_offloaded_vae_decodes_the_same_frames(wan_root: Path, wan_model: WanModel, wan_profile: Profile) -> None:
+    """With model CPU offload the streamed decode runs the VAE's offloading hook itself."""
+    offloaded = load_video_model("wan-2.2", "cpu", weights=wan_root)
+    assert isinstance(offloaded, WanModel)
+    offloaded.offload = True
+    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=2)
+    expected = generate(wan_model, wan_profile, request).frames
+    assert np.array_equal(generate(offloaded, wan_profile, request).frames, expected)
+    assert hasattr(offloaded.pipeline("t2v").vae, "_hf_hook")
+
+
 @contextmanager
 def count_calls(module: torch.nn.Module, batch: bool = False) -> Iterator[list[int]]:
     """Count a module's forward passes (or record each call's batch size) with a plain torch hook."""
@@ -308,4 +348,4 @@ def count_calls(module: torch.nn.Module, batch: bool = False) -> Iterator[list[i
 
 
 def generate(model: WanModel, profile: Profile, request: GenerationRequest) -> Video:
-    return model.generate(request, profile.recipe_for(request), ignore, never)
+    return whole(model.generate(request, profile.recipe_for(request), ignore, never))
