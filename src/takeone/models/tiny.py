@@ -234,7 +234,13 @@ def _latent_upsampler() -> Any:
     ).eval()
 
 
-def _video_vae() -> Any:
+def tiny_video_vae(timestep_conditioning: bool = False) -> Any:
+    """The tiny video VAE alone (seeded as in :func:`build_tiny_components`); with
+    ``timestep_conditioning`` its decoder takes a timestep and the decode draws noise."""
+    return seeded(SEED, lambda: _video_vae(timestep_conditioning))
+
+
+def _video_vae(timestep_conditioning: bool = False) -> Any:
     """LTX-2's block layout (32x space, 8x time) with 8-16-32 channels and one layer per block."""
     vae = _VideoVae(
         in_channels=3,
@@ -251,7 +257,7 @@ def _video_vae() -> Any:
         upsample_type=("spatiotemporal", "spatiotemporal", "spatiotemporal"),
         upsample_residual=(True, True, True),
         upsample_factor=(2, 2, 2),
-        timestep_conditioning=False,
+        timestep_conditioning=timestep_conditioning,
         patch_size=4,
         patch_size_t=1,
         encoder_causal=True,
