@@ -14,7 +14,10 @@ process: first as plain diffusers pipeline calls with the recipe's arguments and
 (bf16, PyTorch SDPA, no compile, diffusers' default scheduler), then through takeone's
 :class:`~takeone.models.ltx2.Ltx2Model` with the profile's speed-ups (compiled by ``warmup()``
 first, whose cost is reported apart as start-up). Both encode the MP4 with takeone's delivery
-code. Per stage, seconds are exclusive (text encoding inside a stage counts as text).
+code. Per stage, seconds are exclusive (text encoding inside a stage counts as text). The
+plain path decodes the whole clip inside the pipeline, then encodes; takeone decodes tile by
+tile while a second thread encodes, so its "encode" column is only the encoding that the
+decode did not hide.
 
 What is approximated, and why:
 
@@ -158,6 +161,7 @@ def instrument(components: Mapping[str, Any], timer: StageTimer) -> None:
     timer.wrap(components["connectors"], "forward", "text")
     timer.wrap(components["latent_upsampler"], "forward", "upsample")
     timer.wrap(components["vae"], "decode", "vae decode")
+    timer.wrap(components["vae"].decoder, "forward", "vae decode")  # takeone's streamed tiles
     timer.wrap(components["audio_vae"], "decode", "audio decode")
     timer.wrap(components["vocoder"], "forward", "audio decode")
 
