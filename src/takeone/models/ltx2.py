@@ -109,9 +109,11 @@ class Ltx2Model(VideoModel):
         self.device = device
         self.components = dict(components)
         self.offloaded = frozenset(offloaded)
-        place_components(self.components, device, self.offloaded)
         self.speedups = speedups or Speedups()
+        # Speed-ups first: fp8 moves each linear to the device as it quantizes it, so a bf16
+        # transformer never sits on the card whole (the offload plan counts fp8 sizes).
         self.speedup_report = apply_speedups(self.components, self.speedups, device, self.offloaded)
+        place_components(self.components, device, self.offloaded)
         self.warmup_recipes = tuple(warmup_recipes)
         scheduler = self.components["scheduler"]
         self.schedulers = {"shifted": scheduler, "fixed": fixed_sigma_scheduler(scheduler)}

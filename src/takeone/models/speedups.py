@@ -171,19 +171,21 @@ def _fp8(name: str, module: Any, device: torch.device, offloaded: bool, report: 
     if reason is not None:
         report.skip(f"{name}: {reason}")
         return
-    quantize_fp8(module)
+    quantize_fp8(module, device)
     report.apply(f"{name}: fp8 linear layers (torchao, dynamic per-row activations)")
 
 
-def quantize_fp8(module: Any) -> None:
+def quantize_fp8(module: Any, device: torch.device | None = None) -> None:
     """Float8 weights + dynamic float8 activations for the blocks' linear layers (torchao).
 
     Embeddings, projections in and out and the timestep MLPs stay bf16: they are a sliver of
     the FLOPs and the most sensitive to precision. fp8 GEMMs need both sizes divisible by 16.
+    With ``device``, each layer moves there just before it is quantized (then the rest of the
+    module), so device memory peaks at the float8 model plus one bf16 layer.
     """
     quantization: Any = importlib.import_module("torchao.quantization")  # optional: no stubs
     config = quantization.Float8DynamicActivationFloat8WeightConfig(granularity=quantization.PerRow())
-    quantization.quantize_(module, config, filter_fn=fp8_eligible)
+    quantization.quantize_(module, config, filter_fn=fp8_eligible, device=device)
 
 
 def fp8_eligible(module: Any, fqn: str) -> bool:
