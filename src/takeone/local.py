@@ -71,7 +71,7 @@ def generate_locally(args: argparse.Namespace, fetch_allow: frozenset[str]) -> i
 
 def _render(profile_name: str, request: Any, output: Path, weights: Path | None,
             offload: str | None) -> Any:
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type information
 
     from takeone.models.loader import load_video_model
     from takeone.models.profiles import get_profile

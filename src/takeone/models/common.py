@@ -88,7 +88,9 @@ def step_callback(progress: ProgressFn, should_cancel: CancelFn) -> StepCallback
     def on_step_end(
         pipe: DiffusionPipeline, step: int, timestep: Any, tensors: dict[str, Any]
     ) -> dict[str, Any]:
-        progress(step + 1, int(pipe.num_timesteps))
+        # The pipelines set ``num_timesteps`` while they run; the untyped base class does not declare it.
+        running: Any = pipe
+        progress(step + 1, int(running.num_timesteps))
         if should_cancel():
             raise JobCancelled()
         return {}

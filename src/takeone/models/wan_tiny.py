@@ -55,6 +55,13 @@ from transformers import (
 from takeone.models.common import seeded
 from takeone.models.wan_profile import BOUNDARY_RATIOS, REPOS
 
+# diffusers' model classes are untyped; constructing them through ``Any`` keeps mypy strict.
+_Scheduler: Any = UniPCMultistepScheduler
+_I2VPipeline: Any = WanImageToVideoPipeline
+_T2VPipeline: Any = WanPipeline
+_Transformer: Any = WanTransformer3DModel
+_Vae: Any = AutoencoderKLWan
+
 SEED = 0
 SHARED_FOLDERS = ("tokenizer", "text_encoder", "vae")
 TEXT_DIM = 32
@@ -117,14 +124,14 @@ def _shared(seed: int) -> dict[str, Any]:
         "tokenizer": tokenizer,
         "text_encoder": seeded(seed, lambda: _text_encoder(len(tokenizer))),
         "vae": seeded(seed, _vae),
-        "scheduler": UniPCMultistepScheduler(
+        "scheduler": _Scheduler(
             prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=FLOW_SHIFT
         ),
     }
 
 
-def _i2v(seed: int) -> WanImageToVideoPipeline:
-    return WanImageToVideoPipeline(
+def _i2v(seed: int) -> Any:
+    return _I2VPipeline(
         **_shared(seed),
         transformer=seeded(seed, lambda: _transformer(I2V_IN_CHANNELS)),
         transformer_2=seeded(seed + 1, lambda: _transformer(I2V_IN_CHANNELS)),
@@ -132,8 +139,8 @@ def _i2v(seed: int) -> WanImageToVideoPipeline:
     )
 
 
-def _t2v(seed: int) -> WanPipeline:
-    return WanPipeline(
+def _t2v(seed: int) -> Any:
+    return _T2VPipeline(
         **_shared(seed),
         transformer=seeded(seed + 2, lambda: _transformer(LATENT_CHANNELS)),
         transformer_2=seeded(seed + 3, lambda: _transformer(LATENT_CHANNELS)),
@@ -141,14 +148,14 @@ def _t2v(seed: int) -> WanPipeline:
     )
 
 
-def _flf2v(seed: int) -> WanImageToVideoPipeline:
+def _flf2v(seed: int) -> Any:
     tokens_per_image = (CLIP_IMAGE_SIZE // CLIP_PATCH) ** 2 + 1  # patches + class token
     image_conditioning = {
         "image_dim": CLIP_HIDDEN,
         "added_kv_proj_dim": 24,  # the attention width (2 heads x 12), as in the real model
         "pos_embed_seq_len": 2 * tokens_per_image,  # first and last frame
     }
-    return WanImageToVideoPipeline(
+    return _I2VPipeline(
         **_shared(seed),
         transformer=seeded(seed + 4, lambda: _transformer(I2V_IN_CHANNELS, **image_conditioning)),
         image_encoder=seeded(seed, _image_encoder),
@@ -159,7 +166,7 @@ def _flf2v(seed: int) -> WanImageToVideoPipeline:
     )
 
 
-def _text_encoder(vocab_size: int) -> UMT5EncoderModel:
+def _text_encoder(vocab_size: int) -> Any:
     config = UMT5Config(
         vocab_size=vocab_size,
         d_model=TEXT_DIM,
@@ -169,11 +176,12 @@ def _text_encoder(vocab_size: int) -> UMT5EncoderModel:
         num_heads=4,
         relative_attention_num_buckets=8,
     )
-    return UMT5EncoderModel(config).eval()
+    model: Any = UMT5EncoderModel(config)
+    return model.eval()
 
 
-def _vae() -> AutoencoderKLWan:
-    return AutoencoderKLWan(
+def _vae() -> Any:
+    return _Vae(
         base_dim=3,
         z_dim=LATENT_CHANNELS,
         dim_mult=[1, 1, 1, 1],
@@ -182,8 +190,8 @@ def _vae() -> AutoencoderKLWan:
     ).eval()
 
 
-def _transformer(in_channels: int, **image_conditioning: Any) -> WanTransformer3DModel:
-    return WanTransformer3DModel(
+def _transformer(in_channels: int, **image_conditioning: Any) -> Any:
+    return _Transformer(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
         attention_head_dim=12,
@@ -200,7 +208,7 @@ def _transformer(in_channels: int, **image_conditioning: Any) -> WanTransformer3
     ).eval()
 
 
-def _image_encoder() -> CLIPVisionModel:
+def _image_encoder() -> Any:
     config = CLIPVisionConfig(
         hidden_size=CLIP_HIDDEN,
         intermediate_size=16,
@@ -210,4 +218,5 @@ def _image_encoder() -> CLIPVisionModel:
         patch_size=CLIP_PATCH,
         projection_dim=CLIP_HIDDEN,
     )
-    return CLIPVisionModel(config).eval()
+    model: Any = CLIPVisionModel(config)
+    return model.eval()
