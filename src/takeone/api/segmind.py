@@ -13,14 +13,17 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from takeone.api import schemas
-from takeone.api.submit import accept, authenticate
 from takeone.api.services import Services
+from takeone.api.submit import accept, authenticate
 from takeone.endpoints.registry import ENDPOINTS, EndpointSpec
 from takeone.errors import (
-    DeadlineExceeded, GenerationFailed, NotFound, TakeoneError, WorkerUnavailable,
+    DeadlineExceeded,
+    GenerationFailed,
+    NotFound,
+    TakeoneError,
+    WorkerUnavailable,
 )
 from takeone.jobs.model import Job, JobStatus
-
 
 DISCONNECT_CHECK_S = 1.0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+
 from fastapi import Request
 
 from takeone.accounts.keys import ApiKey

@@ -6,10 +6,16 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from takeone.errors import InvalidRequest
 from takeone.endpoints.common import (
-    AspectRatio, CfgScale, Duration, EndpointInput, ImageField, Prompt, Seed,
+    AspectRatio,
+    CfgScale,
+    Duration,
+    EndpointInput,
+    ImageField,
+    Prompt,
+    Seed,
 )
+from takeone.errors import InvalidRequest
 
 SLUG = "kling-2.1"
 DEFAULT_PROMPT = (

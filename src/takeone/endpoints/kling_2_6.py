@@ -7,7 +7,13 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictBool
 
 from takeone.endpoints.common import (
-    AspectRatio, CfgScale, Duration, EndpointInput, ImageField, Prompt, Seed,
+    AspectRatio,
+    CfgScale,
+    Duration,
+    EndpointInput,
+    ImageField,
+    Prompt,
+    Seed,
 )
 
 SLUG = "kling-2.6"

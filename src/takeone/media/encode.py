@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import av
 import numpy as np
@@ -149,7 +149,7 @@ class Mp4Writer:
         self._audio_parts: list[Audio] = []
         self._scratch = _FloatScratch()
 
-    def __enter__(self) -> Mp4Writer:
+    def __enter__(self) -> Self:
         self.open()
         return self
 
@@ -217,7 +217,7 @@ class Mp4Writer:
         if container is not None:
             try:
                 container.close()
-            except Exception:  # noqa: BLE001 - the original error is the one worth reporting
+            except Exception:  # noqa: BLE001, S110 - the original error is the one worth reporting
                 pass
         self._temp.unlink(missing_ok=True)
 

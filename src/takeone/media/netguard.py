@@ -82,7 +82,7 @@ def normalize_host(host: str) -> str:
     host = host.strip().lower()
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    return host[:-1] if host.endswith(".") else host
+    return host.removesuffix(".")
 
 
 def parse_ip_literal(host: str) -> IPAddress | None:

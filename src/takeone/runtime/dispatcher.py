@@ -21,7 +21,14 @@ from takeone.errors import WorkerUnavailable
 from takeone.jobs.model import Job
 from takeone.jobs.store import JobStore
 from takeone.runtime.messages import (
-    CancelJob, JobDone, JobFailed, JobProgress, RunJob, Shutdown, WorkerLoadFailed, WorkerReady,
+    CancelJob,
+    JobDone,
+    JobFailed,
+    JobProgress,
+    RunJob,
+    Shutdown,
+    WorkerLoadFailed,
+    WorkerReady,
     WorkerRetiring,
 )
 from takeone.runtime.process import Event, WorkerDied, WorkerProcess
@@ -173,7 +180,7 @@ class LocalDispatcher:
         slot.process.start()
         try:
             event = await asyncio.wait_for(slot.process.events.get(), self.start_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             slot.process.kill()
             event = WorkerLoadFailed(f"the model did not load within {self.start_timeout_s:.0f} s")
         return self._on_started(slot, event)
@@ -250,7 +257,7 @@ class LocalDispatcher:
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(proc.events.get(), max(deadline - loop.time(), 0.01))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return await self._expire(proc, job)
 
     async def _expire(self, proc: WorkerProcess, job: Job) -> Event:
@@ -259,7 +266,7 @@ class LocalDispatcher:
         proc.send(CancelJob(job.id))
         try:
             return await asyncio.wait_for(proc.events.get(), CANCEL_GRACE_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
             return await proc.events.get()
 

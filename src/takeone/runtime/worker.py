@@ -21,8 +21,16 @@ from typing import Any
 from takeone.errors import InvalidRequest, JobCancelled, OutOfMemory, TakeoneError
 from takeone.generation import GenerationRequest
 from takeone.runtime.messages import (
-    CancelJob, FailureKind, JobDone, JobFailed, JobProgress, RunJob, Shutdown,
-    WorkerLoadFailed, WorkerReady, WorkerRetiring,
+    CancelJob,
+    FailureKind,
+    JobDone,
+    JobFailed,
+    JobProgress,
+    RunJob,
+    Shutdown,
+    WorkerLoadFailed,
+    WorkerReady,
+    WorkerRetiring,
 )
 
 
@@ -46,7 +54,7 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
         _yield_cpu_to_api()
     try:
         runner = JobRunner(conn, config)
-    except Exception as exc:  # any load failure is reported, then the process ends
+    except Exception as exc:  # noqa: BLE001 - any load failure is reported, then the process ends
         conn.send(WorkerLoadFailed(f"{type(exc).__name__}: {exc}"))
         return
     conn.send(WorkerReady(config.profile, runner.device, os.getpid()))
@@ -66,7 +74,9 @@ class JobRunner:
     def __init__(self, conn: Connection, config: WorkerConfig) -> None:
         from takeone.models.loader import load_video_model
         from takeone.models.profiles import get_profile
-        from takeone.models.render import render  # the encoder too: no import inside a job
+        from takeone.models.render import (
+            render,  # the encoder too: no import inside a job
+        )
 
         self.conn = conn
         self.config = config
@@ -120,7 +130,7 @@ class JobRunner:
             return JobFailed(job.job_id, exc.message, "oom")
         except TakeoneError as exc:
             return JobFailed(job.job_id, exc.message, _kind(exc))
-        except Exception as exc:  # a failed job is data; the worker stays up
+        except Exception as exc:  # noqa: BLE001 - a failed job is data; the worker stays up
             self._free_memory()
             return JobFailed(job.job_id, f"generation failed: {type(exc).__name__}: {exc}")
 
