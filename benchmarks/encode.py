@@ -2,6 +2,7 @@
 
     python benchmarks/encode.py                      # 121- and 241-frame 1920x1080 clips
     python benchmarks/encode.py --frames 48 --size 640x360 --repeats 3
+    python benchmarks/encode.py --input stream --frames 241   # host memory from decoder to MP4
 
 One deterministic synthetic clip per frame count (moving sine gradients plus grain, stereo
 audio at 24 kHz, the LTX-2 vocoder's rate) is written once to a temporary ``.npy``. Every
@@ -118,28 +119,62 @@ def child(encoder: str, clip_path: Path, audio_path: Path, out: Path, kind: str)
 
     CPU time and peak memory include child processes (``export_to_video``'s ffmpeg): the
     peak is this process's growth plus the largest child's resident size, an upper bound.
+    With ``kind="stream"`` nothing is loaded before the clock: the clip arrives as a decoder
+    hands it over (whole for diffusers, whose pipelines return whole clips; in chunks for
+    takeone), so the peak includes every frame held at once.
     """
     import torch  # noqa: F401 - every path pays the same imports before the baseline
     from diffusers.utils.export_utils import encode_video  # noqa: F401
 
     import takeone.media.encode  # noqa: F401
 
-    frames = np.load(clip_path)
+    source = np.load(clip_path, mmap_mode="r")  # pages are read only where copied below
     audio = np.load(audio_path)
-    clip: Any = frames if kind == "uint8" else frames.astype(np.float32) / 255.0
-    if encoder == "diffusers-export" and kind == "uint8":
-        clip = _pil_frames(frames)  # what output_type="pil" returns; export_to_video's uint8 form
+    clip = None if kind == "stream" else _loaded(source, kind, encoder)
     _reset_high_water_mark()
     baseline = _status_mb("VmRSS")
     started, cpu_started = time.perf_counter(), _cpu_seconds()
-    ENCODE[encoder](clip, audio, out)
+    ENCODE[encoder](_decoded(clip_path, source, encoder) if clip is None else clip, audio, out)
     seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
     peak = _status_mb("VmHWM") + _children_peak_mb()
-    y_psnr, rgb_psnr, decoded = quality(out, frames)
-    count, height, width, _ = frames.shape
+    y_psnr, rgb_psnr, decoded = quality(out, source)
+    count, height, width, _ = source.shape
     return Run(encoder, count, width, height, kind, round(seconds, 3), round(cpu, 3), round(baseline, 1),
                round(peak, 1), round(peak - baseline, 1), round(out.stat().st_size / 2**20, 2),
                round(y_psnr, 2), round(rgb_psnr, 2), decoded)
+
+
+def _loaded(source: npt.NDArray[np.uint8], kind: str, encoder: str) -> Any:
+    """The whole clip in memory before the clock, as the encoder's caller would hold it."""
+    frames = np.array(source)
+    if kind == "float":
+        return frames.astype(np.float32) / 255.0
+    return _pil_frames(frames) if encoder == "diffusers-export" else frames
+
+
+class ChunkedClip:
+    """A clip read from disk one slice at a time, as a chunked VAE decode hands it over."""
+
+    def __init__(self, path: Path, offset: int, shape: tuple[int, ...]) -> None:
+        self.path, self.offset, self.shape = path, offset, shape
+        self._frame_bytes = int(np.prod(shape[1:]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, window: slice) -> npt.NDArray[np.uint8]:
+        start, stop, _ = window.indices(self.shape[0])
+        count = max(0, stop - start) * self._frame_bytes
+        data = np.fromfile(self.path, np.uint8, count, offset=self.offset + start * self._frame_bytes)
+        return data.reshape(-1, *self.shape[1:])
+
+
+def _decoded(clip_path: Path, source: Any, encoder: str) -> Any:
+    """``--input stream``: what each path holds when the decoder hands the clip over."""
+    if encoder.startswith("takeone"):
+        return ChunkedClip(clip_path, int(source.offset), tuple(source.shape))
+    whole = ChunkedClip(clip_path, int(source.offset), tuple(source.shape))[:]
+    return _pil_frames(whole) if encoder == "diffusers-export" else whole
 
 
 def _pil_frames(frames: npt.NDArray[np.uint8]) -> list[Any]:
@@ -344,9 +379,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", default=[121, 241])
     parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT")
     parser.add_argument("--repeats", type=int, default=1, help="runs per encoder and clip (median kept)")
-    parser.add_argument("--input", choices=["uint8", "float"], default="uint8",
-                        help="uint8 [F,H,W,3] (takeone's Video contract) or 0..1 float32 (output_type='np')")
-    parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--input", choices=["uint8", "float", "stream"], default="uint8",
+                        help="uint8 [F,H,W,3] (takeone's Video contract), 0..1 float32 (output_type='np'), "
+                             "or stream: uint8 read from disk during the encode, whole or in chunks")
+    parser.add_argument("--json", type=Path, help="default: results/encode.json, or encode-<input>.json")
     parser.add_argument("--child", choices=ENCODERS, help=argparse.SUPPRESS)
     parser.add_argument("--clip", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--audio", type=Path, help=argparse.SUPPRESS)
@@ -359,8 +395,9 @@ def main() -> None:
     width, height = args.size
     runs = measure(args.frames, width, height, args.repeats, args.input, available_encoders())
     result = {"machine": machine(), "runs": [asdict(r) for r in runs], **summarize(runs)}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    out = args.json or (RESULTS if args.input == "uint8" else RESULTS.with_name(f"encode-{args.input}.json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
     speedups = result["speedups"]
     for encoder in ("takeone-medium", "diffusers-export"):
         if encoder in speedups:
