@@ -58,7 +58,7 @@ class EncoderSettings:
     The quality settings are x264's and FFmpeg's own defaults, the ones diffusers'
     ``encode_video`` gets: CRF 23, yuv420p, AAC at 128 kb/s with the ``twoloop`` coder. Only
     the speed preset differs: ``veryfast`` instead of ``medium``. On 1080p clips it took about
-    half the time at the same luma PSNR, for files about 10% larger; ``benchmarks/encode.py``
+    half the time at the same luma PSNR, for files about 20% larger; ``benchmarks/encode.py``
     measures both side by side (see BENCHMARKS.md). ``threads=0`` lets x264 size its
     frame-thread pool from the core count.
 
