@@ -109,6 +109,9 @@ def test_v2_queue_to_completion(server: Server, images: ImageServer) -> None:
     legacy = httpx.get(sub["poll_url"], headers=h).json()
     assert result["output"].startswith(server.url + "/files/")
     assert legacy["status"] == "COMPLETED" and result["metrics"]["inference_time"] > 0
+    metrics = result["metrics"]
+    assert metrics["generate_seconds"] > 0 and metrics["deliver_seconds"] > 0
+    assert metrics["generate_seconds"] + metrics["deliver_seconds"] <= metrics["inference_time"] + 0.002
     video = httpx.get(result["output"])  # no key needed for the signed link
     assert video.status_code == 200
     _check_video(video.content, "16:9", 5, audio=False)

@@ -27,7 +27,8 @@ class StatusBody(BaseModel):
     status_url: str
     response_url: str
     metrics: dict[str, Any] = Field(
-        description="progress (0..1), queue_position while QUEUED, inference_time when done.")
+        description="progress (0..1), queue_position while QUEUED; when done inference_time (seconds in "
+        "the worker), generate_seconds (denoising), deliver_seconds (decode + MP4 encode), seed, size.")
     error: str | None = None
 
 
