@@ -69,18 +69,22 @@ def render(
 ) -> RenderInfo:
     """Generate ``request`` with ``model`` and write the MP4 atomically to ``out_path``.
 
-    Raises ``InvalidRequest`` when ``profile`` cannot serve the request (before any work),
+    ``progress`` sees the model's denoising steps plus one last unit for the decode and the
+    MP4, so it reaches its total only once the file is written (a long 1080p decode does not
+    sit at 100%). Raises ``InvalidRequest`` when ``profile`` cannot serve the request (before any work),
     ``JobCancelled`` when ``should_cancel`` turns true (also after generation, so a cancelled
     job never delivers), and the model's ``OutOfMemory`` / ``GenerationFailed``.
     """
     recipe = profile.recipe_for(request)
+    steps = _StepsThenDelivery(progress)
     started = time.perf_counter()
-    video = model.generate(request, recipe, progress, should_cancel)
+    video = model.generate(request, recipe, steps.report, should_cancel)
     generated = time.perf_counter()
     if should_cancel():
         video.close()
         raise JobCancelled()
     has_audio = deliver(video, recipe, out_path)
+    steps.delivered()
     return RenderInfo(
         width=recipe.output_width,
         height=recipe.output_height,
@@ -92,6 +96,21 @@ def render(
         generate_seconds=round(generated - started, 3),
         deliver_seconds=round(time.perf_counter() - generated, 3),
     )
+
+
+class _StepsThenDelivery:
+    """Progress over the model's steps and one more unit that completes with delivery."""
+
+    def __init__(self, progress: ProgressFn) -> None:
+        self._progress = progress
+        self._total = 0
+
+    def report(self, done: int, total: int) -> None:
+        self._total = total
+        self._progress(done, total + 1)
+
+    def delivered(self) -> None:
+        self._progress(self._total + 1, self._total + 1)
 
 
 def deliver(video: Video, recipe: Recipe, out_path: Path) -> bool:

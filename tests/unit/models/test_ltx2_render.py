@@ -112,7 +112,7 @@ def test_every_recipe_renders(
     if has_audio:
         assert mp4.audio_duration == pytest.approx(frames / 24, abs=0.07)
     assert (info.width, info.height, info.frames, info.has_audio, info.seed) == (width, height, frames, has_audio, 7)
-    total = recipe.steps + 3
+    total = recipe.steps + 3 + 1  # stage 1, 3 distilled stage-2 steps, then decode and MP4
     assert calls == [(done, total) for done in range(1, total + 1)]
     # Master: 30 full-model steps, each a CFG pair (one batched pass) + STG + modality pass.
     full_passes = 30 * 3 if case.mode == "master" else 0

@@ -136,7 +136,7 @@ def test_render_case(
     assert delivered == (width, height, frames, 24, has_audio)
     assert info.duration_s == pytest.approx(frames / 24) and info.seed == 3
     steps = tiny_profile.recipe_for(request).steps
-    assert calls == [(done, steps) for done in range(1, steps + 1)]
+    assert calls == [(done, steps + 1) for done in range(1, steps + 2)]  # + decode and MP4
 
 
 def test_pipelines_share_one_set_of_weights(tiny_model: VideoModel) -> None:

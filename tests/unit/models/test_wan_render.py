@@ -126,7 +126,7 @@ def test_render_case(
     assert probe(out_file) == (width, height, 24, FRAMES[case.duration], 0)
     delivered = (info.width, info.height, info.frames, info.fps, info.has_audio)
     assert delivered == (width, height, FRAMES[case.duration], 24, False)
-    assert info.seed == 3 and calls == [(1, 2), (2, 2)]
+    assert info.seed == 3 and calls == [(1, 3), (2, 3), (3, 3)]  # 2 steps, then decode and MP4
 
 
 def test_generate_audio_is_refused_before_any_work(
