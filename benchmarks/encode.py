@@ -128,9 +128,12 @@ def child(encoder: str, clip_path: Path, audio_path: Path, out: Path, kind: str)
 
     import takeone.media.encode  # noqa: F401
 
-    source = np.load(clip_path, mmap_mode="r")  # pages are read only where copied below
     audio = np.load(audio_path)
-    clip = None if kind == "stream" else _loaded(source, kind, encoder)
+    if kind == "stream":
+        source, clip = np.load(clip_path, mmap_mode="r"), None  # pages are read during the encode
+    else:
+        source = np.load(clip_path)
+        clip = _loaded(source, kind, encoder)
     _reset_high_water_mark()
     baseline = _status_mb("VmRSS")
     started, cpu_started = time.perf_counter(), _cpu_seconds()
@@ -146,10 +149,9 @@ def child(encoder: str, clip_path: Path, audio_path: Path, out: Path, kind: str)
 
 def _loaded(source: npt.NDArray[np.uint8], kind: str, encoder: str) -> Any:
     """The whole clip in memory before the clock, as the encoder's caller would hold it."""
-    frames = np.array(source)
     if kind == "float":
-        return frames.astype(np.float32) / 255.0
-    return _pil_frames(frames) if encoder == "diffusers-export" else frames
+        return source.astype(np.float32) / 255.0
+    return _pil_frames(source) if encoder == "diffusers-export" else source
 
 
 class ChunkedClip:
