@@ -29,6 +29,7 @@ from takeone.models.loader import load_video_model
 from takeone.models.ltx2 import Ltx2Model, audio_to_numpy
 from takeone.models.profiles import Profile, Recipe, get_profile
 from takeone.models.render import QUEUE_CHUNKS, deliver, render
+from takeone.models.tiny import build_tiny_components
 from tests.mp4probe import probe
 from tests.unit.models.callbacks import ignore, never
 
@@ -342,3 +343,15 @@ def assert_nothing_left(folder: Path) -> None:
     assert not [thread for thread in threading.enumerate() if thread.name == "takeone-encoder"]
 
 
+
+
+def test_bf16_decode_equals_the_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Served in bf16, as on a GPU: the latents come back in float32 and are rounded to the
+    bf16 prompt embeddings' dtype before decoding, by the pipeline and by takeone alike."""
+    components = build_tiny_components()
+    for module in components.values():
+        if isinstance(module, torch.nn.Module):
+            module.to(torch.bfloat16)
+    bf16 = Ltx2Model(components, CPU)
+    assert bf16.components["text_encoder"].dtype == torch.bfloat16
+    assert_same_as_pipeline(bf16, get_profile("tiny").recipe_for(FOX), monkeypatch)
