@@ -95,11 +95,11 @@ class Case:
 
 
 CASES = (
-    Case("std", "2.1 std 5 s", {"endpoint": "kling-2.1", "mode": "std", "image": True}, 3.1),
-    Case("pro", "2.1 pro 5 s", {"endpoint": "kling-2.1", "mode": "pro", "image": True}, 9.2),
-    Case("master", "2.1 master 5 s", {"endpoint": "kling-2.1", "mode": "master", "image": True}, 48.0),
-    Case("2.6-5s", "2.6 pro 5 s audio", {"endpoint": "kling-2.6", "generate_audio": True}, 9.2),
-    Case("2.6-10s", "2.6 pro 10 s audio", {"endpoint": "kling-2.6", "generate_audio": True, "duration": 10}, 24.0),
+    Case("std", "2.1 std 5 s", {"tier": "fast", "image": True}, 3.1),
+    Case("pro", "2.1 pro 5 s", {"tier": "standard", "image": True}, 9.2),
+    Case("master", "2.1 master 5 s", {"tier": "quality", "image": True}, 48.0),
+    Case("2.6-5s", "2.6 pro 5 s audio", {"tier": "standard", "audio": True}, 9.2),
+    Case("2.6-10s", "2.6 pro 10 s audio", {"tier": "standard", "audio": True, "seconds": 10}, 24.0),
 )
 
 
@@ -270,12 +270,14 @@ def plan_memory(args: argparse.Namespace, free_gib: float) -> tuple[bool, str]:
 
 
 def request_for(case: Case, image: str) -> Any:
-    from takeone.generation import GenerationRequest
+    from takeone.core.task import VideoTask
 
     fields = {k: v for k, v in case.request.items() if k != "image"}
     if case.request.get("image"):
-        fields["image"] = image
-    return GenerationRequest(prompt="a red fox runs through snow at dawn", seed=7, **fields)
+        fields.update(kind="i2v", first_frame=image)
+    else:
+        fields["kind"] = "t2v"
+    return VideoTask(prompt="a red fox runs through snow at dawn", seed=7, **fields)
 
 
 def plain_pipelines(components: Mapping[str, Any]) -> dict[Any, Any]:

@@ -70,7 +70,7 @@ def direct_child(warmup: int) -> None:
     """
     import torch
 
-    from takeone.endpoints.registry import get_endpoint
+    from takeone.edge.dialects.segmind.registry import get_endpoint
     from takeone.models.loader import load_video_model
     from takeone.models.profiles import get_profile
     from takeone.models.render import render
@@ -78,7 +78,7 @@ def direct_child(warmup: int) -> None:
     os.nice(10)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
     endpoint = get_endpoint(SLUG)
-    request = endpoint.to_request(endpoint.parse(json.dumps(BODY).encode()), {})
+    request = endpoint.to_task(endpoint.parse(json.dumps(BODY).encode()), {})
     model, profile = load_video_model("tiny"), get_profile("tiny")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.mp4"

@@ -22,7 +22,7 @@ import httpx
 from PIL import Image
 
 from takeone.accounts.keys import KeyStore
-from takeone.db import Database
+from takeone.backends.sqlite.db import Database
 
 
 def free_port() -> int:
@@ -86,7 +86,7 @@ class Server:
         self.kill(signal.SIGTERM)
 
     def key(self, credits: float = 100.0, **kw: Any) -> str:
-        store = KeyStore(Database(self.data_dir / "takeone.db"), time.time)
+        store = KeyStore(Database(self.data_dir / "takeone.backends.sqlite.db"), time.time)
         return store.create(credits, **kw).secret
 
     def balance(self, secret: str) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from takeone.errors import InsufficientCredits
+from takeone.core.errors import InsufficientCredits
 
 MICRO = 1_000_000
 

@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from takeone.accounts.credits import from_micro, grant, to_micro
-from takeone.db import Database
-from takeone.errors import Forbidden, NotFound, Unauthorized
+from takeone.backends.sqlite.db import Database
+from takeone.core.errors import Forbidden, NotFound, Unauthorized
 
 KEY_PREFIX = "tk_"
 

@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from takeone.errors import RateLimited
+from takeone.core.errors import RateLimited
 
 WINDOW_S = 60.0
 

@@ -8,7 +8,7 @@ An image field (``image``, ``image_tail``, ``image_url``) holds one of:
 
 Promises of :func:`load_image`:
 
-* Every failure is an :class:`~takeone.errors.ImageError` (HTTP 400) whose message names the
+* Every failure is an :class:`~takeone.core.errors.ImageError` (HTTP 400) whose message names the
   field and the value; nothing else escapes for bad input.
 * A URL is fetched only from public addresses. The host is resolved once, *all* its addresses
   are checked, and the connection goes to a checked address (the URL is rewritten to the IP,
@@ -60,7 +60,7 @@ from typing import Final
 import httpx
 from PIL import Image, ImageCms, ImageOps
 
-from takeone.errors import ImageError
+from takeone.core.errors import ImageError
 from takeone.media import netguard
 
 __all__ = ["FetchPolicy", "decode_image", "load_image", "save_png"]

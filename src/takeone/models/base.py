@@ -13,7 +13,7 @@ A stream is read once; decoding happens as it is read, so its errors (``JobCance
 
 Example::
 
-    video = model.generate(request, recipe, progress=lambda done, total: None,
+    video = model.generate(task, recipe, progress=lambda done, total: None,
                            should_cancel=lambda: False)
 """
 
@@ -27,7 +27,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from takeone.generation import GenerationRequest
+from takeone.core.task import VideoTask
 from takeone.models.profiles import Recipe
 
 Frames = npt.NDArray[np.uint8]
@@ -115,7 +115,7 @@ class VideoModel(Protocol):
 
     def generate(
         self,
-        request: GenerationRequest,
+        task: VideoTask,
         recipe: Recipe,
         progress: ProgressFn,
         should_cancel: CancelFn,

@@ -3,7 +3,7 @@
 Each adapter (:mod:`.ltx2`, :mod:`.wan`) must behave the same way at its edges: conditioning
 images are cropped and scaled identically, seeds are chosen and reported identically,
 progress and cancellation reach the denoising loop through the same callback, and failures
-become the same ``takeone.errors`` classes. Keeping those rules here means a fix lands in one
+become the same ``takeone.core.errors`` classes. Keeping those rules here means a fix lands in one
 place for every family.
 
 Example::
@@ -24,7 +24,7 @@ import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
-from takeone.errors import GenerationFailed, JobCancelled, OutOfMemory, TakeoneError
+from takeone.core.errors import GenerationFailed, JobCancelled, OutOfMemory, TakeoneError
 from takeone.models.base import CancelFn, Frames, FrameStream, ProgressFn
 
 MAX_SEED = 2**31 - 1
@@ -74,7 +74,7 @@ def center_crop_box(width: int, height: int, aspect_ratio: str) -> tuple[int, in
 def require_image(path: str | None, field: str) -> str:
     """The recipe's conditioning image path; a recipe/request mismatch is a worker-side bug."""
     if path is None:
-        raise GenerationFailed(f"the recipe needs {field}, but the request has none")
+        raise GenerationFailed(f"the recipe needs {field}, but the task has none")
     return path
 
 
@@ -122,7 +122,7 @@ def guarded_stream(
 ) -> FrameStream:
     """A :class:`FrameStream` of ``count`` frames that behaves like generation at its edges:
     ``should_cancel`` is polled before each chunk is decoded (``JobCancelled``), decode
-    failures become ``takeone.errors`` classes as in :func:`as_takeone_error`, and closing the
+    failures become ``takeone.core.errors`` classes as in :func:`as_takeone_error`, and closing the
     stream closes ``chunks`` (which frees what the decoder holds)."""
     return FrameStream(count, _guarded(chunks, device, what, should_cancel))
 

@@ -27,7 +27,7 @@ A model serves one job at a time (pipelines keep per-call state on themselves).
 Example::
 
     model = Ltx2Model(build_tiny_components(), torch.device("cpu"))
-    video = model.generate(request, recipe, progress=print, should_cancel=lambda: False)
+    video = model.generate(task, recipe, progress=print, should_cancel=lambda: False)
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ from diffusers.hooks.group_offloading import apply_group_offloading
 from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
 from PIL import Image
 
-from takeone.errors import GenerationFailed, JobCancelled, TakeoneError
-from takeone.generation import GenerationRequest
+from takeone.core.errors import GenerationFailed, JobCancelled, TakeoneError
+from takeone.core.task import VideoTask
 from takeone.models.base import Audio, CancelFn, ProgressFn, Video, VideoModel
 from takeone.models.common import (
     accepted,
@@ -74,7 +74,7 @@ from takeone.models.speedups import (
     apply_speedups,
     reset_cache,
     shrunk,
-    warmup_request,
+    warmup_task,
     warmup_sizes,
 )
 
@@ -154,24 +154,24 @@ class Ltx2Model(VideoModel):
             for recipe in self.warmup_recipes:
                 for width, height, frames in sizes:
                     small = shrunk(recipe, width, height, frames)
-                    self.generate(warmup_request(small, image), small, _ignore_progress, _never).all_frames()
+                    self.generate(warmup_task(small, image), small, _ignore_progress, _never).all_frames()
                     runs += 1
         return runs
 
     def generate(
-        self, request: GenerationRequest, recipe: Recipe, progress: ProgressFn, should_cancel: CancelFn
+        self, task: VideoTask, recipe: Recipe, progress: ProgressFn, should_cancel: CancelFn
     ) -> Video:
-        """Run ``recipe`` for ``request``; errors surface as ``takeone.errors`` classes."""
+        """Run ``recipe`` for ``task``; errors surface as ``takeone.core.errors`` classes."""
         if recipe.family != "ltx2" or recipe.pipeline not in PIPELINES:
             raise GenerationFailed(f"LTX-2 cannot run a {recipe.family} {recipe.pipeline!r} recipe")
         if recipe.two_stage and self.upsampler is None:
             raise GenerationFailed("this LTX-2 model has no latent upsampler for a two-stage recipe")
         if should_cancel():
             raise JobCancelled()
-        seed = choose_seed(request.seed)
+        seed = choose_seed(task.seed)
         generator = seeded_generator(seed)
         try:
-            output, text_dtype = self._denoise(request, recipe, generator, progress, should_cancel)
+            output, text_dtype = self._denoise(task, recipe, generator, progress, should_cancel)
             return self._to_video(output, recipe, seed, generator, text_dtype, should_cancel)
         except TakeoneError:
             raise
@@ -180,7 +180,7 @@ class Ltx2Model(VideoModel):
 
     def _denoise(
         self,
-        request: GenerationRequest,
+        task: VideoTask,
         recipe: Recipe,
         generator: torch.Generator,
         progress: ProgressFn,
@@ -192,14 +192,14 @@ class Ltx2Model(VideoModel):
         if recipe.stage1_transformer in self.components:
             reset_cache(self.components[recipe.stage1_transformer])
         width, height = recipe.stage1_size
-        text = self._encode_text(request, recipe)  # once: both stages see the same prompt
+        text = self._encode_text(task, recipe)  # once: both stages see the same prompt
         first = self._stage(
             self.pipeline(recipe.pipeline, recipe.stage1_transformer),
             {
                 **text,
                 **prompt_arguments(recipe, generator),
                 **stage1_arguments(recipe),
-                **conditioning_arguments(request, recipe, width, height),
+                **conditioning_arguments(task, recipe, width, height),
                 "output_type": "latent",
                 "callback_on_step_end": step_callback(offset(progress, 0, recipe.total_steps), should_cancel),
             },
@@ -216,7 +216,7 @@ class Ltx2Model(VideoModel):
                 **text,
                 **prompt_arguments(recipe, generator),
                 **stage2_arguments(recipe),
-                **conditioning_arguments(request, recipe, recipe.gen_width, recipe.gen_height),
+                **conditioning_arguments(task, recipe, recipe.gen_width, recipe.gen_height),
                 "latents": latents,
                 "audio_latents": first.audio,
                 "output_type": "latent",
@@ -227,13 +227,13 @@ class Ltx2Model(VideoModel):
         )
         return second, text["prompt_embeds"].dtype
 
-    def _encode_text(self, request: GenerationRequest, recipe: Recipe) -> dict[str, Any]:
+    def _encode_text(self, task: VideoTask, recipe: Recipe) -> dict[str, Any]:
         """Prompt embeddings for every stage; negatives only when stage 1 is guided (stage 2
         never is, and a pipeline without guidance ignores them)."""
         guided = max(recipe.guidance_scale, recipe.audio_guidance_scale or 0.0) > 1.0
         embeds, mask, negative, negative_mask = self.pipeline(recipe.pipeline).encode_prompt(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt,
+            prompt=task.prompt,
+            negative_prompt=task.negative_prompt,
             do_classifier_free_guidance=guided,
             max_sequence_length=recipe.max_sequence_length,
             device=self.device,
@@ -422,14 +422,14 @@ def guidance_arguments(
     }
 
 
-def conditioning_arguments(request: GenerationRequest, recipe: Recipe, width: int, height: int) -> dict[str, Any]:
+def conditioning_arguments(task: VideoTask, recipe: Recipe, width: int, height: int) -> dict[str, Any]:
     """The first (and last) frame images, fitted to ``width`` x ``height``, as pipeline arguments."""
     if recipe.pipeline == "t2v":
         return {}
-    first = load_frame(require_image(request.image, "image"), request.aspect_ratio, width, height)
+    first = load_frame(require_image(task.first_frame, "first_frame"), recipe.aspect_ratio, width, height)
     if recipe.pipeline == "i2v":
         return {"image": first}
-    last = load_frame(require_image(request.image_tail, "image_tail"), request.aspect_ratio, width, height)
+    last = load_frame(require_image(task.last_frame, "last_frame"), recipe.aspect_ratio, width, height)
     conditions = [LTX2VideoCondition(frames=first, index=0), LTX2VideoCondition(frames=last, index=-1)]
     return {"conditions": conditions}
 

@@ -54,7 +54,7 @@ license from Lightricks, and it restricts use in products competing with Lightri
 
 Example::
 
-    recipe = ltx2_profile().recipe_for(GenerationRequest(endpoint="kling-2.6", prompt="fox"))
+    recipe = ltx2_profile().recipe_for(VideoTask(kind="t2v", prompt="fox"))
 """
 
 from __future__ import annotations
@@ -148,10 +148,9 @@ def ltx2_profile() -> Profile:
         description="LTX-2 19B: distilled two-stage (std, pro, 2.6), full + distilled (master), with audio.",
         weights=BASE_REPO,
         qualities={
-            ("kling-2.1", "std"): distilled_720,
-            ("kling-2.1", "pro"): distilled_1080,
-            ("kling-2.1", "master"): Quality(30, SIZES_1080P, MASTER_GUIDANCE, FULL),
-            ("kling-2.6", "pro"): distilled_1080,
+            "fast": distilled_720,
+            "standard": distilled_1080,
+            "quality": Quality(30, SIZES_1080P, MASTER_GUIDANCE, FULL),
         },
         gen_frames=GEN_FRAMES,
         sources=sources(),

@@ -1,28 +1,28 @@
-"""Model profiles: which open-weight model serves each Kling request, and with which recipe.
+"""Model profiles: which open-weight model serves each video task, and with which recipe.
 
 A *profile* is a deployment choice (one model family, one set of weights, one license). Its
-:meth:`Profile.recipe_for` turns a validated :class:`~takeone.generation.GenerationRequest`
-into a :class:`Recipe`: the exact pipeline, generation size, frame count, steps and guidance,
-and the exact output size, frame rate and frame count the client receives. The API process
-imports this module to reject requests a profile cannot serve before queueing them, so it
-must stay free of torch, numpy and diffusers.
+:meth:`Profile.recipe_for` turns a :class:`~takeone.core.task.VideoTask` into a
+:class:`Recipe`: the exact pipeline, generation size, frame count, steps and guidance, and
+the exact output size, frame rate and frame count the client receives. The API process
+imports this module to reject tasks a profile cannot serve before queueing them, so it must
+stay free of torch, numpy and diffusers.
 
-Kling semantics shared by every profile:
+Rules shared by every profile:
 
-- ``kling-2.1`` is image-to-video: ``image`` is required; with ``image_tail`` the video runs
-  from the first to the last frame (pipeline ``condition``). Modes ``std``, ``pro``,
-  ``master``. It never has an audio track.
-- ``kling-2.6`` (mode ``pro``) is text-to-video, or image-to-video with ``image``; no last
-  frame. It has an audio track exactly when ``generate_audio`` is true.
-- Output is 24 fps; 5 s is 121 frames (5.04 s) and 10 s is 241 frames (10.04 s), the
+- ``t2v`` runs the text-to-video pipeline, ``i2v`` the image-to-video one, and ``flf2v``
+  (first and last frame) the ``condition`` pipeline.
+- A profile serves the tiers it has a :class:`Quality` for, the durations in its
+  ``gen_frames`` table and the sizes in each quality's table; anything else is an
+  ``InvalidRequest`` naming the task field (the dialect renames it to its own).
+- Output is 24 fps; ``s`` seconds are ``24 s + 1`` frames (121 for 5 s, 241 for 10 s), the
   ``8k + 1`` counts LTX-2 generates natively.
-- ``cfg_scale`` (0..1) maps linearly onto the quality's guidance range:
-  ``guidance = low + cfg_scale * (high - low)``. Step-distilled recipes have
+- ``guidance`` (0..1) maps linearly onto the tier's guidance range:
+  ``guidance = low + task.guidance * (high - low)``. Step-distilled recipes have
   ``low == high == 1`` and so ignore it.
 
 Example::
 
-    recipe = get_profile("tiny").recipe_for(GenerationRequest(endpoint="kling-2.6", prompt="fox"))
+    recipe = get_profile("tiny").recipe_for(VideoTask(kind="t2v", prompt="fox"))
 """
 
 from __future__ import annotations
@@ -32,18 +32,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from takeone.errors import InvalidRequest
-from takeone.generation import ASPECT_RATIOS, DURATIONS, GenerationRequest
+from takeone.core.errors import InvalidRequest
+from takeone.core.task import Tier, VideoTask
 from takeone.models.ltx2_profile import ltx2_profile
 from takeone.models.speedups import Speedups
 from takeone.models.wan_profile import wan_22_profile
 
 OUTPUT_FPS = 24
-OUTPUT_FRAMES = {5: 121, 10: 241}
-KLING_MODES: Mapping[str, tuple[str, ...]] = {
-    "kling-2.1": ("std", "pro", "master"),
-    "kling-2.6": ("pro",),
-}
+ASPECT_RATIOS = ("16:9", "9:16", "1:1")
+PIPELINE_OF_KIND: Mapping[str, str] = {"t2v": "t2v", "i2v": "i2v", "flf2v": "condition"}
 
 
 @dataclass(frozen=True)
@@ -120,6 +117,11 @@ class Recipe:
         return self.output_frames / self.output_fps
 
     @property
+    def aspect_ratio(self) -> str:
+        """The output's ``"W:H"``: conditioning images are center-cropped to it."""
+        return f"{self.output_width}:{self.output_height}"
+
+    @property
     def total_steps(self) -> int:
         """Denoising steps over all stages: what progress reports count up to."""
         return self.steps + (self.stage2_steps if self.two_stage else 0)
@@ -134,7 +136,7 @@ class Recipe:
 
 @dataclass(frozen=True)
 class Quality:
-    """What one (endpoint, mode) pair gets: steps, guidance range and sizes per aspect ratio.
+    """What one tier gets: steps, guidance range and sizes per aspect ratio.
 
     ``sizes`` maps an aspect ratio to ``(gen_width, gen_height, output_width, output_height)``.
     ``recipe_fields`` sets further :class:`Recipe` fields (sigmas, STG, two-stage...) on
@@ -146,17 +148,37 @@ class Quality:
     guidance_range: tuple[float, float] = (1.0, 1.0)
     recipe_fields: Mapping[str, Any] = field(default_factory=dict)
 
-    def guidance(self, cfg_scale: float) -> float:
+    def guidance(self, position: float) -> float:
+        """The guidance scale at ``position`` (0..1) of this tier's range."""
         low, high = self.guidance_range
-        return low + min(max(cfg_scale, 0.0), 1.0) * (high - low)
+        return low + min(max(position, 0.0), 1.0) * (high - low)
+
+    def size_for(self, task: VideoTask) -> tuple[int, int, int, int]:
+        """``(gen_w, gen_h, out_w, out_h)`` for the task's aspect ratio or exact size."""
+        if task.size is not None:
+            return self._by_size(task.size)
+        if task.aspect_ratio not in self.sizes:
+            allowed = ", ".join(a for a in ASPECT_RATIOS if a in self.sizes)
+            raise InvalidRequest("aspect_ratio", task.aspect_ratio, f"must be one of {allowed}")
+        return self.sizes[task.aspect_ratio]
+
+    def output_sizes(self) -> list[str]:
+        """The exact output sizes this tier serves, as ``WIDTHxHEIGHT``."""
+        return [f"{s[2]}x{s[3]}" for s in self.sizes.values()]
+
+    def _by_size(self, size: str) -> tuple[int, int, int, int]:
+        for entry in self.sizes.values():
+            if f"{entry[2]}x{entry[3]}" == size:
+                return entry
+        raise InvalidRequest("size", size, f"must be one of {', '.join(self.output_sizes())}")
 
 
 @dataclass(frozen=True)
 class Profile:
     """One deployable model choice: its weights, license and per-case recipes.
 
-    ``qualities`` is keyed by ``(endpoint, mode)``; a missing key means the profile does not
-    serve that mode. ``gen_frames`` maps a duration in seconds to the generated frame count
+    ``qualities`` is keyed by tier; a missing key means the profile does not serve that
+    tier. ``gen_frames`` maps a duration in seconds to the generated frame count
     (``8k + 1``). ``weights`` names where the loader gets the components: a Hugging Face repo
     id, a local directory, or ``builtin:<name>`` for components built in-process.
     """
@@ -166,7 +188,7 @@ class Profile:
     license: str
     description: str
     weights: str
-    qualities: Mapping[tuple[str, str], Quality]
+    qualities: Mapping[Tier, Quality]
     gen_frames: Mapping[int, int]
     has_audio: bool = True
     max_sequence_length: int = 1024
@@ -187,20 +209,15 @@ class Profile:
     # by default. See takeone.models.speedups.
     speedups: Speedups = field(default_factory=Speedups)
 
-    def recipe_for(self, request: GenerationRequest) -> Recipe:
-        """Pick the recipe for ``request``; raise ``InvalidRequest`` naming the field if unservable."""
-        quality = self._quality(request)
-        pipeline = pipeline_for(request)
-        audio = wants_audio(request)
-        if audio and not self.has_audio:
-            reason = (
-                f"profile {self.name!r} makes silent videos only; "
-                "send generate_audio: false (kling-2.6 defaults to true)"
-            )
-            raise InvalidRequest("generate_audio", True, reason)
-        gen_w, gen_h, out_w, out_h = quality.sizes[_aspect(request, quality)]
-        gen_frames, out_frames = self._frames(request)
-        guidance = quality.guidance(request.cfg_scale)
+    def recipe_for(self, task: VideoTask) -> Recipe:
+        """Pick the recipe for ``task``; raise ``InvalidRequest`` naming the task field if unservable."""
+        quality = self._quality(task)
+        pipeline = PIPELINE_OF_KIND[task.kind]
+        if task.audio and not self.has_audio:
+            raise InvalidRequest("audio", True, f"profile {self.name!r} makes silent videos only")
+        gen_w, gen_h, out_w, out_h = quality.size_for(task)
+        gen_frames, out_frames = self._frames(task)
+        guidance = quality.guidance(task.guidance)
         recipe = Recipe(
             family=self.family,
             pipeline=pipeline,
@@ -213,7 +230,7 @@ class Profile:
             output_height=out_h,
             output_fps=OUTPUT_FPS,
             output_frames=out_frames,
-            audio=audio,
+            audio=task.audio,
             guidance_scale=guidance,
             weights=self.pipeline_weights.get(pipeline, self.weights),
             license=self.license,
@@ -256,45 +273,24 @@ class Profile:
         length = max_sequence_length or self.max_sequence_length
         return dataclasses.replace(self, qualities=qualities, gen_frames=gen_frames, max_sequence_length=length)
 
-    def _quality(self, request: GenerationRequest) -> Quality:
-        modes = KLING_MODES.get(request.endpoint)
-        if modes is None:
-            raise InvalidRequest("endpoint", request.endpoint, f"must be one of {', '.join(KLING_MODES)}")
-        if request.mode not in modes:
-            raise InvalidRequest("mode", request.mode, f"{request.endpoint} supports {', '.join(modes)}")
-        quality = self.qualities.get((request.endpoint, request.mode))
+    def _quality(self, task: VideoTask) -> Quality:
+        quality = self.qualities.get(task.tier)
         if quality is None:
-            raise InvalidRequest("mode", request.mode, f"profile {self.name!r} does not serve this mode")
+            served = ", ".join(self.qualities)
+            raise InvalidRequest("tier", task.tier, f"profile {self.name!r} serves {served}")
         return quality
 
-    def _frames(self, request: GenerationRequest) -> tuple[int, int]:
-        if request.duration not in DURATIONS or request.duration not in self.gen_frames:
-            allowed = ", ".join(str(d) for d in DURATIONS)
-            raise InvalidRequest("duration", request.duration, f"must be one of {allowed}")
-        return self.gen_frames[request.duration], OUTPUT_FRAMES[request.duration]
+    def _frames(self, task: VideoTask) -> tuple[int, int]:
+        if task.fps != OUTPUT_FPS:
+            raise InvalidRequest("fps", task.fps, f"must be {OUTPUT_FPS}")
+        if task.seconds not in self.gen_frames:
+            allowed = ", ".join(str(d) for d in self.durations())
+            raise InvalidRequest("seconds", task.seconds, f"must be one of {allowed}")
+        return self.gen_frames[task.seconds], task.seconds * OUTPUT_FPS + 1
 
-
-def pipeline_for(request: GenerationRequest) -> str:
-    """Which conditioning a Kling request needs: ``t2v``, ``i2v`` or ``condition`` (first+last)."""
-    if request.endpoint == "kling-2.1":
-        if not request.has_image:
-            raise InvalidRequest("image", None, "kling-2.1 is image-to-video: an image is required")
-        return "condition" if request.has_last_frame else "i2v"
-    if request.has_last_frame:
-        raise InvalidRequest("image_tail", "<image>", f"{request.endpoint} does not take a last frame")
-    return "i2v" if request.has_image else "t2v"
-
-
-def wants_audio(request: GenerationRequest) -> bool:
-    """Only kling-2.6 delivers audio, and only when asked; kling-2.1 videos are always silent."""
-    return request.endpoint == "kling-2.6" and request.generate_audio
-
-
-def _aspect(request: GenerationRequest, quality: Quality) -> str:
-    if request.aspect_ratio not in ASPECT_RATIOS or request.aspect_ratio not in quality.sizes:
-        allowed = ", ".join(ASPECT_RATIOS)
-        raise InvalidRequest("aspect_ratio", request.aspect_ratio, f"must be one of {allowed}")
-    return request.aspect_ratio
+    def durations(self) -> tuple[int, ...]:
+        """The clip lengths in seconds this profile serves."""
+        return tuple(sorted(self.gen_frames))
 
 
 # The tiny profile: random weights built in-process (see takeone.models.tiny). It generates at
@@ -314,10 +310,9 @@ TINY = Profile(
     description="Tiny random-weight LTX-2 built in-process: real pipelines, meaningless pixels.",
     weights="builtin:tiny-ltx2",
     qualities={
-        ("kling-2.1", "std"): Quality(2, _TINY_SIZES, _TINY_GUIDANCE),
-        ("kling-2.1", "pro"): Quality(3, _TINY_SIZES, _TINY_GUIDANCE),
-        ("kling-2.1", "master"): Quality(4, _TINY_SIZES, _TINY_GUIDANCE),
-        ("kling-2.6", "pro"): Quality(3, _TINY_SIZES, _TINY_GUIDANCE),
+        "fast": Quality(2, _TINY_SIZES, _TINY_GUIDANCE),
+        "standard": Quality(3, _TINY_SIZES, _TINY_GUIDANCE),
+        "quality": Quality(4, _TINY_SIZES, _TINY_GUIDANCE),
     },
     gen_frames={5: 17, 10: 33},
     max_sequence_length=32,

@@ -13,7 +13,7 @@ re-raises the original error; both threads are done when :func:`deliver` returns
 
 Example::
 
-    info = render(model, get_profile("tiny"), request, Path("out.mp4"), progress, should_cancel)
+    info = render(model, get_profile("tiny"), task, Path("out.mp4"), progress, should_cancel)
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from takeone.errors import GenerationFailed, JobCancelled
-from takeone.generation import GenerationRequest
+from takeone.core.errors import GenerationFailed, JobCancelled
+from takeone.core.task import VideoTask
 from takeone.media.encode import Mp4Writer
 from takeone.models.base import Audio, CancelFn, Frames, ProgressFn, Video, VideoModel
 from takeone.models.profiles import Profile, Recipe
@@ -62,7 +62,7 @@ class RenderInfo:
 def render(
     model: VideoModel,
     profile: Profile,
-    request: GenerationRequest,
+    task: VideoTask,
     out_path: Path,
     progress: ProgressFn,
     should_cancel: CancelFn,
@@ -75,10 +75,10 @@ def render(
     ``JobCancelled`` when ``should_cancel`` turns true (also after generation, so a cancelled
     job never delivers), and the model's ``OutOfMemory`` / ``GenerationFailed``.
     """
-    recipe = profile.recipe_for(request)
+    recipe = profile.recipe_for(task)
     steps = _StepsThenDelivery(progress)
     started = time.perf_counter()
-    video = model.generate(request, recipe, steps.report, should_cancel)
+    video = model.generate(task, recipe, steps.report, should_cancel)
     generated = time.perf_counter()
     if should_cancel():
         video.close()

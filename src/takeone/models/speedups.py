@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-    from takeone.generation import GenerationRequest
+    from takeone.core.task import Tier, VideoTask
     from takeone.models.profiles import Profile, Recipe
 
 log = logging.getLogger(__name__)
@@ -343,21 +343,24 @@ def warmup_recipes(profile: Profile) -> tuple[Recipe, ...]:
     """One recipe per distinct code path of ``profile``: pipeline kind, stage-1 transformer and
     guidance terms (each compiles its own graphs), at full size (see :func:`shrunk`). LTX-2
     always generates audio, so the audio flag adds no path."""
-    from takeone.generation import GenerationRequest
+    from takeone.core.task import VideoTask
 
-    cases = (
-        ("kling-2.1", {"image": "first.png"}),
-        ("kling-2.1", {"image": "first.png", "image_tail": "last.png"}),
-        ("kling-2.6", {"generate_audio": True}),
-        ("kling-2.6", {"image": "first.png"}),
-    )
     unique: dict[tuple[Any, ...], Recipe] = {}
-    for endpoint, mode in profile.qualities:
-        for case_endpoint, fields in cases:
-            if case_endpoint == endpoint:
-                recipe = profile.recipe_for(GenerationRequest(endpoint=endpoint, mode=mode, **fields))  # type: ignore[arg-type]
-                unique.setdefault(_code_path(recipe), recipe)
+    for tier in profile.qualities:
+        for task in _warmup_tasks(tier):
+            recipe = profile.recipe_for(task)
+            unique.setdefault(_code_path(recipe), recipe)
     return tuple(unique.values())
+
+
+def _warmup_tasks(tier: Tier) -> tuple[VideoTask, ...]:
+    from takeone.core.task import VideoTask
+
+    return (
+        VideoTask(kind="t2v", tier=tier),
+        VideoTask(kind="i2v", tier=tier, first_frame="first.png"),
+        VideoTask(kind="flf2v", tier=tier, first_frame="first.png", last_frame="last.png"),
+    )
 
 
 def _code_path(recipe: Recipe) -> tuple[Any, ...]:
@@ -391,11 +394,11 @@ def shrunk(recipe: Recipe, width: int, height: int, frames: int) -> Recipe:
     )
 
 
-def warmup_request(recipe: Recipe, image: str) -> GenerationRequest:
-    """A request that ``recipe``'s pipeline accepts, conditioned on the image file ``image``."""
-    from takeone.generation import Endpoint, GenerationRequest
+def warmup_task(recipe: Recipe, image: str) -> VideoTask:
+    """A task that ``recipe``'s pipeline accepts, conditioned on the image file ``image``."""
+    from takeone.core.task import VideoTask, kind_for
 
     first = image if recipe.pipeline in ("i2v", "condition") else None
     last = image if recipe.pipeline == "condition" else None
-    endpoint: Endpoint = "kling-2.1" if recipe.pipeline == "condition" else "kling-2.6"
-    return GenerationRequest(endpoint=endpoint, prompt="warm-up", image=first, image_tail=last, seed=0)
+    return VideoTask(kind=kind_for(first, last), prompt="warm-up", first_frame=first,
+                     last_frame=last, seed=0)

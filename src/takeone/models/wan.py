@@ -31,7 +31,7 @@ A model serves one job at a time (pipelines keep per-call state on themselves).
 Example::
 
     model = WanModel(WanSources.locate(REPOS, None), torch.device("cuda"), wan_dtype(device), offload=True)
-    video = model.generate(request, recipe, progress=print, should_cancel=lambda: False)
+    video = model.generate(task, recipe, progress=print, should_cancel=lambda: False)
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from typing import Any
 import torch
 from diffusers import WanImageToVideoPipeline, WanPipeline
 
-from takeone.errors import GenerationFailed, JobCancelled, TakeoneError
-from takeone.generation import GenerationRequest
+from takeone.core.errors import GenerationFailed, JobCancelled, TakeoneError
+from takeone.core.task import VideoTask
 from takeone.models.base import CancelFn, Frames, ProgressFn, Video, VideoModel
 from takeone.models.common import (
     as_takeone_error,
@@ -159,18 +159,18 @@ class WanModel(VideoModel):
         return self.pipelines[name]
 
     def generate(
-        self, request: GenerationRequest, recipe: Recipe, progress: ProgressFn, should_cancel: CancelFn
+        self, task: VideoTask, recipe: Recipe, progress: ProgressFn, should_cancel: CancelFn
     ) -> Video:
-        """Run ``recipe.pipeline`` for ``request``; errors surface as ``takeone.errors`` classes."""
+        """Run ``recipe.pipeline`` for ``task``; errors surface as ``takeone.core.errors`` classes."""
         if recipe.family != "wan" or recipe.pipeline not in PIPELINES or recipe.audio:
             wanted = f"{recipe.family} {recipe.pipeline!r} recipe (audio={recipe.audio})"
             raise GenerationFailed(f"Wan cannot run a {wanted}")
         if should_cancel():
             raise JobCancelled()
-        seed = choose_seed(request.seed)
+        seed = choose_seed(task.seed)
         try:
             pipe = self._ready(recipe)
-            output = pipe(**arguments(request, recipe, seed, progress, should_cancel))
+            output = pipe(**arguments(task, recipe, seed, progress, should_cancel))
             latents = wan_denormalized(pipe.vae, output.frames)
         except TakeoneError:
             raise
@@ -225,13 +225,13 @@ def apply_boundary(pipe: Pipeline, ratio: float | None) -> None:
 
 
 def arguments(
-    request: GenerationRequest, recipe: Recipe, seed: int, progress: ProgressFn, should_cancel: CancelFn
+    task: VideoTask, recipe: Recipe, seed: int, progress: ProgressFn, should_cancel: CancelFn
 ) -> dict[str, Any]:
     """Every pipeline keyword argument for one generation (Wan has no frame-rate input: it
     always runs at its trained 16 fps, and the recipe's frame count encodes that)."""
     return {
-        "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt,
+        "prompt": task.prompt,
+        "negative_prompt": task.negative_prompt,
         "height": recipe.gen_height,
         "width": recipe.gen_width,
         "num_frames": recipe.gen_frames,
@@ -242,16 +242,16 @@ def arguments(
         "callback_on_step_end": step_callback(progress, should_cancel),
         "output_type": "latent",
         "return_dict": True,
-        **conditioning(request, recipe),
+        **conditioning(task, recipe),
     }
 
 
-def conditioning(request: GenerationRequest, recipe: Recipe) -> dict[str, Any]:
+def conditioning(task: VideoTask, recipe: Recipe) -> dict[str, Any]:
     """First (and last) frame, center-cropped to the aspect ratio and scaled to the generation size."""
     if recipe.pipeline == "t2v":
         return {}
-    size = (request.aspect_ratio, recipe.gen_width, recipe.gen_height)
-    first = load_frame(require_image(request.image, "image"), *size)
+    size = (recipe.aspect_ratio, recipe.gen_width, recipe.gen_height)
+    first = load_frame(require_image(task.first_frame, "first_frame"), *size)
     if recipe.pipeline == "i2v":
         return {"image": first}
-    return {"image": first, "last_image": load_frame(require_image(request.image_tail, "image_tail"), *size)}
+    return {"image": first, "last_image": load_frame(require_image(task.last_frame, "last_frame"), *size)}

@@ -28,8 +28,7 @@ Recipe choices, and why:
 
 Example::
 
-    recipe = wan_22_profile().recipe_for(GenerationRequest(endpoint="kling-2.6", prompt="fox",
-                                                           generate_audio=False))
+    recipe = wan_22_profile().recipe_for(VideoTask(kind="t2v", prompt="fox"))
 """
 
 from __future__ import annotations
@@ -37,6 +36,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
+
+from takeone.core.task import Tier
 
 if TYPE_CHECKING:
     from takeone.models.profiles import Profile, WeightSource
@@ -63,12 +64,11 @@ SIZES_720P: Mapping[str, tuple[int, int, int, int]] = {
     "9:16": (720, 1280, 720, 1280),
     "1:1": (960, 960, 720, 720),
 }
-# (endpoint, mode) -> (steps, sizes)
-_QUALITIES: Mapping[tuple[str, str], tuple[int, Mapping[str, tuple[int, int, int, int]]]] = {
-    ("kling-2.1", "std"): (40, SIZES_480P),
-    ("kling-2.1", "pro"): (40, SIZES_720P),
-    ("kling-2.1", "master"): (50, SIZES_720P),
-    ("kling-2.6", "pro"): (40, SIZES_720P),
+# tier -> (steps, sizes)
+_QUALITIES: Mapping[Tier, tuple[int, Mapping[str, tuple[int, int, int, int]]]] = {
+    "fast": (40, SIZES_480P),
+    "standard": (40, SIZES_720P),
+    "quality": (50, SIZES_720P),
 }
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 
-from takeone.errors import InsufficientGpuMemory, WeightsMissing
+from takeone.core.errors import InsufficientGpuMemory, WeightsMissing
 from takeone.models.profiles import Profile, WeightSource, get_profile
 
 __all__ = ["InsufficientGpuMemory", "WeightsMissing", "check", "pull", "require_weights", "resolve"]

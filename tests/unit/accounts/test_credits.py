@@ -5,15 +5,15 @@ from pathlib import Path
 import pytest
 
 from takeone.accounts.keys import KeyStore
-from takeone.db import Database
-from takeone.errors import InsufficientCredits, RateLimited
-from takeone.generation import GenerationRequest
-from takeone.jobs.model import Job, JobStatus
-from takeone.jobs.sqlite import SqliteJobStore
+from takeone.backends.sqlite.db import Database
+from takeone.core.errors import InsufficientCredits, RateLimited
+from takeone.core.task import VideoTask
+from takeone.core.jobs import Job, JobStatus
+from takeone.backends.sqlite.jobs import SqliteJobStore
 
 
 def _job(key_id: str, n: int, price: float = 1.0) -> Job:
-    return Job(id=f"job-{n}", key_id=key_id, request=GenerationRequest(endpoint="kling-2.6", prompt="x"),
+    return Job(id=f"job-{n}", key_id=key_id, task=VideoTask(kind="t2v", prompt="x"),
                price=price, status=JobStatus.QUEUED, created_at=time.time())
 
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from PIL import Image, ImageCms
 
-from takeone.errors import ImageError, InvalidRequest
+from takeone.core.errors import ImageError, InvalidRequest
 from takeone.media import images, netguard
 from takeone.media.images import FetchPolicy, decode_image, load_image, save_png
 

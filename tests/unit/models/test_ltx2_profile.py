@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from takeone.errors import InvalidRequest
+from takeone.core.errors import InvalidRequest
 from takeone.generation import GenerationRequest
 from takeone.models.ltx2_profile import (
     BASE_REPO,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from takeone.errors import GenerationFailed
+from takeone.core.errors import GenerationFailed
 from takeone.generation import Endpoint, GenerationRequest
 from takeone.models.base import VideoModel
 from takeone.models.loader import load_video_model
@@ -191,7 +191,7 @@ def test_a_two_stage_recipe_needs_the_upsampler(tiny_model: VideoModel, scaled_l
 
 
 def test_allocation_failure_in_stage_one_becomes_out_of_memory(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
-    from takeone.errors import OutOfMemory
+    from takeone.core.errors import OutOfMemory
 
     request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
     huge = dataclasses.replace(scaled_ltx2.recipe_for(request), gen_width=2**28, gen_height=2**28)
@@ -201,7 +201,7 @@ def test_allocation_failure_in_stage_one_becomes_out_of_memory(ltx2_model: Video
 
 def test_cancel_between_stages_skips_stage_two(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
     """Polls: once before generating, once per stage-1 step, once after the upsample."""
-    from takeone.errors import JobCancelled
+    from takeone.core.errors import JobCancelled
 
     assert isinstance(ltx2_model, Ltx2Model)
     request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from takeone.errors import InvalidRequest
+from takeone.core.errors import InvalidRequest
 from takeone.generation import GenerationRequest
 from takeone.models.profiles import PROFILES, Recipe, get_profile
 

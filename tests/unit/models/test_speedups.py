@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from takeone.errors import JobCancelled
+from takeone.core.errors import JobCancelled
 from takeone.generation import GenerationRequest
 from takeone.models.base import Video
 from takeone.models.ltx2 import Ltx2Model

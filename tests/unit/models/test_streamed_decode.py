@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from takeone.errors import GenerationFailed, JobCancelled
+from takeone.core.errors import GenerationFailed, JobCancelled
 from takeone.generation import GenerationRequest
 from takeone.models.base import Frames, FrameStream, Video
 from takeone.models.common import frames_to_uint8
@@ -242,7 +242,7 @@ def test_decode_failure_mid_stream_becomes_generation_failed_and_leaves_nothing(
 
 
 def test_out_of_memory_while_decoding_is_reported_as_such(model: Ltx2Model, recipe: Recipe) -> None:
-    from takeone.errors import OutOfMemory
+    from takeone.core.errors import OutOfMemory
 
     vae = model.components["vae"]
 

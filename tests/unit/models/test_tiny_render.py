@@ -16,7 +16,7 @@ import av
 import numpy as np
 import pytest
 
-from takeone.errors import GenerationFailed, JobCancelled, OutOfMemory
+from takeone.core.errors import GenerationFailed, JobCancelled, OutOfMemory
 from takeone.generation import Endpoint, GenerationRequest
 from takeone.models.base import Video, VideoModel
 from takeone.models.loader import load_video_model

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from takeone.api.errors import HTTP_STATUS
-from takeone.errors import InvalidRequest
+from takeone.edge.errors import HTTP_STATUS
+from takeone.core.errors import InvalidRequest
 from takeone.generation import GenerationRequest
 from takeone.models.profiles import Recipe, get_profile
 from takeone.models.wan_profile import FLF2V_REPO, I2V_REPO, T2V_REPO, shrink

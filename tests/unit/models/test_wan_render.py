@@ -27,7 +27,7 @@ import pytest
 import torch
 from PIL import Image
 
-from takeone.errors import GenerationFailed, InvalidRequest, JobCancelled, OutOfMemory
+from takeone.core.errors import GenerationFailed, InvalidRequest, JobCancelled, OutOfMemory
 from takeone.generation import GenerationRequest
 from takeone.models.base import Video
 from takeone.models.loader import load_video_model

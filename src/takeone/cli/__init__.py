@@ -1,0 +1,5 @@
+"""The ``takeone`` command line (see :mod:`takeone.cli.main`)."""
+
+from takeone.cli.main import main
+
+__all__ = ["main"]

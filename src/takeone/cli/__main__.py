@@ -1,0 +1,7 @@
+"""``python -m takeone.cli``: the same as the ``takeone`` command."""
+
+import sys
+
+from takeone.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,166 @@
+"""``takeone profiles`` (what each profile serves, and how) and ``takeone pull`` (its weights).
+
+Both are torch-free: they read recipes from :mod:`takeone.models.profiles` and weights from
+:mod:`takeone.models.weights`, so they answer in a fraction of a second on any machine.
+
+    takeone profiles              # one table per profile
+    takeone profiles --json       # every recipe, one row per case x aspect ratio x duration
+    takeone pull ltx-2            # download exactly the files ltx-2 loads
+    takeone pull ltx-2 --weights /data/weights   # into /data/weights/<org>/<name> instead
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from takeone.core.errors import InvalidRequest
+from takeone.core.task import VideoTask, kind_for
+from takeone.models.profiles import ASPECT_RATIOS, PROFILES, Profile, Recipe, get_profile
+
+DEFAULT_PROFILE = "ltx-2"
+# (case name, first frame, last frame, audio)
+CASES: tuple[tuple[str, bool, bool, bool], ...] = (
+    ("t2v", False, False, False),
+    ("t2v+audio", False, False, True),
+    ("i2v", True, False, False),
+    ("i2v+audio", True, False, True),
+    ("flf2v", True, True, False),
+)
+COLUMNS = ("tier", "case", "pipeline", "weights", "steps", "generation", "output", "fps",
+           "frames", "audio")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``profiles`` and ``pull`` to the ``takeone`` command's subparsers."""
+    profiles = sub.add_parser("profiles", help="list model profiles and their recipe tables")
+    profiles.add_argument("--json", action="store_true", help="every recipe as JSON")
+    profiles.set_defaults(run=run_profiles)
+    pull = sub.add_parser("pull", help="download exactly the weights a profile loads")
+    pull.add_argument("profile", nargs="?", default=DEFAULT_PROFILE, help=f"default: {DEFAULT_PROFILE}")
+    pull.add_argument("--weights", type=Path, metavar="DIR",
+                      help="download into DIR/<org>/<name> instead of the Hugging Face cache")
+    pull.set_defaults(run=run_pull)
+
+
+def run_profiles(args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps([profile_json(profile) for profile in PROFILES.values()], indent=2))
+        return 0
+    print("\n\n".join(profile_table(profile) for profile in PROFILES.values()))
+    return 0
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    from takeone.models.weights import needs, pull
+
+    try:
+        profile = get_profile(args.profile)
+    except ValueError as exc:
+        print(f"takeone: {exc}", file=sys.stderr)
+        return 2
+    wanted = needs(profile)
+    if not wanted:
+        print(f"profile {profile.name!r} needs no download ({profile.weights})")
+        return 0
+    for need in wanted:
+        print(f"pulling {need.describe()}")
+    try:
+        missing = pull(profile, args.weights)
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        # Offline, no network, a gated repo without HF_TOKEN, a full disk: say which, briefly.
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        print(f"takeone: download failed: {type(exc).__name__}: {first_line}\n"
+              "(check the network, HF_HUB_OFFLINE, and HF_TOKEN for gated repos; rerun to resume)",
+              file=sys.stderr)
+        return 1
+    if missing:
+        print("still missing after the download (the repo layout may differ):\n  " + "\n  ".join(missing),
+              file=sys.stderr)
+        return 1
+    print(f"profile {profile.name!r}: all weights present")
+    return 0
+
+
+def recipe_rows(profile: Profile) -> Iterator[dict[str, Any]]:
+    """One row per servable (tier, case, aspect ratio, duration); cases the profile refuses
+    (a silent profile asked for audio) are left out."""
+    for tier in profile.qualities:
+        for case, image, tail, audio in CASES:
+            for aspect in ASPECT_RATIOS:
+                for seconds in profile.durations():
+                    first, last = ("first.png" if image else None), ("last.png" if tail else None)
+                    task = VideoTask(kind=kind_for(first, last), tier=tier, aspect_ratio=aspect,
+                                     seconds=seconds, audio=audio, first_frame=first, last_frame=last)
+                    try:
+                        recipe = profile.recipe_for(task)
+                    except InvalidRequest:
+                        continue
+                    yield row(profile, tier, case, aspect, seconds, recipe)
+
+
+def row(profile: Profile, tier: str, case: str, aspect: str, seconds: int,
+        recipe: Recipe) -> dict[str, Any]:
+    return {
+        "tier": tier, "case": case, "aspect_ratio": aspect, "seconds": seconds,
+        "pipeline": pipeline_label(recipe), "weights": recipe.weights, "steps": steps_label(recipe),
+        "generation": f"{recipe.gen_width}x{recipe.gen_height}",
+        "output": f"{recipe.output_width}x{recipe.output_height}",
+        "gen_fps": round(recipe.gen_fps, 3), "fps": recipe.output_fps,
+        "gen_frames": recipe.gen_frames, "frames": recipe.output_frames,
+        "audio": recipe.audio, "guidance": recipe.guidance_scale, "vae_tiling": recipe.vae_tiling,
+        "license": profile.license,
+    }
+
+
+def pipeline_label(recipe: Recipe) -> str:
+    if not recipe.two_stage:
+        return recipe.pipeline
+    return f"{recipe.pipeline} 2-stage (x2 upsample)"
+
+
+def steps_label(recipe: Recipe) -> str:
+    return f"{recipe.steps}+{recipe.stage2_steps}" if recipe.two_stage else str(recipe.steps)
+
+
+def profile_json(profile: Profile) -> dict[str, Any]:
+    from takeone.models.weights import needs
+
+    return {
+        "name": profile.name, "family": profile.family, "description": profile.description,
+        "license": profile.license,
+        "weights": [{"repo": n.repo, "folders": list(n.folders), "files": list(n.files)} for n in needs(profile)],
+        "recipes": list(recipe_rows(profile)),
+    }
+
+
+def profile_table(profile: Profile) -> str:
+    """A text table: one line per (tier, case), sizes and frames for each option."""
+    lines = [f"{profile.name}: {profile.description}", f"license: {profile.license}"]
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for item in recipe_rows(profile):
+        grouped.setdefault((item["tier"], item["case"]), []).append(item)
+    table = [COLUMNS] + [_summary(items) for items in grouped.values()]
+    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
+    return "\n".join(lines)
+
+
+def _summary(items: list[dict[str, Any]]) -> tuple[str, ...]:
+    first = items[0]
+
+    def distinct(key: str) -> str:
+        return " | ".join(dict.fromkeys(str(item[key]) for item in items))
+
+    fps = dict.fromkeys(f"{item['gen_fps']:g}->{item['fps']}" for item in items)
+    frames = dict.fromkeys(f"{item['gen_frames']}->{item['frames']}" for item in items)
+    audio = "yes" if first["audio"] else "no"
+    return (first["tier"], first["case"], first["pipeline"], first["weights"],
+            first["steps"], distinct("generation"), distinct("output"), " | ".join(fps), " | ".join(frames),
+            audio)

@@ -1,0 +1,76 @@
+"""One settings object, built by the CLI (or a test) and passed down.
+
+Nothing in takeone reads the environment at import time; :func:`env_fetch_allow` is called by
+the CLI when it builds :class:`Settings`.
+
+Example::
+
+    settings = Settings(data_dir=Path("data"), profile="tiny")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 8000
+DAY_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server, the worker and the CLI need to know."""
+
+    data_dir: Path = Path("takeone-data")
+    profile: str = "ltx-2"
+    weights_dir: Path | None = None
+    offload: str | None = None
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    public_url: str | None = None
+    fetch_allow: frozenset[str] = field(default_factory=frozenset)
+    workers: int | None = None
+    prices_file: Path | None = None
+    sync_timeout_s: float = 900.0
+    job_timeout_s: float = 3600.0
+    retention_s: float = DAY_S
+    link_ttl_s: float = DAY_S
+    max_queue: int = 1000
+    max_attempts: int = 2
+    default_rate_limit: int | None = None
+    max_body_bytes: int = 32 * 1024 * 1024
+    sweep_interval_s: float = 300.0
+    worker_start_timeout_s: float = 900.0
+    # Slows every denoising step down; only for exercising timeouts, cancels and crashes.
+    debug_step_delay_s: float = 0.0
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "takeone.backends.sqlite.db"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    @property
+    def inputs_dir(self) -> Path:
+        return self.data_dir / "inputs"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    def resolved_prices_file(self) -> Path | None:
+        if self.prices_file is not None:
+            return self.prices_file
+        candidate = self.data_dir / "prices.toml"
+        return candidate if candidate.exists() else None
+
+
+def env_fetch_allow(environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """Hosts named in ``TAKEONE_FETCH_ALLOW`` (comma or space separated)."""
+    env = os.environ if environ is None else environ
+    raw = env.get("TAKEONE_FETCH_ALLOW", "")
+    return frozenset(h for h in raw.replace(",", " ").split() if h)

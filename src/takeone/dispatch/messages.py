@@ -1,0 +1,73 @@
+"""Typed messages between the dispatcher (API process) and a worker process.
+
+They cross a ``multiprocessing`` pipe, so they are plain frozen dataclasses of builtins.
+A failed job is data (:class:`JobFailed`); a dead worker is a separate event that the
+dispatcher notices on its own (the pipe closes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FailureKind = Literal["cancelled", "oom", "invalid", "error"]
+
+
+@dataclass(frozen=True)
+class RunJob:
+    job_id: str
+    task: dict[str, Any]
+    output_path: str
+
+
+@dataclass(frozen=True)
+class CancelJob:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+@dataclass(frozen=True)
+class WorkerReady:
+    profile: str
+    device: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class WorkerLoadFailed:
+    error: str
+
+
+@dataclass(frozen=True)
+class WorkerRetiring:
+    """The worker is about to exit on its own (it looks poisoned); start a fresh one."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job_id: str
+    step: int
+    total: int
+
+
+@dataclass(frozen=True)
+class JobDone:
+    job_id: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    job_id: str
+    error: str
+    kind: FailureKind = "error"
+
+
+ToWorker = RunJob | CancelJob | Shutdown
+FromWorker = WorkerReady | WorkerLoadFailed | WorkerRetiring | JobProgress | JobDone | JobFailed

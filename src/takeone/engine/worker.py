@@ -1,0 +1,173 @@
+"""The worker process: loads one profile's pipelines once and runs jobs one at a time.
+
+It is started by the dispatcher with the ``spawn`` method, so torch is imported here and
+never in the API process. A reader thread receives messages while a job runs, so that a
+:class:`CancelJob` takes effect at the next denoising step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from takeone.core.errors import InvalidRequest, JobCancelled, OutOfMemory, TakeoneError
+from takeone.core.task import VideoTask
+from takeone.dispatch.messages import (
+    CancelJob,
+    FailureKind,
+    JobDone,
+    JobFailed,
+    JobProgress,
+    RunJob,
+    Shutdown,
+    WorkerLoadFailed,
+    WorkerReady,
+    WorkerRetiring,
+)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker needs; picklable so it can cross into the spawned process."""
+
+    profile: str
+    device: str | None = None
+    visible_gpu: str | None = None
+    weights_dir: str | None = None
+    offload: str | None = None
+    step_delay_s: float = 0.0
+
+
+def worker_main(conn: Connection, config: WorkerConfig) -> None:
+    """Entry point of the worker process."""
+    if config.visible_gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = config.visible_gpu
+    else:
+        _yield_cpu_to_api()
+    try:
+        runner = JobRunner(conn, config)
+    except Exception as exc:  # noqa: BLE001 - any load failure is reported, then the process ends
+        conn.send(WorkerLoadFailed(f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(WorkerReady(config.profile, runner.device, os.getpid()))
+    runner.serve()
+
+
+def _yield_cpu_to_api() -> None:
+    """On a CPU-only machine generation would take every core and starve the API process
+    (status polls waited seconds): leave it one core and a higher scheduling priority."""
+    import torch
+
+    os.nice(10)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+
+
+class JobRunner:
+    def __init__(self, conn: Connection, config: WorkerConfig) -> None:
+        from takeone.models.loader import load_video_model
+        from takeone.models.profiles import get_profile
+        from takeone.models.render import (
+            render,  # the encoder too: no import inside a job
+        )
+
+        self.conn = conn
+        self.config = config
+        self.profile = get_profile(config.profile)
+        self.model = load_video_model(config.profile, config.device, config.weights_dir, config.offload)
+        warmup = getattr(self.model, "warmup", None)
+        if callable(warmup):  # compile before the first user pays for it; ready only after
+            warmup()
+        self.device = str(getattr(self.model, "device", config.device or "cpu"))
+        self.render = render
+        self.inbox: queue.Queue[RunJob | None] = queue.Queue()
+        self.cancelled: set[str] = set()
+
+    def serve(self) -> None:
+        """Run jobs until told to stop, or until this process looks poisoned: then exit, and
+        the dispatcher starts a fresh worker (a CUDA context after an illegal memory access,
+        or a library left broken by a failed allocation, fails every later job too)."""
+        threading.Thread(target=self._read, daemon=True).start()
+        failures = 0
+        while (job := self.inbox.get()) is not None:
+            result = self._run(job)
+            self.conn.send(result)
+            self.cancelled.discard(job.job_id)
+            failures = failures + 1 if _counts_as_failure(result) else 0
+            if failures >= MAX_CONSECUTIVE_FAILURES or _poisoned(result):
+                last = result.error if isinstance(result, JobFailed) else ""
+                self.conn.send(WorkerRetiring(f"{failures} failed jobs in a row; last: {last}"))
+                return
+
+    def _read(self) -> None:
+        try:
+            while True:
+                msg = self.conn.recv()
+                if isinstance(msg, CancelJob):
+                    self.cancelled.add(msg.job_id)
+                elif isinstance(msg, RunJob):
+                    self.inbox.put(msg)
+                elif isinstance(msg, Shutdown):
+                    break
+        except (EOFError, OSError):
+            pass  # the dispatcher went away: finish up and exit
+        self.inbox.put(None)
+
+    def _run(self, job: RunJob) -> JobDone | JobFailed:
+        try:
+            return self._render(job)
+        except JobCancelled:
+            return JobFailed(job.job_id, "cancelled", "cancelled")
+        except OutOfMemory as exc:
+            self._free_memory()
+            return JobFailed(job.job_id, exc.message, "oom")
+        except TakeoneError as exc:
+            return JobFailed(job.job_id, exc.message, _kind(exc))
+        except Exception as exc:  # noqa: BLE001 - a failed job is data; the worker stays up
+            self._free_memory()
+            return JobFailed(job.job_id, f"generation failed: {type(exc).__name__}: {exc}")
+
+    def _render(self, job: RunJob) -> JobDone:
+        task = VideoTask.from_dict(job.task)
+        started = time.perf_counter()
+        info = self.render(self.model, self.profile, task, Path(job.output_path),
+                      progress=lambda step, total: self._progress(job.job_id, step, total),
+                      should_cancel=lambda: job.job_id in self.cancelled)
+        metrics: dict[str, Any] = dataclasses.asdict(info)
+        metrics["inference_time"] = round(time.perf_counter() - started, 3)
+        return JobDone(job.job_id, metrics)
+
+    def _progress(self, job_id: str, step: int, total: int) -> None:
+        if self.config.step_delay_s:
+            time.sleep(self.config.step_delay_s)
+        self.conn.send(JobProgress(job_id, step, total))
+
+    def _free_memory(self) -> None:
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+MAX_CONSECUTIVE_FAILURES = 2
+_POISON_MARKERS = ("illegal memory access", "device-side assert", "CUDA error", "cuda error")
+
+
+def _counts_as_failure(result: JobDone | JobFailed) -> bool:
+    return isinstance(result, JobFailed) and result.kind in ("oom", "error")
+
+
+def _poisoned(result: JobDone | JobFailed) -> bool:
+    return isinstance(result, JobFailed) and any(m in result.error for m in _POISON_MARKERS)
+
+
+def _kind(exc: TakeoneError) -> FailureKind:
+    return "invalid" if isinstance(exc, InvalidRequest) else "error"

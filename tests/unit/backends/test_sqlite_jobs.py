@@ -1,0 +1,80 @@
+from pathlib import Path
+
+from takeone.accounts.keys import KeyStore
+from takeone.backends.sqlite.db import Database
+from takeone.core.task import VideoTask
+from takeone.core.jobs import Job, JobStatus
+from takeone.backends.sqlite.jobs import SqliteJobStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        self.now += 1
+        return self.now
+
+
+def _setup(tmp_path: Path) -> tuple[SqliteJobStore, str, Clock]:
+    clock = Clock()
+    db = Database(tmp_path / "j.db")
+    key = KeyStore(db, clock).create(100).key
+    return SqliteJobStore(db, clock), key.id, clock
+
+
+def _submit(store: SqliteJobStore, key_id: str, n: int, clock: Clock, blocking: bool = False) -> Job:
+    job = Job(id=f"j{n}", key_id=key_id, task=VideoTask(kind="t2v", prompt=f"p{n}"),
+              price=1.0, status=JobStatus.QUEUED, created_at=clock(), blocking=blocking)
+    return store.submit(job, None, 100)
+
+
+def test_transitions_are_checked() -> None:
+    assert JobStatus.QUEUED.can_become(JobStatus.PROCESSING)
+    assert not JobStatus.COMPLETED.can_become(JobStatus.FAILED)
+    assert not JobStatus.QUEUED.can_become(JobStatus.COMPLETED)
+    assert JobStatus.FAILED.is_terminal() and not JobStatus.PROCESSING.is_terminal()
+
+
+def test_fifo_claim_and_queue_position(tmp_path: Path) -> None:
+    store, key, clock = _setup(tmp_path)
+    for n in range(3):
+        _submit(store, key, n, clock)
+    assert [store.queue_position(f"j{n}") for n in range(3)] == [1, 2, 3]
+    claimed = store.claim_next()
+    assert claimed is not None and claimed.id == "j0" and claimed.attempts == 1
+    assert store.queue_position("j1") == 1 and store.queue_position("j0") is None
+    assert store.complete("j1", "x.mp4", {}) is None  # not running: refused
+
+
+def test_requeue_until_attempts_run_out(tmp_path: Path) -> None:
+    store, key, clock = _setup(tmp_path)
+    _submit(store, key, 0, clock)
+    store.claim_next()
+    assert store.requeue("j0", 2, "crash").status is JobStatus.QUEUED  # type: ignore[union-attr]
+    store.claim_next()
+    failed = store.requeue("j0", 2, "crashed again")
+    assert failed is not None and failed.status is JobStatus.FAILED and failed.error == "crashed again"
+
+
+def test_recover_after_restart(tmp_path: Path) -> None:
+    store, key, clock = _setup(tmp_path)
+    _submit(store, key, 0, clock)
+    _submit(store, key, 1, clock, blocking=True)
+    _submit(store, key, 2, clock)
+    store.claim_next()
+    store.claim_next()
+    store.recover(max_attempts=2)
+    assert store.get("j0").status is JobStatus.QUEUED  # type: ignore[union-attr]
+    assert store.get("j1").status is JobStatus.FAILED  # type: ignore[union-attr]
+    assert store.get("j2").status is JobStatus.QUEUED  # type: ignore[union-attr]
+
+
+def test_expired_jobs_are_listed_for_the_sweeper(tmp_path: Path) -> None:
+    store, key, clock = _setup(tmp_path)
+    _submit(store, key, 0, clock)
+    store.fail("j0", "cancelled")
+    assert [j.id for j in store.expired(clock.now + 10)] == ["j0"]
+    assert store.expired(clock.now - 100) == []
+    store.delete("j0")
+    assert store.get("j0") is None
