@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from takeone.core.errors import InvalidRequest
-from takeone.generation import GenerationRequest
+from takeone.core.task import KINDS, TIERS, VideoTask
 from takeone.models.ltx2_profile import (
     BASE_REPO,
     DISTILLED_REPO,
@@ -24,45 +24,36 @@ P1080 = {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)}
 FRAMES = {5: 121, 10: 241}
 
 
-def expected(req: GenerationRequest) -> dict[str, Any]:
+def expected(task: VideoTask) -> dict[str, Any]:
     """What each case must get: stage-1 transformer, steps, output size, audio."""
-    master = req.mode == "master"
-    if req.endpoint == "kling-2.1":
-        pipeline = "condition" if req.image_tail else "i2v"
-    else:
-        pipeline = "i2v" if req.image else "t2v"
+    quality = task.tier == "quality"
     return {
-        "pipeline": pipeline,
-        "stage1_transformer": "transformer_full" if master else "transformer",
-        "steps": 30 if master else 8,
-        "sigmas": None if master else DISTILLED_SIGMAS,
-        "output": (P720 if req.mode == "std" else P1080)[req.aspect_ratio],
-        "frames": FRAMES[req.duration],
-        "audio": req.endpoint == "kling-2.6" and req.generate_audio,
+        "pipeline": {"t2v": "t2v", "i2v": "i2v", "flf2v": "condition"}[task.kind],
+        "stage1_transformer": "transformer_full" if quality else "transformer",
+        "steps": 30 if quality else 8,
+        "sigmas": None if quality else DISTILLED_SIGMAS,
+        "output": (P720 if task.tier == "fast" else P1080)[task.aspect_ratio or ""],
+        "frames": FRAMES[task.seconds],
+        "audio": task.audio,
     }
 
 
-def requests() -> list[GenerationRequest]:
-    kling_21 = [
-        GenerationRequest(endpoint="kling-2.1", mode=mode, image="a.png", image_tail=tail,
-                          aspect_ratio=aspect, duration=duration)
-        for mode, tail, aspect, duration in itertools.product(("std", "pro", "master"), (None, "z.png"), P720, FRAMES)
+def requests() -> list[VideoTask]:
+    """Every tier x kind x aspect ratio x duration x audio."""
+    return [
+        VideoTask(kind=kind, tier=tier, first_frame="a.png" if kind != "t2v" else None,
+                  last_frame="z.png" if kind == "flf2v" else None, aspect_ratio=aspect, seconds=seconds,
+                  audio=audio)
+        for tier, kind, aspect, seconds, audio in itertools.product(TIERS, KINDS, P720, FRAMES, (False, True))
     ]
-    kling_26 = [
-        GenerationRequest(endpoint="kling-2.6", image=image, aspect_ratio=aspect, duration=duration,
-                          generate_audio=audio)
-        for image, aspect, duration, audio in itertools.product((None, "a.png"), P720, FRAMES, (False, True))
-    ]
-    return kling_21 + kling_26
 
 
-def case_id(req: GenerationRequest) -> str:
-    inputs = "+".join(n for n, v in (("img", req.image), ("tail", req.image_tail)) if v) or "text"
-    return f"{req.endpoint}-{req.mode}-{inputs}-{req.aspect_ratio}-{req.duration}s-audio{int(req.generate_audio)}"
+def case_id(task: VideoTask) -> str:
+    return f"{task.tier}-{task.kind}-{task.aspect_ratio}-{task.seconds}s-audio{int(task.audio)}"
 
 
 @pytest.mark.parametrize("req", requests(), ids=case_id)
-def test_real_recipe_table(req: GenerationRequest) -> None:
+def test_real_recipe_table(req: VideoTask) -> None:
     recipe = get_profile("ltx-2").recipe_for(req)
     want = expected(req)
     assert recipe.pipeline == want["pipeline"] and recipe.stage1_transformer == want["stage1_transformer"]
@@ -99,16 +90,15 @@ def test_sigma_schedules_match_diffusers() -> None:
     assert list(STAGE_2_SIGMAS) == STAGE_2_DISTILLED_SIGMA_VALUES
 
 
-@pytest.mark.parametrize("cfg_scale", [0.0, 0.5, 1.0])
-def test_distilled_recipes_ignore_cfg_scale_and_master_maps_it(cfg_scale: float) -> None:
+@pytest.mark.parametrize("guidance", [0.0, 0.5, 1.0])
+def test_distilled_recipes_ignore_guidance_and_quality_maps_it(guidance: float) -> None:
     profile = get_profile("ltx-2")
-    for mode in ("std", "pro"):
-        req = GenerationRequest(endpoint="kling-2.1", mode=mode, image="a.png", cfg_scale=cfg_scale)
+    for tier in ("fast", "standard"):
+        req = VideoTask(kind="i2v", tier=tier, first_frame="a.png", guidance=guidance)  # type: ignore[arg-type]
         recipe = profile.recipe_for(req)
         assert (recipe.guidance_scale, recipe.stg_scale, recipe.modality_scale) == (1.0, 0.0, 1.0)
-    master = profile.recipe_for(GenerationRequest(endpoint="kling-2.1", mode="master", image="a.png",
-                                                  cfg_scale=cfg_scale))
-    assert master.guidance_scale == pytest.approx(2.0 + 4.0 * cfg_scale)
+    master = profile.recipe_for(VideoTask(kind="i2v", tier="quality", first_frame="a.png", guidance=guidance))
+    assert master.guidance_scale == pytest.approx(2.0 + 4.0 * guidance)
     assert (master.stg_scale, master.stg_blocks, master.modality_scale) == (1.0, (29,), 3.0)
     assert (master.audio_guidance_scale, master.guidance_rescale) == (7.0, 0.7)
 
@@ -116,8 +106,8 @@ def test_distilled_recipes_ignore_cfg_scale_and_master_maps_it(cfg_scale: float)
 def test_weights_and_license_are_stated() -> None:
     profile = get_profile("ltx-2")
     assert "LTX-2 Community License" in profile.license and "$10M" in profile.license
-    master = profile.recipe_for(GenerationRequest(endpoint="kling-2.1", mode="master", image="a.png"))
-    pro = profile.recipe_for(GenerationRequest(endpoint="kling-2.6"))
+    master = profile.recipe_for(VideoTask(kind="i2v", tier="quality", first_frame="a.png"))
+    pro = profile.recipe_for(VideoTask(kind="t2v"))
     assert pro.weights == DISTILLED_REPO and BASE_REPO in master.weights and pro.license == profile.license
     sources = {source.component: (source.repo, source.path) for source in profile.sources}
     assert sources["transformer"] == (DISTILLED_REPO, "transformer")
@@ -126,19 +116,22 @@ def test_weights_and_license_are_stated() -> None:
 
 
 def test_ltx2_is_the_serve_default() -> None:
-    from takeone.cli import build_parser
+    from takeone.cli.main import build_parser
 
     assert build_parser().parse_args(["serve"]).profile == "ltx-2"
 
 
-def test_unservable_requests_name_the_field() -> None:
-    profile = get_profile("ltx-2")
+@pytest.mark.parametrize(
+    ("field", "changes"),
+    [("seconds", {"seconds": 7}), ("aspect_ratio", {"aspect_ratio": "4:3"}), ("fps", {"fps": 30}),
+     ("size", {"aspect_ratio": None, "size": "1280x720"})],
+)
+def test_unservable_requests_name_the_field(field: str, changes: dict[str, Any]) -> None:
+    """1280x720 is a fast-tier size; the standard tier delivers 1080p only."""
+    task = dataclasses.replace(VideoTask(kind="i2v", first_frame="a.png"), **changes)
     with pytest.raises(InvalidRequest) as caught:
-        profile.recipe_for(GenerationRequest(endpoint="kling-2.6", mode="master"))
-    assert caught.value.field == "mode"
-    with pytest.raises(InvalidRequest) as caught:
-        profile.recipe_for(GenerationRequest(endpoint="kling-2.1", image="a.png", duration=7))
-    assert caught.value.field == "duration"
+        get_profile("ltx-2").recipe_for(task)
+    assert caught.value.field == field
 
 
 def test_scaled_profile_changes_sizes_only() -> None:

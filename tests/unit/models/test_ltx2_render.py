@@ -1,7 +1,7 @@
 """Every ltx-2 recipe, run on CPU from tiny checkpoints on disk through the real loading code.
 
 The profile is the real one scaled down (:meth:`Profile.scaled`): the same pipelines, two
-stages, step counts, sigmas, guidance (CFG + STG + modality on master), conditioning, latent
+stages, step counts, sigmas, guidance (CFG + STG + modality on the quality tier), conditioning, latent
 upsampling, audio handling and MP4 muxing, at 128x64-class sizes and 9 or 17 generated
 frames. Forward hooks (real torch hooks, nothing mocked) count which transformer ran how often.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from takeone.core.errors import GenerationFailed
-from takeone.generation import Endpoint, GenerationRequest
+from takeone.core.task import TaskKind, Tier, VideoTask
 from takeone.models.base import VideoModel
 from takeone.models.loader import load_video_model
 from takeone.models.ltx2 import Ltx2Model
@@ -36,41 +36,39 @@ FRAMES = {5: 121, 10: 241}
 
 @dataclass(frozen=True)
 class Case:
-    endpoint: Endpoint
-    mode: str
-    image: bool
-    tail: bool
-    duration: int
+    kind: TaskKind
+    tier: Tier
+    seconds: int
     audio: bool
     aspect_ratio: str
 
     def __str__(self) -> str:
-        inputs = "+".join(n for n, used in (("img", self.image), ("tail", self.tail)) if used) or "text"
         sound = "audio" if self.audio else "silent"
-        return f"{self.endpoint}-{self.mode}-{inputs}-{self.duration}s-{sound}-{self.aspect_ratio}"
+        return f"{self.kind}-{self.tier}-{self.seconds}s-{sound}-{self.aspect_ratio}"
 
-    def request(self, make_png: Callable[..., str], seed: int = 7) -> GenerationRequest:
-        return GenerationRequest(
-            endpoint=self.endpoint, prompt="a red fox runs through snow", negative_prompt="blurry",
-            mode=self.mode, aspect_ratio=self.aspect_ratio, duration=self.duration, generate_audio=self.audio,
-            image=make_png(400, 300, 1) if self.image else None,
-            image_tail=make_png(300, 400, 2) if self.tail else None, seed=seed,
+    def request(self, make_png: Callable[..., str], seed: int = 7) -> VideoTask:
+        return VideoTask(
+            kind=self.kind, tier=self.tier, prompt="a red fox runs through snow", negative_prompt="blurry",
+            aspect_ratio=self.aspect_ratio, seconds=self.seconds, audio=self.audio,
+            first_frame=make_png(400, 300, 1) if self.kind != "t2v" else None,
+            last_frame=make_png(300, 400, 2) if self.kind == "flf2v" else None, seed=seed,
         )
 
 
 def cases() -> list[Case]:
-    """std/pro/master x first frame / first+last x 5 s / 10 s, and 2.6 text / image x audio
-    on / off x 5 s / 10 s; aspect ratios rotate so each appears in every group."""
-    kling_21 = [(mode, tail, duration) for mode in ("std", "pro", "master") for tail in (False, True)
-                for duration in (5, 10)]
-    kling_26 = [(image, audio, duration) for image in (False, True) for audio in (False, True) for duration in (5, 10)]
+    """fast/standard/quality x i2v/flf2v x 5 s / 10 s (silent), and standard t2v / i2v x audio
+    on / off x 5 s / 10 s, plus quality text to video with audio; aspect ratios rotate so each
+    appears in every group."""
+    framed = [(tier, kind, seconds) for tier in ("fast", "standard", "quality") for kind in ("i2v", "flf2v")
+              for seconds in (5, 10)]
+    standard = [(kind, audio, seconds) for kind in ("t2v", "i2v") for audio in (False, True) for seconds in (5, 10)]
     return [
-        Case("kling-2.1", mode, True, tail, duration, False, ASPECTS[i % 3])
-        for i, (mode, tail, duration) in enumerate(kling_21)
+        Case(kind, tier, seconds, False, ASPECTS[i % 3])  # type: ignore[arg-type]
+        for i, (tier, kind, seconds) in enumerate(framed)
     ] + [
-        Case("kling-2.6", "pro", image, False, duration, audio, ASPECTS[i % 3])
-        for i, (image, audio, duration) in enumerate(kling_26)
-    ]
+        Case(kind, "standard", seconds, audio, ASPECTS[i % 3])  # type: ignore[arg-type]
+        for i, (kind, audio, seconds) in enumerate(standard)
+    ] + [Case("t2v", "quality", 5, True, "1:1")]
 
 
 @contextmanager
@@ -103,7 +101,7 @@ def test_every_recipe_renders(
         info = render(ltx2_model, scaled_ltx2, request, out_file, lambda d, t: calls.append((d, t)), never)
 
     width, height = SIZES[case.aspect_ratio]
-    frames, has_audio = FRAMES[case.duration], case.endpoint == "kling-2.6" and case.audio
+    frames, has_audio = FRAMES[case.seconds], case.audio
     mp4 = probe(out_file.read_bytes())
     assert (mp4.codec, mp4.pix_fmt, mp4.width, mp4.height, mp4.fps, mp4.frames) == (
         "h264", "yuv420p", width, height, 24.0, frames,
@@ -114,11 +112,12 @@ def test_every_recipe_renders(
     assert (info.width, info.height, info.frames, info.has_audio, info.seed) == (width, height, frames, has_audio, 7)
     total = recipe.steps + 3 + 1  # stage 1, 3 distilled stage-2 steps, then decode and MP4
     assert calls == [(done, total) for done in range(1, total + 1)]
-    # Master: 30 full-model steps, each a CFG pair (one batched pass) + STG + modality pass.
-    full_passes = 30 * 3 if case.mode == "master" else 0
-    distilled_passes = 3 if case.mode == "master" else 8 + 3
+    # Quality: 30 full-model steps, each a CFG pair (one batched pass) + STG + modality pass.
+    quality = case.tier == "quality"
+    full_passes = 30 * 3 if quality else 0
+    distilled_passes = 3 if quality else 8 + 3
     # The prompt is encoded once per job (twice when guided: prompt and negative prompt).
-    text_passes = 2 if case.mode == "master" else 1
+    text_passes = 2 if quality else 1
     assert counts == {"transformer": distilled_passes, "transformer_full": full_passes, "latent_upsampler": 1,
                       "text_encoder": text_passes}
 
@@ -139,7 +138,7 @@ def test_distilled_sigmas_are_used_unshifted_and_full_ones_shifted(
 ) -> None:
     """The tiny scheduler shifts by resolution like LTX-2's; distilled schedules must not be."""
     assert isinstance(ltx2_model, Ltx2Model)
-    request = Case("kling-2.1", "master", True, False, 5, False, "16:9").request(make_png)
+    request = Case("i2v", "quality", 5, False, "16:9").request(make_png)
     recipe = scaled_ltx2.recipe_for(request)
     ltx2_model.generate(request, recipe, ignore, never)
     fixed, shifted = ltx2_model.schedulers["fixed"], ltx2_model.schedulers["shifted"]
@@ -148,7 +147,7 @@ def test_distilled_sigmas_are_used_unshifted_and_full_ones_shifted(
 
 
 def test_same_seed_same_video(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", generate_audio=True, seed=11)
+    request = VideoTask(kind="t2v", prompt="a fox", audio=True, seed=11)
     recipe = scaled_ltx2.recipe_for(request)
     first, second = (whole(ltx2_model.generate(request, recipe, ignore, never)) for _ in range(2))
     other = whole(ltx2_model.generate(dataclasses.replace(request, seed=12), recipe, ignore, never))
@@ -163,7 +162,7 @@ def test_tiled_decode_for_large_recipes(
     """The tiling threshold scaled to zero: the 17-frame decode runs in temporal tiles."""
     assert isinstance(ltx2_model, Ltx2Model)
     tiled = dataclasses.replace(scaled_ltx2, vae_tiling_above=0)
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", duration=10, seed=1)
+    request = VideoTask(kind="t2v", prompt="a fox", seconds=10, seed=1)
     assert tiled.recipe_for(request).vae_tiling
     info = render(ltx2_model, tiled, request, out_file, ignore, never)
     assert info.frames == 241 and ltx2_model.components["vae"].use_tiling
@@ -178,22 +177,22 @@ def test_group_offloading_gives_the_same_video(
     offloaded = load_video_model(scaled_ltx2, "cpu", weights=ltx2_cache, offload="group")
     assert isinstance(offloaded, Ltx2Model)
     assert offloaded.offloaded == {"transformer", "transformer_full", "text_encoder"}
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=3)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=3)
     recipe = scaled_ltx2.recipe_for(request)
     expected = ltx2_model.generate(request, recipe, ignore, never).all_frames()
     assert np.array_equal(offloaded.generate(request, recipe, ignore, never).all_frames(), expected)
 
 
 def test_a_two_stage_recipe_needs_the_upsampler(tiny_model: VideoModel, scaled_ltx2: Profile) -> None:
-    recipe = scaled_ltx2.recipe_for(GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1))
+    recipe = scaled_ltx2.recipe_for(VideoTask(kind="t2v", prompt="a fox", seed=1))
     with pytest.raises(GenerationFailed, match="no latent upsampler"):
-        tiny_model.generate(GenerationRequest(endpoint="kling-2.6"), recipe, ignore, never)
+        tiny_model.generate(VideoTask(kind="t2v"), recipe, ignore, never)
 
 
 def test_allocation_failure_in_stage_one_becomes_out_of_memory(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
     from takeone.core.errors import OutOfMemory
 
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=1)
     huge = dataclasses.replace(scaled_ltx2.recipe_for(request), gen_width=2**28, gen_height=2**28)
     with pytest.raises(OutOfMemory, match="out of cpu memory"):
         ltx2_model.generate(request, huge, ignore, never)
@@ -204,7 +203,7 @@ def test_cancel_between_stages_skips_stage_two(ltx2_model: VideoModel, scaled_lt
     from takeone.core.errors import JobCancelled
 
     assert isinstance(ltx2_model, Ltx2Model)
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=1)
     recipe = scaled_ltx2.recipe_for(request)
     polls: list[int] = []
 

@@ -1,8 +1,8 @@
-"""The tiny profile's recipe table, checked case by case against the Kling rules.
+"""The tiny profile's recipe table, checked case by case against the profile rules.
 
-Every combination of endpoint x mode x image x last frame x aspect ratio x duration x audio is
-resolved, and the outcome (a recipe, or an ``InvalidRequest`` naming the right field) is
-compared with an independent statement of the rules below.
+Every combination of tier x kind x aspect ratio x duration x frame rate x audio is resolved,
+and the outcome (a recipe, or an ``InvalidRequest`` naming the right task field) is compared
+with an independent statement of the rules below.
 """
 
 from __future__ import annotations
@@ -16,88 +16,93 @@ from typing import Any
 import pytest
 
 from takeone.core.errors import InvalidRequest
-from takeone.generation import GenerationRequest
+from takeone.core.task import KINDS, TIERS, VideoTask
 from takeone.models.profiles import PROFILES, Recipe, get_profile
 
-ENDPOINTS = ("kling-2.1", "kling-2.6")
-MODES = ("std", "pro", "master", "turbo")
 ASPECTS = ("16:9", "9:16", "1:1", "4:3")
 DURATIONS = (5, 10, 7)
+RATES = (24, 30)
 TINY_OUTPUT = {"16:9": (256, 144), "9:16": (144, 256), "1:1": (144, 144)}
-TINY_STEPS = {
-    ("kling-2.1", "std"): 2,
-    ("kling-2.1", "pro"): 3,
-    ("kling-2.1", "master"): 4,
-    ("kling-2.6", "pro"): 3,
-}
+TINY_STEPS = {"fast": 2, "standard": 3, "quality": 4}
+PIPELINES = {"t2v": "t2v", "i2v": "i2v", "flf2v": "condition"}
 OUTPUT_FRAMES = {5: 121, 10: 241}
 
 
-def expected(req: GenerationRequest) -> str | dict[str, Any]:
+def expected(task: VideoTask) -> str | dict[str, Any]:
     """The rules, stated independently: the field of the first error, or the recipe's key facts."""
-    if (req.endpoint, req.mode) not in TINY_STEPS:
-        return "mode"
-    if req.endpoint == "kling-2.1":
-        if req.image is None:
-            return "image"
-        pipeline, audio = ("condition" if req.image_tail else "i2v"), False
-    else:
-        if req.image_tail is not None:
-            return "image_tail"
-        pipeline, audio = ("i2v" if req.image else "t2v"), req.generate_audio
-    if req.aspect_ratio not in TINY_OUTPUT:
+    if task.aspect_ratio not in TINY_OUTPUT:
         return "aspect_ratio"
-    if req.duration not in OUTPUT_FRAMES:
-        return "duration"
-    width, height = TINY_OUTPUT[req.aspect_ratio]
+    if task.fps != 24:
+        return "fps"
+    if task.seconds not in OUTPUT_FRAMES:
+        return "seconds"
+    width, height = TINY_OUTPUT[task.aspect_ratio]
     return {
-        "pipeline": pipeline,
-        "audio": audio,
+        "pipeline": PIPELINES[task.kind],
+        "audio": task.audio,
         "output_width": width,
         "output_height": height,
-        "output_frames": OUTPUT_FRAMES[req.duration],
+        "output_frames": OUTPUT_FRAMES[task.seconds],
         "output_fps": 24,
-        "steps": TINY_STEPS[(req.endpoint, req.mode)],
+        "steps": TINY_STEPS[task.tier],
     }
 
 
-def all_requests() -> list[GenerationRequest]:
-    images, tails, audios = (None, "a.png"), (None, "z.png"), (False, True)
-    cases = itertools.product(ENDPOINTS, MODES, images, tails, ASPECTS, DURATIONS, audios)
+def all_tasks() -> list[VideoTask]:
+    cases = itertools.product(TIERS, KINDS, ASPECTS, DURATIONS, RATES, (False, True))
     return [
-        GenerationRequest(
-            endpoint=endpoint,  # type: ignore[arg-type]
+        VideoTask(
+            kind=kind,
+            tier=tier,
             prompt="a fox",
-            mode=mode,
-            image=image,
-            image_tail=tail,
             aspect_ratio=aspect,
-            duration=duration,
-            generate_audio=audio,
+            seconds=seconds,
+            fps=fps,
+            audio=audio,
+            first_frame="a.png" if kind != "t2v" else None,
+            last_frame="z.png" if kind == "flf2v" else None,
         )
-        for endpoint, mode, image, tail, aspect, duration, audio in cases
+        for tier, kind, aspect, seconds, fps, audio in cases
     ]
 
 
-def case_id(req: GenerationRequest) -> str:
-    given = (("img", req.image), ("tail", req.image_tail))
-    inputs = "+".join(name for name, value in given if value) or "text"
-    audio = "audio" if req.generate_audio else "silent"
-    return f"{req.endpoint}-{req.mode}-{inputs}-{req.aspect_ratio}-{req.duration}s-{audio}"
+def case_id(task: VideoTask) -> str:
+    audio = "audio" if task.audio else "silent"
+    return f"{task.tier}-{task.kind}-{task.aspect_ratio}-{task.seconds}s-{task.fps}fps-{audio}"
 
 
-@pytest.mark.parametrize("request_", all_requests(), ids=case_id)
-def test_tiny_recipe_table(request_: GenerationRequest) -> None:
-    outcome = expected(request_)
+@pytest.mark.parametrize("task", all_tasks(), ids=case_id)
+def test_tiny_recipe_table(task: VideoTask) -> None:
+    outcome = expected(task)
     if isinstance(outcome, str):
         with pytest.raises(InvalidRequest) as caught:
-            get_profile("tiny").recipe_for(request_)
+            get_profile("tiny").recipe_for(task)
         assert caught.value.field == outcome
         assert str(caught.value).startswith(f"{outcome}:")
         return
-    recipe = get_profile("tiny").recipe_for(request_)
+    recipe = get_profile("tiny").recipe_for(task)
     assert {key: getattr(recipe, key) for key in outcome} == outcome
     assert_model_valid(recipe)
+
+
+@pytest.mark.parametrize("size", ["256x144", "144x256", "144x144"])
+def test_an_exact_output_size_is_served_like_its_aspect_ratio(size: str) -> None:
+    recipe = get_profile("tiny").recipe_for(VideoTask(kind="t2v", aspect_ratio=None, size=size))
+    assert f"{recipe.output_width}x{recipe.output_height}" == size
+
+
+def test_an_unserved_size_names_the_size() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        get_profile("tiny").recipe_for(VideoTask(kind="t2v", aspect_ratio=None, size="640x480"))
+    assert caught.value.field == "size" and "256x144" in str(caught.value)
+
+
+def test_an_unserved_tier_names_the_tier() -> None:
+    tiny = get_profile("tiny")
+    fast_only = dataclasses.replace(tiny, qualities={"fast": tiny.qualities["fast"]})
+    with pytest.raises(InvalidRequest) as caught:
+        fast_only.recipe_for(VideoTask(kind="t2v", tier="quality"))
+    assert caught.value.field == "tier" and "serves fast" in str(caught.value)
 
 
 def assert_model_valid(recipe: Recipe) -> None:
@@ -110,17 +115,21 @@ def assert_model_valid(recipe: Recipe) -> None:
     assert recipe.stg_scale == 0.0 and recipe.max_sequence_length == 32
 
 
-@pytest.mark.parametrize(
-    ("cfg_scale", "guidance"), [(0.0, 1.0), (0.5, 2.0), (0.7, 2.4), (1.0, 3.0), (-1.0, 1.0), (2.0, 3.0)]
-)
-def test_cfg_scale_maps_linearly_onto_the_guidance_range(cfg_scale: float, guidance: float) -> None:
-    req = GenerationRequest(endpoint="kling-2.6", prompt="a fox", cfg_scale=cfg_scale)
-    assert get_profile("tiny").recipe_for(req).guidance_scale == pytest.approx(guidance)
+@pytest.mark.parametrize(("position", "guidance"), [(0.0, 1.0), (0.5, 2.0), (0.7, 2.4), (1.0, 3.0)])
+def test_guidance_maps_linearly_onto_the_guidance_range(position: float, guidance: float) -> None:
+    task = VideoTask(kind="t2v", prompt="a fox", guidance=position)
+    assert get_profile("tiny").recipe_for(task).guidance_scale == pytest.approx(guidance)
+
+
+@pytest.mark.parametrize(("position", "guidance"), [(-1.0, 1.0), (2.0, 3.0)])
+def test_quality_clamps_a_position_outside_0_to_1(position: float, guidance: float) -> None:
+    """A task cannot carry such a value (it is refused at the edge); the tier clamps anyway."""
+    assert get_profile("tiny").qualities["standard"].guidance(position) == pytest.approx(guidance)
 
 
 def test_durations_are_exact_24fps_frame_counts() -> None:
     tiny = get_profile("tiny")
-    recipes = [tiny.recipe_for(GenerationRequest(endpoint="kling-2.6", duration=d)) for d in (5, 10)]
+    recipes = [tiny.recipe_for(VideoTask(kind="t2v", seconds=d)) for d in (5, 10)]
     assert [r.output_duration_s for r in recipes] == pytest.approx([121 / 24, 241 / 24])
 
 
@@ -132,13 +141,13 @@ def test_unknown_profile_lists_the_known_ones() -> None:
 
 def test_profile_states_its_license_and_weights() -> None:
     tiny = get_profile("tiny")
-    recipe = tiny.recipe_for(GenerationRequest(endpoint="kling-2.6"))
+    recipe = tiny.recipe_for(VideoTask(kind="t2v"))
     assert tiny.license and tiny.description and recipe.license == tiny.license
     assert recipe.weights == tiny.weights == "builtin:tiny-ltx2"
 
 
 def test_recipe_is_immutable() -> None:
-    recipe = get_profile("tiny").recipe_for(GenerationRequest(endpoint="kling-2.6"))
+    recipe = get_profile("tiny").recipe_for(VideoTask(kind="t2v"))
     with pytest.raises(dataclasses.FrozenInstanceError):
         recipe.steps = 99  # type: ignore[misc]
 

@@ -1,4 +1,4 @@
-"""``takeone profiles`` and ``takeone pull`` (src/takeone/profiles_cli.py), run through ``main``."""
+"""``takeone profiles`` and ``takeone pull`` (src/takeone/cli/profiles.py), run through ``main``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def test_profiles_table_lists_every_profile(capsys: pytest.CaptureFixture[str]) 
     assert main(["profiles"]) == 0
     out = capsys.readouterr().out
     assert "ltx-2:" in out and "tiny:" in out and "LTX-2 Community License" in out
-    master = next(line for line in out.splitlines() if line.startswith("kling-2.1  master  image+tail"))
+    master = next(line for line in out.splitlines() if line.startswith("quality   flf2v "))
     assert "condition 2-stage" in master and "30+3" in master and "1920x1088 | 1088x1920 | 1088x1088" in master
     assert "24->24" in master and "121->121 | 241->241" in master
 
@@ -25,9 +25,9 @@ def test_profiles_json_has_one_row_per_case(capsys: pytest.CaptureFixture[str]) 
     assert main(["profiles", "--json"]) == 0
     profiles = {item["name"]: item for item in json.loads(capsys.readouterr().out)}
     ltx2 = profiles["ltx-2"]
-    # 2.1: 3 modes x 2 cases, 2.6: 4 cases; x 3 aspect ratios x 2 durations
-    assert len(ltx2["recipes"]) == (3 * 2 + 4) * 3 * 2
-    row = next(r for r in ltx2["recipes"] if r["endpoint"] == "kling-2.1" and r["mode"] == "std")
+    # 3 tiers x 5 cases (t2v, t2v+audio, i2v, i2v+audio, flf2v) x 3 aspect ratios x 2 durations
+    assert len(ltx2["recipes"]) == 3 * 5 * 3 * 2
+    row = next(r for r in ltx2["recipes"] if r["tier"] == "fast" and r["case"] == "i2v")
     assert (row["generation"], row["output"], row["steps"], row["fps"]) == ("1280x704", "1280x720", "8+3", 24)
     assert {r["audio"] for r in ltx2["recipes"] if r["case"].endswith("+audio")} == {True}
     assert ltx2["weights"][1] == {"repo": "rootonchair/LTX-2-19b-distilled", "folders": ["transformer"], "files": []}

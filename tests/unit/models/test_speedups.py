@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from takeone.core.errors import JobCancelled
-from takeone.generation import GenerationRequest
+from takeone.core.task import VideoTask
 from takeone.models.base import Video
 from takeone.models.ltx2 import Ltx2Model
 from takeone.models.ltx2_profile import SPEEDUPS
@@ -35,7 +35,7 @@ from tests.unit.models.callbacks import whole
 CPU = torch.device("cpu")
 
 
-def _run(model: Ltx2Model, request: GenerationRequest, recipe: Recipe, cancel_after: int | None = None) -> Video:
+def _run(model: Ltx2Model, request: VideoTask, recipe: Recipe, cancel_after: int | None = None) -> Video:
     steps = [0]
 
     def progress(done: int, _total: int) -> None:
@@ -48,9 +48,9 @@ def _run(model: Ltx2Model, request: GenerationRequest, recipe: Recipe, cancel_af
 
 
 @pytest.fixture
-def master(scaled_ltx2: Profile, make_png: Callable[..., str]) -> tuple[GenerationRequest, Recipe]:
-    """Kling 2.1 master at a tiny size: the guided full-model stage 1 plus distilled stage 2."""
-    request = GenerationRequest(endpoint="kling-2.1", mode="master", image=make_png(80, 45), seed=3)
+def master(scaled_ltx2: Profile, make_png: Callable[..., str]) -> tuple[VideoTask, Recipe]:
+    """Image to video, tier quality, at a tiny size: the guided full-model stage 1 plus distilled stage 2."""
+    request = VideoTask(kind="i2v", tier="quality", first_frame=make_png(80, 45), seed=3)
     return request, scaled_ltx2.recipe_for(request)
 
 
@@ -87,13 +87,13 @@ def test_scaled_profiles_keep_their_speedups(scaled_ltx2: Profile) -> None:
     assert scaled_ltx2.speedups == SPEEDUPS
 
 
-@pytest.mark.parametrize(("mode", "std_720p", "pro_1080p"), [("auto", False, True), ("on", True, True), ("off", False, False)])
-def test_vae_tiling_option(mode: str, std_720p: bool, pro_1080p: bool) -> None:
+@pytest.mark.parametrize(("mode", "fast_720p", "standard_1080p"), [("auto", False, True), ("on", True, True), ("off", False, False)])
+def test_vae_tiling_option(mode: str, fast_720p: bool, standard_1080p: bool) -> None:
     profile = dataclasses.replace(get_profile("ltx-2"), speedups=Speedups(vae_tiling=mode))
     image = "first.png"
-    std = profile.recipe_for(GenerationRequest(endpoint="kling-2.1", mode="std", image=image))
-    pro = profile.recipe_for(GenerationRequest(endpoint="kling-2.1", mode="pro", image=image))
-    assert (std.vae_tiling, pro.vae_tiling) == (std_720p, pro_1080p)
+    fast = profile.recipe_for(VideoTask(kind="i2v", tier="fast", first_frame=image))
+    standard = profile.recipe_for(VideoTask(kind="i2v", tier="standard", first_frame=image))
+    assert (fast.vae_tiling, standard.vae_tiling) == (fast_720p, standard_1080p)
 
 
 # --- fp8 -------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def test_loaded_profile_reports_what_cpu_skips(ltx2_model: Any) -> None:
 # --- attention backend -----------------------------------------------------------------
 
 
-def test_attention_backend_skips_masked_cross_attention(master: tuple[GenerationRequest, Recipe]) -> None:
+def test_attention_backend_skips_masked_cross_attention(master: tuple[VideoTask, Recipe]) -> None:
     request, recipe = master
     plain = Ltx2Model(build_tiny_ltx2_components(), CPU)
     fast = Ltx2Model(build_tiny_ltx2_components(), CPU, speedups=Speedups(attention_backend="_native_math"))
@@ -154,7 +154,7 @@ def test_unknown_or_missing_attention_backend_falls_back() -> None:
 
 
 @pytest.mark.parametrize("cache", ["first_block", "taylorseer"])
-def test_cache_attaches_to_master_stage_1_only(cache: str, master: tuple[GenerationRequest, Recipe]) -> None:
+def test_cache_attaches_to_master_stage_1_only(cache: str, master: tuple[VideoTask, Recipe]) -> None:
     request, recipe = master
     model = Ltx2Model(build_tiny_ltx2_components(), CPU, speedups=Speedups(cache=cache))
     assert model.components["transformer_full"].is_cache_enabled
@@ -164,7 +164,7 @@ def test_cache_attaches_to_master_stage_1_only(cache: str, master: tuple[Generat
 
 
 @pytest.mark.parametrize("cache", ["first_block", "taylorseer"])
-def test_cache_state_does_not_leak_from_a_cancelled_job(cache: str, master: tuple[GenerationRequest, Recipe]) -> None:
+def test_cache_state_does_not_leak_from_a_cancelled_job(cache: str, master: tuple[VideoTask, Recipe]) -> None:
     """A cancelled job stops mid-denoise, before the pipeline resets its hooks; the next job
     must still start from a clean cache and give the same video as before. (TaylorSeer
     would otherwise count steps on from the cancelled job and extrapolate stale features.)"""
@@ -184,7 +184,7 @@ def test_regional_compile_keeps_the_output(tiny_profile: Profile) -> None:
     """Compiles the repeated block with dynamo's ``eager`` backend: the same graph capture
     path as on a GPU without inductor's CPU code generation (minutes on 2 cores). One
     single-stage tiny recipe keeps the number of traced graphs (and the test) small."""
-    request = GenerationRequest(endpoint="kling-2.6", prompt="fox", seed=5)
+    request = VideoTask(kind="t2v", prompt="fox", seed=5)
     recipe = dataclasses.replace(tiny_profile.recipe_for(request), steps=2)
     compiled = Ltx2Model(build_tiny_components(), CPU, speedups=Speedups(compile="regional", compile_backend="eager"))
     assert compiled.speedup_report.compiled
@@ -204,12 +204,14 @@ def test_inductor_compile_is_skipped_on_cpu() -> None:
 
 
 def test_warmup_recipes_cover_each_code_path_once() -> None:
+    """Every kind on the distilled DiT (fast, standard) and on the full one (quality)."""
     recipes = warmup_recipes(get_profile("ltx-2"))
     paths = {(r.pipeline, r.stage1_transformer) for r in recipes}
     assert paths == {
         ("t2v", "transformer"),
         ("i2v", "transformer"),
         ("condition", "transformer"),
+        ("t2v", "transformer_full"),
         ("i2v", "transformer_full"),
         ("condition", "transformer_full"),
     }
@@ -225,7 +227,7 @@ def test_warmup_sizes_and_shrunk_recipes() -> None:
 
 
 def test_warmup_runs_each_path_of_the_loaded_profile(ltx2_model: Any) -> None:
-    assert ltx2_model.warmup() == len(ltx2_model.warmup_recipes) == 5
+    assert ltx2_model.warmup() == len(ltx2_model.warmup_recipes) == 6
 
 
 def test_warmup_without_a_plan_does_nothing(tiny_model: Any) -> None:

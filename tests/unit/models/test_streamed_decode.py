@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from takeone.core.errors import GenerationFailed, JobCancelled
-from takeone.generation import GenerationRequest
+from takeone.core.task import VideoTask
 from takeone.models.base import Frames, FrameStream, Video
 from takeone.models.common import frames_to_uint8
 from takeone.models.decode import TemporalTiles
@@ -34,7 +34,7 @@ from tests.mp4probe import probe
 from tests.unit.models.callbacks import ignore, never
 
 CPU = torch.device("cpu")
-FOX = GenerationRequest(endpoint="kling-2.6", prompt="a fox", duration=10, generate_audio=True, seed=4)
+FOX = VideoTask(kind="t2v", prompt="a fox", seconds=10, audio=True, seed=4)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def recipe() -> Recipe:
 
 
 def pipeline_decode(
-    model: Ltx2Model, request: GenerationRequest, recipe: Recipe, monkeypatch: pytest.MonkeyPatch
+    model: Ltx2Model, request: VideoTask, recipe: Recipe, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Frames, np.ndarray[Any, Any]]:
     """The job decoded by the pipeline itself (``output_type="pt"`` on its last stage)."""
     stages = 2 if recipe.two_stage else 1
@@ -81,14 +81,14 @@ def pipeline_decode(
     return frames_to_uint8(output.frames[0]), audio_to_numpy(output.audio[0])
 
 
-def streamed(model: Ltx2Model, request: GenerationRequest, recipe: Recipe) -> tuple[list[Frames], Video]:
+def streamed(model: Ltx2Model, request: VideoTask, recipe: Recipe) -> tuple[list[Frames], Video]:
     video = model.generate(request, recipe, ignore, never)
     assert isinstance(video.frames, FrameStream)
     return list(video.frames), video
 
 
 def assert_same_as_pipeline(
-    model: Ltx2Model, recipe: Recipe, monkeypatch: pytest.MonkeyPatch, request: GenerationRequest = FOX
+    model: Ltx2Model, recipe: Recipe, monkeypatch: pytest.MonkeyPatch, request: VideoTask = FOX
 ) -> list[Frames]:
     chunks, video = streamed(model, request, recipe)
     frames, audio = pipeline_decode(model, request, recipe, monkeypatch)
@@ -156,7 +156,7 @@ def test_two_stage_decode_equals_the_pipeline(
     ltx2_model: Ltx2Model, scaled_ltx2: Profile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real ltx-2 recipe (stage 1, upsampler, stage 2), forced into temporal tiles."""
-    request = dataclasses.replace(FOX, duration=10)
+    request = dataclasses.replace(FOX, seconds=10)
     recipe = dataclasses.replace(scaled_ltx2.recipe_for(request), vae_tiling=True)
     assert recipe.two_stage
     assert_same_as_pipeline(ltx2_model, recipe, monkeypatch, request)
@@ -281,7 +281,7 @@ def synthetic(chunks: int, size: int, live: list[int], peak: list[int], fail_at:
 
 
 def delivery_recipe(frames: int) -> Recipe:
-    recipe = get_profile("tiny").recipe_for(GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1))
+    recipe = get_profile("tiny").recipe_for(VideoTask(kind="t2v", prompt="a fox", seed=1))
     return dataclasses.replace(recipe, output_frames=frames, output_width=64, output_height=48, audio=False)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from takeone.core.errors import GenerationFailed, JobCancelled, OutOfMemory
-from takeone.generation import Endpoint, GenerationRequest
+from takeone.core.task import TaskKind, Tier, VideoTask
 from takeone.models.base import Video, VideoModel
 from takeone.models.loader import load_video_model
 from takeone.models.ltx2 import Ltx2Model
@@ -68,51 +68,53 @@ def probe(path: Path) -> Mp4:
 class Case:
     """One distinct tiny recipe to render."""
 
-    endpoint: Endpoint
-    mode: str
-    image: bool
-    tail: bool
+    kind: TaskKind
+    tier: Tier
     aspect_ratio: str
-    duration: int
-    generate_audio: bool
+    seconds: int
+    audio: bool
 
     def __str__(self) -> str:
-        inputs = "+".join(name for name, used in (("img", self.image), ("tail", self.tail)) if used) or "text"
-        audio = "audio" if self.generate_audio else "silent"
-        return f"{self.endpoint}-{self.mode}-{inputs}-{self.aspect_ratio}-{self.duration}s-{audio}"
+        audio = "audio" if self.audio else "silent"
+        return f"{self.kind}-{self.tier}-{self.aspect_ratio}-{self.seconds}s-{audio}"
 
-    def request(self, make_png: Callable[..., str], seed: int | None = 3) -> GenerationRequest:
-        return GenerationRequest(
-            endpoint=self.endpoint,
+    def request(self, make_png: Callable[..., str], seed: int | None = 3) -> VideoTask:
+        return VideoTask(
+            kind=self.kind,
+            tier=self.tier,
             prompt="a red fox runs through snow",
             negative_prompt="blurry",
-            mode=self.mode,
             aspect_ratio=self.aspect_ratio,
-            duration=self.duration,
-            generate_audio=self.generate_audio,
-            image=make_png(400, 300, 1) if self.image else None,
-            image_tail=make_png(300, 400, 2) if self.tail else None,
+            seconds=self.seconds,
+            audio=self.audio,
+            first_frame=make_png(400, 300, 1) if self.kind != "t2v" else None,
+            last_frame=make_png(300, 400, 2) if self.kind == "flf2v" else None,
             seed=seed,
         )
 
 
 def render_cases() -> list[Case]:
-    """Every distinct recipe: endpoint x mode x inputs x aspect x duration (x audio on 2.6)."""
-    kling_21 = [
-        Case("kling-2.1", mode, True, tail, aspect, duration, False)
-        for mode in ("std", "pro", "master")
-        for tail in (False, True)
+    """Every distinct recipe: tier x kind x aspect x duration, silent; plus t2v and i2v with
+    audio on the standard tier (LTX-2 generates audio on every case; only the muxing differs)."""
+    silent = [
+        Case(kind, tier, aspect, seconds, False)
+        for tier in ("fast", "standard", "quality")
+        for kind in ("i2v", "flf2v")
         for aspect in SIZES
-        for duration in FRAMES
+        for seconds in FRAMES
     ]
-    kling_26 = [
-        Case("kling-2.6", "pro", image, False, aspect, duration, audio)
-        for image in (False, True)
+    standard = [
+        Case(kind, "standard", aspect, seconds, audio)
+        for kind in ("t2v", "i2v")
         for aspect in SIZES
-        for duration in FRAMES
+        for seconds in FRAMES
         for audio in (False, True)
     ]
-    return kling_21 + kling_26 + [Case("kling-2.1", "pro", True, False, "16:9", 5, True)]
+    return silent + standard + [
+        Case("flf2v", "quality", "16:9", 5, True),
+        Case("t2v", "fast", "1:1", 10, True),
+        Case("t2v", "quality", "9:16", 5, False),
+    ]
 
 
 @pytest.mark.parametrize("case", render_cases(), ids=str)
@@ -124,8 +126,8 @@ def test_render_case(
     info = render(tiny_model, tiny_profile, request, out_file, lambda d, t: calls.append((d, t)), never)
 
     width, height = SIZES[case.aspect_ratio]
-    frames = FRAMES[case.duration]
-    has_audio = case.endpoint == "kling-2.6" and case.generate_audio
+    frames = FRAMES[case.seconds]
+    has_audio = case.audio
     mp4 = probe(out_file)
     assert (mp4.width, mp4.height, mp4.fps, mp4.frames) == (width, height, 24, frames)
     assert (mp4.video_codec, mp4.pix_fmt) == ("h264", "yuv420p")
@@ -147,19 +149,19 @@ def test_pipelines_share_one_set_of_weights(tiny_model: VideoModel) -> None:
         assert all(getattr(pipe, name) is getattr(pipes[0], name) for pipe in pipes), name
 
 
-@pytest.mark.parametrize(("field", "tail"), [("image", False), ("image", True), ("image_tail", True)])
+@pytest.mark.parametrize(("field", "kind"), [("first_frame", "i2v"), ("first_frame", "flf2v"), ("last_frame", "flf2v")])
 def test_conditioning_images_change_the_video(
-    field: str, tail: bool, tiny_model: VideoModel, tiny_profile: Profile, make_png: Callable[..., str]
+    field: str, kind: TaskKind, tiny_model: VideoModel, tiny_profile: Profile, make_png: Callable[..., str]
 ) -> None:
     """The first (and last) frame really reach the pipeline: another image, another video."""
-    base = Case("kling-2.1", "std", True, tail, "16:9", 5, False).request(make_png)
+    base = Case(kind, "fast", "16:9", 5, False).request(make_png)
     other = dataclasses.replace(base, **{field: make_png(320, 180, 9)})
     first, second = (generate(tiny_model, tiny_profile, req).frames for req in (base, other))
     assert not np.array_equal(first, second)
 
 
 def test_same_seed_same_video_and_other_seed_another(tiny_model: VideoModel, tiny_profile: Profile) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", generate_audio=True, seed=11)
+    request = VideoTask(kind="t2v", prompt="a fox", audio=True, seed=11)
     first, second = (generate(tiny_model, tiny_profile, request) for _ in range(2))
     other = generate(tiny_model, tiny_profile, dataclasses.replace(request, seed=12))
     assert np.array_equal(first.frames, second.frames)
@@ -170,7 +172,7 @@ def test_same_seed_same_video_and_other_seed_another(tiny_model: VideoModel, tin
 def test_unseeded_request_reports_a_seed_that_reproduces_it(
     tiny_model: VideoModel, tiny_profile: Profile
 ) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox")
+    request = VideoTask(kind="t2v", prompt="a fox")
     video = generate(tiny_model, tiny_profile, request)
     assert 0 <= video.seed < 2**31
     again = generate(tiny_model, tiny_profile, dataclasses.replace(request, seed=video.seed))
@@ -178,7 +180,7 @@ def test_unseeded_request_reports_a_seed_that_reproduces_it(
 
 
 def test_video_arrays_have_the_documented_types(tiny_model: VideoModel, tiny_profile: Profile) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="fox", duration=10, generate_audio=True, seed=1)
+    request = VideoTask(kind="t2v", prompt="fox", seconds=10, audio=True, seed=1)
     recipe = tiny_profile.recipe_for(request)
     video = whole(tiny_model.generate(request, recipe, ignore, never))
     assert video.frames.dtype == np.uint8
@@ -191,7 +193,7 @@ def test_video_arrays_have_the_documented_types(tiny_model: VideoModel, tiny_pro
 
 
 def test_silent_recipe_returns_no_audio(tiny_model: VideoModel, tiny_profile: Profile) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=1)
     video = generate(tiny_model, tiny_profile, request)
     assert video.audio is None
 
@@ -201,7 +203,7 @@ def test_cancellation_raises_job_cancelled_and_writes_nothing(
     cancel_after: int, tiny_model: VideoModel, tiny_profile: Profile, out_file: Path
 ) -> None:
     calls: list[int] = []
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=1)
 
     def should_cancel() -> bool:
         calls.append(1)
@@ -218,7 +220,7 @@ def test_cancellation_raises_job_cancelled_and_writes_nothing(
 def test_cancellation_after_generation_still_delivers_nothing(
     tiny_model: VideoModel, tiny_profile: Profile, out_file: Path
 ) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=1)
     steps = tiny_profile.recipe_for(request).steps
     polls: list[int] = []
 
@@ -233,7 +235,7 @@ def test_cancellation_after_generation_still_delivers_nothing(
 
 def test_allocation_failure_becomes_out_of_memory(tiny_model: VideoModel, tiny_profile: Profile) -> None:
     """A generation size whose latents exceed any address space: a real allocator failure."""
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=1)
     huge = dataclasses.replace(tiny_profile.recipe_for(request), gen_width=2**27, gen_height=2**27)
     with pytest.raises(OutOfMemory, match="out of cpu memory"):
         tiny_model.generate(request, huge, ignore, never)
@@ -241,7 +243,7 @@ def test_allocation_failure_becomes_out_of_memory(tiny_model: VideoModel, tiny_p
 
 
 def test_pipeline_error_becomes_generation_failed(tiny_model: VideoModel, tiny_profile: Profile) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=1)
     invalid = dataclasses.replace(tiny_profile.recipe_for(request), gen_width=100)
     message = "t2v generation failed: ValueError: .*divisible by 32"
     with pytest.raises(GenerationFailed, match=message) as caught:
@@ -253,7 +255,7 @@ def test_missing_image_file_becomes_generation_failed(
     tiny_model: VideoModel, tiny_profile: Profile, tmp_path: Path
 ) -> None:
     missing = str(tmp_path / "gone.png")
-    request = GenerationRequest(endpoint="kling-2.1", prompt="a fox", image=missing, seed=1)
+    request = VideoTask(kind="i2v", prompt="a fox", first_frame=missing, seed=1)
     with pytest.raises(GenerationFailed, match="cannot read conditioning image gone.png"):
         generate(tiny_model, tiny_profile, request)
 
@@ -274,7 +276,7 @@ def test_saved_weights_load_offline_into_the_same_model(
 
     LTX2Pipeline(**build_tiny_components()).save_pretrained(tmp_path / "weights")
     loaded = load_video_model("tiny", "cpu", weights=tmp_path / "weights")
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", generate_audio=True, seed=5)
+    request = VideoTask(kind="t2v", prompt="a fox", audio=True, seed=5)
     expected, actual = generate(tiny_model, tiny_profile, request), generate(loaded, tiny_profile, request)
     assert np.array_equal(expected.frames, actual.frames)
 
@@ -296,5 +298,5 @@ def test_tiny_latents_stay_small(tiny_model: VideoModel, tiny_profile: Profile) 
         assert latent_frames * (recipe.gen_height // space) * (recipe.gen_width // space) <= 100
 
 
-def generate(model: VideoModel, profile: Profile, request: GenerationRequest) -> Video:
+def generate(model: VideoModel, profile: Profile, request: VideoTask) -> Video:
     return whole(model.generate(request, profile.recipe_for(request), ignore, never))

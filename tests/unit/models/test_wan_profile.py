@@ -15,54 +15,44 @@ from typing import Any
 
 import pytest
 
-from takeone.edge.errors import HTTP_STATUS
 from takeone.core.errors import InvalidRequest
-from takeone.generation import GenerationRequest
+from takeone.core.task import KINDS, VideoTask
+from takeone.edge.errors import HTTP_STATUS
 from takeone.models.profiles import Recipe, get_profile
 from takeone.models.wan_profile import FLF2V_REPO, I2V_REPO, T2V_REPO, shrink
 
 OUTPUT = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)}
 GEN_480P = {"16:9": (832, 480), "9:16": (480, 832), "1:1": (624, 624)}
 GEN_720P = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960)}
-MODES = {
-    ("kling-2.1", "std"): (40, GEN_480P),
-    ("kling-2.1", "pro"): (40, GEN_720P),
-    ("kling-2.1", "master"): (50, GEN_720P),
-    ("kling-2.6", "pro"): (40, GEN_720P),
-}
+TIERS_ = {"fast": (40, GEN_480P), "standard": (40, GEN_720P), "quality": (50, GEN_720P)}
 FRAMES = {5: (81, 121), 10: (161, 241)}
 WEIGHTS = {"i2v": I2V_REPO, "t2v": T2V_REPO, "condition": FLF2V_REPO}
 BOUNDARY = {"i2v": 0.9, "t2v": 0.875, "condition": None}
+PIPELINES = {"t2v": "t2v", "i2v": "i2v", "flf2v": "condition"}
 
 
-def servable_requests() -> list[GenerationRequest]:
-    """Every distinct servable case: endpoint x mode x inputs x aspect x duration."""
-    kling_21 = [
-        GenerationRequest(endpoint="kling-2.1", prompt="fox", mode=mode, image="a.png", image_tail=tail,
-                          aspect_ratio=aspect, duration=duration)
-        for mode, tail, aspect, duration in itertools.product(("std", "pro", "master"), (None, "z.png"), OUTPUT, FRAMES)
-    ]
-    kling_26 = [
-        GenerationRequest(endpoint="kling-2.6", prompt="fox", image=image, aspect_ratio=aspect, duration=duration)
-        for image, aspect, duration in itertools.product((None, "a.png"), OUTPUT, FRAMES)
-    ]
-    return kling_21 + kling_26
+def servable_requests() -> list[VideoTask]:
+    """Every distinct servable case: tier x kind x aspect x duration (silent)."""
+    return [
+        VideoTask(kind=kind, tier=tier, prompt="fox", first_frame="a.png" if kind != "t2v" else None,
+                  last_frame="z.png" if kind == "flf2v" else None, aspect_ratio=aspect, seconds=seconds)
+        for tier, kind, aspect, seconds in itertools.product(TIERS_, KINDS, OUTPUT, FRAMES)
+    ]  # type: ignore[arg-type]
 
 
-def case_id(req: GenerationRequest) -> str:
-    inputs = "+".join(name for name, value in (("img", req.image), ("tail", req.image_tail)) if value) or "text"
-    return f"{req.endpoint}-{req.mode}-{inputs}-{req.aspect_ratio}-{req.duration}s"
+def case_id(req: VideoTask) -> str:
+    return f"{req.tier}-{req.kind}-{req.aspect_ratio}-{req.seconds}s"
 
 
 @pytest.mark.parametrize("request_", servable_requests(), ids=case_id)
-def test_real_recipe_table(request_: GenerationRequest) -> None:
+def test_real_recipe_table(request_: VideoTask) -> None:
     recipe = get_profile("wan-2.2").recipe_for(request_)
-    steps, gen_sizes = MODES[(request_.endpoint, request_.mode)]
-    pipeline = "t2v" if request_.image is None else "condition" if request_.image_tail else "i2v"
-    gen_frames, output_frames = FRAMES[request_.duration]
+    steps, gen_sizes = TIERS_[request_.tier]
+    pipeline = PIPELINES[request_.kind]
+    gen_frames, output_frames = FRAMES[request_.seconds]
     assert (recipe.family, recipe.pipeline, recipe.weights) == ("wan", pipeline, WEIGHTS[pipeline])
-    assert (recipe.gen_width, recipe.gen_height) == gen_sizes[request_.aspect_ratio]
-    assert (recipe.output_width, recipe.output_height) == OUTPUT[request_.aspect_ratio]
+    assert (recipe.gen_width, recipe.gen_height) == gen_sizes[request_.aspect_ratio or ""]
+    assert (recipe.output_width, recipe.output_height) == OUTPUT[request_.aspect_ratio or ""]
     assert (recipe.gen_frames, recipe.output_frames, recipe.output_fps) == (gen_frames, output_frames, 24)
     assert (recipe.steps, recipe.boundary_ratio, recipe.audio) == (steps, BOUNDARY[pipeline], False)
     assert recipe.license == "Apache-2.0" and recipe.max_sequence_length == 512
@@ -80,44 +70,38 @@ def assert_wan_valid(recipe: Recipe) -> None:
     assert recipe.output_width % 2 == 0 and recipe.output_height % 2 == 0
 
 
-@pytest.mark.parametrize("image", [None, "a.png"])
-def test_generate_audio_is_refused_with_a_400_naming_the_field(image: str | None) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="fox", image=image, generate_audio=True)
+@pytest.mark.parametrize("kind", ["t2v", "i2v"])
+def test_audio_is_refused_with_a_400_naming_the_field(kind: str) -> None:
+    request = VideoTask(kind=kind, prompt="fox", first_frame="a.png" if kind == "i2v" else None,  # type: ignore[arg-type]
+                        audio=True)
     with pytest.raises(InvalidRequest) as caught:
         get_profile("wan-2.2").recipe_for(request)
-    assert caught.value.field == "generate_audio" and caught.value.value is True
-    assert str(caught.value).startswith("generate_audio:") and "generate_audio: false" in str(caught.value)
+    assert caught.value.field == "audio" and caught.value.value is True
+    assert str(caught.value).startswith("audio:") and "silent videos only" in str(caught.value)
     assert HTTP_STATUS[type(caught.value)] == 400
-    silent = dataclasses.replace(request, generate_audio=False)
+    silent = dataclasses.replace(request, audio=False)
     assert get_profile("wan-2.2").recipe_for(silent).audio is False
-
-
-def test_kling_21_ignores_generate_audio_as_before() -> None:
-    """Kling 2.1 never has audio, whatever the flag says; refusing it would break 2.1 clients."""
-    request = GenerationRequest(endpoint="kling-2.1", image="a.png", generate_audio=True)
-    assert get_profile("wan-2.2").recipe_for(request).audio is False
 
 
 @pytest.mark.parametrize(
     ("field", "changes"),
     [
-        ("image_tail", {"endpoint": "kling-2.6", "image": "a.png", "image_tail": "z.png"}),
-        ("image", {"endpoint": "kling-2.1", "image": None}),
-        ("mode", {"endpoint": "kling-2.6", "mode": "std"}),
         ("aspect_ratio", {"aspect_ratio": "4:3"}),
-        ("duration", {"duration": 7}),
+        ("seconds", {"seconds": 7}),
+        ("fps", {"fps": 16}),
+        ("size", {"aspect_ratio": None, "size": "1920x1080"}),
     ],
 )
 def test_unservable_requests_name_their_field(field: str, changes: dict[str, Any]) -> None:
-    request = dataclasses.replace(GenerationRequest(endpoint="kling-2.1", image="a.png"), **changes)
+    request = dataclasses.replace(VideoTask(kind="i2v", first_frame="a.png"), **changes)
     with pytest.raises(InvalidRequest) as caught:
         get_profile("wan-2.2").recipe_for(request)
     assert caught.value.field == field
 
 
-@pytest.mark.parametrize(("cfg_scale", "guidance"), [(0.0, 1.0), (0.5, 3.0), (0.7, 3.8), (0.8, 4.2), (1.0, 5.0)])
-def test_cfg_scale_maps_onto_1_to_5(cfg_scale: float, guidance: float) -> None:
-    request = GenerationRequest(endpoint="kling-2.1", image="a.png", cfg_scale=cfg_scale)
+@pytest.mark.parametrize(("position", "guidance"), [(0.0, 1.0), (0.5, 3.0), (0.7, 3.8), (0.8, 4.2), (1.0, 5.0)])
+def test_guidance_maps_onto_1_to_5(position: float, guidance: float) -> None:
+    request = VideoTask(kind="i2v", first_frame="a.png", guidance=position)
     assert get_profile("wan-2.2").recipe_for(request).guidance_scale == pytest.approx(guidance)
 
 
@@ -128,7 +112,7 @@ def test_shrink_keeps_everything_but_sizes_frames_and_steps() -> None:
         big, little = real.recipe_for(request), small.recipe_for(request)
         kept = ("family", "pipeline", "weights", "boundary_ratio", "guidance_scale", "audio", "output_frames")
         assert all(getattr(big, name) == getattr(little, name) for name in kept)
-        assert little.steps == 2 and little.gen_frames == {5: 9, 10: 17}[request.duration]
+        assert little.steps == 2 and little.gen_frames == {5: 9, 10: 17}[request.seconds]
         assert little.gen_width % 16 == 0 and little.gen_height % 16 == 0
         assert (little.output_width, little.output_height) == (big.output_width // 8, big.output_height // 8)
 

@@ -27,8 +27,13 @@ import pytest
 import torch
 from PIL import Image
 
-from takeone.core.errors import GenerationFailed, InvalidRequest, JobCancelled, OutOfMemory
-from takeone.generation import GenerationRequest
+from takeone.core.errors import (
+    GenerationFailed,
+    InvalidRequest,
+    JobCancelled,
+    OutOfMemory,
+)
+from takeone.core.task import TaskKind, VideoTask
 from takeone.models.base import Video
 from takeone.models.loader import load_video_model
 from takeone.models.profiles import Profile, get_profile
@@ -74,33 +79,30 @@ def wan_profile() -> Profile:
     return shrink(get_profile("wan-2.2"), gen_divisor=16, gen_frames=GEN_FRAMES, steps=2, max_sequence_length=64)
 
 
-def wan_cases() -> list[GenerationRequest]:
-    """Every distinct recipe: endpoint x mode x inputs x aspect ratio x duration."""
-    kling_21 = [
-        GenerationRequest(endpoint="kling-2.1", mode=mode, image="first", image_tail="last" if tail else None,
-                          aspect_ratio=aspect, duration=duration)
-        for mode in ("std", "pro", "master") for tail in (False, True) for aspect in SIZES for duration in FRAMES
+def wan_cases() -> list[VideoTask]:
+    """Every distinct recipe: tier x kind x aspect ratio x duration (i2v and flf2v on every
+    tier, t2v on the standard one)."""
+    framed = [
+        VideoTask(kind=kind, tier=tier, first_frame="first", last_frame="last" if kind == "flf2v" else None,
+                  aspect_ratio=aspect, seconds=seconds)
+        for tier in ("fast", "standard", "quality") for kind in ("i2v", "flf2v") for aspect in SIZES
+        for seconds in FRAMES
     ]
-    kling_26 = [
-        GenerationRequest(endpoint="kling-2.6", image="first" if image else None, aspect_ratio=aspect,
-                          duration=duration)
-        for image in (False, True) for aspect in SIZES for duration in FRAMES
-    ]
-    return kling_21 + kling_26
+    text = [VideoTask(kind="t2v", aspect_ratio=aspect, seconds=seconds) for aspect in SIZES for seconds in FRAMES]
+    return framed + text  # type: ignore[arg-type]
 
 
-def case_id(req: GenerationRequest) -> str:
-    inputs = "+".join(name for name, value in (("img", req.image), ("tail", req.image_tail)) if value) or "text"
-    return f"{req.endpoint}-{req.mode}-{inputs}-{req.aspect_ratio}-{req.duration}s"
+def case_id(req: VideoTask) -> str:
+    return f"{req.kind}-{req.tier}-{req.aspect_ratio}-{req.seconds}s"
 
 
-def with_images(req: GenerationRequest, make_png: Callable[..., str], seed: int = 3) -> GenerationRequest:
+def with_images(req: VideoTask, make_png: Callable[..., str], seed: int = 3) -> VideoTask:
     return dataclasses.replace(
         req,
         prompt="a red fox runs through snow",
         negative_prompt="blurry",
-        image=make_png(400, 300, 1) if req.image else None,
-        image_tail=make_png(300, 400, 2) if req.image_tail else None,
+        first_frame=make_png(400, 300, 1) if req.first_frame else None,
+        last_frame=make_png(300, 400, 2) if req.last_frame else None,
         seed=seed,
     )
 
@@ -116,26 +118,26 @@ def probe(path: Path) -> tuple[int, int, float, int, int]:
 
 @pytest.mark.parametrize("case", wan_cases(), ids=case_id)
 def test_render_case(
-    case: GenerationRequest, wan_model: WanModel, wan_profile: Profile, make_png: Callable[..., str], out_file: Path
+    case: VideoTask, wan_model: WanModel, wan_profile: Profile, make_png: Callable[..., str], out_file: Path
 ) -> None:
     request = with_images(case, make_png)
     calls: list[tuple[int, int]] = []
     info = render(wan_model, wan_profile, request, out_file, lambda d, t: calls.append((d, t)), never)
 
     width, height = SIZES[case.aspect_ratio]
-    assert probe(out_file) == (width, height, 24, FRAMES[case.duration], 0)
+    assert probe(out_file) == (width, height, 24, FRAMES[case.seconds], 0)
     delivered = (info.width, info.height, info.frames, info.fps, info.has_audio)
-    assert delivered == (width, height, FRAMES[case.duration], 24, False)
+    assert delivered == (width, height, FRAMES[case.seconds], 24, False)
     assert info.seed == 3 and calls == [(1, 3), (2, 3), (3, 3)]  # 2 steps, then decode and MP4
 
 
-def test_generate_audio_is_refused_before_any_work(
+def test_audio_is_refused_before_any_work(
     wan_model: WanModel, wan_profile: Profile, out_file: Path
 ) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", generate_audio=True, seed=1)
-    with pytest.raises(InvalidRequest, match="generate_audio: false") as caught:
+    request = VideoTask(kind="t2v", prompt="a fox", audio=True, seed=1)
+    with pytest.raises(InvalidRequest, match="silent videos only") as caught:
         render(wan_model, wan_profile, request, out_file, ignore, never)
-    assert caught.value.field == "generate_audio"
+    assert caught.value.field == "audio"
     assert list(out_file.parent.iterdir()) == []
 
 
@@ -159,7 +161,7 @@ def test_checkpoints_load_lazily_and_from_plain_folders(
     assert not (root / FLF2V_REPO / "text_encoder").exists()
     model = load_video_model("wan-2.2", "cpu", weights=root)
     assert isinstance(model, WanModel) and sorted(model.pipelines) == ["i2v"]
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=5)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=5)
     expected = generate(wan_model, wan_profile, request).frames
     assert np.array_equal(generate(model, wan_profile, request).frames, expected)
     assert sorted(model.pipelines) == ["i2v", "t2v"]
@@ -175,12 +177,12 @@ def test_missing_weights_are_refused_before_loading(tmp_path: Path) -> None:
         load_video_model("wan-2.2", "cpu", weights=root)
 
 
-@pytest.mark.parametrize(("endpoint", "image", "boundary"), [("kling-2.1", True, 0.9), ("kling-2.6", False, 0.875)])
+@pytest.mark.parametrize(("kind", "boundary"), [("i2v", 0.9), ("t2v", 0.875)])
 def test_both_experts_denoise_split_at_the_boundary(
-    endpoint: str, image: bool, boundary: float, wan_model: WanModel, wan_profile: Profile, make_png: Callable[..., str]
+    kind: TaskKind, boundary: float, wan_model: WanModel, wan_profile: Profile, make_png: Callable[..., str]
 ) -> None:
-    first = make_png(64, 64) if image else None
-    request = GenerationRequest(endpoint=endpoint, image=first, seed=1)  # type: ignore[arg-type]
+    first = make_png(64, 64) if kind == "i2v" else None
+    request = VideoTask(kind=kind, first_frame=first, seed=1)
     recipe = wan_profile.recipe_for(request)
     pipe = wan_model.pipeline(recipe.pipeline)
     with count_calls(pipe.transformer) as high, count_calls(pipe.transformer_2) as low:
@@ -204,28 +206,28 @@ def test_last_frame_reaches_clip_and_latents(
 ) -> None:
     """FLF2V encodes both frames with CLIP, and another last frame gives another video."""
     black, white = black_and_white
-    base = GenerationRequest(endpoint="kling-2.1", prompt="a fox", image=black, image_tail=black, mode="std", seed=3)
+    base = VideoTask(kind="flf2v", tier="fast", prompt="a fox", first_frame=black, last_frame=black, seed=3)
     encoder = wan_model.pipeline("condition").image_encoder
     with count_calls(encoder, batch=True) as batches:
         first = generate(wan_model, wan_profile, base).frames
-    other = generate(wan_model, wan_profile, dataclasses.replace(base, image_tail=white)).frames
+    other = generate(wan_model, wan_profile, dataclasses.replace(base, last_frame=white)).frames
     assert batches == [2] and not np.array_equal(first, other)
 
 
-@pytest.mark.parametrize("field", ["image", "prompt", "negative_prompt"])
+@pytest.mark.parametrize("field", ["first_frame", "prompt", "negative_prompt"])
 def test_first_frame_and_prompts_change_the_video(
     field: str, wan_model: WanModel, wan_profile: Profile, black_and_white: tuple[str, str]
 ) -> None:
     black, white = black_and_white
-    base = GenerationRequest(endpoint="kling-2.1", prompt="a fox", negative_prompt="blurry", image=black, seed=3)
-    changes: dict[str, Any] = {field: {"image": white, "prompt": "a cat", "negative_prompt": "x"}[field]}
+    base = VideoTask(kind="i2v", prompt="a fox", negative_prompt="blurry", first_frame=black, seed=3)
+    changes: dict[str, Any] = {field: {"first_frame": white, "prompt": "a cat", "negative_prompt": "x"}[field]}
     other = dataclasses.replace(base, **changes)
     videos = [generate(wan_model, wan_profile, request).frames for request in (base, other)]
     assert not np.array_equal(*videos)
 
 
 def test_seed_reproduces_and_unseeded_reports_its_seed(wan_model: WanModel, wan_profile: Profile) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox")
+    request = VideoTask(kind="t2v", prompt="a fox")
     video = generate(wan_model, wan_profile, request)
     assert 0 <= video.seed < 2**31 and video.audio is None
     again = generate(wan_model, wan_profile, dataclasses.replace(request, seed=video.seed))
@@ -246,7 +248,7 @@ def test_cancellation_raises_job_cancelled_and_writes_nothing(
         polls.append(1)
         return len(polls) > cancel_after
 
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=1)
     with pytest.raises(JobCancelled):
         render(wan_model, wan_profile, request, out_file, ignore, should_cancel)
     assert len(polls) == cancel_after + 1 and list(out_file.parent.iterdir()) == []
@@ -255,7 +257,7 @@ def test_cancellation_raises_job_cancelled_and_writes_nothing(
 
 def test_allocation_failure_becomes_out_of_memory(wan_model: WanModel, wan_profile: Profile) -> None:
     """Latents larger than any address space: a real allocator failure, and the model survives."""
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=1)
     huge = dataclasses.replace(wan_profile.recipe_for(request), gen_width=2**27, gen_height=2**27)
     with pytest.raises(OutOfMemory, match="out of cpu memory"):
         wan_model.generate(request, huge, ignore, never)
@@ -263,7 +265,7 @@ def test_allocation_failure_becomes_out_of_memory(wan_model: WanModel, wan_profi
 
 
 def test_pipeline_error_becomes_generation_failed(wan_model: WanModel, wan_profile: Profile) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=1)
     invalid = dataclasses.replace(wan_profile.recipe_for(request), gen_width=40)
     with pytest.raises(GenerationFailed, match="t2v generation failed: ValueError: .*divisible by 16") as caught:
         wan_model.generate(request, invalid, ignore, never)
@@ -271,7 +273,7 @@ def test_pipeline_error_becomes_generation_failed(wan_model: WanModel, wan_profi
 
 
 def test_foreign_or_audio_recipes_are_refused(wan_model: WanModel, wan_profile: Profile) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=1)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=1)
     recipe = wan_profile.recipe_for(request)
     for wrong in (dataclasses.replace(recipe, family="ltx2"), dataclasses.replace(recipe, audio=True)):
         with pytest.raises(GenerationFailed, match="Wan cannot run"):
@@ -281,7 +283,7 @@ def test_foreign_or_audio_recipes_are_refused(wan_model: WanModel, wan_profile: 
 def test_missing_image_file_becomes_generation_failed(
     wan_model: WanModel, wan_profile: Profile, tmp_path: Path
 ) -> None:
-    request = GenerationRequest(endpoint="kling-2.1", image=str(tmp_path / "gone.png"), seed=1)
+    request = VideoTask(kind="i2v", first_frame=str(tmp_path / "gone.png"), seed=1)
     with pytest.raises(GenerationFailed, match="cannot read conditioning image gone.png"):
         generate(wan_model, wan_profile, request)
 
@@ -293,7 +295,7 @@ def test_streamed_decode_equals_the_pipelines_own(wan_model: WanModel, wan_profi
     from takeone.models.common import frames_to_uint8
     from takeone.models.wan import arguments
 
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", duration=10, seed=6)
+    request = VideoTask(kind="t2v", prompt="a fox", seconds=10, seed=6)
     recipe = wan_profile.recipe_for(request)
     video = wan_model.generate(request, recipe, ignore, never)
     assert isinstance(video.frames, FrameStream) and video.frame_count == recipe.gen_frames
@@ -305,7 +307,7 @@ def test_streamed_decode_equals_the_pipelines_own(wan_model: WanModel, wan_profi
 
 
 def test_cancel_while_decoding_raises_job_cancelled(wan_model: WanModel, wan_profile: Profile) -> None:
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=6)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=6)
     cancelled = [False]
     video = wan_model.generate(request, wan_profile.recipe_for(request), ignore, lambda: cancelled[0])
     chunks = video.chunks()
@@ -320,7 +322,7 @@ def test_offloaded_vae_decodes_the_same_frames(wan_root: Path, wan_model: WanMod
     offloaded = load_video_model("wan-2.2", "cpu", weights=wan_root)
     assert isinstance(offloaded, WanModel)
     offloaded.offload = True
-    request = GenerationRequest(endpoint="kling-2.6", prompt="a fox", seed=2)
+    request = VideoTask(kind="t2v", prompt="a fox", seed=2)
     expected = generate(wan_model, wan_profile, request).frames
     assert np.array_equal(generate(offloaded, wan_profile, request).frames, expected)
     assert hasattr(offloaded.pipeline("t2v").vae, "_hf_hook")
@@ -347,5 +349,5 @@ def count_calls(module: torch.nn.Module, batch: bool = False) -> Iterator[list[i
         handle.remove()
 
 
-def generate(model: WanModel, profile: Profile, request: GenerationRequest) -> Video:
+def generate(model: WanModel, profile: Profile, request: VideoTask) -> Video:
     return whole(model.generate(request, profile.recipe_for(request), ignore, never))
