@@ -1,0 +1,292 @@
+"""The playground end to end: a real server, a real headless Chromium, real MP4 playback."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import PHONE
+from tests.integration.harness import ImageServer, Server, png_bytes
+
+JOB_TIMEOUT_MS = 90_000
+
+
+def open_playground(page: Page, key: str, path: str = "/") -> None:
+    page.goto(path)
+    page.get_by_label("API key", exact=True).fill(key)
+    page.get_by_role("button", name="Use key").click()
+    expect(page.locator("#key-state")).to_contain_text("Key accepted")
+    expect(page.locator("#endpoint option")).to_have_count(2)
+
+
+def choose(page: Page, slug: str) -> None:
+    page.get_by_label("Endpoint").select_option(slug)
+    expect(page.locator("#endpoint-help")).to_contain_text(f"/v2/{slug}")
+
+
+def record_progress(page: Page) -> None:
+    page.evaluate("""() => {
+        window.progressSeen = [];
+        const text = document.getElementById("job-progress-text");
+        new MutationObserver(() => window.progressSeen.push(text.textContent))
+            .observe(text, {childList: true, characterData: true, subtree: true});
+    }""")
+
+
+def show_a_frame(page: Page) -> None:
+    """Seek into the clip and let the player settle, so that the screenshot shows a frame
+    rather than the controls' loading spinner."""
+    page.locator("#video").evaluate("""v => new Promise(done => {
+        v.addEventListener("seeked", done, {once: true});
+        v.currentTime = 2.5;
+    })""")
+    page.wait_for_timeout(1500)
+
+
+def job_id(page: Page) -> str:
+    expect(page.locator("#job-id")).not_to_have_text("")
+    return page.locator("#job-id").inner_text()
+
+
+def api(server: Server, key: str, method: str, path: str, **kw: Any) -> httpx.Response:
+    return httpx.request(method, server.url + path, headers={"x-api-key": key}, timeout=30, **kw)
+
+
+def wait_done(server: Server, key: str, request_id: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = api(server, key, "GET", f"/v2/requests/{request_id}/status").json()
+        if body["status"] in ("COMPLETED", "FAILED"):
+            return dict(body)
+        time.sleep(0.2)
+    raise AssertionError(f"request {request_id} did not finish in {timeout} s")
+
+
+@pytest.mark.timeout(60)
+def test_page_is_served_locally_at_root_and_playground(pg_server: Server) -> None:
+    for path in ("/", "/playground"):
+        r = httpx.get(pg_server.url + path)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert "takeone playground" in r.text
+        assert "default-src 'self'" in r.headers["content-security-policy"]
+        assert not re.search(r'(src|href)="(https?:)?//', r.text), "nothing from another origin"
+    js = httpx.get(pg_server.url + "/playground/static/js/main.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert httpx.get(pg_server.url + "/playground/static/playground.css").status_code == 200
+
+
+@pytest.mark.timeout(120)
+def test_generate_watch_progress_and_play(page: Page, pg_server: Server, api_key: str,
+                                          artifacts: Path) -> None:
+    open_playground(page, api_key)
+    choose(page, "kling-2.6")
+    expect(page.locator("#f-cfg_scale")).to_have_value("0.8")  # the seed's default
+    expect(page.locator("#f-generate_audio")).to_be_checked()
+    page.get_by_label("Prompt", exact=True).fill("Visual: waves rolling onto a beach at dusk. Audio: surf.")
+    page.locator("#f-duration").select_option(label="5")
+    page.locator("#f-seed").fill("1234")
+    record_progress(page)
+    page.get_by_role("button", name="Generate").click()
+
+    request_id = job_id(page)
+    expect(page.locator("#job-status")).to_have_text("COMPLETED", timeout=JOB_TIMEOUT_MS)
+    expect(page.locator("#job-progress-text")).to_have_text("100%")
+    assert page.locator("#job-progress").evaluate("p => p.value") == 100
+    seen = [int(v.rstrip("%")) for v in page.evaluate("window.progressSeen")]
+    assert seen[-1] == 100 and seen == sorted(seen), seen
+
+    page.wait_for_function("document.getElementById('video').readyState >= 2", timeout=30_000)
+    duration = page.locator("#video").evaluate("v => v.duration")
+    assert abs(duration - 5.0) < 0.25, duration
+    src = page.locator("#video").evaluate("v => v.currentSrc")
+    assert src.startswith(pg_server.url + "/files/") and request_id in src
+    expect(page.get_by_role("link", name="Download the MP4")).to_have_attribute("href", src)
+    expect(page.locator('[data-metric="seed"]')).to_have_text("1234")
+    expect(page.locator('[data-metric="inference time"]')).to_contain_text(" s")
+
+    first = page.locator(".history-item").first
+    expect(first).to_have_attribute("data-request-id", request_id)
+    expect(first.locator(".badge")).to_have_text("COMPLETED")
+    show_a_frame(page)
+    page.screenshot(path=str(artifacts / "playground-desktop.png"), full_page=True)
+
+
+@pytest.mark.timeout(120)
+def test_upload_preview_queue_position_and_cancel(page: Page, pg_server: Server, api_key: str,
+                                                  artifacts: Path) -> None:
+    # A job submitted beforehand keeps the one worker busy: the page's job waits in the queue.
+    ahead = api(pg_server, api_key, "POST", "/v2/kling-2.6", json={"prompt": "ahead", "duration": 5})
+    assert ahead.status_code == 200, ahead.text
+    open_playground(page, api_key)
+    choose(page, "kling-2.1")
+    page.locator("#f-image-file").set_input_files(
+        {"name": "first.png", "mimeType": "image/png", "buffer": png_bytes((320, 240))})
+    expect(page.locator("#f-image-note")).to_contain_text("first.png")
+    preview = page.get_by_alt_text("Preview of Image", exact=True)
+    expect(preview).to_be_visible()
+    assert preview.evaluate("img => img.naturalWidth") == 320
+    balance = pg_server.balance(api_key)
+
+    page.get_by_role("button", name="Generate").click()
+    request_id = job_id(page)
+    expect(page.locator("#job-queue")).to_contain_text("in the queue")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#job-status")).to_have_text("FAILED")
+    expect(page.locator("#job-error")).to_have_text("Cancelled: nothing was charged.")
+    status = api(pg_server, api_key, "GET", f"/v2/requests/{request_id}/status")
+    assert status.status_code == 422 and status.json()["error"] == "cancelled"
+    wait_done(pg_server, api_key, ahead.json()["request_id"])
+    assert pg_server.balance(api_key) == balance  # nothing charged for the cancelled one
+    item = page.locator(f'.history-item[data-request-id="{request_id}"]')
+    expect(item.locator(".error")).to_have_text("cancelled")
+
+
+@pytest.mark.timeout(60)
+def test_errors_are_shown_next_to_the_field_the_server_named(page: Page, pg_server: Server,
+                                                             api_key: str,
+                                                             images: ImageServer) -> None:
+    open_playground(page, api_key)
+    choose(page, "kling-2.6")
+    page.get_by_label("Prompt", exact=True).fill("a fox")
+    page.locator("#f-cfg_scale").fill("1.5")
+    page.get_by_role("button", name="Generate").click()
+    error = page.locator("#f-cfg_scale-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("cfg_scale: ")
+    expect(error).to_contain_text("(got 1.5)")
+    expect(page.locator("#f-cfg_scale")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-cfg_scale")).to_be_focused()
+    expect(page.locator("#form-error")).to_be_hidden()
+    expect(page.locator("#job")).to_be_hidden()  # nothing was submitted
+
+    choose(page, "kling-2.1")
+    page.locator("#f-image").fill(images.url("/not-an-image.txt"))
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#f-image-error")).to_contain_text("image: ")
+    expect(page.locator("#f-prompt-error")).to_be_hidden()
+
+    page.get_by_label("API key", exact=True).fill("tk_not_a_key")
+    page.get_by_role("button", name="Use key").click()
+    expect(page.locator("#api-key-error")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0  # a refused key is not kept
+
+
+@pytest.mark.timeout(120)
+def test_copy_as_code_runs(page: Page, pg_server: Server, api_key: str, tmp_path: Path) -> None:
+    open_playground(page, api_key)
+    choose(page, "kling-2.6")
+    page.get_by_label("Prompt", exact=True).fill("a fox says \"hi\" and 'bye' for $HOME and `whoami` \\o/")
+    page.locator("#f-duration").select_option(label="5")
+    page.get_by_role("button", name="Copy as code").click()
+    expect(page.get_by_role("button", name="Copy as code")).to_have_attribute("aria-expanded", "true")
+    code = {kind: page.locator(f'.snippet[data-kind="{kind}"] code').inner_text()
+            for kind in ("requests", "segmind", "curl")}
+    assert 'client.run(\n    "kling-2.6",' in code["segmind"] and "duration=5" in code["segmind"]
+    env = dict(os.environ, TAKEONE_API_KEY=api_key)
+
+    done = _run([sys.executable, "-c", code["requests"]], tmp_path, env)
+    assert "saved takeone.mp4, seed" in done and (tmp_path / "takeone.mp4").stat().st_size > 1000
+    done = _run([sys.executable, "-c", code["segmind"]], tmp_path, env)
+    assert done.strip().startswith(pg_server.url + "/files/")
+    if shutil.which("curl"):
+        answer = _run(["bash", "-c", code["curl"]], tmp_path, env)
+        request_id = httpx.Response(200, content=answer).json()["request_id"]
+        job = api(pg_server, api_key, "GET", f"/v2/requests/{request_id}").json()
+        assert job["status"] != "FAILED"
+        history = api(pg_server, api_key, "GET", "/v2/requests?limit=5").json()["requests"]
+        sent = next(item for item in history if item["request_id"] == request_id)
+        assert sent["params"]["prompt"] == "a fox says \"hi\" and 'bye' for $HOME and `whoami` \\o/"
+
+    # An uploaded image is read from a file of that name (raw base64), in every snippet.
+    choose(page, "kling-2.1")
+    page.locator("#f-image-file").set_input_files(
+        {"name": "first frame.png", "mimeType": "image/png", "buffer": png_bytes((320, 240))})
+    expect(page.locator('.snippet[data-kind="curl"] code')).to_contain_text("first frame.png")
+    curl = page.locator('.snippet[data-kind="curl"] code').inner_text()
+    assert 'image_file("first frame.png")' in page.locator('.snippet[data-kind="requests"] code').inner_text()
+    (tmp_path / "first frame.png").write_bytes(png_bytes((320, 240)))
+    if shutil.which("curl"):
+        answer = _run(["bash", "-c", curl], tmp_path, env)
+        assert "request_id" in answer, answer
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=90,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.timeout(120)
+def test_history_replays_a_request_into_the_form(page: Page, pg_server: Server, api_key: str,
+                                                 images: ImageServer) -> None:
+    body = {"image": images.url("/first.jpg"), "image_tail": images.url("/last.png"),
+            "prompt": "a slow pan", "mode": "master", "aspect_ratio": "1:1", "duration": 5,
+            "cfg_scale": 0.25, "seed": 7}
+    sent = api(pg_server, api_key, "POST", "/v2/kling-2.1", json=body)
+    assert sent.status_code == 200, sent.text
+    request_id = sent.json()["request_id"]
+    assert wait_done(pg_server, api_key, request_id)["status"] == "COMPLETED"
+
+    open_playground(page, api_key)  # the form starts on the other endpoint's defaults
+    page.get_by_role("button", name=f"Replay request {request_id[:8]} in the form").click()
+    expect(page.get_by_label("Endpoint")).to_have_value("kling-2.1")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("a slow pan")
+    expect(page.locator("#f-mode option:checked")).to_have_text("master")
+    expect(page.locator("#f-aspect_ratio option:checked")).to_have_text("1:1")
+    expect(page.locator("#f-cfg_scale")).to_have_value("0.25")
+    expect(page.locator("#f-seed")).to_have_value("7")
+    for field, title, width in (("image", "Image", 640), ("image_tail", "Image Tail", 400)):
+        expect(page.locator(f"#f-{field}-note")).to_contain_text(f"{field}-{request_id[:8]}.png")
+        preview = page.get_by_alt_text(f"Preview of {title}", exact=True)
+        expect(preview).to_be_visible()
+        assert preview.evaluate("img => img.naturalWidth") == width
+
+    page.get_by_role("button", name="Generate").click()
+    replayed = job_id(page)
+    assert replayed != request_id
+    expect(page.locator("#job-status")).to_have_text("COMPLETED", timeout=JOB_TIMEOUT_MS)
+    expect(page.locator('[data-metric="seed"]')).to_have_text("7")
+
+
+@pytest.mark.timeout(120)
+def test_phone_width_keyboard_and_labels(browser: Any, pg_server: Server, api_key: str,
+                                         artifacts: Path) -> None:
+    context = browser.new_context(viewport=PHONE, base_url=pg_server.url, is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        open_playground(page, api_key)
+        unlabelled = page.evaluate("""() => [...document.querySelectorAll(
+            "input, select, textarea, button")].filter(e => !(e.labels && e.labels.length)
+            && !e.getAttribute("aria-label") && !(e.tagName === "BUTTON" && e.textContent.trim()))
+            .map(e => e.id || e.outerHTML)""")
+        assert unlabelled == []
+        choose(page, "kling-2.6")
+        page.get_by_label("Prompt", exact=True).focus()  # then keyboard only
+        page.keyboard.type("a lighthouse in a storm, waves crashing")
+        page.keyboard.press("Tab")  # on to the next field
+        assert page.evaluate("document.activeElement.id") == "f-negative_prompt"
+        page.locator("#f-duration").focus()
+        page.keyboard.press("ArrowUp")  # 10 -> 5 in the select
+        expect(page.locator("#f-duration option:checked")).to_have_text("5")
+        page.get_by_role("button", name="Generate").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#job-status")).to_have_text("COMPLETED", timeout=JOB_TIMEOUT_MS)
+        page.wait_for_function("document.getElementById('video').readyState >= 2", timeout=30_000)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        show_a_frame(page)
+        assert overflow <= 0, f"the page is {overflow} px wider than a phone"
+        page.screenshot(path=str(artifacts / "playground-phone.png"), full_page=True)
+    finally:
+        context.close()
