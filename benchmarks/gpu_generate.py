@@ -12,7 +12,7 @@ does not depend on the weights' values.
 Each recipe (2.1 std / pro / master 5 s, 2.6 pro 5 s and 10 s with audio) runs twice in one
 process: first as plain diffusers pipeline calls with the recipe's arguments and no speed-up
 (bf16, PyTorch SDPA, no compile, diffusers' default scheduler), then through takeone's
-:class:`~takeone.models.ltx2.Ltx2Model` with the profile's speed-ups (compiled by ``warmup()``
+:class:`~takeone.models.ltx2.model.Ltx2Model` with the profile's speed-ups (compiled by ``warmup()``
 first, whose cost is reported apart as start-up). Both encode the MP4 with takeone's delivery
 code. Per stage, seconds are exclusive (text encoding inside a stage counts as text). The
 plain path decodes the whole clip inside the pipeline, then encodes; takeone decodes tile by
@@ -86,7 +86,7 @@ ACTIVATION_GIB = 12.0
 
 @dataclass(frozen=True)
 class Case:
-    """One benchmarked recipe: its Kling request and models.md's transformer-only floor."""
+    """One benchmarked recipe: its task and models.md's transformer-only floor."""
 
     key: str
     label: str
@@ -190,7 +190,7 @@ def build_full(device: Any, share_transformer: bool, text_encoder: str) -> dict[
     from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 
-    from takeone.models.tiny import build_tokenizer
+    from takeone.models.ltx2.tiny import build_tokenizer
 
     video_vae: Any = diffusers.AutoencoderKLLTX2Video  # diffusers' classes are untyped
     transformer: Any = diffusers.LTX2VideoTransformer3DModel
@@ -208,7 +208,7 @@ def build_full(device: Any, share_transformer: bool, text_encoder: str) -> dict[
 
 
 def ltx2_scheduler() -> Any:
-    """LTX-2's resolution-shifted flow-matching schedule (as in takeone.models.tiny)."""
+    """LTX-2's resolution-shifted flow-matching schedule (as in takeone.models.ltx2.tiny)."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     scheduler: Any = FlowMatchEulerDiscreteScheduler
@@ -283,7 +283,7 @@ def request_for(case: Case, image: str) -> Any:
 def plain_pipelines(components: Mapping[str, Any]) -> dict[Any, Any]:
     """Plain diffusers pipelines over the components, built once (not timed): every
     (kind, transformer) variant and the latent upsampler under the key ``"upsampler"``."""
-    from takeone.models import ltx2
+    from takeone.models.ltx2 import model as ltx2
 
     return {**ltx2.build_variants(components), "upsampler": ltx2.build_upsampler(components)}
 
@@ -292,10 +292,11 @@ def run_plain(
     pipes: Mapping[Any, Any], components: Mapping[str, Any], request: Any, recipe: Any, timer: StageTimer
 ) -> Any:
     """The recipe as diffusers pipeline calls, no speed-up: stage 1, 2x upsample, stage 2."""
-    from takeone.models import ltx2
     from takeone.models.common import seeded_generator
+    from takeone.models.ltx2 import model as ltx2
+    from takeone.models.ltx2.recipe import ltx2_sampling
 
-    first_pipe = pipes[(recipe.pipeline, recipe.stage1_transformer)]
+    first_pipe = pipes[(recipe.pipeline, ltx2_sampling(recipe).stage1_transformer)]
     second_pipe = pipes[(recipe.pipeline, "transformer")]
     upsampler = pipes["upsampler"]
     ltx2.set_vae_tiling(components["vae"], recipe.vae_tiling)  # memory, not speed
@@ -339,7 +340,7 @@ def deliver(video: Any, recipe: Any, folder: Path, timer: StageTimer) -> None:
 def plain_video(output: Any, recipe: Any, sample_rate: int) -> Any:
     from takeone.models.base import Video
     from takeone.models.common import frames_to_uint8
-    from takeone.models.ltx2 import audio_to_numpy
+    from takeone.models.ltx2.model import audio_to_numpy
 
     audio = audio_to_numpy(output.audio[0]) if recipe.audio else None
     return Video(frames_to_uint8(output.frames[0]), recipe.gen_fps, audio, sample_rate, 0)
@@ -378,8 +379,8 @@ def setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], dict[str,
     """Device, profile, components and what the JSON should say about them."""
     import torch
 
-    from takeone.models.profiles import get_profile
-    from takeone.models.tiny import build_tiny_ltx2_components
+    from takeone.models.ltx2.tiny import build_tiny_ltx2_components
+    from takeone.models.registry import get_profile
 
     if args.cpu_smoke:
         torch.set_num_threads(1)  # tiny models are latency-bound (see tests' conftest)
@@ -401,8 +402,8 @@ def measure_plain(device: Any, components: Mapping[str, Any], plans: list[tuple[
                   timer: StageTimer) -> dict[str, Run]:  # fmt: skip
     """Each case through plain pipelines, after one untimed tiny run: lazy CUDA set-up (cuBLAS
     handles, kernel loading) is start-up cost here too, not the first case's."""
-    from takeone.models.ltx2 import vae_ratios
-    from takeone.models.speedups import shrunk, warmup_sizes
+    from takeone.models.ltx2.model import vae_ratios
+    from takeone.models.ltx2.warmup import shrunk, warmup_sizes
 
     pipes = plain_pipelines(components)
     rate = int(components["vocoder"].config.output_sampling_rate)
@@ -424,8 +425,8 @@ def measure_plain(device: Any, components: Mapping[str, Any], plans: list[tuple[
 def run_cases(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from takeone.models.ltx2 import Ltx2Model, write_warmup_image
-    from takeone.models.speedups import warmup_recipes
+    from takeone.models.ltx2.model import Ltx2Model, write_warmup_image
+    from takeone.models.ltx2.warmup import warmup_recipes
 
     device, profile, components, info = setup(args)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

@@ -72,7 +72,7 @@ def direct_child(warmup: int) -> None:
 
     from takeone.edge.dialects.segmind.registry import get_endpoint
     from takeone.models.loader import load_video_model
-    from takeone.models.profiles import get_profile
+    from takeone.models.registry import get_profile
     from takeone.models.render import render
 
     os.nice(10)

@@ -74,7 +74,7 @@ def _render(spec: Any, profile_name: str, task: Any, output: Path, weights: Path
     from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type information
 
     from takeone.models.loader import load_video_model
-    from takeone.models.profiles import get_profile
+    from takeone.models.registry import get_profile
     from takeone.models.render import render
 
     profile = get_profile(profile_name)

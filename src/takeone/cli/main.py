@@ -100,7 +100,7 @@ def _weights_dir(args: argparse.Namespace) -> Path | None:
 def _check_profile(name: str, weights_dir: Path | None) -> str | None:
     """Why the profile cannot be served from this machine, or None."""
     from takeone.core.errors import WeightsMissing
-    from takeone.models.profiles import get_profile
+    from takeone.models.registry import get_profile
     from takeone.models.weights import require_weights
 
     try:

@@ -1,6 +1,6 @@
 """``takeone profiles`` (what each profile serves, and how) and ``takeone pull`` (its weights).
 
-Both are torch-free: they read recipes from :mod:`takeone.models.profiles` and weights from
+Both are torch-free: they read recipes from :mod:`takeone.models.registry` and weights from
 :mod:`takeone.models.weights`, so they answer in a fraction of a second on any machine.
 
     takeone profiles              # one table per profile
@@ -20,7 +20,8 @@ from typing import Any
 
 from takeone.core.errors import InvalidRequest
 from takeone.core.task import VideoTask, kind_for
-from takeone.models.profiles import ASPECT_RATIOS, PROFILES, Profile, Recipe, get_profile
+from takeone.models.recipe import ASPECT_RATIOS, Profile, Recipe
+from takeone.models.registry import PROFILES, get_profile
 
 DEFAULT_PROFILE = "ltx-2"
 # (case name, first frame, last frame, audio)
@@ -120,13 +121,13 @@ def row(profile: Profile, tier: str, case: str, aspect: str, seconds: int,
 
 
 def pipeline_label(recipe: Recipe) -> str:
-    if not recipe.two_stage:
+    if len(recipe.stage_steps) == 1:
         return recipe.pipeline
     return f"{recipe.pipeline} 2-stage (x2 upsample)"
 
 
 def steps_label(recipe: Recipe) -> str:
-    return f"{recipe.steps}+{recipe.stage2_steps}" if recipe.two_stage else str(recipe.steps)
+    return "+".join(str(steps) for steps in recipe.stage_steps)
 
 
 def profile_json(profile: Profile) -> dict[str, Any]:

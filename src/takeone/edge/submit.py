@@ -20,7 +20,7 @@ from takeone.core.errors import InvalidRequest, PayloadTooLarge
 from takeone.core.task import VideoTask
 from takeone.core.jobs import Job, JobStatus
 from takeone.media.images import load_image, save_png
-from takeone.models.profiles import get_profile
+from takeone.models.registry import get_profile
 
 
 def authenticate(services: Services, request: Request) -> ApiKey:

@@ -73,7 +73,7 @@ def _yield_cpu_to_api() -> None:
 class JobRunner:
     def __init__(self, conn: Connection, config: WorkerConfig) -> None:
         from takeone.models.loader import load_video_model
-        from takeone.models.profiles import get_profile
+        from takeone.models.registry import get_profile
         from takeone.models.render import (
             render,  # the encoder too: no import inside a job
         )

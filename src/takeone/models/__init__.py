@@ -1,8 +1,10 @@
-"""Video models behind the Kling endpoints (the worker side).
+"""Video models behind the API (the worker side), one folder per model family.
 
-Torch-free modules, safe to import in the API process: :mod:`.profiles` (which model and
-recipe serve a request) and :mod:`.base` (the model contract, numpy only). The rest import
-torch and diffusers and belong in the worker: :mod:`.loader` (``load_video_model``),
-:mod:`.render` (``render``: request to MP4), :mod:`.ltx2` (the LTX-2 pipelines) and
-:mod:`.tiny` (tiny random-weight LTX-2 for tests). This package imports none of them itself.
+Torch-free, safe to import in the API process: :mod:`.recipe` (profiles, tiers, recipes),
+:mod:`.registry` (``get_profile``, ``PROFILES``, which code loads which family),
+:mod:`.weights` (which files a profile reads, ``pull``, memory plans) and each family's
+``profile.py`` and ``recipe.py``. Worker side (torch, diffusers): :mod:`.loader`
+(``load_video_model``), :mod:`.render` (task to MP4), :mod:`.base` (the model contract),
+:mod:`.common` (helpers every family shares) and the families :mod:`.ltx2`, :mod:`.wan` and
+:mod:`.tiny`. This package imports none of them itself.
 """

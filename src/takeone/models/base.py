@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from takeone.core.task import VideoTask
-from takeone.models.profiles import Recipe
+from takeone.models.recipe import Recipe
 
 Frames = npt.NDArray[np.uint8]
 """Video frames, uint8 ``[F, H, W, 3]`` RGB."""
@@ -111,7 +111,7 @@ class Video:
 
 
 class VideoModel(Protocol):
-    """A loaded model that turns one request plus its recipe into a :class:`Video`."""
+    """A loaded model that turns one task plus its recipe into a :class:`Video`."""
 
     def generate(
         self,

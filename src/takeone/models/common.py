@@ -1,14 +1,15 @@
 """Helpers every diffusers-backed model family shares (worker side: imports torch).
 
-Each adapter (:mod:`.ltx2`, :mod:`.wan`) must behave the same way at its edges: conditioning
+Each family (:mod:`.ltx2`, :mod:`.wan`) must behave the same way at its edges: conditioning
 images are cropped and scaled identically, seeds are chosen and reported identically,
-progress and cancellation reach the denoising loop through the same callback, and failures
-become the same ``takeone.core.errors`` classes. Keeping those rules here means a fix lands in one
-place for every family.
+progress and cancellation reach the denoising loop through the same callback, decoded
+frames are quantized and handed over in chunks the same way, and failures become the same
+``takeone.core.errors`` classes. Keeping those rules here means a fix lands in one place for
+every family.
 
 Example::
 
-    seed = choose_seed(request.seed)
+    seed = choose_seed(task.seed)
     arguments["callback_on_step_end"] = step_callback(progress, should_cancel)
 """
 
@@ -24,13 +25,20 @@ import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
-from takeone.core.errors import GenerationFailed, JobCancelled, OutOfMemory, TakeoneError
-from takeone.models.base import CancelFn, Frames, FrameStream, ProgressFn
+from takeone.core.errors import (
+    GenerationFailed,
+    JobCancelled,
+    OutOfMemory,
+    TakeoneError,
+)
+from takeone.models.base import CHUNK_FRAMES, CancelFn, Frames, FrameStream, ProgressFn
 
 MAX_SEED = 2**31 - 1
 T = TypeVar("T")
 _CPU_OOM_MARKERS = ("can't allocate memory", "not enough memory", "out of memory")
 
+Chunks = Generator[Frames, None, None]
+Samples = Generator[torch.Tensor, None, None]
 StepCallback = Callable[[DiffusionPipeline, int, Any, dict[str, Any]], dict[str, Any]]
 
 
@@ -72,7 +80,7 @@ def center_crop_box(width: int, height: int, aspect_ratio: str) -> tuple[int, in
 
 
 def require_image(path: str | None, field: str) -> str:
-    """The recipe's conditioning image path; a recipe/request mismatch is a worker-side bug."""
+    """The recipe's conditioning image path; a recipe/task mismatch is a worker-side bug."""
     if path is None:
         raise GenerationFailed(f"the recipe needs {field}, but the task has none")
     return path
@@ -172,3 +180,23 @@ def seeded(seed: int, build: Callable[[], T]) -> T:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()
+
+
+def whole_clip(decode: Callable[[], torch.Tensor]) -> Samples:
+    """One decode of the whole clip ``[1, 3, F, H, W]``, handed over :data:`CHUNK_FRAMES` frames at a time."""
+    with torch.no_grad():
+        samples = decode()
+    for start in range(0, int(samples.shape[2]), CHUNK_FRAMES):
+        yield samples[:, :, start : start + CHUNK_FRAMES]
+
+
+def quantized(pipe: Any, samples: Samples) -> Chunks:
+    """Each ``[1, 3, n, H, W]`` VAE output in -1..1 as uint8 ``[n, H, W, 3]`` on the host,
+    post-processed by the pipeline's own video processor and quantized on the device."""
+    try:
+        for sample in samples:
+            with torch.no_grad():
+                frames = pipe.video_processor.postprocess_video(sample, output_type="pt")[0]
+            yield frames_to_uint8(frames)
+    finally:
+        samples.close()

@@ -1,5 +1,8 @@
 """Load the :class:`~takeone.models.base.VideoModel` a profile names, once per worker process.
 
+The profile's ``family`` picks the loader through :mod:`takeone.models.registry`; only that
+family's code (and so torch and diffusers) is imported.
+
 Example::
 
     model = load_video_model("tiny")            # built in-process, no download
@@ -13,13 +16,8 @@ from pathlib import Path
 import torch
 
 from takeone.models.base import VideoModel
-from takeone.models.ltx2 import Ltx2Model
-from takeone.models.ltx2_load import load_ltx2
-from takeone.models.profiles import Profile, get_profile
-from takeone.models.tiny import build_tiny_components
-from takeone.models.wan import load_wan_model
-
-BUILTIN_PREFIX = "builtin:"
+from takeone.models.recipe import Profile
+from takeone.models.registry import family_loader, get_profile
 
 
 def load_video_model(
@@ -39,30 +37,9 @@ def load_video_model(
     """
     profile = get_profile(profile_name) if isinstance(profile_name, str) else profile_name
     target = torch.device(device) if device else default_device()
-    source = str(weights) if weights is not None else profile.weights
-    if profile.family == "wan":
-        # Three checkpoints: ``weights`` overrides them as a folder holding all three.
-        return load_wan_model(profile, weights, target, offload)
-    if profile.family != "ltx2":
-        raise ValueError(f"profile {profile.name!r} has unsupported model family {profile.family!r}")
-    if profile.sources:
-        return load_ltx2(profile, target, Path(weights) if weights is not None else None, offload)
-    return _load_ltx2(profile, source, target)
+    model: VideoModel = family_loader(profile.family)(profile, target, weights, offload)
+    return model
 
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def default_dtype(device: torch.device) -> torch.dtype:
-    """bfloat16 on GPUs (what LTX-2 is trained and served in), float32 on CPU."""
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
-
-
-def _load_ltx2(profile: Profile, source: str, device: torch.device) -> Ltx2Model:
-    if source == f"{BUILTIN_PREFIX}tiny-ltx2":
-        # Tiny random weights stay float32 everywhere: they are for tests, not speed.
-        return Ltx2Model(build_tiny_components(), device)
-    if source.startswith(BUILTIN_PREFIX):
-        raise ValueError(f"profile {profile.name!r} names unknown built-in weights {source!r}")
-    return Ltx2Model.from_pretrained(source, device, default_dtype(device))

@@ -1,4 +1,4 @@
-"""Turn one request into a delivered MP4: recipe, generation, resampling, encoding.
+"""Turn one task into a delivered MP4: recipe, generation, resampling, encoding.
 
 Models return clips at their own generation size and frame rate; this is the single place
 where a clip becomes what the client ordered: exactly ``output_frames`` frames at 24 fps,
@@ -34,7 +34,7 @@ from takeone.core.errors import GenerationFailed, JobCancelled
 from takeone.core.task import VideoTask
 from takeone.media.encode import Mp4Writer
 from takeone.models.base import Audio, CancelFn, Frames, ProgressFn, Video, VideoModel
-from takeone.models.profiles import Profile, Recipe
+from takeone.models.recipe import Profile, Recipe
 
 QUEUE_CHUNKS: Final = 2
 """Decoded chunks waiting for the encoder at most: the decoder runs this far ahead."""
@@ -67,11 +67,11 @@ def render(
     progress: ProgressFn,
     should_cancel: CancelFn,
 ) -> RenderInfo:
-    """Generate ``request`` with ``model`` and write the MP4 atomically to ``out_path``.
+    """Generate ``task`` with ``model`` and write the MP4 atomically to ``out_path``.
 
     ``progress`` sees the model's denoising steps plus one last unit for the decode and the
     MP4, so it reaches its total only once the file is written (a long 1080p decode does not
-    sit at 100%). Raises ``InvalidRequest`` when ``profile`` cannot serve the request (before any work),
+    sit at 100%). Raises ``InvalidRequest`` when ``profile`` cannot serve the task (before any work),
     ``JobCancelled`` when ``should_cancel`` turns true (also after generation, so a cancelled
     job never delivers), and the model's ``OutOfMemory`` / ``GenerationFailed``.
     """
@@ -246,6 +246,6 @@ def resample_indices(available: int, count: int) -> npt.NDArray[np.intp]:
 def repeat_counts(available: int, count: int) -> npt.NDArray[np.intp]:
     """How often each of ``available`` frames is delivered when ``count`` are needed, in order.
 
-    Nearest neighbour in time with both ends kept: for Kling 2.1's ``image_tail`` the last
+    Nearest neighbour in time with both ends kept: for a first-and-last-frame task the last
     delivered frame must be the last generated one."""
     return np.bincount(resample_indices(available, count), minlength=available)

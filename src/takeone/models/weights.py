@@ -32,14 +32,14 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 
 from takeone.core.errors import InsufficientGpuMemory, WeightsMissing
-from takeone.models.profiles import Profile, WeightSource, get_profile
+from takeone.models.recipe import OFFLOAD_MODES, Profile, WeightSource
+from takeone.models.registry import get_profile
 
 __all__ = ["InsufficientGpuMemory", "WeightsMissing", "check", "pull", "require_weights", "resolve"]
 
 ENV_ROOT = "TAKEONE_WEIGHTS"
 BUILTIN_PREFIX = "builtin:"
 RESERVED_GIB = 4.0  # CUDA context, allocator fragmentation, cuDNN/cuBLAS workspaces
-OFFLOAD_MODES = ("none", "auto", "group")
 # What "auto" streams from host RAM first: the least used component first (the full DiT
 # runs for master jobs only, the text encoder once per job, the distilled DiT every step).
 OFFLOAD_ORDER = ("transformer_full", "text_encoder", "transformer_2", "transformer")

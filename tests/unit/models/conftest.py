@@ -11,7 +11,8 @@ from PIL import Image
 
 from takeone.models.base import VideoModel
 from takeone.models.loader import load_video_model
-from takeone.models.profiles import Profile, get_profile
+from takeone.models.recipe import Profile
+from takeone.models.registry import get_profile
 
 # Tiny generation sizes for the real ltx-2 recipes: multiples of 64 (two-stage halves them to
 # the tiny VAE's 32), 2-3 latent frames, so each clip costs a fraction of a second.
@@ -34,7 +35,7 @@ def one_torch_thread() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def ltx2_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Hugging Face cache holding tiny random weights in every folder the ltx-2 profile reads."""
-    from takeone.models.tiny import write_tiny_checkpoints
+    from takeone.models.ltx2.tiny import write_tiny_checkpoints
 
     cache = tmp_path_factory.mktemp("hf-home") / "hub"
     write_tiny_checkpoints(get_profile("ltx-2"), cache)

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from takeone.models import weights
-from takeone.models.ltx2_profile import BASE_REPO, DISTILLED_REPO
-from takeone.models.profiles import WeightSource, get_profile
+from takeone.models.ltx2.profile import BASE_REPO, DISTILLED_REPO
+from takeone.models.recipe import WeightSource
+from takeone.models.registry import get_profile
 from takeone.models.weights import InsufficientGpuMemory, RepoNeed, WeightsMissing
 
 LTX2_FOLDERS = ("tokenizer", "text_encoder", "connectors", "vae", "audio_vae", "vocoder", "scheduler",
@@ -210,7 +211,7 @@ def test_weights_and_profiles_import_no_torch_and_honour_hf_home(ltx2_cache: Pat
 def test_fp8_components_only_where_fp8_runs() -> None:
     import torch
 
-    from takeone.models.ltx2_load import fp8_components
+    from takeone.models.ltx2.load import fp8_components
 
     profile = get_profile("ltx-2")
     assert profile.speedups.fp8

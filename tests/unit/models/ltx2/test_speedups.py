@@ -19,17 +19,14 @@ import torch
 from takeone.core.errors import JobCancelled
 from takeone.core.task import VideoTask
 from takeone.models.base import Video
-from takeone.models.ltx2 import Ltx2Model
-from takeone.models.ltx2_profile import SPEEDUPS
-from takeone.models.profiles import Profile, Recipe, get_profile
-from takeone.models.speedups import (
-    Speedups,
-    fp8_unavailable_reason,
-    shrunk,
-    warmup_recipes,
-    warmup_sizes,
-)
-from takeone.models.tiny import build_tiny_components, build_tiny_ltx2_components
+from takeone.models.ltx2.model import Ltx2Model
+from takeone.models.ltx2.profile import SPEEDUPS
+from takeone.models.ltx2.recipe import ltx2_sampling
+from takeone.models.ltx2.speedups import fp8_unavailable_reason
+from takeone.models.ltx2.tiny import build_tiny_components, build_tiny_ltx2_components
+from takeone.models.ltx2.warmup import shrunk, warmup_recipes, warmup_sizes
+from takeone.models.recipe import Profile, Recipe, Speedups
+from takeone.models.registry import get_profile
 from tests.unit.models.callbacks import whole
 
 CPU = torch.device("cpu")
@@ -206,7 +203,7 @@ def test_inductor_compile_is_skipped_on_cpu() -> None:
 def test_warmup_recipes_cover_each_code_path_once() -> None:
     """Every kind on the distilled DiT (fast, standard) and on the full one (quality)."""
     recipes = warmup_recipes(get_profile("ltx-2"))
-    paths = {(r.pipeline, r.stage1_transformer) for r in recipes}
+    paths = {(r.pipeline, ltx2_sampling(r).stage1_transformer) for r in recipes}
     assert paths == {
         ("t2v", "transformer"),
         ("i2v", "transformer"),
@@ -220,10 +217,11 @@ def test_warmup_recipes_cover_each_code_path_once() -> None:
 def test_warmup_sizes_and_shrunk_recipes() -> None:
     assert warmup_sizes(32, 8, compiled=False) == [(128, 128, 9)]
     assert warmup_sizes(32, 8, compiled=True) == [(128, 128, 9), (192, 128, 17)]
-    master = next(r for r in warmup_recipes(get_profile("ltx-2")) if r.stage1_transformer == "transformer_full")
+    master = next(r for r in warmup_recipes(get_profile("ltx-2")) if ltx2_sampling(r).stage1_transformer == "transformer_full")
     small = shrunk(master, 128, 128, 9)
-    assert (small.steps, small.stage2_steps, small.gen_frames, small.vae_tiling) == (2, 1, 9, False)
-    assert (small.guidance_scale, small.stg_blocks, small.two_stage) == (master.guidance_scale, master.stg_blocks, True)
+    assert (small.stage_steps, small.gen_frames, small.vae_tiling) == ((2, 1), 9, False)
+    big, little = ltx2_sampling(master), ltx2_sampling(small)
+    assert (small.guidance_scale, little.stg_blocks, little.two_stage) == (master.guidance_scale, big.stg_blocks, True)
 
 
 def test_warmup_runs_each_path_of_the_loaded_profile(ltx2_model: Any) -> None:

@@ -1,7 +1,7 @@
 """GPU speed-ups for the LTX-2 transformers, chosen per profile and applied once at load time.
 
-A :class:`Speedups` value sits on every :class:`~takeone.models.profiles.Profile`; the loader
-hands it to :class:`~takeone.models.ltx2.Ltx2Model`, which calls :func:`apply_speedups` once
+A :class:`~takeone.models.recipe.Speedups` value sits on every profile; the loader hands it
+to :class:`~takeone.models.ltx2.model.Ltx2Model`, which calls :func:`apply_speedups` once
 the components are on their device. Each option is independent and falls back to the plain
 path with a logged reason when this machine cannot use it, so a profile tuned for an H100
 still loads on a CPU or an older GPU:
@@ -23,7 +23,7 @@ still loads on a CPU or an older GPU:
 - ``vae_tiling``: ``"auto"`` tiles the VAE decode above the profile's ``vae_tiling_above``
   (memory), ``"on"``/``"off"`` force it; applied when recipes are made.
 - ``cache``: diffusers' FirstBlockCache or TaylorSeer hooks on ``transformer_full`` only, the
-  guided 30-step master stage 1. Step-distilled stages (8 and 3 steps) have too few, too
+  guided 30-step stage 1 of the quality tier. Step-distilled stages (8 and 3 steps) have too few, too
   different steps to reuse anything, so they never get a cache.
 
 Example::
@@ -33,24 +33,19 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from takeone.models.recipe import Speedups
+
 if TYPE_CHECKING:
     import torch
 
-    from takeone.core.task import Tier, VideoTask
-    from takeone.models.profiles import Profile, Recipe
-
 log = logging.getLogger(__name__)
 
-COMPILE_MODES = ("off", "regional")
-VAE_TILING_MODES = ("auto", "on", "off")
-CACHE_KINDS = (None, "first_block", "taylorseer")
 DEBUG_COMPILE_BACKENDS = ("eager", "aot_eager")
 FP8_MIN_CAPABILITY = (8, 9)
 # Fastest first; all run in-process (no kernel download at serving time).
@@ -59,43 +54,6 @@ AUTO_ATTENTION = ("_flash_3", "_native_cudnn", "flash")
 MASKED_ATTENTION = ("attn2", "audio_attn2")
 CACHED_TRANSFORMER = "transformer_full"
 TRANSFORMERS = ("transformer", "transformer_full")
-
-
-@dataclass(frozen=True)
-class Speedups:
-    """Which speed-ups a profile's model gets; the defaults are all off (the plain pipelines).
-
-    ``cache_threshold`` is FirstBlockCache's relative residual change below which the other
-    blocks are skipped; ``cache_interval`` is how many TaylorSeer steps share one full pass
-    after the first ``cache_warmup_steps`` full steps.
-
-    Example::
-
-        Speedups(compile="regional", compile_backend="aot_eager")  # a cheap CPU check
-    """
-
-    compile: str = "off"
-    compile_backend: str = "inductor"
-    compile_mode: str | None = None
-    fp8: bool = False
-    attention_backend: str | None = None
-    vae_tiling: str = "auto"
-    cache: str | None = None
-    cache_threshold: float = 0.05
-    cache_interval: int = 3
-    cache_warmup_steps: int = 5
-
-    def __post_init__(self) -> None:
-        _check_choice("compile", self.compile, COMPILE_MODES)
-        _check_choice("vae_tiling", self.vae_tiling, VAE_TILING_MODES)
-        _check_choice("cache", self.cache, CACHE_KINDS)
-        if self.cache_interval < 1 or self.cache_warmup_steps < 0 or self.cache_threshold < 0:
-            raise ValueError("cache_interval must be >= 1, cache_warmup_steps and cache_threshold >= 0")
-
-
-def _check_choice(name: str, value: object, allowed: tuple[object, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"Speedups.{name} must be one of {allowed}, not {value!r}")
 
 
 @dataclass
@@ -253,7 +211,7 @@ def set_attention_backend(module: Any, backend: str) -> None:
 
 
 def attach_cache(module: Any, speedups: Speedups) -> None:
-    """Enable ``speedups.cache`` on ``module`` (the guided master stage-1 transformer)."""
+    """Enable ``speedups.cache`` on ``module`` (the guided stage-1 transformer of the quality tier)."""
     from diffusers.hooks.first_block_cache import FirstBlockCacheConfig
     from diffusers.hooks.taylorseer_cache import TaylorSeerCacheConfig
 
@@ -334,71 +292,3 @@ def compile_blocks(module: Any, speedups: Speedups) -> None:
         return
     for block in module.transformer_blocks:
         block.compile(**options)
-
-
-# --- warm-up plan (torch-free) ---------------------------------------------------------
-
-
-def warmup_recipes(profile: Profile) -> tuple[Recipe, ...]:
-    """One recipe per distinct code path of ``profile``: pipeline kind, stage-1 transformer and
-    guidance terms (each compiles its own graphs), at full size (see :func:`shrunk`). LTX-2
-    always generates audio, so the audio flag adds no path."""
-    from takeone.core.task import VideoTask
-
-    unique: dict[tuple[Any, ...], Recipe] = {}
-    for tier in profile.qualities:
-        for task in _warmup_tasks(tier):
-            recipe = profile.recipe_for(task)
-            unique.setdefault(_code_path(recipe), recipe)
-    return tuple(unique.values())
-
-
-def _warmup_tasks(tier: Tier) -> tuple[VideoTask, ...]:
-    from takeone.core.task import VideoTask
-
-    return (
-        VideoTask(kind="t2v", tier=tier),
-        VideoTask(kind="i2v", tier=tier, first_frame="first.png"),
-        VideoTask(kind="flf2v", tier=tier, first_frame="first.png", last_frame="last.png"),
-    )
-
-
-def _code_path(recipe: Recipe) -> tuple[Any, ...]:
-    guided = (recipe.guidance_scale > 1, recipe.stg_scale > 0, recipe.modality_scale > 1)
-    return (recipe.pipeline, recipe.stage1_transformer, recipe.two_stage, guided)
-
-
-def warmup_sizes(spatial: int, temporal: int, compiled: bool) -> list[tuple[int, int, int]]:
-    """``(width, height, frames)`` to warm up at: the smallest size with 2x2 stage-1 latents
-    (no dimension of 1, which dynamo would specialise on) and, when compiled, a second size
-    differing in every dimension so that dynamo marks them dynamic before real traffic."""
-    sizes = [(4 * spatial, 4 * spatial, temporal + 1)]
-    if compiled:
-        sizes.append((6 * spatial, 4 * spatial, 2 * temporal + 1))
-    return sizes
-
-
-def shrunk(recipe: Recipe, width: int, height: int, frames: int) -> Recipe:
-    """``recipe`` at ``width`` x ``height`` x ``frames`` with at most 2 + 1 steps: the same
-    pipelines, guidance terms and stages, at a cost of a fraction of a second."""
-    return dataclasses.replace(
-        recipe,
-        gen_width=width,
-        gen_height=height,
-        gen_frames=frames,
-        steps=min(recipe.steps, 2),
-        sigmas=recipe.sigmas[:2] if recipe.sigmas else None,
-        stage2_steps=min(recipe.stage2_steps, 1),
-        stage2_sigmas=recipe.stage2_sigmas[:1] if recipe.stage2_sigmas else None,
-        vae_tiling=False,
-    )
-
-
-def warmup_task(recipe: Recipe, image: str) -> VideoTask:
-    """A task that ``recipe``'s pipeline accepts, conditioned on the image file ``image``."""
-    from takeone.core.task import VideoTask, kind_for
-
-    first = image if recipe.pipeline in ("i2v", "condition") else None
-    last = image if recipe.pipeline == "condition" else None
-    return VideoTask(kind=kind_for(first, last), prompt="warm-up", first_frame=first,
-                     last_frame=last, seed=0)

@@ -21,8 +21,8 @@ from takeone.core.errors import GenerationFailed
 from takeone.core.task import TaskKind, Tier, VideoTask
 from takeone.models.base import VideoModel
 from takeone.models.loader import load_video_model
-from takeone.models.ltx2 import Ltx2Model
-from takeone.models.profiles import Profile
+from takeone.models.ltx2.model import Ltx2Model
+from takeone.models.recipe import Profile
 from takeone.models.render import render
 from tests.mp4probe import probe
 from tests.unit.models.callbacks import ignore, never, whole

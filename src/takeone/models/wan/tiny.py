@@ -53,7 +53,7 @@ from transformers import (
 )
 
 from takeone.models.common import seeded
-from takeone.models.wan_profile import BOUNDARY_RATIOS, REPOS
+from takeone.models.wan.profile import BOUNDARY_RATIOS, REPOS
 
 # diffusers' model classes are untyped; constructing them through ``Any`` keeps mypy strict.
 _Scheduler: Any = UniPCMultistepScheduler

@@ -24,12 +24,13 @@ from takeone.core.errors import GenerationFailed, JobCancelled
 from takeone.core.task import VideoTask
 from takeone.models.base import Frames, FrameStream, Video
 from takeone.models.common import frames_to_uint8
-from takeone.models.decode import TemporalTiles
 from takeone.models.loader import load_video_model
-from takeone.models.ltx2 import Ltx2Model, audio_to_numpy
-from takeone.models.profiles import Profile, Recipe, get_profile
+from takeone.models.ltx2.decode import TemporalTiles
+from takeone.models.ltx2.model import Ltx2Model, audio_to_numpy
+from takeone.models.ltx2.tiny import build_tiny_components
+from takeone.models.recipe import Profile, Recipe
+from takeone.models.registry import get_profile
 from takeone.models.render import QUEUE_CHUNKS, deliver, render
-from takeone.models.tiny import build_tiny_components
 from tests.mp4probe import probe
 from tests.unit.models.callbacks import ignore, never
 
@@ -65,7 +66,7 @@ def pipeline_decode(
     model: Ltx2Model, request: VideoTask, recipe: Recipe, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Frames, np.ndarray[Any, Any]]:
     """The job decoded by the pipeline itself (``output_type="pt"`` on its last stage)."""
-    stages = 2 if recipe.two_stage else 1
+    stages = len(recipe.stage_steps)
     calls: list[int] = []
     original = model._stage
 
@@ -158,7 +159,7 @@ def test_two_stage_decode_equals_the_pipeline(
     """The real ltx-2 recipe (stage 1, upsampler, stage 2), forced into temporal tiles."""
     request = dataclasses.replace(FOX, seconds=10)
     recipe = dataclasses.replace(scaled_ltx2.recipe_for(request), vae_tiling=True)
-    assert recipe.two_stage
+    assert recipe.stage_steps == (8, 3)
     assert_same_as_pipeline(ltx2_model, recipe, monkeypatch, request)
 
 
@@ -167,7 +168,7 @@ def test_timestep_conditioned_vae_decodes_like_the_pipeline(
 ) -> None:
     """The decode-time noise path: latents are normalized again to mix in noise, so float32
     rounding may move a pixel by one step; the job's generator draws the same noise."""
-    from takeone.models.tiny import build_tiny_components, tiny_video_vae
+    from takeone.models.ltx2.tiny import build_tiny_components, tiny_video_vae
 
     conditioned = Ltx2Model({**build_tiny_components(), "vae": tiny_video_vae(timestep_conditioning=True)}, CPU)
     chunks, video = streamed(conditioned, FOX, recipe)

@@ -7,7 +7,7 @@ objects, so no weight is ever in memory twice and every pipeline stays warm acro
 - ``t2v``: :class:`LTX2Pipeline` (text only),
 - ``i2v``: :class:`LTX2ImageToVideoPipeline` (``image`` is the first frame),
 - ``condition``: :class:`LTX2ConditionPipeline` with the first frame at index 0 and the last
-  frame at index -1 (Kling 2.1 ``image_tail``),
+  frame at index -1 (tasks of kind ``flf2v``),
 
 each over ``transformer`` (the distilled DiT for real profiles) and, when loaded,
 ``transformer_full`` (the full DiT for guided stage 1), plus :class:`LTX2LatentUpsamplePipeline`.
@@ -18,7 +18,7 @@ and stage 1's audio latents, re-noised to ``stage2_noise_scale``. Conditioning i
 fitted to each stage's size. Explicit sigmas (the distilled schedules) are used exactly as
 given: those calls get a copy of the scheduler with resolution-dependent shifting off.
 
-Speed-ups (:mod:`.speedups`: compile, fp8, attention backend, master stage-1 cache) are
+Speed-ups (:mod:`.speedups`: compile, fp8, attention backend, quality stage-1 cache) are
 applied once the components are placed; :meth:`Ltx2Model.warmup` then runs each code path
 once at a tiny size so that compilation happens before the first job, not inside it.
 
@@ -62,21 +62,16 @@ from takeone.models.common import (
     seeded_generator,
     step_callback,
 )
-from takeone.models.decode import (
+from takeone.models.ltx2.decode import (
     ltx2_audio,
     ltx2_decoder_inputs,
     ltx2_frame_chunks,
     ltx2_frame_count,
 )
-from takeone.models.profiles import Recipe
-from takeone.models.speedups import (
-    Speedups,
-    apply_speedups,
-    reset_cache,
-    shrunk,
-    warmup_task,
-    warmup_sizes,
-)
+from takeone.models.ltx2.recipe import Ltx2Sampling
+from takeone.models.ltx2.speedups import apply_speedups, reset_cache
+from takeone.models.ltx2.warmup import shrunk, warmup_sizes, warmup_task
+from takeone.models.recipe import Recipe, Speedups
 
 # diffusers' pipelines are untyped (their attributes come from ``register_modules``): ``Any``.
 Pipeline = Any
@@ -162,9 +157,9 @@ class Ltx2Model(VideoModel):
         self, task: VideoTask, recipe: Recipe, progress: ProgressFn, should_cancel: CancelFn
     ) -> Video:
         """Run ``recipe`` for ``task``; errors surface as ``takeone.core.errors`` classes."""
-        if recipe.family != "ltx2" or recipe.pipeline not in PIPELINES:
+        if not isinstance(recipe.sampling, Ltx2Sampling) or recipe.pipeline not in PIPELINES:
             raise GenerationFailed(f"LTX-2 cannot run a {recipe.family} {recipe.pipeline!r} recipe")
-        if recipe.two_stage and self.upsampler is None:
+        if recipe.sampling.two_stage and self.upsampler is None:
             raise GenerationFailed("this LTX-2 model has no latent upsampler for a two-stage recipe")
         if should_cancel():
             raise JobCancelled()
@@ -188,13 +183,14 @@ class Ltx2Model(VideoModel):
     ) -> tuple[Any, torch.dtype]:
         """Every denoising stage; returns the last stage's latent output and the prompt
         embeddings' dtype (the decode rounds latents to it, as the pipelines do)."""
+        sampling = _sampling(recipe)
         set_vae_tiling(self.components["vae"], recipe.vae_tiling)
-        if recipe.stage1_transformer in self.components:
-            reset_cache(self.components[recipe.stage1_transformer])
+        if sampling.stage1_transformer in self.components:
+            reset_cache(self.components[sampling.stage1_transformer])
         width, height = recipe.stage1_size
         text = self._encode_text(task, recipe)  # once: both stages see the same prompt
         first = self._stage(
-            self.pipeline(recipe.pipeline, recipe.stage1_transformer),
+            self.pipeline(recipe.pipeline, sampling.stage1_transformer),
             {
                 **text,
                 **prompt_arguments(recipe, generator),
@@ -204,7 +200,7 @@ class Ltx2Model(VideoModel):
                 "callback_on_step_end": step_callback(offset(progress, 0, recipe.total_steps), should_cancel),
             },
         )
-        if not recipe.two_stage:
+        if not sampling.two_stage:
             return first, text["prompt_embeds"].dtype
         assert self.upsampler is not None
         latents = self.upsampler(latents=first.frames, output_type="latent", return_dict=False)[0]
@@ -230,7 +226,7 @@ class Ltx2Model(VideoModel):
     def _encode_text(self, task: VideoTask, recipe: Recipe) -> dict[str, Any]:
         """Prompt embeddings for every stage; negatives only when stage 1 is guided (stage 2
         never is, and a pipeline without guidance ignores them)."""
-        guided = max(recipe.guidance_scale, recipe.audio_guidance_scale or 0.0) > 1.0
+        guided = _sampling(recipe).guided(recipe.guidance_scale)
         embeds, mask, negative, negative_mask = self.pipeline(recipe.pipeline).encode_prompt(
             prompt=task.prompt,
             negative_prompt=task.negative_prompt,
@@ -359,13 +355,18 @@ def offset(progress: ProgressFn, done_before: int, total: int) -> ProgressFn:
     return report
 
 
+def _sampling(recipe: Recipe) -> Ltx2Sampling:
+    assert isinstance(recipe.sampling, Ltx2Sampling)  # checked by Ltx2Model.generate
+    return recipe.sampling
+
+
 def prompt_arguments(recipe: Recipe, generator: torch.Generator) -> dict[str, Any]:
     """What every stage passes besides the text: frame count and rate, the job's one generator."""
     return {
         "num_frames": recipe.gen_frames,
         "frame_rate": recipe.gen_fps,
         "max_sequence_length": recipe.max_sequence_length,
-        "use_cross_timestep": recipe.use_cross_timestep,
+        "use_cross_timestep": _sampling(recipe).use_cross_timestep,
         "generator": generator,
     }
 
@@ -374,33 +375,35 @@ def stage1_arguments(recipe: Recipe) -> dict[str, Any]:
     """Stage 1's (or the only stage's) sampler, at its size.
 
     The audio branch uses the video's STG, modality and rescale settings; its CFG scale is
-    ``recipe.audio_guidance_scale`` when set (LTX recommends a higher one for audio).
+    ``audio_guidance_scale`` when set (LTX recommends a higher one for audio).
     """
+    sampling = _sampling(recipe)
     width, height = recipe.stage1_size
     return {
         "height": height,
         "width": width,
         "num_inference_steps": recipe.steps,
-        "sigmas": list(recipe.sigmas) if recipe.sigmas else None,
+        "sigmas": list(sampling.sigmas) if sampling.sigmas else None,
         **guidance_arguments(
             recipe.guidance_scale,
-            recipe.audio_guidance_scale or recipe.guidance_scale,
-            recipe.guidance_rescale,
-            recipe.stg_scale,
-            recipe.stg_blocks,
-            recipe.modality_scale,
+            sampling.audio_guidance_scale or recipe.guidance_scale,
+            sampling.guidance_rescale,
+            sampling.stg_scale,
+            sampling.stg_blocks,
+            sampling.modality_scale,
         ),
     }
 
 
 def stage2_arguments(recipe: Recipe) -> dict[str, Any]:
     """The distilled refinement: a few fixed sigmas, no guidance of any kind."""
+    sampling = _sampling(recipe)
     return {
         "height": recipe.gen_height,
         "width": recipe.gen_width,
-        "num_inference_steps": recipe.stage2_steps,
-        "sigmas": list(recipe.stage2_sigmas) if recipe.stage2_sigmas else None,
-        "noise_scale": recipe.stage2_noise_scale,
+        "num_inference_steps": sampling.stage2_steps,
+        "sigmas": list(sampling.stage2_sigmas) if sampling.stage2_sigmas else None,
+        "noise_scale": sampling.stage2_noise_scale,
         **guidance_arguments(1.0, 1.0, 0.0, 0.0, (), 1.0),
     }
 

@@ -1,15 +1,15 @@
-"""The ``ltx-2`` profile (the default): every Kling case served by Lightricks' LTX-2 19B, torch-free.
+"""The ``ltx-2`` profile (the default): every tier and kind served by Lightricks' LTX-2 19B, torch-free.
 
-Weights (what ``takeone pull ltx-2`` downloads, about 130 GB; see :data:`SOURCES`):
+Weights (what ``takeone pull ltx-2`` downloads, about 130 GB; see :func:`sources`):
 
 - ``Lightricks/LTX-2``, diffusers folders only: ``tokenizer``, ``text_encoder`` (Gemma 3 12B),
   ``connectors``, ``vae``, ``audio_vae``, ``vocoder``, ``scheduler``, ``latent_upsampler`` (the
   2x spatial latent upsampler) and ``transformer``, which is the full (dev) DiT: it runs
-  stage 1 of ``master`` only, as component ``transformer_full``. The repo's root also holds
-  single-file checkpoints (dev, distilled, fp8, LoRAs); ``pull`` skips them.
+  stage 1 of the quality tier only, as component ``transformer_full``. The repo's root also
+  holds single-file checkpoints (dev, distilled, fp8, LoRAs); ``pull`` skips them.
 - ``rootonchair/LTX-2-19b-distilled``, folder ``transformer`` only: the step-distilled DiT in
   diffusers format (the checkpoint diffusers' own LTX-2 docs use). It runs both stages of
-  ``std``, ``pro`` and Kling 2.6, and stage 2 of ``master``.
+  the fast and standard tiers, and stage 2 of the quality tier.
 
 Doubts, stated plainly: the folder names above follow diffusers' LTX-2 docs and loaders; the
 Hub repos could not be listed from here, so ``takeone pull`` fails loudly (naming the missing
@@ -17,7 +17,7 @@ folder) if a layout differs. The distilled repo is a community conversion, not a
 upload. Lightricks' own two-stage "full" recipe runs stage 2 with the full DiT plus the
 distilled LoRA (``ltx-2-19b-distilled-lora-384.safetensors``); we run the distilled DiT itself
 there, which that LoRA approximates, so weights are never patched between stages. Memory
-sizes in :data:`SOURCES` are estimates (parameters x 2 bytes).
+sizes in :func:`sources` are estimates (parameters x 2 bytes).
 
 Recipes (``takeone profiles`` prints the table):
 
@@ -27,27 +27,27 @@ Recipes (``takeone profiles`` prints the table):
   multiples of 64 (stage 1 must be a multiple of 32): 1280x704 for 720p and 1920x1088 for
   1080p (704x704 / 1088x1088 for 1:1), then scaled to the exact output size. 121 or 241
   frames at 24 fps.
-- ``kling-2.1 std``: distilled, 8 steps with ``DISTILLED_SIGMA_VALUES``, guidance 1, 720p.
-- ``kling-2.1 pro`` and ``kling-2.6 pro``: the same at 1080p.
-- ``kling-2.1 master``: stage 1 with the full DiT, 30 steps, CFG + STG (block 29, LTX-2.0's
+- ``fast``: distilled, 8 steps with ``DISTILLED_SIGMA_VALUES``, guidance 1, 720p.
+- ``standard``: the same at 1080p.
+- ``quality``: stage 1 with the full DiT, 30 steps, CFG + STG (block 29, LTX-2.0's
   recommended block) + modality guidance with guidance rescale 0.7 (4 transformer passes a
   step), audio CFG 7; then distilled stage 2; 1080p.
-- ``cfg_scale`` (0..1) maps onto master's CFG as ``2 + 4 * cfg_scale`` (0.5 gives LTX-2's
-  recommended 4.0). The distilled recipes are guidance-free and ignore it; negative prompts
-  only matter where CFG runs (master).
-- LTX-2 always generates audio; Kling 2.6 keeps it when ``generate_audio`` is true, every other
-  case drops it. ``use_cross_timestep`` is off (LTX-2.0 behaviour).
+- ``guidance`` (0..1) maps onto the quality tier's CFG as ``2 + 4 * guidance`` (0.5 gives
+  LTX-2's recommended 4.0). The distilled tiers are guidance-free and ignore it; negative
+  prompts only matter where CFG runs (quality).
+- LTX-2 always generates audio; the track is kept when the task asks for audio and dropped
+  otherwise. ``use_cross_timestep`` is off (LTX-2.0 behaviour).
 - VAE tiling for anything larger than 720p x 121 frames (every 1080p and every 10 s clip).
 
-Speed-ups (:data:`SPEEDUPS`, tuned for one H100; see :mod:`takeone.models.speedups`): regional
-``torch.compile`` of the transformer block (inductor, default mode: seconds of compile time,
-done by ``warmup()`` at start-up), fp8 linear layers via torchao (Hopper has twice the fp8
-matrix rate of bf16; skipped with a warning without torchao or on GPUs older than sm_89), the
-fastest attention backend installed (FlashAttention 3, else cuDNN attention), VAE tiling
-only where memory needs it. No feature cache by default: FirstBlockCache / TaylorSeer on
-master's stage 1 trade quality for speed, and that trade has not been measured on the real
-weights yet; switch ``cache`` on after an A/B check. None of these has been timed on a GPU
-from this repository yet: ``benchmarks/gpu_generate.py`` owes those figures.
+Speed-ups (:data:`SPEEDUPS`, tuned for one H100; see :mod:`takeone.models.ltx2.speedups`):
+regional ``torch.compile`` of the transformer block (inductor, default mode: seconds of compile
+time, done by ``warmup()`` at start-up), fp8 linear layers via torchao (Hopper has twice the
+fp8 matrix rate of bf16; skipped with a warning without torchao or on GPUs older than sm_89),
+the fastest attention backend installed (FlashAttention 3, else cuDNN attention), VAE tiling
+only where memory needs it. No feature cache by default: FirstBlockCache / TaylorSeer on the
+quality tier's stage 1 trade quality for speed, and that trade has not been measured on the
+real weights yet; switch ``cache`` on after an A/B check. None of these has been timed on a
+GPU from this repository yet: ``benchmarks/gpu_generate.py`` owes those figures.
 
 License: LTX-2 Community License. Organisations with $10M or more annual revenue need a paid
 license from Lightricks, and it restricts use in products competing with Lightricks' own.
@@ -60,12 +60,9 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
-from takeone.models.speedups import Speedups
-
-if TYPE_CHECKING:
-    from takeone.models.profiles import Profile, WeightSource
+from takeone.models.ltx2.recipe import Ltx2Sampling
+from takeone.models.recipe import Profile, Quality, Size, Speedups, WeightSource
 
 NAME = "ltx-2"
 BASE_REPO = "Lightricks/LTX-2"
@@ -79,45 +76,46 @@ LICENSE = (
 DISTILLED_SIGMAS = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875)
 STAGE_2_SIGMAS = (0.909375, 0.725, 0.421875)
 GEN_FRAMES: Mapping[int, int] = {5: 121, 10: 241}
-SIZES_720P: Mapping[str, tuple[int, int, int, int]] = {
+SIZES_720P: Mapping[str, Size] = {
     "16:9": (1280, 704, 1280, 720),
     "9:16": (704, 1280, 720, 1280),
     "1:1": (704, 704, 720, 720),
 }
-SIZES_1080P: Mapping[str, tuple[int, int, int, int]] = {
+SIZES_1080P: Mapping[str, Size] = {
     "16:9": (1920, 1088, 1920, 1080),
     "9:16": (1088, 1920, 1080, 1920),
     "1:1": (1088, 1088, 1080, 1080),
 }
-MASTER_GUIDANCE = (2.0, 6.0)
+QUALITY_GUIDANCE = (2.0, 6.0)
 TILE_ABOVE = 1280 * 704 * 121
 SPEEDUPS = Speedups(compile="regional", fp8=True, attention_backend="auto", vae_tiling="auto", cache=None)
 ACTIVATION_GIB = 12.0
 
-_TWO_STAGE: Mapping[str, Any] = {
-    "two_stage": True,
-    "stage2_steps": len(STAGE_2_SIGMAS),
-    "stage2_sigmas": STAGE_2_SIGMAS,
-    "stage2_noise_scale": STAGE_2_SIGMAS[0],
-    "use_cross_timestep": False,
-}
-DISTILLED: Mapping[str, Any] = {**_TWO_STAGE, "sigmas": DISTILLED_SIGMAS, "weights": DISTILLED_REPO}
-FULL: Mapping[str, Any] = {
-    **_TWO_STAGE,
-    "stage1_transformer": "transformer_full",
-    "weights": f"{BASE_REPO} (full) + {DISTILLED_REPO}",
-    "audio_guidance_scale": 7.0,
-    "guidance_rescale": 0.7,
-    "stg_scale": 1.0,
-    "stg_blocks": (29,),
-    "modality_scale": 3.0,
-}
+DISTILLED = Ltx2Sampling(
+    sigmas=DISTILLED_SIGMAS,
+    use_cross_timestep=False,
+    two_stage=True,
+    stage2_steps=len(STAGE_2_SIGMAS),
+    stage2_sigmas=STAGE_2_SIGMAS,
+    stage2_noise_scale=STAGE_2_SIGMAS[0],
+)
+FULL = Ltx2Sampling(
+    audio_guidance_scale=7.0,
+    guidance_rescale=0.7,
+    stg_scale=1.0,
+    stg_blocks=(29,),
+    modality_scale=3.0,
+    use_cross_timestep=False,
+    two_stage=True,
+    stage1_transformer="transformer_full",
+    stage2_steps=len(STAGE_2_SIGMAS),
+    stage2_sigmas=STAGE_2_SIGMAS,
+    stage2_noise_scale=STAGE_2_SIGMAS[0],
+)
 
 
 def sources() -> tuple[WeightSource, ...]:
     """Every component the profile loads, with its estimated bf16 size in GiB."""
-    from takeone.models.profiles import WeightSource
-
     base = [
         ("tokenizer", 0.0),
         ("text_encoder", 22.7),
@@ -136,21 +134,20 @@ def sources() -> tuple[WeightSource, ...]:
 
 
 def ltx2_profile() -> Profile:
-    """Build the ``ltx-2`` profile (a function: :mod:`.profiles` imports this module)."""
-    from takeone.models.profiles import Profile, Quality
-
-    distilled_720 = Quality(len(DISTILLED_SIGMAS), SIZES_720P, recipe_fields=DISTILLED)
-    distilled_1080 = Quality(len(DISTILLED_SIGMAS), SIZES_1080P, recipe_fields=DISTILLED)
+    """Build the ``ltx-2`` profile."""
+    distilled = f"{DISTILLED_REPO}"
+    full = f"{BASE_REPO} (full) + {DISTILLED_REPO}"
+    steps = len(DISTILLED_SIGMAS)
     return Profile(
         name=NAME,
         family="ltx2",
         license=LICENSE,
-        description="LTX-2 19B: distilled two-stage (std, pro, 2.6), full + distilled (master), with audio.",
+        description="LTX-2 19B: distilled two-stage (fast, standard), full + distilled (quality), with audio.",
         weights=BASE_REPO,
         qualities={
-            "fast": distilled_720,
-            "standard": distilled_1080,
-            "quality": Quality(30, SIZES_1080P, MASTER_GUIDANCE, FULL),
+            "fast": Quality(steps, SIZES_720P, sampling=DISTILLED, weights=distilled),
+            "standard": Quality(steps, SIZES_1080P, sampling=DISTILLED, weights=distilled),
+            "quality": Quality(30, SIZES_1080P, QUALITY_GUIDANCE, sampling=FULL, weights=full),
         },
         gen_frames=GEN_FRAMES,
         sources=sources(),

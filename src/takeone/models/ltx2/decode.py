@@ -1,4 +1,4 @@
-"""Streaming VAE decodes: latents in, uint8 frame chunks out, one chunk at a time.
+"""LTX-2's streaming VAE decode: latents in, uint8 frame chunks out, one chunk at a time.
 
 The pipelines decode a whole clip at once (``output_type="pt"``): for 10 s of 1080p that is
 several GB of float frames, and encoding cannot start before the last one exists. Here the
@@ -6,16 +6,13 @@ last pipeline stage returns latents (``output_type="latent"``) and the clip is d
 by piece with the VAE's own parts, each piece quantized to uint8 on the device and handed
 over as soon as it is final, so the render step encodes one chunk while the next decodes.
 
-- LTX-2 (:func:`ltx2_decoder_inputs`, :func:`ltx2_frame_chunks`, :func:`ltx2_audio`): the
-  same steps as the pipelines' non-latent branch (decode-time noise on the job's generator
-  when the VAE is timestep-conditioned; the audio VAE and vocoder). With temporal tiling on,
-  the tiles of ``AutoencoderKLLTX2Video._temporal_tiled_decode`` are decoded one at a time
-  (spatially tiled inside when ``use_tiling`` and a tile is wider or taller than a spatial
-  tile) and blended into the next exactly as the VAE does, holding only the previous and the
-  current tile; without it the clip is decoded in one pass and handed over in chunks.
-- Wan (:func:`wan_frame_chunks`): the Wan VAE already decodes latent frame by latent frame
-  with a causal cache; each latent frame's output (4 frames, 1 for the first) becomes a chunk.
-  With spatial tiling on it decodes in one pass (its tiles span the whole clip).
+:func:`ltx2_decoder_inputs`, :func:`ltx2_frame_chunks` and :func:`ltx2_audio` take the same
+steps as the pipelines' non-latent branch (decode-time noise on the job's generator when the
+VAE is timestep-conditioned; the audio VAE and vocoder). With temporal tiling on, the tiles of
+``AutoencoderKLLTX2Video._temporal_tiled_decode`` are decoded one at a time (spatially tiled
+inside when ``use_tiling`` and a tile is wider or taller than a spatial tile) and blended into
+the next exactly as the VAE does, holding only the previous and the current tile; without it
+the clip is decoded in one pass and handed over in chunks.
 
 Every chunk is uint8 ``[n, H, W, 3]`` on the host, equal to the corresponding frames of the
 pipeline's own ``output_type="pt"`` decode after :func:`~takeone.models.common.frames_to_uint8`.
@@ -29,20 +26,16 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from takeone.models.base import CHUNK_FRAMES, Frames
-from takeone.models.common import frames_to_uint8
+from takeone.models.common import Chunks, Samples, quantized, whole_clip
 
 # diffusers' pipelines and VAEs are untyped: ``Any``.
 Pipeline = Any
-Chunks = Generator[Frames, None, None]
-Samples = Generator[torch.Tensor, None, None]
 
 
 @dataclass(frozen=True)
@@ -117,8 +110,8 @@ def ltx2_frame_chunks(pipe: Pipeline, latents: torch.Tensor, timestep: torch.Ten
     if vae.use_framewise_decoding and latents.shape[2] > tiles.latent_size:
         samples = _ltx2_tiles(vae, latents, timestep, tiles)
     else:
-        samples = _whole(lambda: vae.decode(latents, timestep, return_dict=False)[0])
-    return _quantized(pipe, samples)
+        samples = whole_clip(lambda: vae.decode(latents, timestep, return_dict=False)[0])
+    return quantized(pipe, samples)
 
 
 def ltx2_audio(pipe: Pipeline, audio_latents: torch.Tensor) -> torch.Tensor:
@@ -164,100 +157,3 @@ def _ltx2_tile(vae: Any, latents: torch.Tensor, timestep: torch.Tensor | None) -
         else:
             decoded = vae.decoder(latents, timestep)
     return decoded
-
-
-def wan_denormalized(vae: Any, latents: torch.Tensor) -> torch.Tensor:
-    """The Wan pipelines' last step before decoding: ``latents / (1 / std) + mean``, in the
-    VAE's dtype on the VAE's execution device."""
-    config = vae.config
-    device = _execution_device(vae)
-    latents = latents.to(device=device, dtype=vae.dtype)
-    shape = (1, config.z_dim, 1, 1, 1)
-    mean = torch.tensor(config.latents_mean).view(shape).to(latents.device, latents.dtype)
-    inverse_std = 1.0 / torch.tensor(config.latents_std).view(shape).to(latents.device, latents.dtype)
-    return latents / inverse_std + mean
-
-
-def wan_frame_chunks(pipe: Pipeline, latents: torch.Tensor) -> Chunks:
-    """Decode denormalized Wan ``latents`` (:func:`wan_denormalized`) into uint8 frame chunks,
-    one latent frame's output at a time with the VAE's causal cache."""
-    vae = pipe.vae
-    ratio = int(vae.spatial_compression_ratio)
-    wide = latents.shape[-1] > vae.tile_sample_min_width // ratio
-    tall = latents.shape[-2] > vae.tile_sample_min_height // ratio
-    if vae.use_tiling and (wide or tall):
-        samples = _whole(lambda: vae.decode(latents, return_dict=False)[0])
-    else:
-        samples = _wan_frames(vae, latents)
-    return _quantized(pipe, samples)
-
-
-def wan_frame_count(vae: Any, latents: torch.Tensor) -> int:
-    """How many frames decoding Wan ``latents`` gives: ``(f - 1) * ratio + 1``."""
-    return (int(latents.shape[2]) - 1) * int(vae.config.scale_factor_temporal) + 1
-
-
-def _wan_frames(vae: Any, latents: torch.Tensor) -> Samples:
-    """``AutoencoderKLWan._decode``'s loop, handing over each latent frame's output."""
-    _onload(vae)
-    try:
-        with torch.no_grad():
-            vae.clear_cache()
-            hidden = vae.post_quant_conv(latents)
-        for index in range(int(hidden.shape[2])):
-            yield _wan_frame(vae, hidden[:, :, index : index + 1], first=index == 0)
-    finally:
-        vae.clear_cache()
-
-
-def _wan_frame(vae: Any, hidden: torch.Tensor, first: bool) -> torch.Tensor:
-    with torch.no_grad():
-        vae._conv_idx = [0]
-        extra = {"first_chunk": True} if first else {}
-        out: torch.Tensor = vae.decoder(hidden, feat_cache=vae._feat_map, feat_idx=vae._conv_idx, **extra)
-        if vae.config.patch_size is not None:
-            out = _unpatchify(out, vae.config.patch_size)
-        return torch.clamp(out, min=-1.0, max=1.0)
-
-
-def _unpatchify(samples: torch.Tensor, patch_size: int) -> torch.Tensor:
-    from diffusers.models.autoencoders import autoencoder_kl_wan
-
-    wan: Any = autoencoder_kl_wan  # untyped
-    result: torch.Tensor = wan.unpatchify(samples, patch_size=patch_size)
-    return result
-
-
-def _onload(vae: Any) -> None:
-    """Run the offloading hook ``vae.decode`` would run (``enable_model_cpu_offload``), since
-    the decode calls the VAE's parts directly."""
-    hook = getattr(vae, "_hf_hook", None)
-    if hook is not None:
-        hook.pre_forward(vae)
-
-
-def _execution_device(vae: Any) -> torch.device:
-    from diffusers.utils.torch_utils import get_module_execution_device
-
-    device: torch.device = get_module_execution_device(vae)
-    return device
-
-
-def _whole(decode: Any) -> Samples:
-    """One decode of the whole clip, handed over in chunks of :data:`CHUNK_FRAMES` frames."""
-    with torch.no_grad():
-        samples: torch.Tensor = decode()
-    for start in range(0, int(samples.shape[2]), CHUNK_FRAMES):
-        yield samples[:, :, start : start + CHUNK_FRAMES]
-
-
-def _quantized(pipe: Pipeline, samples: Samples) -> Chunks:
-    """Each ``[1, 3, n, H, W]`` VAE output in -1..1 as uint8 ``[n, H, W, 3]`` on the host,
-    post-processed by the pipeline's own video processor and quantized on the device."""
-    try:
-        for sample in samples:
-            with torch.no_grad():
-                frames = pipe.video_processor.postprocess_video(sample, output_type="pt")[0]
-            yield frames_to_uint8(frames)
-    finally:
-        samples.close()

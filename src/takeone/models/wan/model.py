@@ -1,6 +1,6 @@
 """Wan 2.x behind the :class:`~takeone.models.base.VideoModel` contract (profile ``wan-2.2``).
 
-Three checkpoints serve the Kling cases (see :mod:`.wan_profile`): I2V-A14B (``i2v``),
+Three checkpoints serve the three kinds (see :mod:`.profile`): I2V-A14B (``i2v``),
 T2V-A14B (``t2v``) and Wan 2.1 FLF2V-14B (``condition``, first and last frame). They all ship
 the same UMT5-XXL text encoder, tokenizer and Wan 2.1 VAE, so those are loaded once, with the
 I2V checkpoint, and handed to the other two pipelines; each of those then loads only its own
@@ -15,7 +15,7 @@ UMT5-XXL text encoder         ~11 GB      at start, shared
 Wan 2.1 VAE                   ~0.5 GB     at start, shared
 I2V-A14B experts (2 x 14B)    ~57 GB      at start
 T2V-A14B experts (2 x 14B)    ~57 GB      on the first text-only request
-FLF2V-14B + CLIP ViT-H        ~34 GB      on the first ``image_tail`` request
+FLF2V-14B + CLIP ViT-H        ~34 GB      on the first first-and-last-frame task
 ============================  ==========  =====================================
 
 All three together are ~160 GB: more than one 80 GB GPU holds. On CUDA the model therefore
@@ -23,23 +23,21 @@ keeps weights in host RAM and uses diffusers' model CPU offload, which moves one
 (one 14B expert at a time) onto the GPU while it runs: GPU peak is one expert plus
 activations; the transfers cost seconds per video against minutes of denoising. Host RAM must
 hold every checkpoint that traffic has touched (up to ~160 GB; pass ``preload`` to pay the
-loading time at start instead of on a first request). A lazy load happens inside the job that
+loading time at start instead of on a first task). A lazy load happens inside the job that
 needs it and takes minutes for real weights; its progress callback is silent meanwhile.
 
 A model serves one job at a time (pipelines keep per-call state on themselves).
 
 Example::
 
-    model = WanModel(WanSources.locate(REPOS, None), torch.device("cuda"), wan_dtype(device), offload=True)
+    model = WanModel(WanSources.locate(REPOS, None), device, wan_dtype(device), offload=True)
     video = model.generate(task, recipe, progress=print, should_cancel=lambda: False)
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from diffusers import WanImageToVideoPipeline, WanPipeline
@@ -56,9 +54,16 @@ from takeone.models.common import (
     seeded_generator,
     step_callback,
 )
-from takeone.models.decode import wan_denormalized, wan_frame_chunks, wan_frame_count
-from takeone.models.profiles import Profile, Recipe
-from takeone.models.weights import WeightsMissing, check, missing_message
+from takeone.models.recipe import Recipe
+from takeone.models.wan.decode import (
+    wan_denormalized,
+    wan_frame_chunks,
+    wan_frame_count,
+)
+from takeone.models.wan.recipe import WanSampling
+
+if TYPE_CHECKING:
+    from takeone.models.wan.load import WanSources
 
 # diffusers' pipelines are untyped (their attributes come from ``register_modules``): ``Any``.
 Pipeline = Any
@@ -70,61 +75,6 @@ PIPELINES: Mapping[str, Any] = {
 BASE = "i2v"  # the checkpoint loaded first; its shared parts serve the others
 SHARED = ("tokenizer", "text_encoder", "vae")
 Dtype = torch.dtype | Mapping[str, torch.dtype]
-
-
-@dataclass(frozen=True)
-class WanSources:
-    """Where each pipeline's checkpoint is read from; serving never downloads.
-
-    ``repos`` maps a pipeline name to a local folder or a repo id, which is then read from the
-    Hugging Face cache ``cache_dir`` (``None``: the usual ``HF_HOME`` one).
-    """
-
-    repos: Mapping[str, str]
-    cache_dir: str | None = None
-
-    @classmethod
-    def locate(cls, repos: Mapping[str, str], root: Path | None) -> WanSources:
-        """The rules of :mod:`takeone.models.weights`: a repo found as the folder
-        ``root/<org>/<name>`` (``hf download --local-dir``) is read from there; any other is
-        looked up in ``root`` as a Hugging Face cache, or without ``root`` in the usual one."""
-        if root is None:
-            return cls(dict(repos))
-        if not root.is_dir():
-            raise ValueError(f"Wan weights folder {root} does not exist")
-        resolved = {name: str(root / repo) if (root / repo).is_dir() else repo for name, repo in repos.items()}
-        return cls(resolved, cache_dir=str(root))
-
-    def load_arguments(self) -> dict[str, Any]:
-        return {"cache_dir": self.cache_dir, "local_files_only": True}
-
-
-def wan_dtype(device: torch.device) -> Dtype:
-    """bf16 transformers and text encoder on GPUs, with the VAE and CLIP encoder in float32 (the
-    CLIP processor hands over float32 pixels; the VAE decodes more cleanly); float32 on CPU."""
-    if device.type != "cuda":
-        return torch.float32
-    return {"default": torch.bfloat16, "vae": torch.float32, "image_encoder": torch.float32}
-
-
-def load_wan_model(
-    profile: Profile, weights: str | Path | None, device: torch.device, offload: str | None = None
-) -> WanModel:
-    """The worker's entry point: ``profile``'s three checkpoints from disk (``weights``: a folder,
-    see :meth:`WanSources.locate`). Raises ``WeightsMissing`` naming every absent folder of all
-    three repos before loading anything, so a lazy load cannot fail on a missing file later.
-
-    On CUDA the model offloads (see the module notes) unless ``offload`` (default: the
-    profile's) is ``"none"``; elsewhere host memory is the device's, so nothing moves.
-    """
-    root = Path(weights) if weights is not None else None
-    repos = {name: profile.pipeline_weights.get(name, profile.weights) for name in PIPELINES}
-    sources = WanSources.locate(repos, root)
-    missing = check(profile, root)
-    if missing:
-        raise WeightsMissing(missing_message(profile, missing, root))
-    streams = device.type == "cuda" and (offload or profile.offload) != "none"
-    return WanModel(sources, device, wan_dtype(device), offload=streams)
 
 
 class WanModel(VideoModel):
@@ -162,7 +112,7 @@ class WanModel(VideoModel):
         self, task: VideoTask, recipe: Recipe, progress: ProgressFn, should_cancel: CancelFn
     ) -> Video:
         """Run ``recipe.pipeline`` for ``task``; errors surface as ``takeone.core.errors`` classes."""
-        if recipe.family != "wan" or recipe.pipeline not in PIPELINES or recipe.audio:
+        if not isinstance(recipe.sampling, WanSampling) or recipe.pipeline not in PIPELINES or recipe.audio:
             wanted = f"{recipe.family} {recipe.pipeline!r} recipe (audio={recipe.audio})"
             raise GenerationFailed(f"Wan cannot run a {wanted}")
         if should_cancel():
@@ -207,7 +157,8 @@ class WanModel(VideoModel):
     def _ready(self, recipe: Recipe) -> Pipeline:
         """Load the recipe's pipeline, set its expert switch point and put it on the device."""
         pipe = self.pipeline(recipe.pipeline)
-        apply_boundary(pipe, recipe.boundary_ratio)
+        assert isinstance(recipe.sampling, WanSampling)  # checked by generate
+        apply_boundary(pipe, recipe.sampling.boundary_ratio)
         if self.offload and self._placed != recipe.pipeline:
             # Re-hook for this pipeline's components (shared ones included) before it runs.
             pipe.enable_model_cpu_offload(device=self.device)

@@ -24,7 +24,7 @@ What the tiny profile does differently from a real profile, and why:
 
 For the real profiles' loading code, :func:`write_tiny_checkpoints` saves these components
 (plus a tiny latent upsampler and a second "full" transformer) with ``save_pretrained`` into
-each folder a profile's :class:`~takeone.models.profiles.WeightSource` names, either as a
+each folder a profile's :class:`~takeone.models.recipe.WeightSource` names, either as a
 Hugging Face cache (``models--<org>--<name>/snapshots/<rev>/...`` with ``refs/main``) or as
 ``<root>/<org>/<name>/...`` folders, so a test loads them offline exactly as a server would.
 """
@@ -54,7 +54,7 @@ from transformers import (
 from takeone.models.common import seeded
 
 if TYPE_CHECKING:
-    from takeone.models.profiles import Profile
+    from takeone.models.recipe import Profile
 
 # diffusers' model classes are untyped; constructing them through ``Any`` keeps mypy strict.
 _Scheduler: Any = FlowMatchEulerDiscreteScheduler

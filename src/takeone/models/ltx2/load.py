@@ -1,6 +1,6 @@
-"""Load a real LTX-2 profile from disk: each component from its own folder, once, then placed.
+"""Load an LTX-2 profile from disk: each component from its own folder, once, then placed.
 
-The profile's :class:`~takeone.models.profiles.WeightSource` list says which repo folder
+The profile's :class:`~takeone.models.recipe.WeightSource` list says which repo folder
 holds each component; :func:`takeone.models.weights.resolve` maps them to local folders (a
 Hugging Face cache or ``--weights`` folders), so loading never touches the network. Loading
 component by component (rather than one ``from_pretrained`` of a whole repo) lets two repos
@@ -12,9 +12,12 @@ need (:func:`takeone.models.weights.plan_offload`): a profile that cannot fit fa
 with a clear message, or streams its least-used components from host RAM when offloading
 allows it.
 
+A profile without a source list (a whole diffusers pipeline folder or cached repo id as its
+``weights``) is loaded with one ``from_pretrained``.
+
 Example::
 
-    model = load_ltx2(get_profile("ltx-2"), torch.device("cuda"))
+    model = load_model(get_profile("ltx-2"), torch.device("cuda"))
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 from transformers import AutoTokenizer, Gemma3ForConditionalGeneration
 
-from takeone.models.ltx2 import TRANSFORMERS, Ltx2Model
-from takeone.models.profiles import Profile
-from takeone.models.speedups import fp8_unavailable_reason, warmup_recipes
+from takeone.models.ltx2.model import TRANSFORMERS, Ltx2Model
+from takeone.models.ltx2.speedups import fp8_unavailable_reason
+from takeone.models.ltx2.warmup import warmup_recipes
+from takeone.models.recipe import Profile
 from takeone.models.weights import plan_offload, resolve
 
 # Component name -> how to load its folder. Both transformers share one class.
@@ -50,6 +54,17 @@ MODEL_CLASSES: Mapping[str, Any] = {
     "vocoder": LTX2Vocoder,
     "latent_upsampler": LTX2LatentUpsamplerModel,
 }
+
+
+def load_model(
+    profile: Profile, device: torch.device, weights: str | Path | None = None, offload: str | None = None
+) -> Ltx2Model:
+    """The family's entry point (see :mod:`takeone.models.registry`): ``weights`` overrides the
+    profile's weights (a ``--weights`` folder for profiles with sources, else a pipeline folder)."""
+    if profile.sources:
+        return load_ltx2(profile, device, Path(weights) if weights is not None else None, offload)
+    source = str(weights) if weights is not None else profile.weights
+    return Ltx2Model.from_pretrained(source, device, serving_dtype(device))
 
 
 def load_ltx2(

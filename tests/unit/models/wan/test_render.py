@@ -2,7 +2,7 @@
 
 The tiny checkpoints are written as a Hugging Face cache (and as plain folders) in the real
 repos' layouts and loaded through ``load_video_model("wan-2.2", ...)`` without network. The
-recipes are the real profile's, shrunk (:func:`takeone.models.wan_profile.shrink`): same
+recipes are the real profile's, shrunk (:func:`takeone.models.wan.profile.shrink`): same
 pipelines, experts, expert boundaries, guidance and conditioning; generation sizes / 16,
 output sizes / 8, 9 / 17 generated frames, 2 steps and 64 text tokens. Nothing is mocked;
 PyAV reads every MP4 back.
@@ -36,11 +36,13 @@ from takeone.core.errors import (
 from takeone.core.task import TaskKind, VideoTask
 from takeone.models.base import Video
 from takeone.models.loader import load_video_model
-from takeone.models.profiles import Profile, get_profile
+from takeone.models.ltx2.recipe import Ltx2Sampling
+from takeone.models.recipe import Profile
+from takeone.models.registry import get_profile
 from takeone.models.render import render
-from takeone.models.wan import WanModel
-from takeone.models.wan_profile import FLF2V_REPO, shrink
-from takeone.models.wan_tiny import write_tiny_wan_repos
+from takeone.models.wan.model import WanModel
+from takeone.models.wan.profile import FLF2V_REPO, shrink
+from takeone.models.wan.tiny import write_tiny_wan_repos
 from takeone.models.weights import WeightsMissing
 from tests.unit.models.callbacks import ignore, never, whole
 
@@ -275,7 +277,8 @@ def test_pipeline_error_becomes_generation_failed(wan_model: WanModel, wan_profi
 def test_foreign_or_audio_recipes_are_refused(wan_model: WanModel, wan_profile: Profile) -> None:
     request = VideoTask(kind="t2v", prompt="a fox", seed=1)
     recipe = wan_profile.recipe_for(request)
-    for wrong in (dataclasses.replace(recipe, family="ltx2"), dataclasses.replace(recipe, audio=True)):
+    ltx2 = dataclasses.replace(recipe, sampling=Ltx2Sampling())
+    for wrong in (ltx2, dataclasses.replace(recipe, audio=True)):
         with pytest.raises(GenerationFailed, match="Wan cannot run"):
             wan_model.generate(request, wrong, ignore, never)
 
@@ -293,7 +296,7 @@ def test_streamed_decode_equals_the_pipelines_own(wan_model: WanModel, wan_profi
     pipeline's ``output_type="pt"`` decode of the same job."""
     from takeone.models.base import FrameStream
     from takeone.models.common import frames_to_uint8
-    from takeone.models.wan import arguments
+    from takeone.models.wan.model import arguments
 
     request = VideoTask(kind="t2v", prompt="a fox", seconds=10, seed=6)
     recipe = wan_profile.recipe_for(request)

@@ -11,13 +11,15 @@ import pytest
 
 from takeone.core.errors import InvalidRequest
 from takeone.core.task import KINDS, TIERS, VideoTask
-from takeone.models.ltx2_profile import (
+from takeone.models.ltx2.profile import (
     BASE_REPO,
     DISTILLED_REPO,
     DISTILLED_SIGMAS,
     STAGE_2_SIGMAS,
 )
-from takeone.models.profiles import Recipe, get_profile
+from takeone.models.ltx2.recipe import ltx2_sampling
+from takeone.models.recipe import Recipe
+from takeone.models.registry import get_profile
 
 P720 = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)}
 P1080 = {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)}
@@ -55,9 +57,9 @@ def case_id(task: VideoTask) -> str:
 @pytest.mark.parametrize("req", requests(), ids=case_id)
 def test_real_recipe_table(req: VideoTask) -> None:
     recipe = get_profile("ltx-2").recipe_for(req)
-    want = expected(req)
-    assert recipe.pipeline == want["pipeline"] and recipe.stage1_transformer == want["stage1_transformer"]
-    assert (recipe.steps, recipe.sigmas) == (want["steps"], want["sigmas"])
+    sampling, want = ltx2_sampling(recipe), expected(req)
+    assert recipe.pipeline == want["pipeline"] and sampling.stage1_transformer == want["stage1_transformer"]
+    assert (recipe.steps, sampling.sigmas) == (want["steps"], want["sigmas"])
     assert (recipe.output_width, recipe.output_height) == want["output"]
     assert (recipe.output_frames, recipe.gen_frames, recipe.output_fps, recipe.gen_fps) == (
         want["frames"], want["frames"], 24, 24.0,
@@ -69,13 +71,14 @@ def test_real_recipe_table(req: VideoTask) -> None:
 def assert_two_stage_valid(recipe: Recipe) -> None:
     """Multiples of 64 (stage 1 at half size must be multiples of 32), nearest to the output,
     same orientation; 8k+1 frames; the distilled stage 2 everywhere; tiling past 720p x 5 s."""
-    assert recipe.two_stage and recipe.gen_width % 64 == 0 and recipe.gen_height % 64 == 0
+    sampling = ltx2_sampling(recipe)
+    assert sampling.two_stage and recipe.gen_width % 64 == 0 and recipe.gen_height % 64 == 0
     assert abs(recipe.gen_width - recipe.output_width) <= 32 and abs(recipe.gen_height - recipe.output_height) <= 32
     assert recipe.stage1_size == (recipe.gen_width // 2, recipe.gen_height // 2)
     assert (recipe.gen_frames - 1) % 8 == 0
-    assert (recipe.stage2_steps, recipe.stage2_sigmas) == (3, STAGE_2_SIGMAS)
-    assert recipe.stage2_noise_scale == STAGE_2_SIGMAS[0] and recipe.total_steps == recipe.steps + 3
-    assert recipe.use_cross_timestep is False and recipe.max_sequence_length == 1024
+    assert (sampling.stage2_steps, sampling.stage2_sigmas) == (3, STAGE_2_SIGMAS)
+    assert sampling.stage2_noise_scale == STAGE_2_SIGMAS[0] and recipe.total_steps == recipe.steps + 3
+    assert sampling.use_cross_timestep is False and recipe.max_sequence_length == 1024
     assert recipe.vae_tiling == (recipe.output_width * recipe.output_height > 1280 * 720 or recipe.gen_frames > 121)
 
 
@@ -96,11 +99,13 @@ def test_distilled_recipes_ignore_guidance_and_quality_maps_it(guidance: float) 
     for tier in ("fast", "standard"):
         req = VideoTask(kind="i2v", tier=tier, first_frame="a.png", guidance=guidance)  # type: ignore[arg-type]
         recipe = profile.recipe_for(req)
-        assert (recipe.guidance_scale, recipe.stg_scale, recipe.modality_scale) == (1.0, 0.0, 1.0)
+        sampling = ltx2_sampling(recipe)
+        assert (recipe.guidance_scale, sampling.stg_scale, sampling.modality_scale) == (1.0, 0.0, 1.0)
     master = profile.recipe_for(VideoTask(kind="i2v", tier="quality", first_frame="a.png", guidance=guidance))
     assert master.guidance_scale == pytest.approx(2.0 + 4.0 * guidance)
-    assert (master.stg_scale, master.stg_blocks, master.modality_scale) == (1.0, (29,), 3.0)
-    assert (master.audio_guidance_scale, master.guidance_rescale) == (7.0, 0.7)
+    full = ltx2_sampling(master)
+    assert (full.stg_scale, full.stg_blocks, full.modality_scale) == (1.0, (29,), 3.0)
+    assert (full.audio_guidance_scale, full.guidance_rescale) == (7.0, 0.7)
 
 
 def test_weights_and_license_are_stated() -> None:
@@ -142,8 +147,9 @@ def test_scaled_profile_changes_sizes_only() -> None:
         big, tiny = real.recipe_for(req), small.recipe_for(req)
         same = {f.name for f in dataclasses.fields(Recipe)} - {
             "gen_width", "gen_height", "gen_frames", "gen_fps", "output_width", "output_height",
-            "max_sequence_length", "stg_blocks", "vae_tiling",
+            "max_sequence_length", "vae_tiling", "sampling",
         }
         assert {name: getattr(big, name) for name in same} == {name: getattr(tiny, name) for name in same}
+        assert dataclasses.replace(ltx2_sampling(big), stg_blocks=(1,)) == tiny.sampling
         assert tiny.output_frames == big.output_frames and tiny.gen_width % 64 == 0
     assert small.sources == real.sources

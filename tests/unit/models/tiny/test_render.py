@@ -20,10 +20,10 @@ from takeone.core.errors import GenerationFailed, JobCancelled, OutOfMemory
 from takeone.core.task import TaskKind, Tier, VideoTask
 from takeone.models.base import Video, VideoModel
 from takeone.models.loader import load_video_model
-from takeone.models.ltx2 import Ltx2Model
-from takeone.models.profiles import Profile
+from takeone.models.ltx2.model import Ltx2Model
+from takeone.models.ltx2.tiny import AUDIO_SAMPLE_RATE, build_tiny_components
+from takeone.models.recipe import Profile
 from takeone.models.render import render, repeat_counts
-from takeone.models.tiny import AUDIO_SAMPLE_RATE, build_tiny_components
 from tests.unit.models.callbacks import ignore, never, whole
 
 SIZES = {"16:9": (256, 144), "9:16": (144, 256), "1:1": (144, 144)}

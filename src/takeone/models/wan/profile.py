@@ -1,30 +1,27 @@
-"""The ``wan-2.2`` profile: Kling requests served by Wan 2.x (Apache-2.0), torch-free.
+"""The ``wan-2.2`` profile: every tier served by Wan 2.x (Apache-2.0), silent, torch-free.
 
-Which checkpoint serves which case (``Recipe.weights`` names it):
+Which checkpoint serves which kind (``Recipe.weights`` names it):
 
-- ``i2v`` (Kling 2.1 image only, Kling 2.6 with ``image``): ``Wan-AI/Wan2.2-I2V-A14B-Diffusers``,
-  two experts, ``boundary_ratio`` 0.9.
-- ``t2v`` (Kling 2.6 text only): ``Wan-AI/Wan2.2-T2V-A14B-Diffusers``, two experts,
-  ``boundary_ratio`` 0.875.
-- ``condition`` (Kling 2.1 with ``image_tail``): ``Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers``, one
-  expert plus a CLIP image encoder that sees both frames.
+- ``i2v``: ``Wan-AI/Wan2.2-I2V-A14B-Diffusers``, two experts, ``boundary_ratio`` 0.9.
+- ``t2v``: ``Wan-AI/Wan2.2-T2V-A14B-Diffusers``, two experts, ``boundary_ratio`` 0.875.
+- ``flf2v`` (pipeline ``condition``): ``Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers``, one expert
+  plus a CLIP image encoder that sees both frames.
 
 Recipe choices, and why:
 
 - A14B is trained at 16 fps, so it generates 81 frames for 5 s (5.06 s) and 161 for 10 s
   (10.06 s); the render step resamples to 121 / 241 frames at 24 fps. 161 frames is twice
   Wan's training length: expect weaker motion coherence on 10 s clips.
-- Sizes: ``std`` generates at Wan's 480p (832x480, 480x832, 624x624) and is upscaled to the
-  720p output; ``pro``, ``master`` and Kling 2.6 generate at 720p (1280x720, 720x1280, and
-  960x960 for 1:1, the same token count as 1280x720) and deliver 1280x720, 720x1280, 720x720.
-  Wan's 720p is its maximum; Kling pro's 1080p is not offered.
-- Steps: 40 (Wan's recipe) for ``std``, ``pro`` and Kling 2.6; 50 for ``master``.
-- Guidance: ``cfg_scale`` 0..1 maps linearly onto 1..5 for both experts, so the Kling
-  defaults (0.7 for 2.1, 0.8 for 2.6) give 3.8 and 4.2, inside Wan's recommended 3.5..4
-  band, and 0 turns classifier-free guidance off (half the cost). Wan's own T2V recipe uses
-  4.0 / 3.0 for the high / low-noise experts; we use one value for both.
-- Wan makes no audio: Kling 2.6 requests must send ``generate_audio: false`` (its default is
-  true), or ``recipe_for`` refuses them with a 400 naming ``generate_audio``.
+- Sizes: ``fast`` generates at Wan's 480p (832x480, 480x832, 624x624) and is upscaled to the
+  720p output; ``standard`` and ``quality`` generate at 720p (1280x720, 720x1280, and 960x960
+  for 1:1, the same token count as 1280x720) and deliver 1280x720, 720x1280, 720x720. Wan's
+  720p is its maximum; 1080p is not offered.
+- Steps: 40 (Wan's recipe) for ``fast`` and ``standard``; 50 for ``quality``.
+- Guidance: ``guidance`` 0..1 maps linearly onto 1..5 for both experts, so 0.7 and 0.8 give
+  3.8 and 4.2, inside Wan's recommended 3.5..4 band, and 0 turns classifier-free guidance
+  off (half the cost). Wan's own T2V recipe uses 4.0 / 3.0 for the high / low-noise experts;
+  we use one value for both.
+- Wan makes no audio: a task asking for audio is refused with a 400 naming ``audio``.
 
 Example::
 
@@ -35,12 +32,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from takeone.core.task import Tier
-
-if TYPE_CHECKING:
-    from takeone.models.profiles import Profile, WeightSource
+from takeone.models.recipe import Profile, Quality, Size, WeightSource
+from takeone.models.wan.recipe import WanSampling
 
 NAME = "wan-2.2"
 LICENSE = "Apache-2.0"
@@ -54,21 +49,24 @@ GEN_FRAMES: Mapping[int, int] = {5: 81, 10: 161}
 GUIDANCE_RANGE = (1.0, 5.0)
 MAX_SEQUENCE_LENGTH = 512
 SPATIAL_MULTIPLE = 16
-SIZES_480P: Mapping[str, tuple[int, int, int, int]] = {
+SIZES_480P: Mapping[str, Size] = {
     "16:9": (832, 480, 1280, 720),
     "9:16": (480, 832, 720, 1280),
     "1:1": (624, 624, 720, 720),
 }
-SIZES_720P: Mapping[str, tuple[int, int, int, int]] = {
+SIZES_720P: Mapping[str, Size] = {
     "16:9": (1280, 720, 1280, 720),
     "9:16": (720, 1280, 720, 1280),
     "1:1": (960, 960, 720, 720),
 }
 # tier -> (steps, sizes)
-_QUALITIES: Mapping[Tier, tuple[int, Mapping[str, tuple[int, int, int, int]]]] = {
+_QUALITIES: Mapping[Tier, tuple[int, Mapping[str, Size]]] = {
     "fast": (40, SIZES_480P),
     "standard": (40, SIZES_720P),
     "quality": (50, SIZES_720P),
+}
+SAMPLING: Mapping[str, WanSampling] = {
+    pipeline: WanSampling(boundary_ratio=BOUNDARY_RATIOS.get(pipeline)) for pipeline in REPOS
 }
 
 
@@ -94,19 +92,17 @@ _SOURCES: tuple[tuple[str, str, str, float], ...] = (
 def sources() -> tuple[WeightSource, ...]:
     """Exactly what the Wan loader reads, so ``takeone pull wan-2.2`` skips the T2V and FLF2V
     repos' copies of the shared text encoder and VAE (~11 GiB each)."""
-    from takeone.models.profiles import WeightSource
-
     folders = [WeightSource(name, repo, folder, gib) for name, repo, folder, gib in _SOURCES]
     indexes = [WeightSource(f"{name}.model_index", repo, None, 0.0, "model_index.json") for name, repo in REPOS.items()]
     return (*folders, *indexes)
 
 
 def wan_22_profile() -> Profile:
-    """Build the ``wan-2.2`` profile (a function, so that :mod:`.profiles` can register it
-    without a circular import at module level)."""
-    from takeone.models.profiles import Profile, Quality
-
-    qualities = {key: Quality(steps, sizes, GUIDANCE_RANGE) for key, (steps, sizes) in _QUALITIES.items()}
+    """Build the ``wan-2.2`` profile."""
+    qualities = {
+        key: Quality(steps, sizes, GUIDANCE_RANGE, pipeline_sampling=SAMPLING)
+        for key, (steps, sizes) in _QUALITIES.items()
+    }
     return Profile(
         name=NAME,
         family="wan",
@@ -118,7 +114,6 @@ def wan_22_profile() -> Profile:
         has_audio=False,
         max_sequence_length=MAX_SEQUENCE_LENGTH,
         pipeline_weights=REPOS,
-        boundary_ratios=BOUNDARY_RATIOS,
         sources=sources(),
     )
 
@@ -137,11 +132,16 @@ def shrink(
     multiples of 16), output sizes by ``output_divisor`` (kept even for yuv420p), fewer
     frames and ``steps`` steps. Real sizes are checked on the unshrunk recipe tables.
     """
+
+    def smaller(sizes: Mapping[str, Size]) -> dict[str, Size]:
+        return {aspect: _shrink_size(size, gen_divisor, output_divisor) for aspect, size in sizes.items()}
+
     qualities = {
         key: dataclasses.replace(
             quality,
             steps=min(quality.steps, steps),
-            sizes={aspect: _shrink_size(size, gen_divisor, output_divisor) for aspect, size in quality.sizes.items()},
+            sizes=smaller(quality.sizes),
+            pipeline_sizes={pipeline: smaller(sizes) for pipeline, sizes in quality.pipeline_sizes.items()},
         )
         for key, quality in profile.qualities.items()
     }
@@ -153,7 +153,7 @@ def shrink(
     )
 
 
-def _shrink_size(size: tuple[int, int, int, int], gen_divisor: int, output_divisor: int) -> tuple[int, int, int, int]:
+def _shrink_size(size: Size, gen_divisor: int, output_divisor: int) -> Size:
     gen_w, gen_h, out_w, out_h = size
     return (
         _multiple(gen_w / gen_divisor, SPATIAL_MULTIPLE),

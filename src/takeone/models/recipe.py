@@ -1,0 +1,371 @@
+"""What every profile is made of, free of torch: weights, tiers, recipes and speed-up choices.
+
+A *profile* (:class:`Profile`) is a deployment choice: one model family, one set of weights,
+one license. :meth:`Profile.recipe_for` turns a :class:`~takeone.core.task.VideoTask` into a
+:class:`Recipe`: the exact pipeline, generation size, frame count, steps and guidance, the
+exact output size, frame rate and frame count the client receives, and one typed,
+family-specific :class:`Sampling` part (LTX-2's stages and guidance terms, Wan's experts).
+The API process imports this module to refuse tasks a profile cannot serve before queueing
+them, so it imports neither torch, numpy nor diffusers.
+
+Rules shared by every profile:
+
+- ``t2v`` runs the text-to-video pipeline, ``i2v`` the image-to-video one, and ``flf2v``
+  (first and last frame) the ``condition`` pipeline.
+- A profile serves the tiers it has a :class:`Quality` for, the durations in its
+  ``gen_frames`` table and the sizes in each quality's table; anything else is an
+  ``InvalidRequest`` naming the task field (the dialect renames it to its own).
+- Output is 24 fps; ``s`` seconds are ``24 s + 1`` frames (121 for 5 s, 241 for 10 s).
+- ``guidance`` (0..1) maps linearly onto the tier's guidance range:
+  ``guidance = low + task.guidance * (high - low)``. Step-distilled recipes have
+  ``low == high == 1`` and so ignore it.
+
+Example::
+
+    recipe = get_profile("tiny").recipe_for(VideoTask(kind="t2v", prompt="fox"))
+    recipe.sampling        # Ltx2Sampling(...): the family's own knobs, typed
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from takeone.core.errors import InvalidRequest
+from takeone.core.task import TaskKind, Tier, VideoTask
+
+OUTPUT_FPS = 24
+ASPECT_RATIOS = ("16:9", "9:16", "1:1")
+PipelineKind = Literal["t2v", "i2v", "condition"]
+PIPELINE_OF_KIND: Mapping[TaskKind, PipelineKind] = {"t2v": "t2v", "i2v": "i2v", "flf2v": "condition"}
+Size = tuple[int, int, int, int]
+"""``(gen_width, gen_height, output_width, output_height)``."""
+COMPILE_MODES = ("off", "regional")
+VAE_TILING_MODES = ("auto", "on", "off")
+CACHE_KINDS = (None, "first_block", "taylorseer")
+OFFLOAD_MODES = ("none", "auto", "group")
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """One component's weights: a folder (``subfolder``) or one file (``filename``) of a repo.
+
+    ``gib`` is its size in memory at the serving dtype (bf16), used to check that a profile
+    fits on a card before loading. Example: ``WeightSource("vae", "Lightricks/LTX-2", "vae", 1.5)``.
+    """
+
+    component: str
+    repo: str
+    subfolder: str | None = None
+    gib: float = 0.0
+    filename: str | None = None
+
+    @property
+    def path(self) -> str:
+        """The folder or file inside the repo (``""`` for the whole repo)."""
+        return self.filename or self.subfolder or ""
+
+
+@dataclass(frozen=True)
+class Speedups:
+    """Which GPU speed-ups a profile's model gets; the defaults are all off (the plain pipelines).
+
+    ``compile="regional"`` compiles the repeated transformer block; ``fp8`` quantizes the
+    blocks' linear layers; ``attention_backend`` picks diffusers' attention backend
+    (``"auto"``: the fastest installed); ``vae_tiling`` is ``auto``/``on``/``off``; ``cache``
+    is a feature cache on the guided stage. ``cache_threshold`` is FirstBlockCache's relative
+    residual change below which the other blocks are skipped; ``cache_interval`` is how many
+    TaylorSeer steps share one full pass after the first ``cache_warmup_steps`` full steps.
+    How a family applies them is its own (see :mod:`takeone.models.ltx2.speedups`).
+
+    Example::
+
+        Speedups(compile="regional", compile_backend="aot_eager")  # a cheap CPU check
+    """
+
+    compile: str = "off"
+    compile_backend: str = "inductor"
+    compile_mode: str | None = None
+    fp8: bool = False
+    attention_backend: str | None = None
+    vae_tiling: str = "auto"
+    cache: str | None = None
+    cache_threshold: float = 0.05
+    cache_interval: int = 3
+    cache_warmup_steps: int = 5
+
+    def __post_init__(self) -> None:
+        _check_choice("compile", self.compile, COMPILE_MODES)
+        _check_choice("vae_tiling", self.vae_tiling, VAE_TILING_MODES)
+        _check_choice("cache", self.cache, CACHE_KINDS)
+        if self.cache_interval < 1 or self.cache_warmup_steps < 0 or self.cache_threshold < 0:
+            raise ValueError("cache_interval must be >= 1, cache_warmup_steps and cache_threshold >= 0")
+
+
+def _check_choice(name: str, value: object, allowed: tuple[object, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"Speedups.{name} must be one of {allowed}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """A family's own sampler settings for one recipe (subclassed per family, typed).
+
+    The base class is a plain one-stage sampler with the pipeline's own schedule. A family
+    overrides :meth:`stages` when it denoises in more than one stage and
+    :attr:`stage1_divisor` when the first stage runs at a fraction of the generation size.
+    """
+
+    family: ClassVar[str] = "plain"
+
+    def stages(self, steps: int) -> tuple[int, ...]:
+        """Steps per denoising stage, first stage first (``steps`` is the first stage's)."""
+        return (steps,)
+
+    @property
+    def stage1_divisor(self) -> int:
+        return 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything the worker needs to run one generation and deliver the video.
+
+    ``gen_*`` describe what the model generates; ``output_*`` what the client receives. The
+    generation size is the nearest model-valid size of the output's aspect ratio; the render
+    step scales to the exact output size and spreads the generated frames over the output
+    frames. ``gen_fps`` is passed to the pipelines that take a frame rate, so generated
+    audio lasts ``gen_frames / gen_fps``. ``sampling`` holds the family's own knobs.
+
+    Example::
+
+        recipe.total_steps, recipe.stage1_size, recipe.sampling.family
+    """
+
+    pipeline: PipelineKind
+    steps: int
+    gen_width: int
+    gen_height: int
+    gen_frames: int
+    gen_fps: float
+    output_width: int
+    output_height: int
+    output_fps: int
+    output_frames: int
+    audio: bool
+    guidance_scale: float
+    weights: str
+    license: str
+    max_sequence_length: int = 1024
+    vae_tiling: bool = False
+    sampling: Sampling = field(default_factory=Sampling)
+
+    @property
+    def family(self) -> str:
+        """The model family whose pipelines run this recipe (``ltx2``, ``wan``)."""
+        return self.sampling.family
+
+    @property
+    def output_duration_s(self) -> float:
+        return self.output_frames / self.output_fps
+
+    @property
+    def aspect_ratio(self) -> str:
+        """The output's ``"W:H"``: conditioning images are center-cropped to it."""
+        return f"{self.output_width}:{self.output_height}"
+
+    @property
+    def stage_steps(self) -> tuple[int, ...]:
+        """Denoising steps per stage (``(8, 3)`` for a two-stage distilled LTX-2 recipe)."""
+        return self.sampling.stages(self.steps)
+
+    @property
+    def total_steps(self) -> int:
+        """Denoising steps over all stages: what progress reports count up to."""
+        return sum(self.stage_steps)
+
+    @property
+    def stage1_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the first (or only) denoising stage."""
+        divisor = self.sampling.stage1_divisor
+        return self.gen_width // divisor, self.gen_height // divisor
+
+
+@dataclass(frozen=True)
+class Quality:
+    """What one tier gets: steps, guidance range, sizes per aspect ratio and sampler part.
+
+    ``sizes`` maps an aspect ratio to ``(gen_width, gen_height, output_width, output_height)``;
+    ``pipeline_sizes`` and ``pipeline_sampling`` override ``sizes`` and ``sampling`` for one
+    pipeline (a checkpoint that serves one size only, an expert switch per checkpoint).
+    ``weights`` names the checkpoints the tier runs, for the recipe table (``None``: the
+    profile's).
+    """
+
+    steps: int
+    sizes: Mapping[str, Size]
+    guidance_range: tuple[float, float] = (1.0, 1.0)
+    sampling: Sampling = field(default_factory=Sampling)
+    weights: str | None = None
+    pipeline_sizes: Mapping[str, Mapping[str, Size]] = field(default_factory=dict)
+    pipeline_sampling: Mapping[str, Sampling] = field(default_factory=dict)
+
+    def guidance(self, position: float) -> float:
+        """The guidance scale at ``position`` (0..1) of this tier's range."""
+        low, high = self.guidance_range
+        return low + min(max(position, 0.0), 1.0) * (high - low)
+
+    def sampling_for(self, pipeline: str) -> Sampling:
+        return self.pipeline_sampling.get(pipeline, self.sampling)
+
+    def sizes_for(self, pipeline: str) -> Mapping[str, Size]:
+        return self.pipeline_sizes.get(pipeline, self.sizes)
+
+    def size_for(self, task: VideoTask, pipeline: str | None = None) -> Size:
+        """``(gen_w, gen_h, out_w, out_h)`` for the task's aspect ratio or exact size."""
+        sizes = self.sizes_for(pipeline or PIPELINE_OF_KIND[task.kind])
+        if task.size is not None:
+            return _by_size(sizes, task.size)
+        if task.aspect_ratio is None or task.aspect_ratio not in sizes:
+            allowed = ", ".join(a for a in ASPECT_RATIOS if a in sizes)
+            raise InvalidRequest("aspect_ratio", task.aspect_ratio, f"must be one of {allowed}")
+        return sizes[task.aspect_ratio]
+
+    def output_sizes(self) -> list[str]:
+        """The exact output sizes this tier serves, as ``WIDTHxHEIGHT``."""
+        return _output_sizes(self.sizes)
+
+
+def _output_sizes(sizes: Mapping[str, Size]) -> list[str]:
+    return [f"{s[2]}x{s[3]}" for s in sizes.values()]
+
+
+def _by_size(sizes: Mapping[str, Size], size: str) -> Size:
+    for entry in sizes.values():
+        if f"{entry[2]}x{entry[3]}" == size:
+            return entry
+    raise InvalidRequest("size", size, f"must be one of {', '.join(_output_sizes(sizes))}")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One deployable model choice: its weights, license and per-tier recipes.
+
+    ``family`` is the registry key of the code that loads it (:mod:`.registry`).
+    ``qualities`` is keyed by tier; a missing key means the profile does not serve that
+    tier. ``gen_frames`` maps a duration in seconds to the generated frame count.
+    ``weights`` names where the loader gets the components: a Hugging Face repo id, a local
+    directory, or ``builtin:<name>`` for components built in-process; ``sources`` lists
+    exactly which repo folders it reads (see :mod:`.weights`).
+
+    Example::
+
+        get_profile("ltx-2").recipe_for(VideoTask(kind="i2v", tier="fast", first_frame="a.png"))
+    """
+
+    name: str
+    family: str
+    license: str
+    description: str
+    weights: str
+    qualities: Mapping[Tier, Quality]
+    gen_frames: Mapping[int, int]
+    has_audio: bool = True
+    max_sequence_length: int = 1024
+    # Per pipeline ("t2v", "i2v", "condition"): another checkpoint than ``weights``.
+    pipeline_weights: Mapping[str, str] = field(default_factory=dict)
+    sources: tuple[WeightSource, ...] = ()
+    # GPU memory: "none" keeps every component on the card, "group" streams the large ones
+    # from host RAM, "auto" streams only what does not fit. ``activation_gib`` is the
+    # headroom a job needs beside the weights. Recipes over ``vae_tiling_above`` generated
+    # pixels x frames decode in tiles (when ``speedups.vae_tiling`` is "auto").
+    offload: str = "auto"
+    activation_gib: float = 0.0
+    vae_tiling_above: int | None = None
+    speedups: Speedups = field(default_factory=Speedups)
+
+    def recipe_for(self, task: VideoTask) -> Recipe:
+        """Pick the recipe for ``task``; raise ``InvalidRequest`` naming the task field if unservable."""
+        quality = self._quality(task)
+        pipeline = PIPELINE_OF_KIND[task.kind]
+        if task.audio and not self.has_audio:
+            raise InvalidRequest("audio", True, f"profile {self.name!r} makes silent videos only")
+        gen_w, gen_h, out_w, out_h = quality.size_for(task, pipeline)
+        gen_frames, out_frames = self._frames(task)
+        recipe = Recipe(
+            pipeline=pipeline,
+            steps=quality.steps,
+            gen_width=gen_w,
+            gen_height=gen_h,
+            gen_frames=gen_frames,
+            gen_fps=gen_frames * OUTPUT_FPS / out_frames,
+            output_width=out_w,
+            output_height=out_h,
+            output_fps=OUTPUT_FPS,
+            output_frames=out_frames,
+            audio=task.audio,
+            guidance_scale=quality.guidance(task.guidance),
+            weights=quality.weights or self.pipeline_weights.get(pipeline, self.weights),
+            license=self.license,
+            max_sequence_length=self.max_sequence_length,
+            sampling=quality.sampling_for(pipeline),
+        )
+        return dataclasses.replace(recipe, vae_tiling=self._tiled(recipe))
+
+    def _tiled(self, recipe: Recipe) -> bool:
+        """``speedups.vae_tiling`` "on"/"off" force it; "auto" tiles above ``vae_tiling_above``
+        generated pixels x frames, where a one-pass decode would not fit beside the weights."""
+        if self.speedups.vae_tiling != "auto":
+            return self.speedups.vae_tiling == "on"
+        pixels = recipe.gen_width * recipe.gen_height * recipe.gen_frames
+        return self.vae_tiling_above is not None and pixels > self.vae_tiling_above
+
+    def scaled(
+        self,
+        sizes: Mapping[str, Size],
+        gen_frames: Mapping[int, int],
+        max_sequence_length: int | None = None,
+        sampling_changes: Mapping[str, Any] | None = None,
+    ) -> Profile:
+        """The same profile at a size a CPU test can afford.
+
+        Pipelines, stages, steps, sigmas, guidance, conditioning and weights stay as they are;
+        only the sizes, frame counts and prompt length shrink, and ``sampling_changes`` may
+        adapt what depends on the model's depth (e.g. the STG blocks of a 2-layer test
+        transformer). Real sizes are checked on the unscaled recipe tables.
+        """
+        changes = dict(sampling_changes or {})
+
+        def shrink(quality: Quality) -> Quality:
+            return dataclasses.replace(
+                quality,
+                sizes=sizes,
+                pipeline_sizes={},
+                sampling=dataclasses.replace(quality.sampling, **changes),
+                pipeline_sampling={k: dataclasses.replace(s, **changes) for k, s in quality.pipeline_sampling.items()},
+            )
+
+        qualities = {key: shrink(quality) for key, quality in self.qualities.items()}
+        length = max_sequence_length or self.max_sequence_length
+        return dataclasses.replace(self, qualities=qualities, gen_frames=gen_frames, max_sequence_length=length)
+
+    def _quality(self, task: VideoTask) -> Quality:
+        quality = self.qualities.get(task.tier)
+        if quality is None:
+            served = ", ".join(self.qualities)
+            raise InvalidRequest("tier", task.tier, f"profile {self.name!r} serves {served}")
+        return quality
+
+    def _frames(self, task: VideoTask) -> tuple[int, int]:
+        if task.fps != OUTPUT_FPS:
+            raise InvalidRequest("fps", task.fps, f"must be {OUTPUT_FPS}")
+        if task.seconds not in self.gen_frames:
+            allowed = ", ".join(str(d) for d in self.durations())
+            raise InvalidRequest("seconds", task.seconds, f"must be one of {allowed}")
+        return self.gen_frames[task.seconds], task.seconds * OUTPUT_FPS + 1
+
+    def durations(self) -> tuple[int, ...]:
+        """The clip lengths in seconds this profile serves."""
+        return tuple(sorted(self.gen_frames))
