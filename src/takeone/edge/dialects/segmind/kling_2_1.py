@@ -28,15 +28,24 @@ DEFAULT_NEGATIVE = "No jittery motion, avoid rapid scene changes."
 class Kling21Input(EndpointInput):
     """The body of ``POST /v1/kling-2.1`` and ``POST /v2/kling-2.1``."""
 
-    image: ImageField = Field(description="The first frame (required).")
-    prompt: Prompt = Field(DEFAULT_PROMPT, description="Describe the desired motion.")
-    negative_prompt: Prompt = Field(DEFAULT_NEGATIVE, description="Effects to avoid.")
-    cfg_scale: CfgScale = Field(0.7, description="Prompt adherence, 0 to 1.")
-    mode: Literal["std", "pro", "master"] = Field("pro", description="Quality mode.")
-    aspect_ratio: AspectRatio = Field("16:9", description="Output aspect ratio.")
-    duration: Duration = Field(5, description="Seconds: 5 or 10 (\"5\" accepted).")
+    image: ImageField = Field(description="Provide an image to be animated. Use clear,"
+                              " high-quality images for best results. The first frame.")
+    prompt: Prompt = Field(DEFAULT_PROMPT, description="Describe the desired animation effect."
+                           " Use creative, vivid descriptions for dynamic animations.")
+    negative_prompt: Prompt = Field(DEFAULT_NEGATIVE, description="Specify unwanted effects. List"
+                                    " distractions like sudden flashes or fast zooms to avoid them.")
+    cfg_scale: CfgScale = Field(0.7, description="Controls animation adherence to the prompt."
+                                " Lower for more freedom, higher for precise adherence.")
+    mode: Literal["std", "pro", "master"] = Field("pro", description="Choose animation quality"
+                                                  " mode. 'Pro' for balanced quality, 'Master'"
+                                                  " for quality focus.")
+    aspect_ratio: AspectRatio = Field("16:9", description="Select output aspect ratio. '16:9' is"
+                                      " best for widescreens, '1:1' for social media.")
+    duration: Duration = Field(5, description="Set animation duration. Choose '5' for short"
+                               " previews, '10' for detailed views (seconds; \"5\" accepted).")
     image_tail: ImageField | None = Field(
-        None, description="Optional last frame; needs mode pro or master.")
+        None, description="Last frame of the video (mode pro or master is required when this"
+        " parameter is set).")
     seed: Seed | None = Field(None, description="Optional seed, echoed in the result metrics.")
 
     @model_validator(mode="after")
