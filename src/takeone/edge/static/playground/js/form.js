@@ -58,7 +58,7 @@ function helpText(field) {
   if (kind === "number" || kind === "integer") {
     const range = `${spec.minimum} to ${spec.maximum}`;
     if (spec.minimum !== undefined && spec.maximum !== undefined && !parts[0].includes(range)) {
-      parts.push(`${range}.`);
+      parts.push(`From ${range}.`);
     }
   }
   if ((kind === "text" || kind === "string") && spec.maxLength) {
