@@ -61,9 +61,9 @@ async function checkKey() {
     $("key-state").textContent = `Key accepted: ${formatNumber(credits.credits)} credits left.`;
     await loadHistory();
   } catch (err) {
-    keyStore.clear();
+    if (err instanceof ApiError && err.status === 401) keyStore.clear();  // keep it across outages
     $("key-state").textContent = "";
-    showKeyError(err.message);
+    showKeyError(err instanceof ApiError ? err.message : `Could not reach the server: ${err.message}`);
   }
 }
 
@@ -338,6 +338,7 @@ function historyItem(item) {
   const open = el("button", { type: "button", class: "secondary small",
     "aria-label": `Open request ${short}` }, "Open");
   replay.addEventListener("click", () => replayRequest(item));
+  replay.hidden = !state.endpoints.some((e) => e.slug === item.endpoint);  // another dialect's
   open.addEventListener("click", () => startJob(item.request_id, false));
   return el("li", { class: "history-item", "data-request-id": item.request_id },
     el("div", { class: "history-line" },
