@@ -122,11 +122,7 @@ def test_generate_watch_progress_and_play(page: Page, pg_server: Server, api_key
 
 
 @pytest.mark.timeout(120)
-def test_upload_preview_queue_position_and_cancel(page: Page, pg_server: Server, api_key: str,
-                                                  artifacts: Path) -> None:
-    # A job submitted beforehand keeps the one worker busy: the page's job waits in the queue.
-    ahead = api(pg_server, api_key, "POST", "/v2/kling-2.6", json={"prompt": "ahead", "duration": 5})
-    assert ahead.status_code == 200, ahead.text
+def test_upload_preview_queue_position_and_cancel(page: Page, pg_server: Server, api_key: str) -> None:
     open_playground(page, api_key)
     choose(page, "kling-2.1")
     page.locator("#f-image-file").set_input_files(
@@ -135,11 +131,14 @@ def test_upload_preview_queue_position_and_cancel(page: Page, pg_server: Server,
     preview = page.get_by_alt_text("Preview of Image", exact=True)
     expect(preview).to_be_visible()
     assert preview.evaluate("img => img.naturalWidth") == 320
-    balance = pg_server.balance(api_key)
 
+    # A job sent just before keeps the one worker busy: the page's job waits in the queue.
+    ahead = api(pg_server, api_key, "POST", "/v2/kling-2.6", json={"prompt": "ahead", "duration": 5})
+    assert ahead.status_code == 200, ahead.text
+    balance = pg_server.balance(api_key)  # the job ahead's price is already taken
     page.get_by_role("button", name="Generate").click()
     request_id = job_id(page)
-    expect(page.locator("#job-queue")).to_contain_text("in the queue")
+    expect(page.locator("#job-queue")).to_have_text(re.compile(r"Position \d+ in the queue\."))
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#job-status")).to_have_text("FAILED")
     expect(page.locator("#job-error")).to_have_text("Cancelled: nothing was charged.")
