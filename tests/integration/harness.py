@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from takeone.accounts.keys import KeyStore
+from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
 from takeone.backends.sqlite.db import Database
 
 
@@ -86,7 +86,7 @@ class Server:
         self.kill(signal.SIGTERM)
 
     def key(self, credits: float = 100.0, **kw: Any) -> str:
-        store = KeyStore(Database(self.data_dir / "takeone.backends.sqlite.db"), time.time)
+        store = KeyStore(Database(self.data_dir / "takeone.db"), time.time)
         return store.create(credits, **kw).secret
 
     def balance(self, secret: str) -> float:

@@ -107,11 +107,11 @@ def test_401_missing_unknown_revoked(server: Server) -> None:
     assert httpx.post(url, json=OK_26).status_code == 401
     r = httpx.post(url, json=OK_26, headers={"x-api-key": "tk_nope"})
     assert r.status_code == 401 and "invalid API key" in r.json()["error"]
-    from takeone.accounts.keys import KeyStore
+    from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
     from takeone.backends.sqlite.db import Database
     import time
 
-    store = KeyStore(Database(server.data_dir / "takeone.backends.sqlite.db"), time.time)
+    store = KeyStore(Database(server.data_dir / "takeone.db"), time.time)
     created = store.create(10)
     assert httpx.get(server.url + "/v1/get-user-credits", headers={"x-api-key": created.secret}).status_code == 200
     store.revoke(created.key.id)

@@ -207,7 +207,7 @@ def test_blocking_caller_hanging_up_cancels_and_releases(fresh_dir: Path) -> Non
 def _only_job_error(server: Server) -> str:
     import sqlite3
 
-    with sqlite3.connect(server.data_dir / "takeone.backends.sqlite.db") as db:
+    with sqlite3.connect(server.data_dir / "takeone.db") as db:
         rows = db.execute("SELECT status, error FROM jobs").fetchall()
     assert len(rows) == 1 and rows[0][0] == "FAILED"
     return str(rows[0][1])

@@ -21,7 +21,7 @@ def test_keys_lifecycle(tmp_path: Path) -> None:
     assert "7.5" in _takeone("keys", "credit", "--data-dir", d, key_id, "2.5")
     _takeone("keys", "revoke", "--data-dir", d, key_id)
     assert "revoked" in _takeone("keys", "list", "--data-dir", d)
-    assert secret not in (tmp_path / "takeone.backends.sqlite.db").read_bytes().decode("latin-1")
+    assert secret not in (tmp_path / "takeone.db").read_bytes().decode("latin-1")
 
 
 def test_generate_locally_writes_mp4s(tmp_path: Path) -> None:

@@ -25,12 +25,14 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
         "aspect_ratio": args.aspect_ratio, "duration": args.duration,
         "cfg_scale": args.cfg_scale, "seed": args.seed,
     }
-    if args.slug == "kling-2.1":
-        fields.update(image=args.image, image_tail=args.image_tail)
-    else:
-        fields.update(image_url=args.image, generate_audio=not args.no_audio)
-        if args.image_tail:
-            raise SystemExit("takeone: --image-tail is only for kling-2.1")
+    spec = get_endpoint(args.slug)
+    fields[spec.first_frame_field] = args.image
+    if spec.last_frame_field is not None:
+        fields[spec.last_frame_field] = args.image_tail
+    elif args.image_tail:
+        raise SystemExit(f"takeone: {args.slug} takes no last frame (--image-tail)")
+    if spec.audio_field is not None:
+        fields[spec.audio_field] = not args.no_audio
     return {k: v for k, v in fields.items() if v is not None}
 
 

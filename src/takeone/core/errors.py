@@ -16,6 +16,7 @@ checks that every class below has one.
     ├── WorkerUnavailable       no worker can serve the request (502)
     │   ├── WeightsMissing      a profile's weights are not on this machine (startup)
     │   └── InsufficientGpuMemory  the profile cannot fit on the card (startup)
+    ├── StoreUnavailable        the job store cannot take writes (locked, disk full) (503)
     ├── DeadlineExceeded        a blocking call's deadline passed (504)
     └── GenerationFailed        the model raised while generating (500)
         ├── JobCancelled        the job was cancelled (worker side; surfaces as FAILED)
@@ -89,6 +90,10 @@ class WeightsMissing(WorkerUnavailable):
 
 class InsufficientGpuMemory(WorkerUnavailable):
     """The profile cannot fit on the card with the configured offloading."""
+
+
+class StoreUnavailable(TakeoneError):
+    """The job store cannot take writes now (locked past its timeout, disk full, corrupt)."""
 
 
 class DeadlineExceeded(TakeoneError):

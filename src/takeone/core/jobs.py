@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from takeone.core.task import VideoTask
 
 
 class JobStatus(str, enum.Enum):
-    """The Segmind queue states."""
+    """The queue states (dialects map them onto their own words)."""
 
     QUEUED = "QUEUED"
     PROCESSING = "PROCESSING"
@@ -56,37 +57,87 @@ class Job:
     metrics: dict[str, Any] = field(default_factory=dict)
     started_at: float | None = None
     finished_at: float | None = None
-    route: str = ""  # the dialect's name for the operation, e.g. "kling-2.6"
+    route: str = ""  # the dialect's name for the operation it was submitted to
+    caller: str | None = None  # blocking jobs: the API process waiting for the answer
+    worker: str | None = None  # running jobs: the lease owner
+
+@dataclass(frozen=True)
+class SubmitLimits:
+    """What a submit must respect: the key's concurrent jobs and the server's queue length."""
+
+    max_concurrent: int | None
+    max_queue: int
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """One worker slot as its dispatcher last reported it (``seen_at``: the report's time)."""
+
+    id: str
+    profile: str
+    state: str  # starting | ready | failed | stopped (a ready worker may be running ``job_id``)
+    seen_at: float
+    device: str | None = None
+    job_id: str | None = None
+    error: str | None = None
+    pid: int | None = None
+
 
 class JobStore(Protocol):
-    def submit(self, job: Job, max_concurrent: int | None, max_queue: int,
-               idempotency_key: str | None = None) -> Job:
-        """Persist a QUEUED job and reserve its price; return an existing job for a repeated
-        idempotency key."""
+    """The durable queue. Any process may call any method; a running job has a lease
+    (owner, expiry) that its dispatcher renews with every progress report, and an expired
+    lease puts the job back in the queue (or fails it once its attempts are spent)."""
 
-    def get(self, job_id: str) -> Job | None: ...
+    async def submit(self, job: Job, limits: SubmitLimits,
+                     idempotency_key: str | None = None) -> Job:
+        """Persist a QUEUED job and reserve its price, atomically; return the existing job
+        for a repeated idempotency key."""
 
-    def claim_next(self) -> Job | None:
-        """Move the oldest QUEUED job to PROCESSING and return it."""
+    async def get(self, job_id: str) -> Job | None: ...
 
-    def set_progress(self, job_id: str, progress: float) -> None: ...
+    async def claim(self, owner: str, lease_s: float) -> Job | None:
+        """Move the oldest QUEUED job to PROCESSING under a lease held by ``owner``."""
 
-    def complete(self, job_id: str, output: str, metrics: dict[str, Any]) -> Job | None:
+    async def renew(self, job_id: str, owner: str, lease_s: float,
+                    progress: float | None = None) -> bool:
+        """Extend the lease (and record progress); False if the job is no longer running
+        under ``owner`` (cancelled, failed, or requeued after the lease expired)."""
+
+    async def complete(self, job_id: str, output: str, metrics: dict[str, Any]) -> Job | None:
         """PROCESSING -> COMPLETED and commit the price; None if the job was no longer running."""
 
-    def fail(self, job_id: str, error: str) -> Job | None:
+    async def fail(self, job_id: str, error: str) -> Job | None:
         """-> FAILED and release the price; None if the job was already finished."""
 
-    def requeue(self, job_id: str, max_attempts: int, error: str) -> Job | None:
-        """PROCESSING -> QUEUED if attempts remain, else FAILED with ``error``."""
+    async def requeue(self, job_id: str, max_attempts: int, error: str) -> Job | None:
+        """PROCESSING -> QUEUED if attempts remain (never for blocking jobs), else FAILED."""
 
-    def recover(self, max_attempts: int) -> list[Job]:
-        """After a restart: requeue or fail every job left PROCESSING; fail blocking ones."""
+    async def expire_leases(self, max_attempts: int, is_dead: Callable[[str], bool],
+                            keep: frozenset[str] = frozenset()) -> list[Job]:
+        """Requeue (or fail) running jobs whose lease expired or whose owner ``is_dead``;
+        never those of the owners in ``keep`` (alive and running them right now)."""
 
-    def queue_position(self, job_id: str) -> int | None: ...
+    async def fail_lost_callers(self, is_dead: Callable[[str], bool], reason: str) -> list[Job]:
+        """Fail unfinished blocking jobs whose waiting API process ``is_dead``."""
 
-    def queued_ids(self) -> list[str]: ...
+    async def queue_position(self, job_id: str) -> int | None: ...
 
-    def expired(self, before: float) -> list[Job]: ...
+    async def queued_ids(self) -> list[str]: ...
 
-    def delete(self, job_id: str) -> None: ...
+    async def recent_for_key(self, key_id: str, limit: int) -> list[Job]:
+        """The key's most recent jobs, newest first."""
+
+    async def expired(self, before: float) -> list[Job]:
+        """Finished jobs that finished before ``before``."""
+
+    async def delete(self, job_id: str) -> None: ...
+
+    async def job_exists(self, job_id: str) -> bool: ...
+
+    async def report_worker(self, status: WorkerStatus) -> None: ...
+
+    async def workers(self) -> list[WorkerStatus]: ...
+
+    async def ping(self) -> None:
+        """A tiny write: raises :class:`~takeone.core.errors.StoreUnavailable` when the
+        store cannot take writes (locked past its timeout, disk full, corrupt)."""

@@ -32,6 +32,8 @@ class Settings:
     public_url: str | None = None
     fetch_allow: frozenset[str] = field(default_factory=frozenset)
     workers: int | None = None
+    run_workers: bool = True  # False: this process serves the API only (``--no-workers``)
+    devices: tuple[str, ...] | None = None  # GPU indices for local workers (default: all)
     prices_file: Path | None = None
     sync_timeout_s: float = 900.0
     job_timeout_s: float = 3600.0
@@ -43,12 +45,16 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024
     sweep_interval_s: float = 300.0
     worker_start_timeout_s: float = 900.0
+    lease_s: float = 30.0
+    heartbeat_s: float = 5.0
+    store_busy_timeout_s: float = 30.0
     # Slows every denoising step down; only for exercising timeouts, cancels and crashes.
     debug_step_delay_s: float = 0.0
+    debug_load_delay_s: float = 0.0
 
     @property
     def db_path(self) -> Path:
-        return self.data_dir / "takeone.backends.sqlite.db"
+        return self.data_dir / "takeone.db"
 
     @property
     def outputs_dir(self) -> Path:
@@ -57,6 +63,12 @@ class Settings:
     @property
     def inputs_dir(self) -> Path:
         return self.data_dir / "inputs"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Where workers render before a finished file is stored (beside the blobs, so
+        storing it is a rename)."""
+        return self.data_dir / "tmp"
 
     @property
     def secret_path(self) -> Path:

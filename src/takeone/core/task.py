@@ -1,6 +1,6 @@
 """The dialect-neutral description of one video: what every API dialect's body becomes.
 
-A dialect (Segmind's, OpenAI's, Kling's own) validates its HTTP body at the edge, stores the
+A dialect (one per API convention a client may speak) validates its HTTP body at the edge, stores the
 input images as blobs, and maps the rest onto one frozen :class:`VideoTask`. Profiles,
 recipes, prices and warm-up speak only of tasks and tiers; no dialect's vocabulary reaches
 past this point. Field names here are neutral: when a profile cannot serve a task it raises

@@ -1,6 +1,7 @@
-"""Typed messages between the dispatcher (API process) and a worker process.
+"""Typed messages between a dispatcher and the worker runner it feeds.
 
-They cross a ``multiprocessing`` pipe, so they are plain frozen dataclasses of builtins.
+They cross a transport (a ``multiprocessing`` pipe for local workers), so they are plain
+frozen dataclasses of builtins that pickle anywhere.
 A failed job is data (:class:`JobFailed`); a dead worker is a separate event that the
 dispatcher notices on its own (the pipe closes).
 """
@@ -15,9 +16,11 @@ FailureKind = Literal["cancelled", "oom", "invalid", "error"]
 
 @dataclass(frozen=True)
 class RunJob:
+    """Run ``task``; read its inputs and write the MP4 under ``output_key`` in the blob store."""
+
     job_id: str
     task: dict[str, Any]
-    output_path: str
+    output_key: str
 
 
 @dataclass(frozen=True)

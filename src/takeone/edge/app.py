@@ -16,12 +16,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from takeone import __version__
 from takeone.edge import errors as api_errors
 from takeone.edge import schemas
 from takeone.edge.dialects.segmind import routes as segmind
+from takeone.dispatch.identity import is_dead
+from takeone.edge.files import blob_response
+from takeone.edge.health import health
 from takeone.edge.services import Services
 from takeone.edge.sweeper import Sweeper
 from takeone.edge.dialects.segmind.registry import ENDPOINTS
@@ -35,16 +38,17 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        dispatcher = services.make_dispatcher()
-        services.dispatcher = dispatcher
-        await dispatcher.start()
-        sweeper = Sweeper(services)
-        task = asyncio.create_task(sweeper.run_forever())
+        await _fail_lost_callers(services)
+        if services.settings.run_workers:
+            services.dispatcher = services.make_dispatcher()
+            await services.dispatcher.start()
+        task = asyncio.create_task(Sweeper(services).run_forever())
         try:
             yield
         finally:
             task.cancel()
-            await dispatcher.stop()
+            if services.dispatcher is not None:
+                await services.dispatcher.stop()
 
     app = FastAPI(title="takeone", version=__version__, lifespan=lifespan,
                   description="Segmind-compatible video generation on open-weight models.")
@@ -53,7 +57,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     segmind.install(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], response_model=schemas.HealthBody,
                       summary="200 once a worker is ready to generate, else 503")
-    app.add_api_route("/files/{name}", download, methods=["GET"], include_in_schema=True,
+    app.add_api_route("/files/{key:path}", download, methods=["GET"], include_in_schema=True,
                       summary="Download an output through its signed link (Range supported)",
                       responses={200: {"content": {"video/mp4": {}}}, 404: schemas.ERRORS[404]})
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -62,17 +66,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
 async def healthz(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
-    health = services.require_dispatcher().health()
-    status = "ready" if health.ready else ("unavailable" if health.error else "starting")
-    body = {"status": status, "profile": services.settings.profile,
-            "workers": health.workers, "error": health.error}
-    return JSONResponse(body, status_code=200 if health.ready else 503)
+    status, body = await health(services)
+    return JSONResponse(body, status_code=status)
 
 
-async def download(request: Request, name: str, expires: int = 0, sig: str = "") -> FileResponse:
+async def download(request: Request, key: str, expires: int = 0, sig: str = "") -> Response:
     services: Services = request.app.state.services
-    path = services.storage.verify(name, expires, sig, services.clock())
-    return FileResponse(path, media_type="video/mp4", filename=name)
+    services.blobs.check_link(key, expires, sig, services.clock())
+    return await blob_response(services.blobs, key, request.headers.get("range"),
+                               filename=key.rsplit("/", 1)[-1])
+
+
+async def _fail_lost_callers(services: Services) -> None:
+    """Blocking callers of an API process that is gone can never get their video."""
+    reason = "the server restarted before this blocking request finished"
+    for job in await services.store.fail_lost_callers(is_dead, reason):
+        log.info("failed blocking job %s: its caller is gone", job.id)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

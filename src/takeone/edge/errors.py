@@ -33,6 +33,7 @@ HTTP_STATUS: dict[type[errors.TakeoneError], int] = {
     errors.WorkerUnavailable: 502,
     errors.WeightsMissing: 502,
     errors.InsufficientGpuMemory: 502,
+    errors.StoreUnavailable: 503,
     errors.DeadlineExceeded: 504,
 }
 
@@ -53,13 +54,24 @@ def error_response(exc: errors.TakeoneError, credits: float | None = None) -> JS
     return JSONResponse({"error": exc.message}, status_code=status_of(exc), headers=headers)
 
 
+async def _remaining_credits(request: Request) -> float | None:
+    """The caller's balance for ``x-remaining-credits``, if the key is known and readable."""
+    key_id = getattr(request.state, "key_id", None)
+    if key_id is None:
+        return None
+    try:
+        balance: float = await request.app.state.services.store.balance(key_id)
+    except errors.TakeoneError:
+        return None
+    return balance
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every failure into ``{"error": ...}``."""
 
     async def on_takeone(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, errors.TakeoneError)
-        credits_of = getattr(request.state, "remaining_credits", None)
-        return error_response(exc, credits_of() if credits_of else None)
+        return error_response(exc, await _remaining_credits(request))
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

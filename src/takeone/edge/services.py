@@ -1,4 +1,9 @@
-"""The parts one API process wires together, built once from :class:`Settings`."""
+"""The parts one process wires together, built once from :class:`Settings`.
+
+This is wiring only: which store, which blob store, which dispatcher. An API process uses
+``store``, ``blobs`` and ``waiter``; a worker process (``takeone worker``) uses
+:meth:`Services.make_dispatcher`; ``takeone serve`` does both in one process tree.
+"""
 
 from __future__ import annotations
 
@@ -6,69 +11,72 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from takeone.accounts.keys import KeyStore
-from takeone.accounts.limits import RateLimiter
-from takeone.backends.sqlite.db import Database
-from takeone.backends.sqlite.jobs import SqliteJobStore
-from takeone.media.images import FetchPolicy
-from takeone.dispatch.local.devices import count_gpus
-from takeone.dispatch.local.dispatcher import Dispatcher, LocalDispatcher
-from takeone.engine.worker import WorkerConfig
+from takeone.backends.local_blobs import LocalBlobStore, load_or_create_secret
+from takeone.backends.sqlite.store import SqliteStore
+from takeone.core.blobs import BlobStore
 from takeone.core.settings import Settings
+from takeone.core.store import Store
+from takeone.dispatch.identity import process_identity
+from takeone.dispatch.local.devices import count_gpus
+from takeone.dispatch.local.dispatcher import LocalDispatcher
+from takeone.dispatch.protocol import Dispatcher, DispatcherSettings
+from takeone.dispatch.waits import JobWaiter
 from takeone.edge.dialects.segmind.pricing import PriceTable
-from takeone.core.blobs import Storage
-from takeone.backends.local_blobs import LocalStorage, load_or_create_secret
+from takeone.engine.worker import WorkerConfig
+from takeone.media.images import FetchPolicy
 
 
 @dataclass
 class Services:
     settings: Settings
-    db: Database
-    keys: KeyStore
-    jobs: SqliteJobStore
-    storage: Storage
-    limiter: RateLimiter
+    store: Store
+    blobs: BlobStore
     prices: PriceTable
     fetch_policy: FetchPolicy
+    waiter: JobWaiter
     clock: Callable[[], float] = field(default=time.time)
+    identity: str = field(default_factory=process_identity)
     dispatcher: Dispatcher | None = None
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Services:
-        db = Database(settings.db_path)
+        store = SqliteStore.open(settings.db_path, clock, settings.store_busy_timeout_s)
         return cls(
             settings=settings,
-            db=db,
-            keys=KeyStore(db, clock),
-            jobs=SqliteJobStore(db, clock),
-            storage=LocalStorage(settings.outputs_dir, load_or_create_secret(settings.secret_path)),
-            limiter=RateLimiter(time.monotonic),
+            store=store,
+            blobs=LocalBlobStore(settings.data_dir, load_or_create_secret(settings.secret_path)),
             prices=PriceTable.load(settings.resolved_prices_file()),
             fetch_policy=FetchPolicy(allow_hosts=settings.fetch_allow),
+            waiter=JobWaiter(store),
             clock=clock,
         )
 
     def make_dispatcher(self) -> LocalDispatcher:
         s = self.settings
-        return LocalDispatcher(
-            self.jobs, worker_configs(s), s.outputs_dir, max_attempts=s.max_attempts,
-            job_timeout_s=s.job_timeout_s, start_timeout_s=s.worker_start_timeout_s,
-        )
+        settings = DispatcherSettings(max_attempts=s.max_attempts, job_timeout_s=s.job_timeout_s,
+                                      start_timeout_s=s.worker_start_timeout_s, lease_s=s.lease_s,
+                                      heartbeat_s=s.heartbeat_s)
+        return LocalDispatcher(self.store, worker_configs(s), settings, self.blobs,
+                               on_finished=self.waiter.finished)
 
-    def require_dispatcher(self) -> Dispatcher:
-        assert self.dispatcher is not None, "the server has not started"
-        return self.dispatcher
+    def cancel_running(self, job_id: str) -> None:
+        self.waiter.finished(job_id)
+        if self.dispatcher is not None:
+            self.dispatcher.cancel_running(job_id)
 
 
 def worker_configs(settings: Settings) -> list[WorkerConfig]:
     """One worker per GPU, or one on a CPU-only machine (``--workers`` overrides)."""
-    gpus = count_gpus()
-    count = settings.workers or max(gpus, 1)
+    gpus = list(settings.devices) if settings.devices else [str(i) for i in range(count_gpus())]
+    count = settings.workers or max(len(gpus), 1)
     return [
         WorkerConfig(profile=settings.profile,
-                     visible_gpu=str(i % gpus) if gpus else None,
+                     visible_gpu=gpus[i % len(gpus)] if gpus else None,
                      weights_dir=str(settings.weights_dir) if settings.weights_dir else None,
                      offload=settings.offload,
-                     step_delay_s=settings.debug_step_delay_s)
+                     step_delay_s=settings.debug_step_delay_s,
+                     load_delay_s=settings.debug_load_delay_s,
+                     blobs_root=str(settings.data_dir),
+                     scratch_dir=str(settings.scratch_dir))
         for i in range(count)
     ]

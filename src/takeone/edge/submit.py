@@ -1,59 +1,85 @@
-"""Accepting a generation request: key, limits, body, images, price, then the job store.
+"""Accepting a generation request, for every dialect: key, limits, task, images, store.
 
-The order is the contract's: the key (401), the slug (404), the key's scope (403), the rate
-limit (429, before the body is read), the body (413/400), the workers (502), the credits (406).
+A dialect parses its body and hands over a :class:`Submission`: the neutral task (its input
+keys still placeholders), the raw image values by role, the price and how to rename a core
+error into its own field names. The order is the contract's: the key (401), the route (404),
+the key's scope (403), the rate limit (429, before the body is read), the body (413/400),
+the workers (502), the task against the profile (400), the credits (406), and only then the
+images are fetched, decoded and stored (in threads: a huge image never stalls the server).
 The job is persisted with its price reserved before the client hears anything.
 """
 
 from __future__ import annotations
 
-import shutil
+import asyncio
+import dataclasses
+import io
 import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from fastapi import Request
+from PIL import Image
 
-from takeone.accounts.keys import ApiKey
-from takeone.edge.services import Services
-from takeone.edge.dialects.segmind.common import EndpointInput
-from takeone.edge.dialects.segmind.registry import EndpointSpec, get_endpoint
-from takeone.core.errors import InvalidRequest, PayloadTooLarge
+from takeone.core.accounts import ApiKey
+from takeone.core.blobs import input_key, input_prefix
+from takeone.core.errors import InsufficientCredits, InvalidRequest, PayloadTooLarge
+from takeone.core.jobs import Job, JobStatus, SubmitLimits
 from takeone.core.task import VideoTask
-from takeone.core.jobs import Job, JobStatus
-from takeone.media.images import load_image, save_png
+from takeone.edge.health import check_available
+from takeone.edge.services import Services
+from takeone.media.images import load_image
 from takeone.models.registry import get_profile
 
 
-def authenticate(services: Services, request: Request) -> ApiKey:
+@dataclass(frozen=True)
+class Submission:
+    """What a dialect hands over once its body is valid."""
+
+    route: str
+    task: VideoTask
+    images: Mapping[str, tuple[str, str]]  # role -> (the dialect's field name, raw value)
+    price: float
+    rename: Callable[[InvalidRequest], InvalidRequest]
+
+
+async def authenticate(services: Services, request: Request) -> ApiKey:
     """The caller's key (``x-api-key``, or ``Authorization: Bearer``); remember it for headers."""
     secret = request.headers.get("x-api-key")
     auth = request.headers.get("authorization", "")
     if not secret and auth.lower().startswith("bearer "):
         secret = auth[7:].strip()
-    key = services.keys.authenticate(secret)
-    request.state.remaining_credits = lambda: services.keys.balance(key.id)
+    key = await services.store.authenticate(secret)
+    request.state.key_id = key.id
     return key
 
 
-async def accept(services: Services, request: Request, slug: str, blocking: bool) -> Job:
-    key = authenticate(services, request)
-    endpoint = get_endpoint(slug)
-    key.check_scope(slug)
-    services.limiter.check(key.id, key.rate_limit or services.settings.default_rate_limit)
-    body = endpoint.parse(await read_body(request, services.settings.max_body_bytes))
-    services.require_dispatcher().check_available()
+async def admit(services: Services, request: Request, key: ApiKey, route: str) -> None:
+    """Scope and rate limit: what is checked before the body is read."""
+    key.check_scope(route)
+    await services.store.hit(key.id, key.rate_limit or services.settings.default_rate_limit)
+
+
+async def accept(services: Services, request: Request, key: ApiKey, submission: Submission,
+                 blocking: bool) -> Job:
+    """Check, store the inputs, persist the job with its price reserved; return it."""
+    await check_available(services)
+    _check_servable(services, submission)
+    await _check_credits(services, key, submission.price)
     job_id = str(uuid.uuid4())
-    idem = request.headers.get("idempotency-key")
-    check_servable(services, endpoint, endpoint.to_task(body, _placeholders(endpoint, body)))
     try:
-        task = await _build_task(services, endpoint, body, job_id)
-        job = _new_job(services, key, endpoint.slug, task, job_id, blocking)
-        stored = services.jobs.submit(job, key.max_concurrent, services.settings.max_queue, idem)
+        task = await _store_inputs(services, submission, job_id)
+        stored = await services.store.submit(
+            _new_job(services, key, submission, task, job_id, blocking),
+            SubmitLimits(key.max_concurrent, services.settings.max_queue),
+            request.headers.get("idempotency-key"))
     except BaseException:
-        shutil.rmtree(services.settings.inputs_dir / job_id, ignore_errors=True)
+        await asyncio.to_thread(services.blobs.delete_prefix, input_prefix(job_id))
         raise
     if stored.id != job_id:  # a retried submit with the same idempotency key
-        shutil.rmtree(services.settings.inputs_dir / job_id, ignore_errors=True)
-    services.require_dispatcher().notify()
+        await asyncio.to_thread(services.blobs.delete_prefix, input_prefix(job_id))
+    if services.dispatcher is not None:
+        services.dispatcher.notify()
     return stored
 
 
@@ -72,41 +98,48 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _placeholders(endpoint: EndpointSpec, body: EndpointInput) -> dict[str, str]:
-    """Stand-in input keys, so a task can be checked before any image is fetched."""
-    return {name: f"pending:{name}" for name in endpoint.image_inputs(body)}
-
-
-def check_servable(services: Services, endpoint: EndpointSpec, task: VideoTask) -> None:
-    """400 in the dialect's field names if the profile cannot serve ``task``."""
+def _check_servable(services: Services, submission: Submission) -> None:
+    """400 in the dialect's field names if the profile cannot serve the task."""
     try:
-        get_profile(services.settings.profile).recipe_for(task)
+        get_profile(services.settings.profile).recipe_for(submission.task)
     except InvalidRequest as exc:
-        raise endpoint.rename(exc) from None
+        raise submission.rename(exc) from None
 
 
-async def _build_task(services: Services, endpoint: EndpointSpec, body: EndpointInput,
-                      job_id: str) -> VideoTask:
-    folder = services.settings.inputs_dir / job_id
-    saved: dict[str, str] = {}
-    for name, value in endpoint.image_inputs(body).items():
-        image = await load_image(value, name, services.fetch_policy)
-        path = folder / f"{name}.png"
-        folder.mkdir(parents=True, exist_ok=True)
-        save_png(image, path)
-        saved[name] = str(path)
-    return endpoint.to_task(body, saved)
+async def _check_credits(services: Services, key: ApiKey, price: float) -> None:
+    """Refuse early, before any image work; the reservation itself is atomic at submit."""
+    balance = await services.store.balance(key.id)
+    if balance < price:
+        raise InsufficientCredits(
+            f"insufficient credits: this request costs {price:g} and the key has {balance:g}")
 
 
-def _new_job(services: Services, key: ApiKey, route: str, task: VideoTask, job_id: str,
-             blocking: bool) -> Job:
+async def _store_inputs(services: Services, submission: Submission, job_id: str) -> VideoTask:
+    keys: dict[str, str] = {}
+    for role, (field, value) in submission.images.items():
+        image = await load_image(value, field, services.fetch_policy)
+        key = input_key(job_id, role)
+        await asyncio.to_thread(services.blobs.put, key, _png(image))
+        keys[role] = key
+    return dataclasses.replace(submission.task, **keys)
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=1)  # lossless; level 1 is ~10x faster than 6
+    return out.getvalue()
+
+
+def _new_job(services: Services, key: ApiKey, submission: Submission, task: VideoTask,
+             job_id: str, blocking: bool) -> Job:
     return Job(
         id=job_id,
         key_id=key.id,
         task=task,
-        route=route,
-        price=services.prices.price(route, task),
+        route=submission.route,
+        price=submission.price,
         status=JobStatus.QUEUED,
         created_at=services.clock(),
         blocking=blocking,
+        caller=services.identity if blocking else None,
     )

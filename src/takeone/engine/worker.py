@@ -1,8 +1,12 @@
-"""The worker process: loads one profile's pipelines once and runs jobs one at a time.
+"""The worker runner: loads one profile's pipelines once and runs jobs one at a time.
 
-It is started by the dispatcher with the ``spawn`` method, so torch is imported here and
-never in the API process. A reader thread receives messages while a job runs, so that a
-:class:`CancelJob` takes effect at the next denoising step.
+A local dispatcher starts it in a process of its own with the ``spawn`` method, so torch is
+imported here and never in the API process; it talks through a
+:class:`~takeone.engine.transport.Transport`, so another host (a remote actor) can run it
+unchanged. Inputs and outputs go through the blob store by key: the runner copies the input
+images into a scratch folder, renders there, and hands the finished MP4 to the store. A
+reader thread receives messages while a job runs, so that a :class:`CancelJob` takes effect
+at the next denoising step.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import dataclasses
 import gc
 import os
 import queue
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -18,8 +23,19 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from takeone.core.errors import InvalidRequest, JobCancelled, OutOfMemory, TakeoneError
+from takeone.backends.local_blobs import LocalBlobStore
+from takeone.core.blobs import BlobStore
+
+from takeone.core.errors import (
+    GenerationFailed,
+    InvalidRequest,
+    JobCancelled,
+    NotFound,
+    OutOfMemory,
+    TakeoneError,
+)
 from takeone.core.task import VideoTask
+from takeone.engine.transport import Transport
 from takeone.dispatch.messages import (
     CancelJob,
     FailureKind,
@@ -44,20 +60,34 @@ class WorkerConfig:
     weights_dir: str | None = None
     offload: str | None = None
     step_delay_s: float = 0.0
+    load_delay_s: float = 0.0  # only for exercising failures during load
+    blobs_root: str = "."  # the local blob store's folder (the data folder)
+    scratch_dir: str = "tmp"  # where jobs render before their file is stored
+
+    def open_blobs(self) -> BlobStore:
+        return LocalBlobStore(Path(self.blobs_root), secret=b"")  # the worker signs no links
 
 
 def worker_main(conn: Connection, config: WorkerConfig) -> None:
-    """Entry point of the worker process."""
+    """Entry point of a local worker process."""
+    from takeone.engine.transport import PipeTransport
+
     if config.visible_gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = config.visible_gpu
     else:
         _yield_cpu_to_api()
+    run_worker(PipeTransport(conn), config)
+
+
+def run_worker(transport: Transport, config: WorkerConfig) -> None:
+    """Load the profile, say ready (or why not), then serve jobs until told to stop."""
+    time.sleep(config.load_delay_s)
     try:
-        runner = JobRunner(conn, config)
+        runner = JobRunner(transport, config)
     except Exception as exc:  # noqa: BLE001 - any load failure is reported, then the process ends
-        conn.send(WorkerLoadFailed(f"{type(exc).__name__}: {exc}"))
+        transport.send(WorkerLoadFailed(f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(WorkerReady(config.profile, runner.device, os.getpid()))
+    transport.send(WorkerReady(config.profile, runner.device, os.getpid()))
     runner.serve()
 
 
@@ -71,15 +101,17 @@ def _yield_cpu_to_api() -> None:
 
 
 class JobRunner:
-    def __init__(self, conn: Connection, config: WorkerConfig) -> None:
+    def __init__(self, transport: Transport, config: WorkerConfig) -> None:
         from takeone.models.loader import load_video_model
         from takeone.models.registry import get_profile
         from takeone.models.render import (
             render,  # the encoder too: no import inside a job
         )
 
-        self.conn = conn
+        self.transport = transport
         self.config = config
+        self.blobs = config.open_blobs()
+        self.scratch = Path(config.scratch_dir)
         self.profile = get_profile(config.profile)
         self.model = load_video_model(config.profile, config.device, config.weights_dir, config.offload)
         warmup = getattr(self.model, "warmup", None)
@@ -98,18 +130,18 @@ class JobRunner:
         failures = 0
         while (job := self.inbox.get()) is not None:
             result = self._run(job)
-            self.conn.send(result)
+            self.transport.send(result)
             self.cancelled.discard(job.job_id)
             failures = failures + 1 if _counts_as_failure(result) else 0
             if failures >= MAX_CONSECUTIVE_FAILURES or _poisoned(result):
                 last = result.error if isinstance(result, JobFailed) else ""
-                self.conn.send(WorkerRetiring(f"{failures} failed jobs in a row; last: {last}"))
+                self.transport.send(WorkerRetiring(f"{failures} failed jobs in a row; last: {last}"))
                 return
 
     def _read(self) -> None:
         try:
             while True:
-                msg = self.conn.recv()
+                msg = self.transport.recv()
                 if isinstance(msg, CancelJob):
                     self.cancelled.add(msg.job_id)
                 elif isinstance(msg, RunJob):
@@ -135,19 +167,39 @@ class JobRunner:
             return JobFailed(job.job_id, f"generation failed: {type(exc).__name__}: {exc}")
 
     def _render(self, job: RunJob) -> JobDone:
-        task = VideoTask.from_dict(job.task)
-        started = time.perf_counter()
-        info = self.render(self.model, self.profile, task, Path(job.output_path),
-                      progress=lambda step, total: self._progress(job.job_id, step, total),
-                      should_cancel=lambda: job.job_id in self.cancelled)
+        folder = self.scratch / job.job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            task = self._localize(VideoTask.from_dict(job.task), folder)
+            started = time.perf_counter()
+            info = self.render(self.model, self.profile, task, folder / "out.mp4",
+                               progress=lambda step, total: self._progress(job.job_id, step, total),
+                               should_cancel=lambda: job.job_id in self.cancelled)
+            if job.job_id in self.cancelled:  # cancelled after the last step: deliver nothing
+                raise JobCancelled()
+            self.blobs.put_file(job.output_key, folder / "out.mp4")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         metrics: dict[str, Any] = dataclasses.asdict(info)
         metrics["inference_time"] = round(time.perf_counter() - started, 3)
         return JobDone(job.job_id, metrics)
 
+    def _localize(self, task: VideoTask, folder: Path) -> VideoTask:
+        """The task with its input blob keys replaced by local copies the model can open."""
+        local: dict[str, str] = {}
+        for role, key in task.inputs().items():
+            path = folder / f"{role}.png"
+            try:
+                self.blobs.fetch_to(key, path)
+            except NotFound as exc:
+                raise GenerationFailed(f"the input {role} is no longer stored") from exc
+            local[role] = str(path)
+        return dataclasses.replace(task, **local)
+
     def _progress(self, job_id: str, step: int, total: int) -> None:
         if self.config.step_delay_s:
             time.sleep(self.config.step_delay_s)
-        self.conn.send(JobProgress(job_id, step, total))
+        self.transport.send(JobProgress(job_id, step, total))
 
     def _free_memory(self) -> None:
         gc.collect()

@@ -4,7 +4,7 @@ An image field (``image``, ``image_tail``, ``image_url``) holds one of:
 
 * an ``http://`` or ``https://`` URL, fetched by the server;
 * a ``data:image/<type>;base64,<payload>`` URI;
-* raw base64 with no prefix (Kling's own API accepts that).
+* raw base64 with no prefix (some hosted video APIs accept that).
 
 Promises of :func:`load_image`:
 

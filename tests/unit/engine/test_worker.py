@@ -6,47 +6,61 @@ import multiprocessing
 import threading
 from pathlib import Path
 
+from PIL import Image
+
+from takeone.backends.local_blobs import LocalBlobStore
+from takeone.core.blobs import input_key, output_key
 from takeone.core.task import VideoTask
 from takeone.dispatch.messages import JobDone, JobFailed, RunJob, Shutdown, WorkerRetiring
+from takeone.engine.transport import PipeTransport
 from takeone.engine.worker import JobRunner, WorkerConfig
 
 
-def _runner() -> tuple[JobRunner, object]:
+def _runner(tmp: Path) -> tuple[JobRunner, object]:
     ours, theirs = multiprocessing.Pipe()
-    return JobRunner(theirs, WorkerConfig(profile="tiny", device="cpu")), ours
+    config = WorkerConfig(profile="tiny", device="cpu", blobs_root=str(tmp), scratch_dir=str(tmp / "tmp"))
+    return JobRunner(PipeTransport(theirs), config), ours
 
 
-def _job(tmp: Path, n: int, image: str | None) -> RunJob:
-    task = VideoTask(kind="i2v", first_frame=image, seconds=5, seed=n)
-    return RunJob(f"job-{n}", task.to_dict(), str(tmp / f"job-{n}.mp4"))
+def _job(n: int, first_frame: str) -> RunJob:
+    task = VideoTask(kind="i2v", first_frame=first_frame, seconds=5, seed=n)
+    return RunJob(f"job-{n}", task.to_dict(), output_key(f"job-{n}"))
+
+
+def _frame(tmp: Path) -> str:
+    key = input_key("in", "first_frame")
+    image = Image.new("RGB", (64, 48), (90, 30, 200))
+    path = tmp / "frame.png"
+    image.save(path)
+    LocalBlobStore(tmp, b"").put(key, path.read_bytes())
+    return key
 
 
 def test_a_worker_that_keeps_failing_retires(tmp_path: Path) -> None:
-    runner, conn = _runner()
+    runner, conn = _runner(tmp_path)
     serving = threading.Thread(target=runner.serve)
     serving.start()
-    missing = str(tmp_path / "no-such-frame.png")
-    conn.send(_job(tmp_path, 1, missing))  # type: ignore[attr-defined]
-    conn.send(_job(tmp_path, 2, missing))  # type: ignore[attr-defined]
+    missing = input_key("gone", "first_frame")
+    conn.send(_job(1, missing))  # type: ignore[attr-defined]
+    conn.send(_job(2, missing))  # type: ignore[attr-defined]
     assert _replies(conn, 3) == [JobFailed, JobFailed, WorkerRetiring]
     serving.join(timeout=30)
     assert not serving.is_alive()
 
 
 def test_a_success_resets_the_failure_count(tmp_path: Path) -> None:
-    from PIL import Image
-
-    frame = tmp_path / "frame.png"
-    Image.new("RGB", (64, 48), (90, 30, 200)).save(frame)
-    runner, conn = _runner()
+    frame, missing = _frame(tmp_path), input_key("gone", "first_frame")
+    runner, conn = _runner(tmp_path)
     serving = threading.Thread(target=runner.serve)
     serving.start()
-    for n, image in enumerate([str(tmp_path / "missing.png"), str(frame), str(tmp_path / "missing.png")]):
-        conn.send(_job(tmp_path, n, image))  # type: ignore[attr-defined]
+    for n, key in enumerate([missing, frame, missing]):
+        conn.send(_job(n, key))  # type: ignore[attr-defined]
     assert _replies(conn, 3) == [JobFailed, JobDone, JobFailed]
     conn.send(Shutdown())  # type: ignore[attr-defined]
     serving.join(timeout=30)
     assert not serving.is_alive()
+    assert (tmp_path / output_key("job-1")).stat().st_size > 0  # stored through the blob store
+    assert not any((tmp_path / "tmp").iterdir())  # no scratch left behind
 
 
 def _replies(conn: object, count: int) -> list[type]:

@@ -1,19 +1,28 @@
-"""The embedded SQLite database (WAL) that holds keys, the credit ledger and jobs.
+"""The embedded SQLite database (WAL) that holds keys, the credit ledger, jobs and workers.
 
-One :class:`Database` per process. SQLite serialises writers; every multi-row change runs in
-one ``BEGIN IMMEDIATE`` transaction (:meth:`Database.transaction`) so that reserving credits
-and persisting a job are atomic. The SQL is plain and portable so that a Postgres store can
-implement the same interfaces later.
+One :class:`Database` per process, and any number of processes on one file (API replicas,
+``takeone worker``). SQLite serialises writers; every multi-row change runs in one
+``BEGIN IMMEDIATE`` transaction (:meth:`Database.transaction`) so that reserving credits and
+persisting a job are atomic. Reads use their own connection, so status polls keep being
+answered while another process holds the write lock. The schema is versioned
+(``PRAGMA user_version``) and upgraded in place on open.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from takeone.backends.sqlite.legacy import legacy_task
+
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT_S = 30.0
+PING_TIMEOUT_S = 1.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -63,29 +72,73 @@ CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(key_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 """
 
+# Version 2: leases, blocking callers, worker reports, shared rate counters, task JSON.
+UPGRADE_2 = """
+ALTER TABLE jobs ADD COLUMN caller TEXT;
+ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+ALTER TABLE jobs ADD COLUMN lease_expires_at REAL;
+CREATE TABLE IF NOT EXISTS workers (
+    id TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    state TEXT NOT NULL,
+    device TEXT,
+    job_id TEXT,
+    error TEXT,
+    pid INTEGER,
+    seen_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rate_hits (key_id TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS rate_hits_key ON rate_hits(key_id, at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('ping', '0');
+"""
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=timeout)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    return conn
+
 
 class Database:
-    """A thread-safe handle on one SQLite file.
+    """Thread-safe handles on one SQLite file: a write connection, a read connection and a
+    short-timeout connection for health probes.
 
     Example::
 
-        db = Database(Path("data/takeone.backends.sqlite.db"))
+        db = Database(Path("data/takeone.db"))
         with db.transaction() as conn:
             conn.execute("SELECT 1")
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            path, check_same_thread=False, isolation_level=None, timeout=30.0
-        )
-        self._conn.row_factory = sqlite3.Row
+        self._read_lock = threading.Lock()
+        self._conn = _connect(path, busy_timeout_s)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        self._conn.executescript(SCHEMA)
+        self._migrate()
+        self._reader = _connect(path, busy_timeout_s)
+        self._prober = _connect(path, PING_TIMEOUT_S)
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:
+                return
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            columns = {r["name"] for r in conn.execute("PRAGMA table_info(jobs)")}
+            if "caller" not in columns:
+                for statement in UPGRADE_2.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                _convert_legacy_rows(conn)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -95,18 +148,33 @@ class Database:
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     def query_one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def probe(self, now: float) -> None:
+        """One tiny committed write with a short timeout; raises if the file cannot take it."""
+        self._prober.execute("UPDATE meta SET value = ? WHERE key = 'ping'", (repr(now),))
+
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        with self._lock, self._read_lock:
+            for conn in (self._conn, self._reader, self._prober):
+                conn.close()
+
+
+def _convert_legacy_rows(conn: sqlite3.Connection) -> None:
+    """Jobs written before version 2 stored the first dialect's request; keep them runnable."""
+    for row in conn.execute("SELECT id, request FROM jobs").fetchall():
+        data = json.loads(row["request"])
+        if "kind" not in data:
+            conn.execute("UPDATE jobs SET request = ? WHERE id = ?",
+                         (json.dumps(legacy_task(row["id"], data)), row["id"]))

@@ -1,4 +1,9 @@
-"""The embedded job store on SQLite (see :mod:`takeone.core.jobs` for the contract)."""
+"""Jobs, leases and worker reports in SQLite (synchronous; :mod:`.store` makes it async).
+
+See :class:`takeone.core.jobs.JobStore` for the contract. Every state change goes through
+:meth:`SqliteJobs._transition`, which checks it against :class:`JobStatus`; settling the
+price happens in the same transaction as the change that decides it.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,12 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from takeone.accounts import credits
+from takeone.backends.sqlite import credits
 from takeone.backends.sqlite.db import Database
+from takeone.core.accounts import from_micro, to_micro
 from takeone.core.errors import RateLimited
+from takeone.core.jobs import Job, JobStatus, SubmitLimits, WorkerStatus
 from takeone.core.task import VideoTask
-from takeone.core.jobs import Job, JobStatus
 
 ACTIVE = ("QUEUED", "PROCESSING")
 
@@ -22,7 +28,7 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         key_id=row["key_id"],
         task=VideoTask.from_dict(json.loads(row["request"])),
         route=row["endpoint"],
-        price=credits.from_micro(row["price"]),
+        price=from_micro(row["price"]),
         status=JobStatus(row["status"]),
         created_at=row["created_at"],
         blocking=bool(row["blocking"]),
@@ -33,32 +39,36 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         metrics=json.loads(row["metrics"]),
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        caller=row["caller"],
+        worker=row["lease_owner"],
     )
 
 
-class SqliteJobStore:
+class SqliteJobs:
     """Jobs and their reservations in the embedded database.
 
     Example::
 
-        store = SqliteJobStore(Database(path), clock=time.time)
-        job = store.submit(job, max_concurrent=None, max_queue=100)
+        jobs = SqliteJobs(Database(path), clock=time.time)
+        job = jobs.submit(job, SubmitLimits(max_concurrent=None, max_queue=100))
+        running = jobs.claim("host/123/0", lease_s=30)
     """
 
     def __init__(self, db: Database, clock: Callable[[], float]) -> None:
         self.db = db
         self.clock = clock
 
-    def submit(self, job: Job, max_concurrent: int | None, max_queue: int,
-               idempotency_key: str | None = None) -> Job:
+    # -- submit ------------------------------------------------------------------------------
+
+    def submit(self, job: Job, limits: SubmitLimits, idempotency_key: str | None = None) -> Job:
         with self.db.transaction() as conn:
             if idempotency_key is not None:
                 existing = self._by_idempotency(conn, job.key_id, idempotency_key)
                 if existing is not None:
                     return existing
-            self._check_capacity(conn, job.key_id, max_concurrent, max_queue)
+            self._check_capacity(conn, job.key_id, limits)
             self._insert(conn, job, idempotency_key)
-            credits.reserve(conn, job.key_id, job.id, credits.to_micro(job.price), job.created_at)
+            credits.reserve(conn, job.key_id, job.id, to_micro(job.price), job.created_at)
         return job
 
     def _by_idempotency(self, conn: sqlite3.Connection, key_id: str, idem: str) -> Job | None:
@@ -67,110 +77,36 @@ class SqliteJobStore:
         ).fetchone()
         return _row_to_job(row) if row else None
 
-    def _check_capacity(self, conn: sqlite3.Connection, key_id: str,
-                        max_concurrent: int | None, max_queue: int) -> None:
+    def _check_capacity(self, conn: sqlite3.Connection, key_id: str, limits: SubmitLimits) -> None:
         queued = conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'QUEUED'").fetchone()[0]
-        if queued >= max_queue:
-            raise RateLimited(f"the queue is full ({max_queue} jobs waiting); retry later", 30)
-        if max_concurrent is None:
+        if queued >= limits.max_queue:
+            raise RateLimited(f"the queue is full ({limits.max_queue} jobs waiting); retry later", 30)
+        if limits.max_concurrent is None:
             return
         active = conn.execute(
             "SELECT COUNT(*) FROM jobs WHERE key_id = ? AND status IN (?, ?)", (key_id, *ACTIVE)
         ).fetchone()[0]
-        if active >= max_concurrent:
+        if active >= limits.max_concurrent:
             raise RateLimited(
-                f"concurrent-request limit reached: this key may have {max_concurrent} jobs"
+                f"concurrent-request limit reached: this key may have {limits.max_concurrent} jobs"
                 " queued or running at once", 5)
 
     def _insert(self, conn: sqlite3.Connection, job: Job, idem: str | None) -> None:
         conn.execute(
             "INSERT INTO jobs (id, key_id, endpoint, request, price, charge, status, blocking,"
-            " idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?)",
-            (job.id, job.key_id, job.route, json.dumps(job.task.to_dict()),
-             credits.to_micro(job.price), job.status.value, int(job.blocking), idem,
-             job.created_at),
+            " idempotency_key, created_at, caller) VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?)",
+            (job.id, job.key_id, job.route, json.dumps(job.task.to_dict()), to_micro(job.price),
+             job.status.value, int(job.blocking), idem, job.created_at, job.caller),
         )
+
+    # -- reads -------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job | None:
         row = self.db.query_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return _row_to_job(row) if row else None
 
-    def claim_next(self) -> Job | None:
-        with self.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT id FROM jobs WHERE status = 'QUEUED' ORDER BY created_at, id LIMIT 1"
-            ).fetchone()
-            if row is None:
-                return None
-            conn.execute(
-                "UPDATE jobs SET status = 'PROCESSING', started_at = ?, progress = 0,"
-                " attempts = attempts + 1 WHERE id = ?",
-                (self.clock(), row["id"]),
-            )
-        return self.get(row["id"])
-
-    def set_progress(self, job_id: str, progress: float) -> None:
-        with self.db.transaction() as conn:
-            conn.execute(
-                "UPDATE jobs SET progress = ? WHERE id = ? AND status = 'PROCESSING'",
-                (progress, job_id),
-            )
-
-    def complete(self, job_id: str, output: str, metrics: dict[str, Any]) -> Job | None:
-        with self.db.transaction() as conn:
-            if not self._transition(conn, job_id, JobStatus.COMPLETED):
-                return None
-            conn.execute(
-                "UPDATE jobs SET output = ?, metrics = ?, progress = 1, finished_at = ? WHERE id = ?",
-                (output, json.dumps(metrics), self.clock(), job_id),
-            )
-            credits.settle(conn, job_id, "committed", self.clock())
-        return self.get(job_id)
-
-    def fail(self, job_id: str, error: str) -> Job | None:
-        with self.db.transaction() as conn:
-            if not self._transition(conn, job_id, JobStatus.FAILED):
-                return None
-            conn.execute(
-                "UPDATE jobs SET error = ?, finished_at = ? WHERE id = ?",
-                (error, self.clock(), job_id),
-            )
-            credits.settle(conn, job_id, "released", self.clock())
-        return self.get(job_id)
-
-    def requeue(self, job_id: str, max_attempts: int, error: str) -> Job | None:
-        job = self.get(job_id)
-        if job is None or job.status is not JobStatus.PROCESSING:
-            return None
-        if job.blocking or job.attempts >= max_attempts:
-            return self.fail(job_id, error)
-        with self.db.transaction() as conn:
-            if not self._transition(conn, job_id, JobStatus.QUEUED):
-                return None
-            conn.execute("UPDATE jobs SET progress = 0 WHERE id = ?", (job_id,))
-        return self.get(job_id)
-
-    def _transition(self, conn: sqlite3.Connection, job_id: str, new: JobStatus) -> bool:
-        row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None or not JobStatus(row["status"]).can_become(new):
-            return False
-        conn.execute("UPDATE jobs SET status = ? WHERE id = ?", (new.value, job_id))
-        return True
-
-    def recover(self, max_attempts: int) -> list[Job]:
-        """Blocking jobs lost their caller with the old process: fail them (credits back);
-        queued-API jobs left running are retried while attempts remain."""
-        touched: list[Job] = []
-        for row in self.db.query("SELECT id, blocking, status FROM jobs WHERE status IN (?, ?)", ACTIVE):
-            if row["blocking"]:
-                job = self.fail(row["id"], "the server restarted before this blocking request finished")
-            elif row["status"] == "PROCESSING":
-                job = self.requeue(row["id"], max_attempts, "the server restarted while this job ran")
-            else:
-                continue
-            if job is not None:
-                touched.append(job)
-        return touched
+    def job_exists(self, job_id: str) -> bool:
+        return self.db.query_one("SELECT 1 FROM jobs WHERE id = ?", (job_id,)) is not None
 
     def queue_position(self, job_id: str) -> int | None:
         """1 for the next job to run; None unless the job is QUEUED (one query: polls are hot)."""
@@ -186,6 +122,13 @@ class SqliteJobStore:
         rows = self.db.query("SELECT id FROM jobs WHERE status = 'QUEUED' ORDER BY created_at, id")
         return [r["id"] for r in rows]
 
+    def recent_for_key(self, key_id: str, limit: int) -> list[Job]:
+        rows = self.db.query(
+            "SELECT * FROM jobs WHERE key_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            (key_id, limit),
+        )
+        return [_row_to_job(r) for r in rows]
+
     def expired(self, before: float) -> list[Job]:
         rows = self.db.query(
             "SELECT * FROM jobs WHERE status IN ('COMPLETED', 'FAILED') AND finished_at < ?",
@@ -193,6 +136,122 @@ class SqliteJobStore:
         )
         return [_row_to_job(r) for r in rows]
 
+    # -- leases ------------------------------------------------------------------------------
+
+    def claim(self, owner: str, lease_s: float) -> Job | None:
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT id FROM jobs WHERE status = 'QUEUED' ORDER BY created_at, id LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            now = self.clock()
+            conn.execute(
+                "UPDATE jobs SET status = 'PROCESSING', started_at = ?, progress = 0,"
+                " attempts = attempts + 1, lease_owner = ?, lease_expires_at = ? WHERE id = ?",
+                (now, owner, now + lease_s, row["id"]),
+            )
+        return self.get(row["id"])
+
+    def renew(self, job_id: str, owner: str, lease_s: float, progress: float | None = None) -> bool:
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET lease_expires_at = ?, progress = COALESCE(?, progress)"
+                " WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?",
+                (self.clock() + lease_s, progress, job_id, owner),
+            )
+        return cur.rowcount == 1
+
+    def expire_leases(self, max_attempts: int, is_dead: Callable[[str], bool],
+                      keep: frozenset[str] = frozenset()) -> list[Job]:
+        rows = self.db.query(
+            "SELECT id, lease_owner, lease_expires_at FROM jobs WHERE status = 'PROCESSING'")
+        now = self.clock()
+        touched = []
+        for row in rows:
+            owner, until = row["lease_owner"], row["lease_expires_at"]
+            if owner in keep:
+                continue
+            if (until is not None and until < now) or (owner is not None and is_dead(owner)):
+                why = "the worker running this job stopped answering"
+                job = self.requeue(row["id"], max_attempts, why, owner=owner)
+                if job is not None:
+                    touched.append(job)
+        return touched
+
+    def fail_lost_callers(self, is_dead: Callable[[str], bool], reason: str) -> list[Job]:
+        rows = self.db.query(
+            "SELECT id, caller FROM jobs WHERE blocking = 1 AND status IN (?, ?)", ACTIVE)
+        lost = [r["id"] for r in rows if r["caller"] is not None and is_dead(r["caller"])]
+        return [job for job_id in lost if (job := self.fail(job_id, reason)) is not None]
+
+    # -- endings -----------------------------------------------------------------------------
+
+    def complete(self, job_id: str, output: str, metrics: dict[str, Any]) -> Job | None:
+        with self.db.transaction() as conn:
+            if not self._transition(conn, job_id, JobStatus.COMPLETED):
+                return None
+            conn.execute(
+                "UPDATE jobs SET output = ?, metrics = ?, progress = 1, finished_at = ?,"
+                " lease_owner = NULL, lease_expires_at = NULL WHERE id = ?",
+                (output, json.dumps(metrics), self.clock(), job_id),
+            )
+            credits.settle(conn, job_id, "committed", self.clock())
+        return self.get(job_id)
+
+    def fail(self, job_id: str, error: str) -> Job | None:
+        with self.db.transaction() as conn:
+            if not self._transition(conn, job_id, JobStatus.FAILED):
+                return None
+            conn.execute(
+                "UPDATE jobs SET error = ?, finished_at = ?, lease_owner = NULL,"
+                " lease_expires_at = NULL WHERE id = ?",
+                (error, self.clock(), job_id),
+            )
+            credits.settle(conn, job_id, "released", self.clock())
+        return self.get(job_id)
+
+    def requeue(self, job_id: str, max_attempts: int, error: str,
+                owner: str | None = None) -> Job | None:
+        """``owner`` given: only if the lease is still that owner's (no double requeue)."""
+        job = self.get(job_id)
+        if job is None or job.status is not JobStatus.PROCESSING:
+            return None
+        if owner is not None and job.worker != owner:
+            return None
+        if job.blocking or job.attempts >= max_attempts:
+            return self.fail(job_id, error)
+        with self.db.transaction() as conn:
+            if not self._transition(conn, job_id, JobStatus.QUEUED):
+                return None
+            conn.execute("UPDATE jobs SET progress = 0, lease_owner = NULL, lease_expires_at = NULL"
+                         " WHERE id = ?", (job_id,))
+        return self.get(job_id)
+
+    def _transition(self, conn: sqlite3.Connection, job_id: str, new: JobStatus) -> bool:
+        row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None or not JobStatus(row["status"]).can_become(new):
+            return False
+        conn.execute("UPDATE jobs SET status = ? WHERE id = ?", (new.value, job_id))
+        return True
+
     def delete(self, job_id: str) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    # -- workers -----------------------------------------------------------------------------
+
+    def report_worker(self, status: WorkerStatus) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO workers (id, profile, state, device, job_id, error, pid,"
+                " seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (status.id, status.profile, status.state, status.device, status.job_id,
+                 status.error, status.pid, status.seen_at),
+            )
+
+    def workers(self) -> list[WorkerStatus]:
+        rows = self.db.query("SELECT * FROM workers ORDER BY id")
+        return [WorkerStatus(id=r["id"], profile=r["profile"], state=r["state"],
+                             seen_at=r["seen_at"], device=r["device"], job_id=r["job_id"],
+                             error=r["error"], pid=r["pid"]) for r in rows]

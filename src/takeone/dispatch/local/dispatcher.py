@@ -1,10 +1,15 @@
-"""The in-process dispatcher: feeds persisted jobs to worker processes, one job per worker.
+"""The local dispatcher: worker processes on this machine, fed from the store with leases.
 
-The job store is the queue (jobs are persisted before they are acknowledged), so a restarted
-server simply carries on with what is QUEUED. The dispatcher owns the worker processes:
-it restarts one that dies (its job is retried while attempts remain, else failed with its
-credits released), marks the server not ready when no worker can load the model, and
-enforces the per-job deadline. A Ray dispatcher will implement the same small interface.
+The store is the queue (jobs are persisted before they are acknowledged), so a restarted
+dispatcher, or one in another process (``takeone worker``), simply carries on with what is
+QUEUED. Each slot claims a job under a lease named after itself (``host/pid/slot``) and
+renews it with every progress report; a job whose lease runs out (its dispatcher died) goes
+back to the queue. The dispatcher restarts a worker that dies (its job is retried while
+attempts remain, else failed with its credits released), restarts one that dies while
+loading (with backoff; only the same load error three times in a row marks the slot
+failed), enforces the per-job deadline, and reports every slot's state to the store, where
+any API process reads it for ``/healthz``. Every store call is retried while the store is
+unavailable, so an outage delays jobs but never strands one.
 """
 
 from __future__ import annotations
@@ -12,14 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
 
-from takeone.core.errors import WorkerUnavailable
-from takeone.core.jobs import Job
-from takeone.core.jobs import JobStore
+from takeone.core.blobs import BlobStore, output_key
+from takeone.core.errors import StoreUnavailable
+from takeone.core.jobs import Job, JobStore, WorkerStatus
+from takeone.dispatch.identity import is_dead, process_identity
+from takeone.dispatch.local.process import Event, WorkerDied, WorkerProcess
 from takeone.dispatch.messages import (
     CancelJob,
     JobDone,
@@ -31,43 +37,32 @@ from takeone.dispatch.messages import (
     WorkerReady,
     WorkerRetiring,
 )
-from takeone.dispatch.local.process import Event, WorkerDied, WorkerProcess
+from takeone.dispatch.protocol import DispatcherSettings
+from takeone.dispatch.retry import StoreRetry
 from takeone.engine.worker import WorkerConfig
 
 log = logging.getLogger("takeone.dispatcher")
 
 MAX_RESTARTS = 3
+SAME_LOAD_ERRORS = 3
+MAX_LOAD_ATTEMPTS = 6
 CANCEL_GRACE_S = 30.0
 IDLE_POLL_S = 1.0
-
-
-class Dispatcher(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    def notify(self) -> None: ...
-    async def cancel(self, job_id: str, reason: str = "cancelled") -> Job | None: ...
-    async def wait(self, job_id: str, timeout: float) -> Job | None: ...
-    def health(self) -> Health: ...
-    def check_available(self) -> None: ...
-
-
-@dataclass
-class Health:
-    ready: bool
-    workers: list[dict[str, object]] = field(default_factory=list)
-    error: str | None = None
+MAX_BACKOFF_S = 30.0
 
 
 @dataclass
 class Slot:
     index: int
     config: WorkerConfig
+    owner: str
     state: str = "starting"
     error: str | None = None
     process: WorkerProcess | None = None
     job_id: str | None = None
     device: str | None = None
     restarts: int = 0
+    load_errors: list[str] = field(default_factory=list)
 
 
 class LocalDispatcher:
@@ -75,32 +70,30 @@ class LocalDispatcher:
 
     Example::
 
-        dispatcher = LocalDispatcher(store, configs, outputs_dir, on_finished=notify)
+        dispatcher = LocalDispatcher(store, configs, DispatcherSettings(), blobs)
         await dispatcher.start()
     """
 
-    def __init__(self, store: JobStore, configs: list[WorkerConfig], outputs_dir: Path,
-                 max_attempts: int = 2, job_timeout_s: float = 3600.0,
-                 start_timeout_s: float = 900.0,
-                 on_finished: Callable[[Job], None] | None = None) -> None:
+    def __init__(self, store: JobStore, configs: list[WorkerConfig], settings: DispatcherSettings,
+                 blobs: BlobStore, on_finished: Callable[[str], None] | None = None,
+                 name: str | None = None) -> None:
         self.store = store
-        self.slots = [Slot(i, c) for i, c in enumerate(configs)]
-        self.outputs_dir = outputs_dir
-        self.max_attempts = max_attempts
-        self.job_timeout_s = job_timeout_s
-        self.start_timeout_s = start_timeout_s
+        self.settings = settings
+        self.blobs = blobs
         self.on_finished = on_finished
+        self.name = name or process_identity()
+        self.slots = [Slot(i, c, f"{self.name}/{i}") for i, c in enumerate(configs)]
+        self.calls = StoreRetry(f"dispatcher {self.name}")
         self._wakeup = asyncio.Event()
-        self._finished: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        for job in self.store.recover(self.max_attempts):
-            log.info("recovered job %s after restart: %s", job.id, job.status.value)
-        self._tasks = [asyncio.create_task(self._run_slot(s)) for s in self.slots]
+        await self._expire_leases()
+        self._tasks = [asyncio.create_task(self._supervise(s)) for s in self.slots]
+        self._tasks.append(asyncio.create_task(self._maintain()))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -114,155 +107,209 @@ class LocalDispatcher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await asyncio.gather(*(asyncio.to_thread(s.process.stop) for s in self.slots if s.process))
-
-    # -- what the API calls ------------------------------------------------------------------
+        for slot in self.slots:
+            slot.state = "stopped"
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.store.report_worker(self._status(slot)), 2.0)
 
     def notify(self) -> None:
-        """A job was submitted: wake an idle worker."""
         self._wakeup.set()
 
-    def health(self) -> Health:
-        workers: list[dict[str, object]] = [
-            {"index": s.index, "state": s.state, "device": s.device, "job": s.job_id,
-             "pid": s.process.pid if s.process else None, "error": s.error}
-            for s in self.slots
-        ]
-        ready = any(s.state == "ready" for s in self.slots)
-        errors = [s.error for s in self.slots if s.state == "failed" and s.error]
-        return Health(ready=ready, workers=workers, error=errors[0] if errors else None)
-
-    def check_available(self) -> None:
-        """Raise :class:`WorkerUnavailable` when every worker has failed for good."""
-        if self.slots and all(s.state == "failed" for s in self.slots):
-            raise WorkerUnavailable(f"no worker can serve requests: {self.health().error}")
-
-    async def cancel(self, job_id: str, reason: str = "cancelled") -> Job | None:
-        """Fail the job now (releasing its credits) and stop it at its next denoising step."""
-        self._finish(self.store.fail(job_id, reason))
+    def cancel_running(self, job_id: str) -> None:
         for slot in self.slots:
             if slot.job_id == job_id and slot.process is not None:
                 slot.process.send(CancelJob(job_id))
-        return self.store.get(job_id)
 
-    async def wait(self, job_id: str, timeout: float) -> Job | None:
-        """Wait until the job is finished or ``timeout`` passes; return its latest state."""
-        job = self.store.get(job_id)
-        if job is None or job.status.is_terminal():
-            return job
-        event = self._finished.setdefault(job_id, asyncio.Event())
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
-        return self.store.get(job_id)
+    # -- maintenance: reports and expired leases -------------------------------------------
 
-    def _announce(self, job: Job) -> None:
-        event = self._finished.pop(job.id, None)
-        if event is not None:
-            event.set()
-        if self.on_finished is not None:
-            self.on_finished(job)
+    async def _maintain(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.settings.heartbeat_s)
+            for slot in self.slots:
+                await self._report(slot)
+            await self._expire_leases()
+
+    async def _expire_leases(self) -> None:
+        mine = frozenset(s.owner for s in self.slots if s.job_id is not None)
+        jobs = await self.calls.run("expire leases", lambda: self.store.expire_leases(
+            self.settings.max_attempts, is_dead, mine))
+        for job in jobs:
+            log.warning("job %s lost its worker; now %s", job.id, job.status.value)
+            self._finish(job)
+
+    def _status(self, slot: Slot) -> WorkerStatus:
+        pid = slot.process.pid if slot.process else None
+        return WorkerStatus(id=slot.owner, profile=slot.config.profile, state=slot.state,
+                            seen_at=time.time(), device=slot.device, job_id=slot.job_id,
+                            error=slot.error, pid=pid)
+
+    async def _report(self, slot: Slot) -> None:
+        await self.calls.run("report worker", lambda: self.store.report_worker(self._status(slot)))
+
+    async def _set_state(self, slot: Slot, state: str, error: str | None = None) -> None:
+        slot.state, slot.error = state, error
+        await self._report(slot)
 
     # -- one worker slot ---------------------------------------------------------------------
+
+    async def _supervise(self, slot: Slot) -> None:
+        """Run the slot; an unexpected error is logged and the slot starts over, never dies."""
+        while not self._stopping:
+            try:
+                await self._run_slot(slot)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker slot %d failed unexpectedly; restarting it", slot.index)
+                if slot.process is not None:
+                    slot.process.kill()
+                await asyncio.sleep(1.0)
 
     async def _run_slot(self, slot: Slot) -> None:
         while not self._stopping:
             if not await self._start_worker(slot):
-                break
+                if slot.state == "failed":
+                    await self._fail_queue_if_hopeless()
+                    return
+                await asyncio.sleep(_backoff(len(slot.load_errors)))
+                continue
             await self._serve(slot)
-            if self._stopping or not self._after_crash(slot):
-                break
-            await asyncio.sleep(min(2.0 ** slot.restarts, 30.0))
-        if slot.state == "failed":
-            self._fail_queue_if_hopeless()
+            if self._stopping or not await self._after_crash(slot):
+                return
+            await asyncio.sleep(_backoff(slot.restarts))
 
     async def _start_worker(self, slot: Slot) -> bool:
-        slot.state, slot.job_id = "starting", None
+        slot.job_id = None
         slot.process = WorkerProcess(slot.config, asyncio.get_running_loop())
         slot.process.start()
+        await self._set_state(slot, "starting", slot.error)
         try:
-            event = await asyncio.wait_for(slot.process.events.get(), self.start_timeout_s)
+            event = await asyncio.wait_for(slot.process.events.get(), self.settings.start_timeout_s)
         except TimeoutError:
             slot.process.kill()
-            event = WorkerLoadFailed(f"the model did not load within {self.start_timeout_s:.0f} s")
-        return self._on_started(slot, event)
+            event = WorkerLoadFailed(f"the model did not load within {self.settings.start_timeout_s:.0f} s")
+        return await self._on_started(slot, event)
 
-    def _on_started(self, slot: Slot, event: Event) -> bool:
+    async def _on_started(self, slot: Slot, event: Event) -> bool:
         if isinstance(event, WorkerReady):
-            slot.state, slot.device, slot.error = "ready", event.device, None
+            slot.device, slot.load_errors = event.device, []
+            await self._set_state(slot, "ready")
             log.info("worker %d ready on %s (pid %s)", slot.index, event.device, event.pid)
             return True
-        if isinstance(event, WorkerLoadFailed):
-            reason = event.error
-        elif isinstance(event, WorkerDied):
-            reason = f"the worker exited while loading the model (exit code {event.exitcode})"
+        reason = _load_failure(event)
+        slot.load_errors.append(reason)
+        if _same_error_repeated(slot.load_errors) or len(slot.load_errors) >= MAX_LOAD_ATTEMPTS:
+            await self._set_state(slot, "failed", f"model failed to load: {reason}")
+            log.error("worker %d: model failed to load %d times: %s", slot.index,
+                      len(slot.load_errors), reason)
         else:
-            reason = f"unexpected message from a loading worker: {event!r}"
-        slot.state, slot.error = "failed", f"model failed to load: {reason}"
-        log.error("worker %d: %s", slot.index, slot.error)
+            await self._set_state(slot, "starting", f"model failed to load: {reason}")
+            log.warning("worker %d: model failed to load (%s); retrying", slot.index, reason)
         return False
 
-    def _after_crash(self, slot: Slot) -> bool:
+    async def _after_crash(self, slot: Slot) -> bool:
         slot.restarts += 1
         if slot.restarts > MAX_RESTARTS:
-            slot.state = "failed"
-            slot.error = f"the worker crashed {slot.restarts} times in a row"
+            await self._set_state(slot, "failed", f"the worker crashed {slot.restarts} times in a row")
+            await self._fail_queue_if_hopeless()
             return False
-        slot.state = "starting"
+        await self._set_state(slot, "starting")
         return True
 
     async def _serve(self, slot: Slot) -> None:
-        """Run jobs on this slot's worker until it dies (or the server stops)."""
+        """Run jobs on this slot's worker until it dies (or the dispatcher stops)."""
         assert slot.process is not None
         while not self._stopping:
             if _died_while_idle(slot.process):
                 return
-            job = await self._next_job()
+            job = await self._next_job(slot)
             if job is None:
                 continue
-            slot.job_id = job.id
-            alive = await self._run_job(slot, slot.process, job)
-            slot.job_id = None
+            alive = await self._run_claimed(slot, slot.process, job)
             if not alive:
                 return
             slot.restarts = 0
 
-    async def _next_job(self) -> Job | None:
-        job = self.store.claim_next()
+    async def _next_job(self, slot: Slot) -> Job | None:
+        job = await self.calls.run("claim", lambda: self.store.claim(slot.owner, self.settings.lease_s))
         if job is None:
             self._wakeup.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), IDLE_POLL_S)
         return job
 
+    async def _run_claimed(self, slot: Slot, proc: WorkerProcess, job: Job) -> bool:
+        if job.blocking and job.caller is not None and is_dead(job.caller):
+            reason = "the API process waiting for this blocking request is gone"
+            self._finish(await self.calls.run("fail", lambda: self.store.fail(job.id, reason)))
+            return True
+        slot.job_id = job.id
+        await self._report(slot)
+        try:
+            return await self._run_job(slot, proc, job)
+        finally:
+            slot.job_id = None
+
     async def _run_job(self, slot: Slot, proc: WorkerProcess, job: Job) -> bool:
-        output = self.outputs_dir / f"{job.id}.mp4"
-        if not proc.send(RunJob(job.id, job.task.to_dict(), str(output))):
-            self._finish(self.store.requeue(job.id, self.max_attempts, "the worker went away"))
+        key = output_key(job.id)
+        if not proc.send(RunJob(job.id, job.task.to_dict(), key)):
+            await self._requeue(job, "the worker went away")
             return False
-        deadline = asyncio.get_running_loop().time() + self.job_timeout_s
+        deadline = time.monotonic() + self.settings.job_timeout_s
         while True:
-            event = await self._next_event(proc, job, deadline)
+            event = await self._next_event(slot, proc, job, deadline)
             if isinstance(event, JobProgress):
-                self.store.set_progress(job.id, event.step / max(event.total, 1))
+                await self._renew(slot, proc, job, event.step / max(event.total, 1))
             elif isinstance(event, JobDone):
-                self._finish(self.store.complete(job.id, output.name, event.metrics))
+                await self._complete(job, key, event)
                 return True
             elif isinstance(event, JobFailed):
-                self._finish(self.store.fail(job.id, event.error))
+                self._finish(await self.calls.run("fail", lambda: self.store.fail(job.id, event.error)))
                 return True
             elif isinstance(event, WorkerDied):
-                self._on_worker_died(job, event)
+                log.error("worker died (exit code %s) while running job %s", event.exitcode, job.id)
+                await self._requeue(job, f"the worker process died while generating (exit code {event.exitcode})")
                 return False
 
-    async def _next_event(self, proc: WorkerProcess, job: Job, deadline: float) -> Event:
-        loop = asyncio.get_running_loop()
+    async def _renew(self, slot: Slot, proc: WorkerProcess, job: Job, progress: float | None) -> None:
+        """Extend the lease; if the job is no longer ours (cancelled), stop the worker's run.
+        A renewal the store cannot take now is skipped, not retried: the job's own outcome
+        must still be heard, and that one is retried until the store takes it."""
         try:
-            return await asyncio.wait_for(proc.events.get(), max(deadline - loop.time(), 0.01))
-        except TimeoutError:
-            return await self._expire(proc, job)
+            ours = await self.store.renew(job.id, slot.owner, self.settings.lease_s, progress)
+        except StoreUnavailable as exc:
+            self.calls.error = exc.message
+            log.warning("job %s: cannot renew its lease (%s)", job.id, exc.message)
+            return
+        if not ours:
+            proc.send(CancelJob(job.id))
+
+    async def _complete(self, job: Job, key: str, event: JobDone) -> None:
+        done = await self.calls.run("complete", lambda: self.store.complete(job.id, key, event.metrics))
+        if done is None:  # cancelled or expired meanwhile: nobody is charged, keep no file
+            await asyncio.to_thread(self.blobs.delete, key)
+        self._finish(done or await self.store.get(job.id))
+
+    async def _requeue(self, job: Job, reason: str) -> None:
+        self._finish(await self.calls.run("requeue", lambda: self.store.requeue(
+            job.id, self.settings.max_attempts, reason)))
+
+    async def _next_event(self, slot: Slot, proc: WorkerProcess, job: Job, deadline: float) -> Event:
+        """The worker's next message; renews the lease while the worker is quiet."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return await self._expire(proc, job)
+            try:
+                return await asyncio.wait_for(proc.events.get(), min(left, self.settings.lease_s / 3))
+            except TimeoutError:
+                await self._renew(slot, proc, job, None)
 
     async def _expire(self, proc: WorkerProcess, job: Job) -> Event:
-        """The job ran past its deadline: cancel it; kill the worker if it does not stop."""
-        self._finish(self.store.fail(job.id, f"the job ran past its {self.job_timeout_s:.0f} s deadline"))
+        """The job ran past its deadline: fail it; kill the worker if it does not stop."""
+        reason = f"the job ran past its {self.settings.job_timeout_s:.0f} s deadline"
+        self._finish(await self.calls.run("fail", lambda: self.store.fail(job.id, reason)))
         proc.send(CancelJob(job.id))
         try:
             return await asyncio.wait_for(proc.events.get(), CANCEL_GRACE_S)
@@ -270,26 +317,42 @@ class LocalDispatcher:
             proc.kill()
             return await proc.events.get()
 
-    def _on_worker_died(self, job: Job, event: WorkerDied) -> None:
-        log.error("worker died (exit code %s) while running job %s", event.exitcode, job.id)
-        reason = f"the worker process died while generating (exit code {event.exitcode})"
-        self._finish(self.store.requeue(job.id, self.max_attempts, reason))
-
     def _finish(self, job: Job | None) -> None:
         if job is None:
             return
         if job.status.is_terminal():
-            self._announce(job)
+            if self.on_finished is not None:
+                self.on_finished(job.id)
         else:
             self.notify()
 
-    def _fail_queue_if_hopeless(self) -> None:
-        """When no worker is left, fail what is queued rather than keep it forever."""
-        if not all(s.state == "failed" for s in self.slots):
+    async def _fail_queue_if_hopeless(self) -> None:
+        """When no worker anywhere can serve, fail what is queued rather than keep it forever."""
+        workers = await self.calls.run("read workers", self.store.workers)
+        fresh = [w for w in workers if w.state != "stopped" and not is_dead(w.id)
+                 and w.seen_at > time.time() - 3 * self.settings.heartbeat_s]
+        if not fresh or any(w.state != "failed" for w in fresh):
             return
-        reason = f"no worker can serve requests: {self.health().error}"
-        for job_id in self.store.queued_ids():
-            self._finish(self.store.fail(job_id, reason))
+        reason = f"no worker can serve requests: {fresh[0].error}"
+        for job_id in await self.calls.run("read queue", self.store.queued_ids):
+            self._finish(await self.calls.run("fail", lambda j=job_id: self.store.fail(j, reason)))  # type: ignore[misc]
+
+
+def _load_failure(event: Event) -> str:
+    if isinstance(event, WorkerLoadFailed):
+        return event.error
+    if isinstance(event, WorkerDied):
+        return f"the worker exited while loading the model (exit code {event.exitcode})"
+    return f"unexpected message from a loading worker: {event!r}"
+
+
+def _same_error_repeated(errors: list[str]) -> bool:
+    last = errors[-SAME_LOAD_ERRORS:]
+    return len(last) == SAME_LOAD_ERRORS and len(set(last)) == 1
+
+
+def _backoff(failures: int) -> float:
+    return float(min(2.0 ** max(failures - 1, 0), MAX_BACKOFF_S))
 
 
 def _died_while_idle(proc: WorkerProcess) -> bool:

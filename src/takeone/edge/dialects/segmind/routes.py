@@ -10,12 +10,8 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
-from takeone.edge import schemas
-from takeone.edge.services import Services
-from takeone.edge.submit import accept, authenticate
-from takeone.edge.dialects.segmind.registry import ENDPOINTS, EndpointSpec
 from takeone.core.errors import (
     DeadlineExceeded,
     GenerationFailed,
@@ -24,6 +20,13 @@ from takeone.core.errors import (
     WorkerUnavailable,
 )
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge import schemas
+from takeone.edge.dialects.segmind.common import EndpointInput
+from takeone.edge.dialects.segmind.registry import ENDPOINTS, EndpointSpec, get_endpoint
+from takeone.edge.files import blob_response
+from takeone.edge.health import check_available
+from takeone.edge.services import Services
+from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
 
 DISCONNECT_CHECK_S = 1.0
 
@@ -96,66 +99,87 @@ def _add_generation_routes(api: APIRouter, spec: EndpointSpec) -> None:
 
 async def unknown_model(request: Request, slug: str) -> Response:
     services = services_of(request)
-    authenticate(services, request)
+    await authenticate(services, request)
     raise NotFound(f"unknown model {slug!r}: this server serves {', '.join(ENDPOINTS)}")
+
+
+async def _accept(request: Request, slug: str, blocking: bool) -> Job:
+    services = services_of(request)
+    key = await authenticate(services, request)
+    spec = get_endpoint(slug)
+    await admit(services, request, key, slug)
+    body = spec.parse(await read_body(request, services.settings.max_body_bytes))
+    return await accept(services, request, key, _submission(services, spec, body), blocking)
+
+
+def _submission(services: Services, spec: EndpointSpec, body: EndpointInput) -> Submission:
+    fields = spec.roles()
+    images = {fields[name]: (name, value) for name, value in spec.image_inputs(body).items()}
+    task = spec.to_task(body, {name: f"pending:{name}" for name in spec.image_inputs(body)})
+    return Submission(route=spec.slug, task=task, images=images,
+                      price=services.prices.price(spec.slug, task), rename=spec.rename)
+
+
+async def cancel_job(services: Services, job_id: str, reason: str) -> Job | None:
+    """Fail the job now (releasing its credits); a running one stops at its next step."""
+    await services.store.fail(job_id, reason)
+    services.cancel_running(job_id)
+    return await services.store.get(job_id)
 
 
 async def run_blocking(request: Request, slug: str) -> Response:
     services = services_of(request)
     started = time.monotonic()
-    job = await accept(services, request, slug, blocking=True)
-    dispatcher = services.require_dispatcher()
+    job = await _accept(request, slug, blocking=True)
     timeout = services.settings.sync_timeout_s
     done = await _wait_while_connected(request, services, job.id, timeout)
     if done is None:
         return Response(status_code=499)  # nobody is listening any more
     if not done.status.is_terminal():
-        await dispatcher.cancel(job.id, f"the blocking call's deadline of {timeout:g} s passed")
+        await cancel_job(services, job.id, f"the blocking call's deadline of {timeout:g} s passed")
         raise DeadlineExceeded(
             f"the video was not ready within {timeout:g} s; the request was cancelled and"
             f" nothing was charged (use POST /v2/{slug} for long jobs)")
     if done.status is JobStatus.FAILED:
-        raise _failure(services, done)
-    return _video_response(services, done, time.monotonic() - started)
+        raise await _failure(services, done)
+    return await _video_response(services, done, time.monotonic() - started)
 
 
 async def _wait_while_connected(request: Request, services: Services, job_id: str,
                                 timeout: float) -> Job | None:
     """Wait for the job; if the caller hangs up first, cancel it (None): a video nobody can
     receive must not be charged (the segmind SDK's default read timeout is 30 s)."""
-    dispatcher = services.require_dispatcher()
     deadline = time.monotonic() + timeout
     while True:
         slice_s = min(DISCONNECT_CHECK_S, max(deadline - time.monotonic(), 0.0))
-        job = await dispatcher.wait(job_id, slice_s)
+        job = await services.waiter.wait(job_id, slice_s)
         if job is None or job.status.is_terminal() or time.monotonic() >= deadline:
             return job
         if await request.is_disconnected():
-            await dispatcher.cancel(job_id, "the client disconnected before the video was ready")
+            await cancel_job(services, job_id, "the client disconnected before the video was ready")
             return None
 
 
-def _failure(services: Services, job: Job) -> TakeoneError:
+async def _failure(services: Services, job: Job) -> TakeoneError:
     try:
-        services.require_dispatcher().check_available()
+        await check_available(services)
     except WorkerUnavailable as exc:
         return exc
     return GenerationFailed(job.error or "generation failed")
 
 
-def _video_response(services: Services, job: Job, elapsed: float) -> Response:
+async def _video_response(services: Services, job: Job, elapsed: float) -> Response:
     assert job.output is not None
-    path = services.storage.path_for(job.output)
-    return FileResponse(path, media_type="video/mp4", headers={
+    return await blob_response(services.blobs, job.output, headers={
         "x-request-id": job.id,
         "x-generation-time": f"{elapsed:.3f}",
-        "x-remaining-credits": f"{services.keys.balance(job.key_id):g}",
+        "x-remaining-credits": f"{await services.store.balance(job.key_id):g}",
     })
 
 
 async def submit_queued(request: Request, slug: str) -> JSONResponse:
     services = services_of(request)
-    job = await accept(services, request, slug, blocking=False)
+    job = await _accept(request, slug, blocking=False)
     base = base_url(services, request)
     body = {
         "request_id": job.id,
@@ -164,41 +188,41 @@ async def submit_queued(request: Request, slug: str) -> JSONResponse:
         "status_url": f"{base}/v2/requests/{job.id}/status",
         "response_url": f"{base}/v2/requests/{job.id}",
     }
-    return _json(services, job, body)
+    return await _json(services, job, body)
 
 
-def _own_job(services: Services, request: Request, request_id: str) -> Job:
-    key = authenticate(services, request)
-    job = services.jobs.get(request_id)
+async def _own_job(services: Services, request: Request, request_id: str) -> Job:
+    key = await authenticate(services, request)
+    job = await services.store.get(request_id)
     if job is None or job.key_id != key.id:  # another key's request looks like no request
         raise NotFound(f"no request {request_id!r}")
     return job
 
 
-def _metrics(services: Services, job: Job) -> dict[str, Any]:
+async def _metrics(services: Services, job: Job) -> dict[str, Any]:
     metrics = dict(job.metrics)
     metrics["progress"] = round(job.progress, 4)
     if job.status is JobStatus.QUEUED:
-        metrics["queue_position"] = services.jobs.queue_position(job.id)
+        metrics["queue_position"] = await services.store.queue_position(job.id)
     return metrics
 
 
-def _json(services: Services, job: Job, body: dict[str, Any]) -> JSONResponse:
+async def _json(services: Services, job: Job, body: dict[str, Any]) -> JSONResponse:
     code = 422 if job.status is JobStatus.FAILED else 200
     return JSONResponse(body, status_code=code, headers={
         "x-request-id": job.id,
-        "x-remaining-credits": f"{services.keys.balance(job.key_id):g}",
+        "x-remaining-credits": f"{await services.store.balance(job.key_id):g}",
     })
 
 
-def _status_body(services: Services, request: Request, job: Job) -> dict[str, Any]:
+async def _status_body(services: Services, request: Request, job: Job) -> dict[str, Any]:
     base = base_url(services, request)
     body: dict[str, Any] = {
         "request_id": job.id,
         "status": job.status.value,
         "status_url": f"{base}/v2/requests/{job.id}/status",
         "response_url": f"{base}/v2/requests/{job.id}",
-        "metrics": _metrics(services, job),
+        "metrics": await _metrics(services, job),
     }
     if job.status is JobStatus.FAILED:
         body["error"] = job.error
@@ -207,35 +231,35 @@ def _status_body(services: Services, request: Request, job: Job) -> dict[str, An
 
 async def get_status(request: Request, request_id: str) -> JSONResponse:
     services = services_of(request)
-    job = _own_job(services, request, request_id)
-    return _json(services, job, _status_body(services, request, job))
+    job = await _own_job(services, request, request_id)
+    return await _json(services, job, await _status_body(services, request, job))
 
 
 async def get_result(request: Request, request_id: str) -> JSONResponse:
     services = services_of(request)
-    job = _own_job(services, request, request_id)
+    job = await _own_job(services, request, request_id)
     body: dict[str, Any] = {"request_id": job.id, "status": job.status.value,
-                            "metrics": _metrics(services, job)}
+                            "metrics": await _metrics(services, job)}
     if job.status is JobStatus.COMPLETED and job.output is not None:
         expires = services.clock() + services.settings.link_ttl_s
-        body["output"] = services.storage.signed_url(base_url(services, request), job.output, expires)
+        body["output"] = services.blobs.url(job.output, base_url(services, request), expires)
     if job.status is JobStatus.FAILED:
         body["error"] = job.error
-    return _json(services, job, body)
+    return await _json(services, job, body)
 
 
 async def cancel(request: Request, request_id: str) -> JSONResponse:
     services = services_of(request)
-    job = _own_job(services, request, request_id)
+    job = await _own_job(services, request, request_id)
     if not job.status.is_terminal():
-        job = await services.require_dispatcher().cancel(job.id) or job
-    return _json(services, job, _status_body(services, request, job))
+        job = await cancel_job(services, job.id, "cancelled") or job
+    return await _json(services, job, await _status_body(services, request, job))
 
 
 async def get_credits(request: Request) -> JSONResponse:
     services = services_of(request)
-    key = authenticate(services, request)
-    balance = services.keys.balance(key.id)
+    key = await authenticate(services, request)
+    balance = await services.store.balance(key.id)
     return JSONResponse({"credits": balance, "free-credits": 0.0},
                         headers={"x-remaining-credits": f"{balance:g}"})
 

@@ -1,4 +1,4 @@
-"""Credit amounts and the ledger.
+"""The credit ledger in SQLite, always inside the caller's transaction.
 
 Amounts are stored as integer micro-credits so that sums are exact; clients see floats.
 A job's price moves through exactly one of two paths, each guarded so it happens once:
@@ -11,17 +11,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from takeone.core.accounts import from_micro
 from takeone.core.errors import InsufficientCredits
-
-MICRO = 1_000_000
-
-
-def to_micro(credits: float) -> int:
-    return round(credits * MICRO)
-
-
-def from_micro(amount: int) -> float:
-    return round(amount / MICRO, 6)
 
 
 def _log(conn: sqlite3.Connection, key_id: str, job_id: str | None, kind: str, amount: int, now: float) -> None:

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from takeone.accounts.keys import KeyStore
+from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
 from takeone.backends.sqlite.db import Database
 from takeone.core.errors import InsufficientCredits, RateLimited
 from takeone.core.task import VideoTask
-from takeone.core.jobs import Job, JobStatus
-from takeone.backends.sqlite.jobs import SqliteJobStore
+from takeone.backends.sqlite.jobs import SqliteJobs as SqliteJobStore
+from takeone.core.jobs import Job, JobStatus, SubmitLimits
 
 
 def _job(key_id: str, n: int, price: float = 1.0) -> Job:
@@ -25,10 +25,10 @@ def db(tmp_path: Path) -> Database:
 def test_reserve_commit_release_exactly_once(db: Database) -> None:
     keys, jobs = KeyStore(db, time.time), SqliteJobStore(db, time.time)
     key = keys.create(5.0).key
-    jobs.submit(_job(key.id, 1, 2.0), None, 100)
-    jobs.submit(_job(key.id, 2, 2.0), None, 100)
+    jobs.submit(_job(key.id, 1, 2.0), SubmitLimits(None, 100))
+    jobs.submit(_job(key.id, 2, 2.0), SubmitLimits(None, 100))
     assert keys.get(key.id).balance == 1.0 and keys.get(key.id).reserved == 4.0
-    jobs.claim_next()
+    jobs.claim("w/1/0", 30)
     jobs.complete("job-1", "job-1.mp4", {})
     assert jobs.fail("job-1", "too late") is None  # already settled: no refund
     jobs.fail("job-2", "cancelled")
@@ -41,7 +41,7 @@ def test_insufficient_credits_keeps_nothing(db: Database) -> None:
     keys, jobs = KeyStore(db, time.time), SqliteJobStore(db, time.time)
     key = keys.create(0.5).key
     with pytest.raises(InsufficientCredits, match="costs 1.0"):
-        jobs.submit(_job(key.id, 1), None, 100)
+        jobs.submit(_job(key.id, 1), SubmitLimits(None, 100))
     assert jobs.get("job-1") is None and keys.get(key.id).balance == 0.5
 
 
@@ -53,7 +53,7 @@ def test_concurrent_submits_accept_exactly_what_the_balance_covers(tmp_path: Pat
     def submit(n: int) -> None:
         store = SqliteJobStore(Database(tmp_path / "c.db"), time.time)  # separate connections
         try:
-            store.submit(_job(key.id, n), None, 1000)
+            store.submit(_job(key.id, n), SubmitLimits(None, 1000))
             accepted.append(n)
         except InsufficientCredits:
             refused.append(n)
@@ -71,17 +71,17 @@ def test_concurrent_submits_accept_exactly_what_the_balance_covers(tmp_path: Pat
 def test_idempotency_key_returns_the_same_job_without_paying_twice(db: Database) -> None:
     keys, jobs = KeyStore(db, time.time), SqliteJobStore(db, time.time)
     key = keys.create(5.0).key
-    first = jobs.submit(_job(key.id, 1), None, 100, idempotency_key="abc")
-    again = jobs.submit(_job(key.id, 2), None, 100, idempotency_key="abc")
+    first = jobs.submit(_job(key.id, 1), SubmitLimits(None, 100), idempotency_key="abc")
+    again = jobs.submit(_job(key.id, 2), SubmitLimits(None, 100), idempotency_key="abc")
     assert again.id == first.id and keys.get(key.id).balance == 4.0
 
 
 def test_queue_bound_and_concurrency_limit(db: Database) -> None:
     keys, jobs = KeyStore(db, time.time), SqliteJobStore(db, time.time)
     key = keys.create(50.0).key
-    jobs.submit(_job(key.id, 1), 1, 100)
+    jobs.submit(_job(key.id, 1), SubmitLimits(1, 100))
     with pytest.raises(RateLimited, match="concurrent"):
-        jobs.submit(_job(key.id, 2), 1, 100)
-    jobs.submit(_job(key.id, 3), None, 2)
+        jobs.submit(_job(key.id, 2), SubmitLimits(1, 100))
+    jobs.submit(_job(key.id, 3), SubmitLimits(None, 2))
     with pytest.raises(RateLimited, match="queue is full"):
-        jobs.submit(_job(key.id, 4), None, 2)
+        jobs.submit(_job(key.id, 4), SubmitLimits(None, 2))

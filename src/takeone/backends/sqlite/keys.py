@@ -1,12 +1,12 @@
-"""API keys: created once (the secret is shown only then), stored as a SHA-256 hash.
+"""API keys in SQLite: created once (the secret is shown only then), stored as a SHA-256 hash.
 
 Keys are 256-bit random secrets, so a fast hash is enough: it cannot be brute-forced, and
 looking a key up by its hash means the secret is never compared byte by byte.
 
 Example::
 
-    keys = KeyStore(db, clock=time.time)
-    created = keys.create(credits=10.0, scopes=["kling-2.6"])
+    keys = SqliteKeys(db, clock=time.time)
+    created = keys.create(credits=10.0, scopes=["my-route"])
     print(created.secret)          # shown once
     key = keys.authenticate(created.secret)
 """
@@ -18,39 +18,13 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-from takeone.accounts.credits import from_micro, grant, to_micro
+from takeone.backends.sqlite.credits import grant
 from takeone.backends.sqlite.db import Database
-from takeone.core.errors import Forbidden, NotFound, Unauthorized
+from takeone.core.accounts import ApiKey, CreatedKey, from_micro, to_micro
+from takeone.core.errors import NotFound, Unauthorized
 
 KEY_PREFIX = "tk_"
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """One key's public record (never the secret)."""
-
-    id: str
-    prefix: str
-    name: str
-    scopes: tuple[str, ...] | None
-    rate_limit: int | None
-    max_concurrent: int | None
-    balance: float
-    reserved: float
-    created_at: float
-    revoked: bool
-
-    def check_scope(self, slug: str) -> None:
-        if self.scopes is not None and slug not in self.scopes:
-            raise Forbidden(f"this API key may not call {slug!r} (allowed: {', '.join(self.scopes)})")
-
-
-@dataclass(frozen=True)
-class CreatedKey:
-    key: ApiKey
-    secret: str
 
 
 def hash_secret(secret: str) -> str:
@@ -73,7 +47,7 @@ def _row_to_key(row: sqlite3.Row) -> ApiKey:
     )
 
 
-class KeyStore:
+class SqliteKeys:
     """Create, authenticate, list, revoke and credit API keys."""
 
     def __init__(self, db: Database, clock: Callable[[], float]) -> None:

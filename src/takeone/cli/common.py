@@ -1,0 +1,45 @@
+"""Arguments and helpers shared by the ``takeone`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "takeone-data"
+SubParsers = argparse._SubParsersAction  # noqa: SLF001 - argparse exposes no public name
+
+
+def add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path,
+                   default=Path(os.environ.get("TAKEONE_DATA_DIR", DEFAULT_DATA_DIR)),
+                   help="database, secrets and outputs (default: ./takeone-data or $TAKEONE_DATA_DIR)")
+
+
+def add_weights_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", type=Path, metavar="DIR",
+                   help="read weights from DIR (DIR/<org>/<repo> folders or a Hugging Face cache;"
+                        " default: $TAKEONE_WEIGHTS, else the Hugging Face cache)")
+    p.add_argument("--offload", choices=["none", "auto", "group"],
+                   help="GPU offloading when the profile does not fit the card (default: auto)")
+
+
+def weights_dir(args: argparse.Namespace) -> Path | None:
+    from takeone.models.weights import root_from_env
+
+    weights: Path | None = args.weights
+    return weights if weights is not None else root_from_env()
+
+
+def check_profile(name: str, weights: Path | None) -> str | None:
+    """Why the profile cannot be served from this machine, or None."""
+    from takeone.core.errors import WeightsMissing
+    from takeone.models.registry import get_profile
+    from takeone.models.weights import require_weights
+
+    try:
+        get_profile(name)
+        require_weights(name, weights)
+    except (ValueError, WeightsMissing) as exc:
+        return str(exc)
+    return None

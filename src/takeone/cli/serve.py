@@ -1,0 +1,138 @@
+"""``takeone serve`` (the API, and by default its workers) and ``takeone worker`` (workers
+only, against the same store as one or more ``serve --no-workers`` processes).
+
+    takeone serve --profile tiny --data-dir data
+    takeone serve --no-workers --port 8001 --data-dir data
+    takeone worker --data-dir data --profile tiny --devices 0 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from takeone.cli.common import SubParsers, add_data_dir, add_weights_args, check_profile, weights_dir
+from takeone.core.settings import DEFAULT_PORT, Settings, env_fetch_allow
+
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+
+
+def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
+    _add_serve(sub)
+    _add_worker(sub)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    add_data_dir(p)
+    p.add_argument("--profile", default="ltx-2", help="model profile (see `takeone profiles`; tiny for testing)")
+    add_weights_args(p)
+    p.add_argument("--workers", type=int, help="worker processes (default: one per GPU, else one)")
+    p.add_argument("--job-timeout", type=float, default=3600.0, help="per-job deadline in seconds")
+    p.add_argument("--debug-step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
+    p.add_argument("--debug-load-delay", type=float, default=0.0, help=argparse.SUPPRESS)
+    p.add_argument("--log-level", default="info")
+
+
+def _add_serve(sub: SubParsers[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the API server (and, unless --no-workers, its workers)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    _add_common(p)
+    p.add_argument("--no-workers", action="store_true",
+                   help="serve the API only; run `takeone worker` on the same data folder")
+    p.add_argument("--public-url", help="absolute base URL clients use (default: from each request)")
+    p.add_argument("--fetch-allow", action="append", default=[], metavar="HOST",
+                   help="exempt HOST from the image-fetch address checks (development); repeatable")
+    p.add_argument("--prices", type=Path,
+                   help="TOML price table overriding the defaults")
+    p.add_argument("--sync-timeout", type=float, default=900.0,
+                   help="seconds a blocking POST /v1 call waits before 504 (default 900)")
+    p.add_argument("--retention", type=float, default=24.0, help="hours results are kept (default 24)")
+    p.add_argument("--sweep-interval", type=float, default=300.0,
+                   help="seconds between retention sweeps (default 300)")
+    p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before submits get 429")
+    p.add_argument("--rate-limit", type=int, help="default requests per minute for keys without one")
+    p.set_defaults(run=_serve)
+
+
+def _add_worker(sub: SubParsers[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("worker", help="run workers only, pulling jobs from the data folder's store")
+    _add_common(p)
+    p.add_argument("--devices", nargs="+", metavar="GPU",
+                   help="GPU indices to run one worker on each (default: every GPU, else one CPU worker)")
+    p.set_defaults(run=_worker)
+
+
+def serve_settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        data_dir=args.data_dir, profile=args.profile, host=args.host, port=args.port,
+        weights_dir=weights_dir(args), offload=args.offload,
+        public_url=args.public_url,
+        fetch_allow=frozenset(args.fetch_allow) | env_fetch_allow(),
+        workers=args.workers, run_workers=not args.no_workers, prices_file=args.prices,
+        sync_timeout_s=args.sync_timeout, job_timeout_s=args.job_timeout,
+        retention_s=args.retention * 3600, link_ttl_s=max(args.retention * 3600, 3600),
+        max_queue=args.max_queue, default_rate_limit=args.rate_limit,
+        debug_step_delay_s=args.debug_step_delay, sweep_interval_s=args.sweep_interval,
+        debug_load_delay_s=args.debug_load_delay,
+    )
+
+
+def worker_settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        data_dir=args.data_dir, profile=args.profile, weights_dir=weights_dir(args),
+        offload=args.offload, workers=args.workers,
+        devices=tuple(args.devices) if args.devices else None, job_timeout_s=args.job_timeout,
+        debug_step_delay_s=args.debug_step_delay, debug_load_delay_s=args.debug_load_delay,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from takeone.edge.app import create_app
+
+    settings = serve_settings(args)
+    if settings.run_workers and (problem := check_profile(settings.profile, settings.weights_dir)):
+        print(f"takeone: {problem}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=args.log_level, timeout_graceful_shutdown=10)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = worker_settings(args)
+    if problem := check_profile(settings.profile, settings.weights_dir):
+        print(f"takeone: {problem}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
+    asyncio.run(run_workers(settings))
+    return 0
+
+
+async def run_workers(settings: Settings) -> None:
+    """Run a dispatcher and its worker processes until SIGINT or SIGTERM."""
+    from takeone.edge.services import Services
+
+    services = Services.build(settings)
+    dispatcher = services.make_dispatcher()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await dispatcher.start()
+    logging.getLogger("takeone.worker").info(
+        "workers for profile %s on %s, store %s", settings.profile,
+        ", ".join(f"gpu {s.config.visible_gpu}" if s.config.visible_gpu else "cpu" for s in dispatcher.slots),
+        settings.db_path.resolve())
+    try:
+        await stop.wait()
+    finally:
+        await dispatcher.stop()
+        services.store.close()

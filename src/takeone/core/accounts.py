@@ -1,0 +1,91 @@
+"""API keys, credits and limits as the core sees them: records and async protocols.
+
+The embedded SQLite backend implements every protocol here; a Postgres one implements the
+same. Amounts cross these interfaces as floats of credits; backends keep integer
+micro-credits so sums are exact. A job's price moves through exactly one of two paths, each
+guarded so it happens once, in the same transaction as the job's own state change:
+
+    reserve (on submit) -> commit  (video delivered)
+                        -> release (failed, cancelled, timed out: nothing charged)
+
+Example::
+
+    created = await keys.create(credits=10.0, scopes=["my-route"])
+    key = await keys.authenticate(created.secret)
+    await limits.hit(key.id, per_minute=30)      # RateLimited on the 31st in a minute
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from takeone.core.errors import Forbidden
+
+MICRO = 1_000_000
+RATE_WINDOW_S = 60.0
+
+
+def to_micro(credits: float) -> int:
+    return round(credits * MICRO)
+
+
+def from_micro(amount: int) -> float:
+    return round(amount / MICRO, 6)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One key's public record (never the secret)."""
+
+    id: str
+    prefix: str
+    name: str
+    scopes: tuple[str, ...] | None
+    rate_limit: int | None
+    max_concurrent: int | None
+    balance: float
+    reserved: float
+    created_at: float
+    revoked: bool
+
+    def check_scope(self, route: str) -> None:
+        if self.scopes is not None and route not in self.scopes:
+            raise Forbidden(f"this API key may not call {route!r} (allowed: {', '.join(self.scopes)})")
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: ApiKey
+    secret: str
+
+
+class KeyStore(Protocol):
+    async def create(self, credits: float, scopes: Sequence[str] | None = None,
+                     rate_limit: int | None = None, max_concurrent: int | None = None,
+                     name: str = "") -> CreatedKey:
+        """A new key; its secret is in the answer and nowhere else."""
+
+    async def authenticate(self, secret: str | None) -> ApiKey:
+        """The key behind ``secret``; :class:`Unauthorized` if missing, unknown or revoked."""
+
+    async def get_key(self, key_id: str) -> ApiKey:
+        """By id or by the secret's visible prefix; :class:`NotFound` otherwise."""
+
+    async def list_keys(self) -> list[ApiKey]: ...
+
+    async def revoke(self, key_id: str) -> ApiKey: ...
+
+
+class Ledger(Protocol):
+    async def balance(self, key_id: str) -> float: ...
+
+    async def credit(self, key_id: str, credits: float) -> ApiKey:
+        """Grant (or with a negative amount, remove) credits, recorded in the ledger."""
+
+
+class RateCounter(Protocol):
+    async def hit(self, key_id: str, per_minute: int | None) -> None:
+        """Count one generation request; :class:`RateLimited` if over ``per_minute``
+        in the last minute, counted across every API process sharing the store."""

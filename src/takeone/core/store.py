@@ -1,0 +1,20 @@
+"""The whole store one process talks to: jobs, keys, the ledger and rate counters.
+
+One backend object implements every protocol (so submitting a job and reserving its price
+can share a transaction); code that needs only part of it should ask for that part.
+
+Example::
+
+    store: Store = SqliteStore.open(Path("data/takeone.db"))
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from takeone.core.accounts import KeyStore, Ledger, RateCounter
+from takeone.core.jobs import JobStore
+
+
+class Store(JobStore, KeyStore, Ledger, RateCounter, Protocol):
+    def close(self) -> None: ...

@@ -1,0 +1,36 @@
+"""What the rest of takeone sees of a dispatcher: the part that turns queued jobs into
+worker runs. The store is the queue, so the API needs none of this to accept, answer or
+cancel a job; a dispatcher in the same process only makes cancels and answers faster.
+
+Example::
+
+    dispatcher = LocalDispatcher(store, configs, DispatcherSettings(), blobs)
+    await dispatcher.start()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class DispatcherSettings:
+    max_attempts: int = 2
+    job_timeout_s: float = 3600.0
+    start_timeout_s: float = 900.0
+    lease_s: float = 30.0
+    heartbeat_s: float = 5.0
+
+
+class Dispatcher(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def notify(self) -> None:
+        """A job was queued: wake an idle worker now rather than at its next poll."""
+
+    def cancel_running(self, job_id: str) -> None:
+        """Stop ``job_id`` at its next step if this dispatcher runs it (best effort: the
+        store's FAILED state reaches it through its lease renewal anyway)."""

@@ -1,0 +1,57 @@
+"""``/healthz``: what any API process can tell from the store alone.
+
+503 while the store cannot take writes (with the reason), 503 until some worker (in this
+process tree or another) reports ready, 200 after. Worker reports older than a few
+heartbeats, or from processes known to be gone, are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from takeone.core.errors import StoreUnavailable, WorkerUnavailable
+from takeone.core.jobs import WorkerStatus
+from takeone.dispatch.identity import is_dead
+from takeone.edge.services import Services
+
+STALE_HEARTBEATS = 3
+NO_WORKERS = "no worker has reported yet (start one with `takeone worker`)"
+
+
+async def live_workers(services: Services) -> list[WorkerStatus]:
+    cutoff = time.time() - STALE_HEARTBEATS * services.settings.heartbeat_s
+    workers = await services.store.workers()
+    return [w for w in workers if w.state != "stopped" and w.seen_at >= cutoff and not is_dead(w.id)]
+
+
+async def health(services: Services) -> tuple[int, dict[str, object]]:
+    body: dict[str, object] = {"profile": services.settings.profile, "workers": [], "error": None}
+    try:
+        await services.store.ping()
+        await asyncio.to_thread(services.blobs.probe)
+        workers = await live_workers(services)
+    except StoreUnavailable as exc:
+        return 503, {**body, "status": "unavailable", "error": exc.message}
+    body["workers"] = [_public(w) for w in workers]
+    if any(w.state == "ready" for w in workers):
+        return 200, {**body, "status": "ready"}
+    failed = [w.error for w in workers if w.state == "failed"]
+    if workers and len(failed) == len(workers):
+        return 503, {**body, "status": "unavailable", "error": failed[0]}
+    errors = [w.error for w in workers if w.error]
+    waiting = None if workers or services.settings.run_workers else NO_WORKERS
+    return 503, {**body, "status": "starting", "error": errors[0] if errors else waiting}
+
+
+def _public(w: WorkerStatus) -> dict[str, object]:
+    return {"id": w.id, "state": w.state, "device": w.device, "job": w.job_id, "pid": w.pid,
+            "error": w.error}
+
+
+async def check_available(services: Services) -> None:
+    """:class:`WorkerUnavailable` (502) when every live worker has failed for good."""
+    workers = await live_workers(services)
+    failed = [w for w in workers if w.state == "failed"]
+    if workers and len(failed) == len(workers):
+        raise WorkerUnavailable(f"no worker can serve requests: {failed[0].error}")
