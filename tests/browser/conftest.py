@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from tests.integration.harness import (
     ImageServer,
@@ -19,14 +20,12 @@ from tests.integration.harness import (
     server_env,
 )
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+DESKTOP = ViewportSize(width=1280, height=900)
+PHONE = ViewportSize(width=390, height=844)
 # Each denoising step is slowed down so that a job runs long enough (a few seconds) to show
 # its progress, to wait in the queue behind another, and to be cancelled.
 STEP_DELAY_S = "0.4"
@@ -63,17 +62,17 @@ def images() -> Iterator[ImageServer]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[playwright_api.Browser]:
+def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    with playwright_api.sync_playwright() as pw:
+    with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield chromium
         chromium.close()
 
 
 @pytest.fixture()
-def page(browser: playwright_api.Browser, pg_server: Server) -> Iterator[playwright_api.Page]:
+def page(browser: Browser, pg_server: Server) -> Iterator[Page]:
     """A fresh tab (its own session storage) on the server; fails the test on a script error."""
     context = browser.new_context(viewport=DESKTOP, base_url=pg_server.url)
     context.set_default_timeout(30_000)
