@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from takeone.cli.common import SubParsers, add_data_dir
 from takeone.core.store import Store
@@ -44,7 +44,7 @@ def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
     credit.set_defaults(run=_credit)
 
 
-def _with_store(args: argparse.Namespace, call: Callable[[Store], Awaitable[T]]) -> T:
+def _with_store(args: argparse.Namespace, call: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
     from takeone.backends.sqlite.store import SqliteStore
 
     store = SqliteStore.open(args.data_dir / "takeone.db")

@@ -84,6 +84,14 @@ class VideoTask:
         keys = {"first_frame": self.first_frame, "last_frame": self.last_frame}
         return {role: key for role, key in keys.items() if key is not None}
 
+    def with_inputs(self, inputs: dict[str, str]) -> VideoTask:
+        """The same task with the input references of ``inputs`` (role -> key) replaced."""
+        unknown = set(inputs) - set(INPUT_ROLES)
+        if unknown:
+            raise ValueError(f"unknown input roles: {sorted(unknown)}")
+        return dataclasses.replace(self, first_frame=inputs.get("first_frame", self.first_frame),
+                                   last_frame=inputs.get("last_frame", self.last_frame))
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

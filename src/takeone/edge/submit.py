@@ -12,7 +12,6 @@ The job is persisted with its price reserved before the client hears anything.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 import uuid
 from collections.abc import Callable, Mapping
@@ -121,7 +120,7 @@ async def _store_inputs(services: Services, submission: Submission, job_id: str)
         key = input_key(job_id, role)
         await asyncio.to_thread(services.blobs.put, key, _png(image))
         keys[role] = key
-    return dataclasses.replace(submission.task, **keys)
+    return submission.task.with_inputs(keys)
 
 
 def _png(image: Image.Image) -> bytes:

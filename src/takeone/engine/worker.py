@@ -25,7 +25,6 @@ from typing import Any
 
 from takeone.backends.local_blobs import LocalBlobStore
 from takeone.core.blobs import BlobStore
-
 from takeone.core.errors import (
     GenerationFailed,
     InvalidRequest,
@@ -35,7 +34,6 @@ from takeone.core.errors import (
     TakeoneError,
 )
 from takeone.core.task import VideoTask
-from takeone.engine.transport import Transport
 from takeone.dispatch.messages import (
     CancelJob,
     FailureKind,
@@ -48,6 +46,7 @@ from takeone.dispatch.messages import (
     WorkerReady,
     WorkerRetiring,
 )
+from takeone.engine.transport import Transport
 
 
 @dataclass(frozen=True)
@@ -194,7 +193,7 @@ class JobRunner:
             except NotFound as exc:
                 raise GenerationFailed(f"the input {role} is no longer stored") from exc
             local[role] = str(path)
-        return dataclasses.replace(task, **local)
+        return task.with_inputs(local)
 
     def _progress(self, job_id: str, step: int, total: int) -> None:
         if self.config.step_delay_s:

@@ -241,8 +241,7 @@ class LocalDispatcher:
 
     async def _run_claimed(self, slot: Slot, proc: WorkerProcess, job: Job) -> bool:
         if job.blocking and job.caller is not None and is_dead(job.caller):
-            reason = "the API process waiting for this blocking request is gone"
-            self._finish(await self.calls.run("fail", lambda: self.store.fail(job.id, reason)))
+            await self._fail(job.id, "the API process waiting for this blocking request is gone")
             return True
         slot.job_id = job.id
         await self._report(slot)
@@ -265,7 +264,7 @@ class LocalDispatcher:
                 await self._complete(job, key, event)
                 return True
             elif isinstance(event, JobFailed):
-                self._finish(await self.calls.run("fail", lambda: self.store.fail(job.id, event.error)))
+                await self._fail(job.id, event.error)
                 return True
             elif isinstance(event, WorkerDied):
                 log.error("worker died (exit code %s) while running job %s", event.exitcode, job.id)
@@ -291,6 +290,9 @@ class LocalDispatcher:
             await asyncio.to_thread(self.blobs.delete, key)
         self._finish(done or await self.store.get(job.id))
 
+    async def _fail(self, job_id: str, error: str) -> None:
+        self._finish(await self.calls.run("fail", lambda: self.store.fail(job_id, error)))
+
     async def _requeue(self, job: Job, reason: str) -> None:
         self._finish(await self.calls.run("requeue", lambda: self.store.requeue(
             job.id, self.settings.max_attempts, reason)))
@@ -308,8 +310,7 @@ class LocalDispatcher:
 
     async def _expire(self, proc: WorkerProcess, job: Job) -> Event:
         """The job ran past its deadline: fail it; kill the worker if it does not stop."""
-        reason = f"the job ran past its {self.settings.job_timeout_s:.0f} s deadline"
-        self._finish(await self.calls.run("fail", lambda: self.store.fail(job.id, reason)))
+        await self._fail(job.id, f"the job ran past its {self.settings.job_timeout_s:.0f} s deadline")
         proc.send(CancelJob(job.id))
         try:
             return await asyncio.wait_for(proc.events.get(), CANCEL_GRACE_S)
@@ -335,7 +336,7 @@ class LocalDispatcher:
             return
         reason = f"no worker can serve requests: {fresh[0].error}"
         for job_id in await self.calls.run("read queue", self.store.queued_ids):
-            self._finish(await self.calls.run("fail", lambda j=job_id: self.store.fail(j, reason)))  # type: ignore[misc]
+            await self._fail(job_id, reason)
 
 
 def _load_failure(event: Event) -> str:

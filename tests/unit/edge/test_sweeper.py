@@ -1,0 +1,52 @@
+"""Retention through the blob store: expired jobs with their files, and orphan files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from takeone.core.blobs import input_key, output_key
+from takeone.core.jobs import Job, JobStatus, SubmitLimits
+from takeone.core.settings import Settings
+from takeone.core.task import VideoTask
+from takeone.edge.services import Services
+from takeone.edge.sweeper import Sweeper
+
+
+def _age(services: Services, key: str, seconds: float) -> None:
+    path = services.settings.data_dir / key
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_expired_jobs_and_orphans_are_removed(tmp_path: Path) -> None:
+    services = Services.build(Settings(data_dir=tmp_path, retention_s=3600, run_workers=False))
+
+    async def run() -> tuple[int, int]:
+        store, blobs = services.store, services.blobs
+        key = (await store.create(10)).key
+        for job_id in ("old", "new"):
+            task = VideoTask(kind="i2v", first_frame=input_key(job_id, "first_frame"))
+            blobs.put(input_key(job_id, "first_frame"), b"png")
+            await store.submit(Job(id=job_id, key_id=key.id, task=task, price=1,
+                                   status=JobStatus.QUEUED, created_at=time.time()), SubmitLimits(None, 9))
+            await store.claim("h/1/0", 30)
+            blobs.put(output_key(job_id), b"mp4")
+            await store.complete(job_id, output_key(job_id), {})
+        services.clock = lambda: time.time() + 7200  # two hours later, both have expired
+        removed = await Sweeper(services).sweep_once()
+        services.clock = time.time
+        blobs.put(output_key("orphan"), b"left by a cancel that raced the last frame")
+        blobs.put(input_key("crashed", "first_frame"), b"left by a server killed mid-submit")
+        blobs.put(input_key("inflight", "first_frame"), b"a submit in progress")
+        _age(services, output_key("orphan"), 3 * 3600)
+        _age(services, input_key("crashed", "first_frame"), 3 * 3600)
+        return removed, await Sweeper(services).sweep_orphans()
+
+    removed, orphans = asyncio.run(run())
+    assert (removed, orphans) == (2, 2)
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.*")
+                  if p.is_file() and p.parent.name != "tmp" and p.suffix in (".png", ".mp4"))
+    assert left == ["inputs/inflight/first_frame.png"]
