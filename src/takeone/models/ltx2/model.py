@@ -56,6 +56,7 @@ from takeone.models.common import (
     accepted,
     as_takeone_error,
     choose_seed,
+    describe,
     guarded_stream,
     load_frame,
     require_image,
@@ -69,7 +70,13 @@ from takeone.models.ltx2.decode import (
     ltx2_frame_count,
 )
 from takeone.models.ltx2.recipe import Ltx2Sampling
-from takeone.models.ltx2.speedups import apply_speedups, reset_cache
+from takeone.models.ltx2.speedups import (
+    apply_speedups,
+    compile_failure,
+    reset_cache,
+    strict_recompiles,
+    uncompile,
+)
 from takeone.models.ltx2.warmup import shrunk, warmup_sizes, warmup_task
 from takeone.models.recipe import Recipe, Speedups
 
@@ -110,6 +117,7 @@ class Ltx2Model(VideoModel):
         self.speedup_report = apply_speedups(self.components, self.speedups, device, self.offloaded)
         place_components(self.components, device, self.offloaded)
         self.warmup_recipes = tuple(warmup_recipes)
+        self._warming = False
         scheduler = self.components["scheduler"]
         self.schedulers = {"shifted": scheduler, "fixed": fixed_sigma_scheduler(scheduler)}
         self.variants = build_variants(self.components)
@@ -140,7 +148,27 @@ class Ltx2Model(VideoModel):
     def warmup(self) -> int:
         """Run every warm-up recipe once at a tiny size (twice, at two sizes, when compiled);
         return how many generations ran. Compilation, cuDNN autotuning and lazy CUDA set-up
-        then happen here, at start-up, instead of inside the first user's job."""
+        then happen here, at start-up, instead of inside the first user's job.
+
+        A compile failure here (or a plan needing more recompiles than dynamo allows) does not
+        stop the worker: the model drops compilation, logs why, and warms up the plain path.
+        """
+        if not self.speedup_report.compiled:
+            return self._warm_up()
+        try:
+            self._warming = True
+            with strict_recompiles():
+                return self._warm_up()
+        except TakeoneError as exc:
+            failure = compile_failure(exc)
+            if failure is None:
+                raise
+            self._drop_compilation(f"torch.compile failed during warm-up ({describe(failure)})")
+            return self._warm_up()
+        finally:
+            self._warming = False
+
+    def _warm_up(self) -> int:
         spatial, temporal = vae_ratios(self.components["vae"])
         sizes = warmup_sizes(spatial, temporal, self.speedup_report.compiled)
         runs = 0
@@ -153,6 +181,12 @@ class Ltx2Model(VideoModel):
                     runs += 1
         return runs
 
+    def _drop_compilation(self, why: str) -> None:
+        """Back to the uncompiled transformers for good, saying why in the log and the report."""
+        names = uncompile(self.components)
+        self.speedup_report.compiled = False
+        self.speedup_report.skip(f"{', '.join(names) or 'transformers'}: {why}; running uncompiled")
+
     def generate(
         self, task: VideoTask, recipe: Recipe, progress: ProgressFn, should_cancel: CancelFn
     ) -> Video:
@@ -164,6 +198,20 @@ class Ltx2Model(VideoModel):
         if should_cancel():
             raise JobCancelled()
         seed = choose_seed(task.seed)
+        try:
+            return self._generate(task, recipe, seed, progress, should_cancel)
+        except TakeoneError as exc:
+            failure = compile_failure(exc) if self.speedup_report.compiled and not self._warming else None
+            if failure is None:
+                raise
+            # A path the warm-up did not cover failed to compile: this job and every later
+            # one run plain rather than fail.
+            self._drop_compilation(f"torch.compile failed in a job ({describe(failure)})")
+            return self._generate(task, recipe, seed, progress, should_cancel)
+
+    def _generate(
+        self, task: VideoTask, recipe: Recipe, seed: int, progress: ProgressFn, should_cancel: CancelFn
+    ) -> Video:
         generator = seeded_generator(seed)
         try:
             output, text_dtype = self._denoise(task, recipe, generator, progress, should_cancel)

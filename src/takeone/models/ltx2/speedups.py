@@ -8,9 +8,13 @@ still loads on a CPU or an older GPU:
 
 - ``compile="regional"``: ``torch.compile`` of the repeated transformer block only (diffusers'
   ``compile_repeated_blocks``); 48 identical blocks share one compiled graph, so compiling
-  takes seconds instead of minutes. Inductor runs on CUDA only here; on CPU it is skipped
-  unless ``compile_backend`` is a debugging backend (``eager``, ``aot_eager``: what the tests
-  use to exercise the path cheaply).
+  takes seconds instead of minutes. Inductor runs on CUDA only here (on CPU its C++ code
+  generation takes minutes); other backends (``eager``, ``aot_eager``: what the tests use to
+  exercise the path cheaply) run anywhere. Compilation happens lazily, in the model's
+  warm-up; a compile error there (an inductor or Triton failure, no C compiler, a graph
+  needing more recompiles than :data:`RECOMPILE_LIMIT`) makes the model fall back to the
+  plain path with a logged reason instead of failing to start (:func:`compile_failure`,
+  :func:`uncompile`).
 - ``fp8=True``: float8 weights and dynamic float8 activations (per row) for the linear layers
   inside the transformer blocks, via torchao, on GPUs with compute capability 8.9 or more
   (Ada, Hopper, Blackwell). torchao is optional: it is imported only here, only then.
@@ -35,7 +39,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,13 +51,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEBUG_COMPILE_BACKENDS = ("eager", "aot_eager")
+CPU_SLOW_BACKENDS = ("inductor",)
+# Each distinct code path (pipeline kind, transformer, guidance terms, stage) at each warm-up
+# size is one more graph of the one block code object: the tiny ltx-2 plan alone needs 14,
+# past dynamo's default limit of 8, beyond which dynamo runs the block eagerly, silently.
+RECOMPILE_LIMIT = 64
 FP8_MIN_CAPABILITY = (8, 9)
 # Fastest first; all run in-process (no kernel download at serving time).
 AUTO_ATTENTION = ("_flash_3", "_native_cudnn", "flash")
 # LTX-2 attention modules that receive the text padding mask: flash kernels refuse masks.
 MASKED_ATTENTION = ("attn2", "audio_attn2")
 CACHED_TRANSFORMER = "transformer_full"
+COMPILER_MODULES = ("torch._dynamo", "torch._inductor", "triton")
 TRANSFORMERS = ("transformer", "transformer_full")
 
 
@@ -269,9 +279,13 @@ def register_ltx2_block() -> None:
 
 
 def _compile(name: str, module: Any, speedups: Speedups, device: torch.device, report: SpeedupReport) -> None:
-    if device.type != "cuda" and speedups.compile_backend not in DEBUG_COMPILE_BACKENDS:
+    if device.type != "cuda" and speedups.compile_backend in CPU_SLOW_BACKENDS:
         report.skip(f"{name}: {speedups.compile_backend} compilation runs on CUDA only")
         return
+    import torch._dynamo
+
+    config: Any = torch._dynamo.config
+    config.recompile_limit = max(int(config.recompile_limit), RECOMPILE_LIMIT)
     compile_blocks(module, speedups)
     report.compiled = True
     report.apply(f"{name}: regional torch.compile ({speedups.compile_backend}, mode {speedups.compile_mode})")
@@ -292,3 +306,50 @@ def compile_blocks(module: Any, speedups: Speedups) -> None:
         return
     for block in module.transformer_blocks:
         block.compile(**options)
+
+
+@contextmanager
+def strict_recompiles() -> Iterator[None]:
+    """Make hitting dynamo's recompile limit an error instead of a silent eager fallback (the
+    warm-up runs under it, so a plan that needs more graphs than the limit is caught at start)."""
+    import torch._dynamo
+
+    config: Any = torch._dynamo.config
+    before = config.fail_on_recompile_limit_hit
+    config.fail_on_recompile_limit_hit = True
+    try:
+        yield
+    finally:
+        config.fail_on_recompile_limit_hit = before
+
+
+def compile_failure(exc: BaseException) -> BaseException | None:
+    """The ``torch.compile`` error behind ``exc`` (itself or a cause), or ``None``: dynamo,
+    inductor and Triton errors, however the pipeline call wrapped them."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__module__.startswith(COMPILER_MODULES):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def uncompile(components: Mapping[str, Any]) -> list[str]:
+    """Drop every compiled block of the transformers and dynamo's caches: the plain path again.
+    Returns the names of the transformers that had compiled blocks."""
+    import torch._dynamo
+
+    names = []
+    for name in TRANSFORMERS:
+        module = components.get(name)
+        if module is None:
+            continue
+        blocks = [sub for sub in module.modules() if getattr(sub, "_compiled_call_impl", None) is not None]
+        for block in blocks:
+            block._compiled_call_impl = None
+        if blocks:
+            names.append(name)
+    torch._dynamo.reset()
+    return names

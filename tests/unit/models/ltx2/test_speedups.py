@@ -84,7 +84,9 @@ def test_scaled_profiles_keep_their_speedups(scaled_ltx2: Profile) -> None:
     assert scaled_ltx2.speedups == SPEEDUPS
 
 
-@pytest.mark.parametrize(("mode", "fast_720p", "standard_1080p"), [("auto", False, True), ("on", True, True), ("off", False, False)])
+@pytest.mark.parametrize(
+    ("mode", "fast_720p", "standard_1080p"), [("auto", False, True), ("on", True, True), ("off", False, False)]
+)
 def test_vae_tiling_option(mode: str, fast_720p: bool, standard_1080p: bool) -> None:
     profile = dataclasses.replace(get_profile("ltx-2"), speedups=Speedups(vae_tiling=mode))
     image = "first.png"
@@ -217,7 +219,8 @@ def test_warmup_recipes_cover_each_code_path_once() -> None:
 def test_warmup_sizes_and_shrunk_recipes() -> None:
     assert warmup_sizes(32, 8, compiled=False) == [(128, 128, 9)]
     assert warmup_sizes(32, 8, compiled=True) == [(128, 128, 9), (192, 128, 17)]
-    master = next(r for r in warmup_recipes(get_profile("ltx-2")) if ltx2_sampling(r).stage1_transformer == "transformer_full")
+    recipes = warmup_recipes(get_profile("ltx-2"))
+    master = next(r for r in recipes if ltx2_sampling(r).stage1_transformer == "transformer_full")
     small = shrunk(master, 128, 128, 9)
     assert (small.stage_steps, small.gen_frames, small.vae_tiling) == ((2, 1), 9, False)
     big, little = ltx2_sampling(master), ltx2_sampling(small)
