@@ -29,9 +29,11 @@ Recipes (``takeone profiles`` prints the table):
   frames at 24 fps.
 - ``fast``: distilled, 8 steps with ``DISTILLED_SIGMA_VALUES``, guidance 1, 720p.
 - ``standard``: the same at 1080p.
-- ``quality``: stage 1 with the full DiT, 30 steps, CFG + STG (block 29, LTX-2.0's
-  recommended block) + modality guidance with guidance rescale 0.7 (4 transformer passes a
-  step), audio CFG 7; then distilled stage 2; 1080p.
+- ``quality``: stage 1 with the full DiT, 30 steps on the reference's fixed schedule (shifted
+  as for 4,096 tokens whatever the size, stretched to 0.1: :func:`reference_sigmas`; diffusers
+  would shift by the real token count), CFG + STG (block 29, LTX-2.0's recommended block) +
+  modality guidance with guidance rescale 0.7 (4 transformer passes a step), audio CFG 7;
+  then distilled stage 2; 1080p.
 - ``guidance`` (0..1) maps onto the quality tier's CFG as ``2 + 4 * guidance`` (0.5 gives
   LTX-2's recommended 4.0). The distilled tiers are guidance-free and ignore it; negative
   prompts only matter where CFG runs (quality).
@@ -61,7 +63,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from takeone.models.ltx2.recipe import Ltx2Sampling
+from takeone.models.ltx2.recipe import Ltx2Sampling, reference_sigmas
 from takeone.models.recipe import Profile, Quality, Size, Speedups, WeightSource
 
 NAME = "ltx-2"
@@ -99,7 +101,9 @@ DISTILLED = Ltx2Sampling(
     stage2_sigmas=STAGE_2_SIGMAS,
     stage2_noise_scale=STAGE_2_SIGMAS[0],
 )
+FULL_STEPS = 30
 FULL = Ltx2Sampling(
+    sigmas=reference_sigmas(FULL_STEPS),
     audio_guidance_scale=7.0,
     guidance_rescale=0.7,
     stg_scale=1.0,
@@ -147,7 +151,7 @@ def ltx2_profile() -> Profile:
         qualities={
             "fast": Quality(steps, SIZES_720P, sampling=DISTILLED, weights=distilled),
             "standard": Quality(steps, SIZES_1080P, sampling=DISTILLED, weights=distilled),
-            "quality": Quality(30, SIZES_1080P, QUALITY_GUIDANCE, sampling=FULL, weights=full),
+            "quality": Quality(FULL_STEPS, SIZES_1080P, QUALITY_GUIDANCE, sampling=FULL, weights=full),
         },
         gen_frames=GEN_FRAMES,
         sources=sources(),

@@ -7,6 +7,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -52,6 +53,29 @@ class Ltx2Sampling(Sampling):
     def guided(self, guidance_scale: float) -> bool:
         """Whether stage 1 runs classifier-free guidance (and so needs negative embeddings)."""
         return max(guidance_scale, self.audio_guidance_scale or 0.0) > 1.0
+
+
+# The reference scheduler's shift is a line through (1,024 tokens, 0.95) and (4,096, 2.05); its
+# full-model pipelines evaluate it at 4,096 tokens whatever the clip's real size, then stretch
+# the schedule so that its last non-zero sigma is 0.1.
+SHIFT_ANCHORS = ((1024, 0.95), (4096, 2.05))
+REFERENCE_TOKENS = 4096
+TERMINAL_SIGMA = 0.1
+
+
+def reference_sigmas(steps: int, tokens: int = REFERENCE_TOKENS, terminal: float = TERMINAL_SIGMA) -> tuple[float, ...]:
+    """The reference's full-model schedule: ``steps`` sigmas from 1 down to ``terminal``
+    (the sampler's final 0 is implied), shifted as for ``tokens`` latent tokens.
+
+    Diffusers' pipelines instead shift by the clip's real token count: at the 1080p stage-1
+    size that is a shift of 3.51 instead of 2.05, most steps at high noise, then a jump.
+    """
+    (x1, y1), (x2, y2) = SHIFT_ANCHORS
+    shift = y1 + (tokens - x1) * (y2 - y1) / (x2 - x1)
+    times = [1.0 - index / steps for index in range(steps)]
+    shifted = [math.exp(shift) / (math.exp(shift) + (1.0 / t - 1.0)) for t in times]
+    scale = (1.0 - shifted[-1]) / (1.0 - terminal)
+    return tuple(1.0 - (1.0 - sigma) / scale for sigma in shifted)
 
 
 def ltx2_sampling(recipe: Recipe) -> Ltx2Sampling:

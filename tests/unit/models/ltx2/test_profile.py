@@ -20,6 +20,7 @@ from takeone.models.ltx2.profile import (
 from takeone.models.ltx2.recipe import ltx2_sampling
 from takeone.models.recipe import Recipe
 from takeone.models.registry import get_profile
+from tests.unit.models.ltx2.reference import full_model_schedule
 
 P720 = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)}
 P1080 = {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)}
@@ -33,7 +34,7 @@ def expected(task: VideoTask) -> dict[str, Any]:
         "pipeline": {"t2v": "t2v", "i2v": "i2v", "flf2v": "condition"}[task.kind],
         "stage1_transformer": "transformer_full" if quality else "transformer",
         "steps": 30 if quality else 8,
-        "sigmas": None if quality else DISTILLED_SIGMAS,
+        "sigmas": pytest.approx(full_model_schedule(30)) if quality else DISTILLED_SIGMAS,
         "output": (P720 if task.tier == "fast" else P1080)[task.aspect_ratio or ""],
         "frames": FRAMES[task.seconds],
         "audio": task.audio,
@@ -153,3 +154,10 @@ def test_scaled_profile_changes_sizes_only() -> None:
         assert dataclasses.replace(ltx2_sampling(big), stg_blocks=(1,)) == tiny.sampling
         assert tiny.output_frames == big.output_frames and tiny.gen_width % 64 == 0
     assert small.sources == real.sources
+
+
+def test_quality_schedule_is_the_references_fixed_one() -> None:
+    recipe = get_profile("ltx-2").recipe_for(VideoTask(kind="i2v", tier="quality", first_frame="a.png"))
+    sampling = ltx2_sampling(recipe)
+    assert sampling.sigmas == pytest.approx(full_model_schedule(30)) and recipe.steps == 30
+    assert sampling.sigmas is not None and sampling.sigmas[0] == 1.0 and sampling.sigmas[-1] == pytest.approx(0.1)

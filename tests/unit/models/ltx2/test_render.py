@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,10 +23,12 @@ from takeone.core.task import TaskKind, Tier, VideoTask
 from takeone.models.base import VideoModel
 from takeone.models.loader import load_video_model
 from takeone.models.ltx2.model import Ltx2Model
+from takeone.models.ltx2.profile import DISTILLED_SIGMAS, STAGE_2_SIGMAS
 from takeone.models.recipe import Profile
 from takeone.models.render import render
 from tests.mp4probe import probe
 from tests.unit.models.callbacks import ignore, never, whole
+from tests.unit.models.ltx2.reference import full_model_schedule
 
 SIZES = {"16:9": (128, 72), "9:16": (72, 128), "1:1": (72, 72)}
 ASPECTS = tuple(SIZES)
@@ -133,17 +136,42 @@ def test_variants_share_every_module(ltx2_model: VideoModel) -> None:
     assert ltx2_model.components["transformer"] is not ltx2_model.components["transformer_full"]
 
 
-def test_distilled_sigmas_are_used_unshifted_and_full_ones_shifted(
-    ltx2_model: VideoModel, scaled_ltx2: Profile, make_png: Callable[..., str]
+def stage_timesteps(model: Ltx2Model, transformer: str, run: Callable[[], object]) -> list[float]:
+    """The timestep of each denoising step ``transformer`` ran (guidance passes of one step share it)."""
+    seen: list[float] = []
+
+    def hook(_module: object, _args: object, kwargs: dict[str, Any]) -> None:
+        value = float(kwargs["timestep"].flatten()[0])
+        if not seen or seen[-1] != value:
+            seen.append(value)
+
+    handle = model.components[transformer].register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        run()
+    finally:
+        handle.remove()
+    return seen
+
+
+@pytest.mark.parametrize("aspect_ratio", ["16:9", "1:1"])
+def test_quality_stage_one_runs_the_references_fixed_schedule_at_any_size(
+    aspect_ratio: str, ltx2_model: VideoModel, scaled_ltx2: Profile
 ) -> None:
-    """The tiny scheduler shifts by resolution like LTX-2's; distilled schedules must not be."""
+    """The tiny scheduler shifts by token count like LTX-2's; the reference's full-model
+    schedule does not (it is computed as for 4,096 tokens), so two sizes see the same one."""
     assert isinstance(ltx2_model, Ltx2Model)
-    request = Case("i2v", "quality", 5, False, "16:9").request(make_png)
-    recipe = scaled_ltx2.recipe_for(request)
-    ltx2_model.generate(request, recipe, ignore, never)
-    fixed, shifted = ltx2_model.schedulers["fixed"], ltx2_model.schedulers["shifted"]
-    assert fixed.sigmas.tolist() == pytest.approx([0.909375, 0.725, 0.421875, 0.0])  # stage 2 ran last
-    assert len(shifted.sigmas) == 31 and shifted.sigmas[-2] > 0.1  # 30 shifted steps (terminal 0.1)
+    task = VideoTask(kind="t2v", tier="quality", prompt="a fox", aspect_ratio=aspect_ratio, seed=2)
+    recipe = scaled_ltx2.recipe_for(task)
+    steps = stage_timesteps(ltx2_model, "transformer_full", lambda: ltx2_model.generate(task, recipe, ignore, never))
+    assert steps == pytest.approx([1000 * sigma for sigma in full_model_schedule(30)], rel=1e-5)
+
+
+def test_distilled_sigmas_are_used_unshifted(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
+    assert isinstance(ltx2_model, Ltx2Model)
+    task = VideoTask(kind="t2v", tier="fast", prompt="a fox", seed=2)
+    recipe = scaled_ltx2.recipe_for(task)
+    steps = stage_timesteps(ltx2_model, "transformer", lambda: ltx2_model.generate(task, recipe, ignore, never))
+    assert steps == pytest.approx([1000 * s for s in (*DISTILLED_SIGMAS, *STAGE_2_SIGMAS)], rel=1e-5)
 
 
 def test_same_seed_same_video(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
