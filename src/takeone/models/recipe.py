@@ -137,7 +137,8 @@ class Recipe:
     generation size is the nearest model-valid size of the output's aspect ratio; the render
     step scales to the exact output size and spreads the generated frames over the output
     frames. ``gen_fps`` is passed to the pipelines that take a frame rate, so generated
-    audio lasts ``gen_frames / gen_fps``. ``sampling`` holds the family's own knobs.
+    audio lasts ``gen_frames / gen_fps``. ``negative_prompt`` is the task's, or the profile's
+    default when the task gives none. ``sampling`` holds the family's own knobs.
 
     Example::
 
@@ -158,6 +159,7 @@ class Recipe:
     guidance_scale: float
     weights: str
     license: str
+    negative_prompt: str = ""
     max_sequence_length: int = 1024
     vae_tiling: bool = False
     sampling: Sampling = field(default_factory=Sampling)
@@ -274,6 +276,9 @@ class Profile:
     gen_frames: Mapping[int, int]
     has_audio: bool = True
     max_sequence_length: int = 1024
+    # Used where guidance runs and the task gives no negative prompt (the model family's
+    # reference default).
+    negative_prompt: str = ""
     # Per pipeline ("t2v", "i2v", "condition"): another checkpoint than ``weights``.
     pipeline_weights: Mapping[str, str] = field(default_factory=dict)
     sources: tuple[WeightSource, ...] = ()
@@ -309,6 +314,7 @@ class Profile:
             guidance_scale=quality.guidance(task.guidance),
             weights=quality.weights or self.pipeline_weights.get(pipeline, self.weights),
             license=self.license,
+            negative_prompt=task.negative_prompt or self.negative_prompt,
             max_sequence_length=self.max_sequence_length,
             sampling=quality.sampling_for(pipeline),
         )

@@ -277,7 +277,7 @@ class Ltx2Model(VideoModel):
         guided = _sampling(recipe).guided(recipe.guidance_scale)
         embeds, mask, negative, negative_mask = self.pipeline(recipe.pipeline).encode_prompt(
             prompt=task.prompt,
-            negative_prompt=task.negative_prompt,
+            negative_prompt=recipe.negative_prompt,
             do_classifier_free_guidance=guided,
             max_sequence_length=recipe.max_sequence_length,
             device=self.device,

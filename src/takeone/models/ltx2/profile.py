@@ -34,9 +34,10 @@ Recipes (``takeone profiles`` prints the table):
   would shift by the real token count), CFG + STG (block 29, LTX-2.0's recommended block) +
   modality guidance with guidance rescale 0.7 (4 transformer passes a step), audio CFG 7;
   then distilled stage 2; 1080p.
-- ``guidance`` (0..1) maps onto the quality tier's CFG as ``2 + 4 * guidance`` (0.5 gives
-  LTX-2's recommended 4.0). The distilled tiers are guidance-free and ignore it; negative
-  prompts only matter where CFG runs (quality).
+- ``guidance`` (0..1) maps onto the quality tier's CFG as ``2 + 2 * guidance``: 0.5 gives the
+  reference's CFG 3.0, the value its STG and modality guidance are tuned for. The distilled
+  tiers are guidance-free and ignore it; negative prompts only matter where CFG runs
+  (quality), and a task without one gets the reference's default negative prompt.
 - LTX-2 always generates audio; the track is kept when the task asks for audio and dropped
   otherwise. ``use_cross_timestep`` is off (LTX-2.0 behaviour).
 - VAE tiling for anything larger than 720p x 121 frames (every 1080p and every 10 s clip).
@@ -88,7 +89,24 @@ SIZES_1080P: Mapping[str, Size] = {
     "9:16": (1088, 1920, 1080, 1920),
     "1:1": (1088, 1088, 1080, 1080),
 }
-QUALITY_GUIDANCE = (2.0, 6.0)
+# CFG for the full model: the reference's 3.0 at guidance 0.5, within 2..4, because its STG
+# and modality guidance are tuned for CFG 3 (a CFG of 6 on top of them oversaturates).
+QUALITY_GUIDANCE = (2.0, 4.0)
+# Lightricks' reference default negative prompt (ltx-pipelines), used when a task gives none.
+NEGATIVE_PROMPT = (
+    "has_subtitles, has_blurbox, transition from black, transition to black, speech_ending_short, "
+    "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, "
+    "grainy texture, poor lighting, flickering, motion blur, distorted proportions, unnatural skin tones, "
+    "deformed facial features, asymmetrical face, missing facial features, extra limbs, disfigured hands, "
+    "wrong hand count, artifacts around text, inconsistent perspective, camera shake, incorrect depth of "
+    "field, background too sharp, background clutter, distracting reflections, harsh shadows, inconsistent "
+    "lighting direction, color banding, cartoonish rendering, 3D CGI look, unrealistic materials, uncanny "
+    "valley effect, incorrect ethnicity, wrong gender, exaggerated expressions, wrong gaze direction, "
+    "mismatched lip sync, silent or muted audio, distorted voice, robotic voice, echo, background noise, "
+    "off-sync audio, incorrect dialogue, added dialogue, repetitive speech, jittery movement, awkward "
+    "pauses, incorrect timing, unnatural transitions, inconsistent framing, tilted camera, flat lighting, "
+    "inconsistent tone, cinematic oversaturation, stylized filters, or AI artifacts."
+)
 TILE_ABOVE = 1280 * 704 * 121
 SPEEDUPS = Speedups(compile="regional", fp8=True, attention_backend="auto", vae_tiling="auto", cache=None)
 ACTIVATION_GIB = 12.0
@@ -154,6 +172,7 @@ def ltx2_profile() -> Profile:
             "quality": Quality(FULL_STEPS, SIZES_1080P, QUALITY_GUIDANCE, sampling=FULL, weights=full),
         },
         gen_frames=GEN_FRAMES,
+        negative_prompt=NEGATIVE_PROMPT,
         sources=sources(),
         offload="auto",
         activation_gib=ACTIVATION_GIB,

@@ -182,7 +182,7 @@ def arguments(
     always runs at its trained 16 fps, and the recipe's frame count encodes that)."""
     return {
         "prompt": task.prompt,
-        "negative_prompt": task.negative_prompt,
+        "negative_prompt": recipe.negative_prompt,
         "height": recipe.gen_height,
         "width": recipe.gen_width,
         "num_frames": recipe.gen_frames,

@@ -21,6 +21,8 @@ Recipe choices, and why:
   3.8 and 4.2, inside Wan's recommended 3.5..4 band, and 0 turns classifier-free guidance
   off (half the cost). Wan's own T2V recipe uses 4.0 / 3.0 for the high / low-noise experts;
   we use one value for both.
+- A task without a negative prompt gets Wan's reference default one (in Chinese, as Wan
+  was trained with it).
 - Wan makes no audio: a task asking for audio is refused with a 400 naming ``audio``.
 
 Example::
@@ -48,6 +50,12 @@ GEN_FPS = 16
 GEN_FRAMES: Mapping[int, int] = {5: 81, 10: 161}
 GUIDANCE_RANGE = (1.0, 5.0)
 MAX_SEQUENCE_LENGTH = 512
+# Wan's reference default negative prompt (its shared config), used when a task gives none.
+NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
+    "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
+    "手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
+)
 SPATIAL_MULTIPLE = 16
 SIZES_480P: Mapping[str, Size] = {
     "16:9": (832, 480, 1280, 720),
@@ -113,6 +121,7 @@ def wan_22_profile() -> Profile:
         gen_frames=GEN_FRAMES,
         has_audio=False,
         max_sequence_length=MAX_SEQUENCE_LENGTH,
+        negative_prompt=NEGATIVE_PROMPT,
         pipeline_weights=REPOS,
         sources=sources(),
     )

@@ -103,7 +103,7 @@ def test_distilled_recipes_ignore_guidance_and_quality_maps_it(guidance: float) 
         sampling = ltx2_sampling(recipe)
         assert (recipe.guidance_scale, sampling.stg_scale, sampling.modality_scale) == (1.0, 0.0, 1.0)
     master = profile.recipe_for(VideoTask(kind="i2v", tier="quality", first_frame="a.png", guidance=guidance))
-    assert master.guidance_scale == pytest.approx(2.0 + 4.0 * guidance)
+    assert master.guidance_scale == pytest.approx(2.0 + 2.0 * guidance)
     full = ltx2_sampling(master)
     assert (full.stg_scale, full.stg_blocks, full.modality_scale) == (1.0, (29,), 3.0)
     assert (full.audio_guidance_scale, full.guidance_rescale) == (7.0, 0.7)
@@ -161,3 +161,19 @@ def test_quality_schedule_is_the_references_fixed_one() -> None:
     sampling = ltx2_sampling(recipe)
     assert sampling.sigmas == pytest.approx(full_model_schedule(30)) and recipe.steps == 30
     assert sampling.sigmas is not None and sampling.sigmas[0] == 1.0 and sampling.sigmas[-1] == pytest.approx(0.1)
+
+
+def test_guidance_half_way_is_the_references_cfg() -> None:
+    """The reference runs CFG 3.0 with STG 1 and modality guidance 3 tuned around it."""
+    quality = get_profile("ltx-2").qualities["quality"]
+    assert quality.guidance(0.5) == 3.0 and quality.guidance_range == (2.0, 4.0)
+
+
+@pytest.mark.parametrize("profile", ["ltx-2", "wan-2.2"])
+def test_a_task_without_negative_prompt_gets_the_references_default(profile: str) -> None:
+    reference = {"ltx-2": "blurry, out of focus, overexposed", "wan-2.2": "色调艳丽，过曝，静态"}[profile]
+    task = VideoTask(kind="i2v", tier="quality", first_frame="a.png")
+    assert reference in get_profile(profile).recipe_for(task).negative_prompt
+    own = dataclasses.replace(task, negative_prompt="no rain")
+    assert get_profile(profile).recipe_for(own).negative_prompt == "no rain"
+    assert get_profile("tiny").recipe_for(task).negative_prompt == ""

@@ -242,3 +242,14 @@ def test_cancel_between_stages_skips_stage_two(ltx2_model: VideoModel, scaled_lt
     with forward_counts(ltx2_model) as counts, pytest.raises(JobCancelled):
         ltx2_model.generate(request, recipe, ignore, cancel_after_stage_one)
     assert counts == {"transformer": recipe.steps, "transformer_full": 0, "latent_upsampler": 1, "text_encoder": 1}
+
+
+def test_no_negative_prompt_means_the_references_default(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
+    """Where CFG runs (quality), an empty negative prompt is the reference's default one."""
+    from takeone.models.ltx2.profile import NEGATIVE_PROMPT
+
+    empty = VideoTask(kind="t2v", tier="quality", prompt="a fox", negative_prompt="", seed=5)
+    default = dataclasses.replace(empty, negative_prompt=NEGATIVE_PROMPT)
+    first, second = (ltx2_model.generate(t, scaled_ltx2.recipe_for(t), ignore, never).all_frames()
+                     for t in (empty, default))
+    np.testing.assert_array_equal(first, second)

@@ -354,3 +354,12 @@ def count_calls(module: torch.nn.Module, batch: bool = False) -> Iterator[list[i
 
 def generate(model: WanModel, profile: Profile, request: VideoTask) -> Video:
     return whole(model.generate(request, profile.recipe_for(request), ignore, never))
+
+
+def test_no_negative_prompt_means_wans_default(wan_model: WanModel, wan_profile: Profile) -> None:
+    from takeone.models.wan.profile import NEGATIVE_PROMPT
+
+    empty = VideoTask(kind="t2v", prompt="a fox", negative_prompt="", seed=5)
+    default = dataclasses.replace(empty, negative_prompt=NEGATIVE_PROMPT)
+    videos = [generate(wan_model, wan_profile, task).frames for task in (empty, default)]
+    assert np.array_equal(*videos)
