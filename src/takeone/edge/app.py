@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone import __version__
 from takeone.edge import errors as api_errors
-from takeone.edge import schemas
+from takeone.edge import playground, schemas
 from takeone.edge.dialects.segmind import routes as segmind
 from takeone.dispatch.identity import is_dead
 from takeone.edge.files import blob_response
@@ -55,6 +55,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.services = services
     api_errors.install(app)
     segmind.install(app)
+    playground.install(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], response_model=schemas.HealthBody,
                       summary="200 once a worker is ready to generate, else 503")
     app.add_api_route("/files/{key:path}", download, methods=["GET"], include_in_schema=True,
