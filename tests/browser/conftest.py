@@ -31,7 +31,7 @@ PHONE = ViewportSize(width=390, height=844)
 STEP_DELAY_S = "0.4"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("playground-server")
     srv = Server(data, ["--profile", "tiny", "--debug-step-delay", STEP_DELAY_S]).start()
@@ -39,7 +39,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def api_key(pg_server: Server) -> str:
     """A key made the way an operator makes one; the secret is the last line printed."""
     done = subprocess.run(
@@ -50,7 +50,7 @@ def api_key(pg_server: Server) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def images() -> Iterator[ImageServer]:
     server = ImageServer({
         "/first.jpg": ("image/jpeg", jpeg_bytes()),
@@ -61,7 +61,9 @@ def images() -> Iterator[ImageServer]:
     server.close()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API runs it holds an event loop on this
+# thread, and asyncio.run() in tests collected after this folder would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
@@ -84,7 +86,7 @@ def page(browser: Browser, pg_server: Server) -> Iterator[Page]:
     assert not errors, f"script errors on the page: {errors}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
