@@ -68,6 +68,7 @@ from takeone.models.ltx2.decode import (
     ltx2_decoder_inputs,
     ltx2_frame_chunks,
     ltx2_frame_count,
+    use_reference_tiles,
 )
 from takeone.models.ltx2.recipe import Ltx2Sampling
 from takeone.models.ltx2.speedups import (
@@ -116,6 +117,7 @@ class Ltx2Model(VideoModel):
         # transformer never sits on the card whole (the offload plan counts fp8 sizes).
         self.speedup_report = apply_speedups(self.components, self.speedups, device, self.offloaded)
         place_components(self.components, device, self.offloaded)
+        use_reference_tiles(self.components["vae"])
         self.warmup_recipes = tuple(warmup_recipes)
         self._warming = False
         scheduler = self.components["scheduler"]

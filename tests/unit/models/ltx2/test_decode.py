@@ -57,6 +57,14 @@ def vae(model: Ltx2Model) -> Iterator[Any]:
 
 
 @pytest.fixture
+def short_tiles(vae: Any) -> Any:
+    """16-frame tiles with stride 8 (diffusers' default), so a tiny 33-frame clip spans 5
+    temporal tiles; the model's own are the reference's 64 frames."""
+    vae.enable_tiling(tile_sample_min_num_frames=16, tile_sample_stride_num_frames=8)
+    return vae
+
+
+@pytest.fixture
 def recipe() -> Recipe:
     """Tiny 10 s: 33 frames of 160x96 (5 x 3 x 5 latents), audio on."""
     return get_profile("tiny").recipe_for(FOX)
@@ -136,6 +144,24 @@ def test_temporally_tiled_decode_equals_the_pipeline(
     assert [len(chunk) for chunk in chunks] == chunk_sizes
 
 
+def test_models_decode_in_the_references_tiles(ltx2_model: Ltx2Model) -> None:
+    """512 px tiles overlapping by 64, 64-frame tiles overlapping by 24 (diffusers: 16 / 8)."""
+    vae = ltx2_model.components["vae"]
+    assert TemporalTiles.of(vae) == TemporalTiles(latent_size=8, latent_stride=5, stride=40, blend=24)
+    space = (vae.tile_sample_min_width, vae.tile_sample_stride_width, vae.tile_sample_min_height,
+             vae.tile_sample_stride_height)
+    assert space == (512, 448, 512, 448)
+
+
+def test_a_long_clip_decodes_in_64_frame_tiles_equal_to_the_pipeline(
+    model: Ltx2Model, recipe: Recipe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """81 frames (11 latent frames) tiled: two 64-frame tiles, handed over as 41 + 40 frames."""
+    long = dataclasses.replace(recipe, gen_frames=81, vae_tiling=True)
+    chunks = assert_same_as_pipeline(model, long, monkeypatch)
+    assert [len(chunk) for chunk in chunks] == [41, 40]
+
+
 def test_spatial_tiles_inside_temporal_tiles_equal_the_pipeline(
     model: Ltx2Model, vae: Any, recipe: Recipe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,8 +206,9 @@ def test_timestep_conditioned_vae_decodes_like_the_pipeline(
 
 
 def test_each_tile_is_handed_over_before_the_next_is_decoded(
-    model: Ltx2Model, vae: Any, recipe: Recipe
+    model: Ltx2Model, short_tiles: Any, recipe: Recipe
 ) -> None:
+    vae = short_tiles
     """Decoder runs and chunks alternate: nothing waits for the whole clip."""
     events: list[str] = []
     handle = vae.decoder.register_forward_hook(lambda *_: events.append("decode"))
@@ -199,7 +226,7 @@ def test_each_tile_is_handed_over_before_the_next_is_decoded(
 
 
 def test_cancel_between_chunks_raises_job_cancelled_and_leaves_nothing(
-    model: Ltx2Model, recipe: Recipe, tmp_path: Path
+    model: Ltx2Model, short_tiles: Any, recipe: Recipe, tmp_path: Path
 ) -> None:
     profile = get_profile("tiny")
     tiled = dataclasses.replace(profile, vae_tiling_above=0)
@@ -222,7 +249,7 @@ def test_cancel_between_chunks_raises_job_cancelled_and_leaves_nothing(
 
 
 def test_decode_failure_mid_stream_becomes_generation_failed_and_leaves_nothing(
-    model: Ltx2Model, recipe: Recipe, tmp_path: Path
+    model: Ltx2Model, short_tiles: Any, recipe: Recipe, tmp_path: Path
 ) -> None:
     vae = model.components["vae"]
     runs: list[int] = []
