@@ -5,7 +5,9 @@ latent upsampler) is loaded once; every pipeline variant is built over those ver
 objects, so no weight is ever in memory twice and every pipeline stays warm across jobs:
 
 - ``t2v``: :class:`LTX2Pipeline` (text only),
-- ``i2v``: :class:`LTX2ImageToVideoPipeline` (``image`` is the first frame),
+- ``i2v``: :class:`LTX2ImageToVideoPipeline` (``image`` is the first frame) for stage 1; its
+  stage 2 runs the condition pipeline with the first frame at index 0, re-encoded at the
+  full size as in the reference,
 - ``condition``: :class:`LTX2ConditionPipeline` with the first frame at index 0 and the last
   frame at index -1 (tasks of kind ``flf2v``),
 
@@ -89,6 +91,9 @@ PIPELINES: Mapping[str, Any] = {
     "condition": LTX2ConditionPipeline,
 }
 TRANSFORMERS = ("transformer", "transformer_full")
+# Which pipeline runs stage 2 of a two-stage recipe: image to video refines through the
+# condition pipeline (see :func:`conditioning_arguments`).
+STAGE_2_PIPELINE: Mapping[str, str] = {"t2v": "t2v", "i2v": "condition", "condition": "condition"}
 
 
 class Ltx2Model(VideoModel):
@@ -257,12 +262,12 @@ class Ltx2Model(VideoModel):
         if should_cancel():
             raise JobCancelled()
         second = self._stage(
-            self.pipeline(recipe.pipeline),
+            self.pipeline(STAGE_2_PIPELINE[recipe.pipeline]),
             {
                 **text,
                 **prompt_arguments(recipe, generator),
                 **stage2_arguments(recipe),
-                **conditioning_arguments(task, recipe, recipe.gen_width, recipe.gen_height),
+                **conditioning_arguments(task, recipe, recipe.gen_width, recipe.gen_height, stage=2),
                 "latents": latents,
                 "audio_latents": first.audio,
                 "output_type": "latent",
@@ -475,13 +480,20 @@ def guidance_arguments(
     }
 
 
-def conditioning_arguments(task: VideoTask, recipe: Recipe, width: int, height: int) -> dict[str, Any]:
-    """The first (and last) frame images, fitted to ``width`` x ``height``, as pipeline arguments."""
+def conditioning_arguments(
+    task: VideoTask, recipe: Recipe, width: int, height: int, stage: int = 1
+) -> dict[str, Any]:
+    """The first (and last) frame images, fitted to ``width`` x ``height``, as pipeline arguments.
+
+    Stage 2 of image to video runs the condition pipeline with the first frame at index 0
+    (:data:`STAGE_2_PIPELINE`), which encodes it again at the full size, as the reference
+    does; the image-to-video pipeline would keep stage 1's upsampled half-size latent.
+    """
     if recipe.pipeline == "t2v":
         return {}
     first = load_frame(require_image(task.first_frame, "first_frame"), recipe.aspect_ratio, width, height)
     if recipe.pipeline == "i2v":
-        return {"image": first}
+        return {"image": first} if stage == 1 else {"conditions": [LTX2VideoCondition(frames=first, index=0)]}
     last = load_frame(require_image(task.last_frame, "last_frame"), recipe.aspect_ratio, width, height)
     conditions = [LTX2VideoCondition(frames=first, index=0), LTX2VideoCondition(frames=last, index=-1)]
     return {"conditions": conditions}

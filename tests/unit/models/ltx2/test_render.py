@@ -253,3 +253,22 @@ def test_no_negative_prompt_means_the_references_default(ltx2_model: VideoModel,
     first, second = (ltx2_model.generate(t, scaled_ltx2.recipe_for(t), ignore, never).all_frames()
                      for t in (empty, default))
     np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("tier", ["fast", "quality"])
+def test_image_to_video_stage_two_re_encodes_the_first_frame_at_full_size(
+    tier: str, ltx2_model: VideoModel, scaled_ltx2: Profile, make_png: Callable[..., str]
+) -> None:
+    """As the reference does: stage 1 encodes the first frame at half size, stage 2 again at
+    the generation size (diffusers' image-to-video pipeline would reuse the upsampled latent)."""
+    assert isinstance(ltx2_model, Ltx2Model)
+    task = VideoTask(kind="i2v", tier=tier, first_frame=make_png(400, 300, 1), prompt="a fox", seed=3)  # type: ignore[arg-type]
+    recipe = scaled_ltx2.recipe_for(task)
+    sizes: list[tuple[int, int]] = []
+    encoder = ltx2_model.components["vae"].encoder
+    handle = encoder.register_forward_pre_hook(lambda _m, args: sizes.append(tuple(args[0].shape[-2:])))
+    try:
+        ltx2_model.generate(task, recipe, ignore, never).close()
+    finally:
+        handle.remove()
+    assert sizes == [(recipe.gen_height // 2, recipe.gen_width // 2), (recipe.gen_height, recipe.gen_width)]
