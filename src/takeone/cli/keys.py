@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from takeone.cli import key_credentials
 from takeone.cli.common import SubParsers, add_data_dir
 from takeone.core.store import Store
 
@@ -29,6 +30,8 @@ def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
     create.add_argument("--rate-limit", type=int, metavar="PER_MIN")
     create.add_argument("--max-concurrent", type=int, metavar="JOBS")
     create.add_argument("--name", default="")
+    create.add_argument("--key-pair", action="store_true",
+                        help="also issue an access key + secret key pair (for HS256 JWT auth)")
     create.set_defaults(run=_create)
     listing = ksub.add_parser("list", help="list keys (never their secrets)")
     add_data_dir(listing)
@@ -42,6 +45,7 @@ def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
     credit.add_argument("key_id")
     credit.add_argument("credits", type=float)
     credit.set_defaults(run=_credit)
+    key_credentials.register(ksub)
 
 
 def _with_store(args: argparse.Namespace, call: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
@@ -55,9 +59,9 @@ def _with_store(args: argparse.Namespace, call: Callable[[Store], Coroutine[Any,
 
 
 def known_routes() -> tuple[str, ...]:
-    from takeone.edge.dialects.segmind.registry import ENDPOINTS
+    from takeone.edge.dialects.registry import known_scopes
 
-    return tuple(ENDPOINTS)
+    return known_scopes()
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -69,6 +73,9 @@ def _create(args: argparse.Namespace) -> int:
                                                    args.max_concurrent, args.name))
     print(f"created {created.key.id} with {created.key.balance:g} credits;"
           " the key is shown once, below:")
+    if args.key_pair:
+        key_credentials.print_pair(*_with_store(
+            args, lambda s: key_credentials.issue_pair(s, args.data_dir, created.key.id)))
     print(created.secret)
     return 0
 

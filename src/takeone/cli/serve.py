@@ -56,7 +56,21 @@ def _add_serve(sub: SubParsers[argparse.ArgumentParser]) -> None:
                    help="seconds between retention sweeps (default 300)")
     p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before submits get 429")
     p.add_argument("--rate-limit", type=int, help="default requests per minute for keys without one")
+    p.add_argument("--webhook-retry-delays", type=_delays, metavar="S,S,...",
+                   default=Settings.webhook_retry_delays_s,
+                   help="seconds to wait after each failed webhook attempt (default: Standard"
+                   " Webhooks' 5,300,1800,7200,18000,36000,36000)")
     p.set_defaults(run=_serve)
+
+
+def _delays(text: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of seconds: {text!r}") from None
+    if not delays or any(not 0 <= d < 1e7 for d in delays):
+        raise argparse.ArgumentTypeError(f"give one or more delays from 0 to 1e7 seconds: {text!r}")
+    return delays
 
 
 def _add_worker(sub: SubParsers[argparse.ArgumentParser]) -> None:
@@ -79,6 +93,7 @@ def serve_settings(args: argparse.Namespace) -> Settings:
         max_queue=args.max_queue, default_rate_limit=args.rate_limit,
         debug_step_delay_s=args.debug_step_delay, sweep_interval_s=args.sweep_interval,
         debug_load_delay_s=args.debug_load_delay,
+        webhook_retry_delays_s=args.webhook_retry_delays,
     )
 
 

@@ -47,6 +47,11 @@ def output_key(job_id: str) -> str:
     return check_key(f"outputs/{job_id}.mp4")
 
 
+def poster_key(job_id: str) -> str:
+    """The JPEG of an output's first frame (written by the worker beside the MP4)."""
+    return check_key(f"outputs/{job_id}.jpg")
+
+
 def check_key(key: str) -> str:
     """``key`` if it is one takeone makes; :class:`NotFound` otherwise (never a path escape)."""
     if not _KEY.match(key):

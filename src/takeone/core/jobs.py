@@ -60,6 +60,10 @@ class Job:
     route: str = ""  # the dialect's name for the operation it was submitted to
     caller: str | None = None  # blocking jobs: the API process waiting for the answer
     worker: str | None = None  # running jobs: the lease owner
+    dialect: str = "segmind"  # the API dialect it was submitted through: only it reads the job
+    webhook_url: str | None = None  # where its status changes are delivered (the outbox)
+    external_id: str | None = None  # the client's own id for it, unique per key and dialect
+    meta: dict[str, Any] = field(default_factory=dict)  # the dialect's own echo fields
 
 @dataclass(frozen=True)
 class SubmitLimits:
@@ -126,6 +130,15 @@ class JobStore(Protocol):
 
     async def recent_for_key(self, key_id: str, limit: int) -> list[Job]:
         """The key's most recent jobs, newest first."""
+
+    async def jobs_for_key(self, key_id: str, dialect: str, limit: int, offset: int = 0,
+                           after: str | None = None, ascending: bool = False,
+                           route: str | None = None) -> list[Job]:
+        """One dialect's jobs of a key (of one ``route`` if given), newest first (or oldest
+        first), skipping ``offset`` or starting after the job ``after`` (a cursor)."""
+
+    async def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
+        """The key's job that the client named ``external_id`` in ``dialect``."""
 
     async def expired(self, before: float) -> list[Job]:
         """Finished jobs that finished before ``before``."""

@@ -48,6 +48,10 @@ class Settings:
     lease_s: float = 30.0
     heartbeat_s: float = 5.0
     store_busy_timeout_s: float = 30.0
+    # Webhooks: seconds to wait after each failed attempt (Standard Webhooks' schedule), and
+    # how long one attempt may take.
+    webhook_retry_delays_s: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_timeout_s: float = 15.0
     # Slows every denoising step down; only for exercising timeouts, cancels and crashes.
     debug_step_delay_s: float = 0.0
     debug_load_delay_s: float = 0.0

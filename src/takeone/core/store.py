@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from takeone.core.accounts import KeyStore, Ledger, RateCounter
+from takeone.core.credentials import KeyCredentials
 from takeone.core.jobs import JobStore
+from takeone.core.webhooks import Outbox
 
 
-class Store(JobStore, KeyStore, Ledger, RateCounter, Protocol):
+class Store(JobStore, KeyStore, Ledger, RateCounter, Outbox, KeyCredentials, Protocol):
     def close(self) -> None: ...

@@ -21,13 +21,13 @@ from fastapi.responses import JSONResponse, Response
 from takeone import __version__
 from takeone.edge import errors as api_errors
 from takeone.edge import playground, schemas
-from takeone.edge.dialects.segmind import routes as segmind
+from takeone.edge.dialects.registry import dialects, renderers
 from takeone.dispatch.identity import is_dead
 from takeone.edge.files import blob_response
 from takeone.edge.health import health
 from takeone.edge.services import Services
 from takeone.edge.sweeper import Sweeper
-from takeone.edge.dialects.segmind.registry import ENDPOINTS
+from takeone.edge.webhooks.sender import WebhookSender
 from takeone.core.settings import Settings
 
 log = logging.getLogger("takeone.api")
@@ -43,10 +43,12 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             services.dispatcher = services.make_dispatcher()
             await services.dispatcher.start()
         task = asyncio.create_task(Sweeper(services).run_forever())
+        sender = asyncio.create_task(WebhookSender(services, renderers()).run_forever())
         try:
             yield
         finally:
             task.cancel()
+            sender.cancel()
             if services.dispatcher is not None:
                 await services.dispatcher.stop()
 
@@ -54,7 +56,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                   description="Segmind-compatible video generation on open-weight models.")
     app.state.services = services
     api_errors.install(app)
-    segmind.install(app)
+    for dialect in dialects():  # a dialect with a catch-all route comes last
+        dialect.install(app)
     playground.install(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], response_model=schemas.HealthBody,
                       summary="200 once a worker is ready to generate, else 503")
@@ -90,9 +93,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         doc = get_openapi(title=app.title, version=app.version, description=app.description,
                           routes=app.routes)
         components = doc.setdefault("components", {}).setdefault("schemas", {})
-        for spec in ENDPOINTS.values():
-            schema = spec.schema.model_json_schema(ref_template="#/components/schemas/{model}")
+        for model in (m for dialect in dialects() for m in dialect.body_schemas):
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(schema.pop("$defs", {}))
-            components[spec.schema.__name__] = schema
+            components[model.__name__] = schema
         app.openapi_schema = doc
     return app.openapi_schema

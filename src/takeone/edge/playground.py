@@ -98,7 +98,7 @@ async def page() -> FileResponse:
 async def history(request: Request, response: Response) -> HistoryBody:
     services: Services = request.app.state.services
     key = await authenticate(services, request)
-    jobs = await services.store.recent_for_key(key.id, _limit(request))
+    jobs = await services.store.jobs_for_key(key.id, "segmind", _limit(request))
     response.headers["x-remaining-credits"] = f"{await services.store.balance(key.id):g}"
     base = base_url(services, request)
     expires = services.clock() + services.settings.link_ttl_s

@@ -22,6 +22,7 @@ from takeone.dispatch.local.dispatcher import LocalDispatcher
 from takeone.dispatch.protocol import Dispatcher, DispatcherSettings
 from takeone.dispatch.waits import JobWaiter
 from takeone.edge.dialects.segmind.pricing import PriceTable
+from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.engine.worker import WorkerConfig
 from takeone.media.images import FetchPolicy
 
@@ -37,15 +38,20 @@ class Services:
     clock: Callable[[], float] = field(default=time.time)
     identity: str = field(default_factory=process_identity)
     dispatcher: Dispatcher | None = None
+    tier_prices: TierPrices = field(default_factory=TierPrices.default)
+    server_secret: bytes = b""  # the data folder's secret.key: seals key credentials
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Services:
         store = SqliteStore.open(settings.db_path, clock, settings.store_busy_timeout_s)
+        secret = load_or_create_secret(settings.secret_path)
         return cls(
             settings=settings,
             store=store,
-            blobs=LocalBlobStore(settings.data_dir, load_or_create_secret(settings.secret_path)),
+            blobs=LocalBlobStore(settings.data_dir, secret),
             prices=PriceTable.load(settings.resolved_prices_file()),
+            tier_prices=TierPrices.load(settings.resolved_prices_file()),
+            server_secret=secret,
             fetch_policy=FetchPolicy(allow_hosts=settings.fetch_allow),
             waiter=JobWaiter(store),
             clock=clock,

@@ -12,10 +12,13 @@ The job is persisted with its price reserved before the client hears anything.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from PIL import Image
@@ -40,6 +43,12 @@ class Submission:
     images: Mapping[str, tuple[str, str]]  # role -> (the dialect's field name, raw value)
     price: float
     rename: Callable[[InvalidRequest], InvalidRequest]
+    dialect: str = "segmind"  # only this dialect's routes will read the job
+    webhook_url: str | None = None  # None: the key's own webhook URL, if it has one
+    external_id: str | None = None  # the client's own id for the job (unique per key)
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # echoed back by the dialect
+    aspect_from: str | None = None  # the input role whose picture sets the aspect ratio
+
 
 
 async def authenticate(services: Services, request: Request) -> ApiKey:
@@ -68,8 +77,11 @@ async def accept(services: Services, request: Request, key: ApiKey, submission: 
     job_id = str(uuid.uuid4())
     try:
         task = await _store_inputs(services, submission, job_id)
+        webhook = submission.webhook_url  # else the key's URL, for queued jobs only
+        if webhook is None and not blocking:
+            webhook = (await services.store.webhook_of(key.id)).url
         stored = await services.store.submit(
-            _new_job(services, key, submission, task, job_id, blocking),
+            _new_job(services, key, submission, task, job_id, blocking, webhook),
             SubmitLimits(key.max_concurrent, services.settings.max_queue),
             request.headers.get("idempotency-key"))
     except BaseException:
@@ -120,7 +132,16 @@ async def _store_inputs(services: Services, submission: Submission, job_id: str)
         key = input_key(job_id, role)
         await asyncio.to_thread(services.blobs.put, key, _png(image))
         keys[role] = key
+        if role == submission.aspect_from and submission.task.aspect_ratio is not None:
+            task = dataclasses.replace(submission.task, aspect_ratio=nearest_aspect(*image.size))
+            submission = dataclasses.replace(submission, task=task)
     return submission.task.with_inputs(keys)
+
+
+def nearest_aspect(width: int, height: int) -> str:
+    """The served aspect ratio closest to a picture's (by the log of the ratios)."""
+    ratios = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0}
+    return min(ratios, key=lambda name: abs(math.log((width / height) / ratios[name])))
 
 
 def _png(image: Image.Image) -> bytes:
@@ -130,7 +151,7 @@ def _png(image: Image.Image) -> bytes:
 
 
 def _new_job(services: Services, key: ApiKey, submission: Submission, task: VideoTask,
-             job_id: str, blocking: bool) -> Job:
+             job_id: str, blocking: bool, webhook_url: str | None = None) -> Job:
     return Job(
         id=job_id,
         key_id=key.id,
@@ -141,4 +162,8 @@ def _new_job(services: Services, key: ApiKey, submission: Submission, task: Vide
         created_at=services.clock(),
         blocking=blocking,
         caller=services.identity if blocking else None,
+        dialect=submission.dialect,
+        webhook_url=webhook_url,
+        external_id=submission.external_id,
+        meta=dict(submission.meta),
     )

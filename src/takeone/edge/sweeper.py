@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from takeone.core.blobs import input_prefix
+from takeone.core.blobs import input_prefix, poster_key
 from takeone.dispatch.identity import is_dead
 from takeone.edge.services import Services
 
@@ -32,6 +32,7 @@ class Sweeper:
         for job in expired:
             if job.output:
                 await asyncio.to_thread(s.blobs.delete, job.output)
+                await asyncio.to_thread(s.blobs.delete, poster_key(job.id))
             await asyncio.to_thread(s.blobs.delete_prefix, input_prefix(job.id))
             await s.store.delete(job.id)
         return len(expired)

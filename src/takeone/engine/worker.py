@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import os
 import queue
 import shutil
@@ -176,12 +177,23 @@ class JobRunner:
                                should_cancel=lambda: job.job_id in self.cancelled)
             if job.job_id in self.cancelled:  # cancelled after the last step: deliver nothing
                 raise JobCancelled()
+            poster = _poster(folder / "out.mp4")  # before the MP4 is moved into the store
             self.blobs.put_file(job.output_key, folder / "out.mp4")
+            if poster is not None:
+                self._store_poster(job.output_key, poster)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         metrics: dict[str, Any] = dataclasses.asdict(info)
         metrics["inference_time"] = round(time.perf_counter() - started, 3)
         return JobDone(job.job_id, metrics)
+
+    def _store_poster(self, output_key: str, jpeg: bytes) -> None:
+        """The first frame as a JPEG beside the MP4 (a thumbnail some dialects serve); a
+        video is still delivered if this fails."""
+        try:
+            self.blobs.put(output_key.rsplit(".", 1)[0] + ".jpg", jpeg)
+        except Exception:  # optional: the thumbnail answers 404 instead (logged)
+            logging.getLogger("takeone.worker").exception("no poster frame for %s", output_key)
 
     def _localize(self, task: VideoTask, folder: Path) -> VideoTask:
         """The task with its input blob keys replaced by local copies the model can open."""
@@ -206,6 +218,16 @@ class JobRunner:
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _poster(mp4: Path) -> bytes | None:
+    from takeone.media.poster import poster_jpeg
+
+    try:
+        return poster_jpeg(mp4)
+    except Exception:  # optional: the video is delivered without a thumbnail (logged)
+        logging.getLogger("takeone.worker").exception("no poster frame from %s", mp4)
+        return None
 
 
 MAX_CONSECUTIVE_FAILURES = 2

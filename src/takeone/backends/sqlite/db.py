@@ -20,7 +20,7 @@ from typing import Any
 
 from takeone.backends.sqlite.legacy import legacy_task
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 PING_TIMEOUT_S = 1.0
 
@@ -93,6 +93,42 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('ping', '0');
 """
 
+# Dialects (a job is read only through the dialect that made it), webhooks (per-job
+# URL, the outbox, per-key URL and sealed secret), clients' own task ids, access-key pairs.
+UPGRADE_4 = """
+ALTER TABLE jobs ADD COLUMN dialect TEXT NOT NULL DEFAULT 'segmind';
+ALTER TABLE jobs ADD COLUMN webhook_url TEXT;
+ALTER TABLE jobs ADD COLUMN external_id TEXT;
+ALTER TABLE jobs ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_external ON jobs(key_id, dialect, external_id)
+    WHERE external_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_key_dialect ON jobs(key_id, dialect, created_at);
+ALTER TABLE api_keys ADD COLUMN webhook_url TEXT;
+ALTER TABLE api_keys ADD COLUMN webhook_secret TEXT;
+ALTER TABLE api_keys ADD COLUMN access_key TEXT;
+ALTER TABLE api_keys ADD COLUMN access_secret TEXT;
+CREATE UNIQUE INDEX IF NOT EXISTS api_keys_access ON api_keys(access_key)
+    WHERE access_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id TEXT NOT NULL UNIQUE,
+    job_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    status TEXT NOT NULL,
+    url TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    done_at REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON webhook_outbox(done_at, next_at);
+CREATE INDEX IF NOT EXISTS outbox_job ON webhook_outbox(job_id);
+"""
+
+
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=timeout)
@@ -138,6 +174,10 @@ class Database:
                     if statement.strip():
                         conn.execute(statement)
                 _convert_legacy_rows(conn)
+            if "dialect" not in columns:
+                for statement in UPGRADE_4.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager

@@ -12,10 +12,10 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from takeone.backends.sqlite import credits
+from takeone.backends.sqlite import credits, outbox
 from takeone.backends.sqlite.db import Database
 from takeone.core.accounts import from_micro, to_micro
-from takeone.core.errors import RateLimited
+from takeone.core.errors import InvalidRequest, RateLimited
 from takeone.core.jobs import Job, JobStatus, SubmitLimits, WorkerStatus
 from takeone.core.task import VideoTask
 
@@ -41,7 +41,21 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         finished_at=row["finished_at"],
         caller=row["caller"],
         worker=row["lease_owner"],
+        dialect=row["dialect"],
+        webhook_url=row["webhook_url"],
+        external_id=row["external_id"],
+        meta=json.loads(row["meta"]),
     )
+
+
+def check_external_id(conn: sqlite3.Connection, job: Job) -> None:
+    """A client's own id names one job of its key in one dialect, for as long as it is kept."""
+    if job.external_id is None:
+        return
+    row = conn.execute("SELECT id FROM jobs WHERE key_id = ? AND dialect = ? AND external_id = ?",
+                       (job.key_id, job.dialect, job.external_id)).fetchone()
+    if row is not None:
+        raise InvalidRequest("external_id", job.external_id, f"is already the id of task {row['id']}")
 
 
 class SqliteJobs:
@@ -67,6 +81,7 @@ class SqliteJobs:
                 if existing is not None:
                     return existing
             self._check_capacity(conn, job.key_id, limits)
+            check_external_id(conn, job)
             self._insert(conn, job, idempotency_key)
             credits.reserve(conn, job.key_id, job.id, to_micro(job.price), job.created_at)
         return job
@@ -94,9 +109,11 @@ class SqliteJobs:
     def _insert(self, conn: sqlite3.Connection, job: Job, idem: str | None) -> None:
         conn.execute(
             "INSERT INTO jobs (id, key_id, endpoint, request, price, charge, status, blocking,"
-            " idempotency_key, created_at, caller) VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?)",
+            " idempotency_key, created_at, caller, dialect, webhook_url, external_id, meta)"
+            " VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (job.id, job.key_id, job.route, json.dumps(job.task.to_dict()), to_micro(job.price),
-             job.status.value, int(job.blocking), idem, job.created_at, job.caller),
+             job.status.value, int(job.blocking), idem, job.created_at, job.caller,
+             job.dialect, job.webhook_url, job.external_id, json.dumps(job.meta)),
         )
 
     # -- reads -------------------------------------------------------------------------------
@@ -129,9 +146,30 @@ class SqliteJobs:
         )
         return [_row_to_job(r) for r in rows]
 
+    def jobs_for_key(self, key_id: str, dialect: str, limit: int, offset: int = 0,
+                     after: str | None = None, ascending: bool = False,
+                     route: str | None = None) -> list[Job]:
+        order, op = ("ASC", ">") if ascending else ("DESC", "<")
+        where, params = "key_id = ? AND dialect = ?", [key_id, dialect]
+        if route is not None:
+            where += " AND endpoint = ?"
+            params.append(route)
+        if after is not None:
+            where += f" AND (created_at, id) {op} (SELECT created_at, id FROM jobs WHERE id = ?)"
+            params.append(after)
+        rows = self.db.query(f"SELECT * FROM jobs WHERE {where} ORDER BY created_at {order},"
+                             f" id {order} LIMIT ? OFFSET ?", (*params, limit, offset))
+        return [_row_to_job(r) for r in rows]
+
+    def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
+        row = self.db.query_one("SELECT * FROM jobs WHERE key_id = ? AND dialect = ? AND external_id = ?",
+                                (key_id, dialect, external_id))
+        return _row_to_job(row) if row else None
+
     def expired(self, before: float) -> list[Job]:
         rows = self.db.query(
-            "SELECT * FROM jobs WHERE status IN ('COMPLETED', 'FAILED') AND finished_at < ?",
+            "SELECT * FROM jobs WHERE status IN ('COMPLETED', 'FAILED') AND finished_at < ?"
+            " AND id NOT IN (SELECT job_id FROM webhook_outbox WHERE done_at IS NULL)",
             (before,),
         )
         return [_row_to_job(r) for r in rows]
@@ -151,6 +189,7 @@ class SqliteJobs:
                 " attempts = attempts + 1, lease_owner = ?, lease_expires_at = ? WHERE id = ?",
                 (now, owner, now + lease_s, row["id"]),
             )
+            outbox.record(conn, row["id"], JobStatus.PROCESSING)
         return self.get(row["id"])
 
     def renew(self, job_id: str, owner: str, lease_s: float, progress: float | None = None) -> bool:
@@ -233,11 +272,13 @@ class SqliteJobs:
         if row is None or not JobStatus(row["status"]).can_become(new):
             return False
         conn.execute("UPDATE jobs SET status = ? WHERE id = ?", (new.value, job_id))
+        outbox.record(conn, job_id, new)  # the webhook delivery commits with the change
         return True
 
     def delete(self, job_id: str) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            outbox.forget_job(conn, job_id)
 
     # -- workers -----------------------------------------------------------------------------
 

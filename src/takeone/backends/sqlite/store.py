@@ -23,12 +23,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from takeone.backends.sqlite.credentials import SqliteCredentials
 from takeone.backends.sqlite.db import BUSY_TIMEOUT_S, Database
 from takeone.backends.sqlite.jobs import SqliteJobs
 from takeone.backends.sqlite.keys import SqliteKeys
+from takeone.backends.sqlite.outbox import SqliteOutbox
 from takeone.core.accounts import RATE_WINDOW_S, ApiKey, CreatedKey
+from takeone.core.credentials import KeyWebhook
 from takeone.core.errors import RateLimited, StoreUnavailable
 from takeone.core.jobs import Job, SubmitLimits, WorkerStatus
+from takeone.core.webhooks import Delivery
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -40,6 +44,8 @@ class SqliteStore:
         self.clock = clock
         self.jobs = SqliteJobs(db, clock)
         self.keys = SqliteKeys(db, clock)
+        self.outbox = SqliteOutbox(db, clock)
+        self.credentials = SqliteCredentials(db, self.keys)
 
     @classmethod
     def open(cls, path: Path, clock: Callable[[], float] = time.time,
@@ -139,6 +145,46 @@ class SqliteStore:
 
     async def credit(self, key_id: str, credits: float) -> ApiKey:
         return await self._run(self.keys.credit, key_id, credits)
+
+    async def jobs_for_key(self, key_id: str, dialect: str, limit: int, offset: int = 0,
+                           after: str | None = None, ascending: bool = False,
+                           route: str | None = None) -> list[Job]:
+        return await self._run(self.jobs.jobs_for_key, key_id, dialect, limit, offset, after,
+                               ascending, route)
+
+    async def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
+        return await self._run(self.jobs.find_external, key_id, dialect, external_id)
+
+    # -- Outbox ------------------------------------------------------------------------------
+
+    async def claim_deliveries(self, owner: str, lease_s: float, limit: int) -> list[Delivery]:
+        return await self._run(self.outbox.claim, owner, lease_s, limit)
+
+    async def delivery_done(self, delivery_id: int, outcome: str) -> None:
+        await self._run(self.outbox.done, delivery_id, outcome)
+
+    async def delivery_retry(self, delivery_id: int, at: float, error: str) -> None:
+        await self._run(self.outbox.retry, delivery_id, at, error)
+
+    async def next_delivery_at(self) -> float | None:
+        return await self._run(self.outbox.next_at)
+
+    # -- KeyCredentials ----------------------------------------------------------------------
+
+    async def set_webhook_url(self, key_id: str, url: str | None) -> ApiKey:
+        return await self._run(self.credentials.set_webhook_url, key_id, url)
+
+    async def set_webhook_secret(self, key_id: str, sealed: str) -> ApiKey:
+        return await self._run(self.credentials.set_webhook_secret, key_id, sealed)
+
+    async def webhook_of(self, key_id: str) -> KeyWebhook:
+        return await self._run(self.credentials.webhook_of, key_id)
+
+    async def set_access_key(self, key_id: str, access_key: str, sealed_secret: str) -> ApiKey:
+        return await self._run(self.credentials.set_access_key, key_id, access_key, sealed_secret)
+
+    async def by_access_key(self, access_key: str) -> tuple[ApiKey, str] | None:
+        return await self._run(self.credentials.by_access_key, access_key)
 
     # -- RateCounter -------------------------------------------------------------------------
 

@@ -62,7 +62,8 @@ class PriceTable:
         with path.open("rb") as f:
             overrides = tomllib.load(f)
         for endpoint, modes in overrides.items():
-            _merge(prices.table, endpoint, modes, path)
+            if endpoint != "tier":  # the other dialects' table (edge/dialects/tier_prices.py)
+                _merge(prices.table, endpoint, modes, path)
         return prices
 
     def price(self, slug: str, task: VideoTask) -> float:

@@ -6,6 +6,7 @@ See contracts.md sections 1-4: URLs in answers are absolute, a FAILED request an
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -27,8 +28,14 @@ from takeone.edge.files import blob_response
 from takeone.edge.health import check_available
 from takeone.edge.services import Services
 from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
+from takeone.edge.webhooks.delivery import check_webhook_url
 
 DISCONNECT_CHECK_S = 1.0
+DIALECT = "segmind"
+WEBHOOK_PARAM = {"name": "webhook", "in": "query", "required": False, "schema": {"type": "string"},
+                 "description": "A URL that receives video.completed or video.failed (Standard"
+                 " Webhooks); default: the key's webhook URL, if set"}
+
 
 
 def services_of(request: Request) -> Services:
@@ -94,7 +101,7 @@ def _add_generation_routes(api: APIRouter, spec: EndpointSpec) -> None:
     api.add_api_route(f"/v2/{spec.slug}", queued, methods=["POST"], summary=f"{spec.summary} (queued)",
                       operation_id=f"submit_{spec.slug.replace('-', '_').replace('.', '_')}",
                       response_model=schemas.SubmitBody, responses=schemas.ERRORS,
-                      openapi_extra=_body_doc(spec))
+                      openapi_extra={**_body_doc(spec), "parameters": [WEBHOOK_PARAM]})
 
 
 async def unknown_model(request: Request, slug: str) -> Response:
@@ -109,7 +116,13 @@ async def _accept(request: Request, slug: str, blocking: bool) -> Job:
     spec = get_endpoint(slug)
     await admit(services, request, key, slug)
     body = spec.parse(await read_body(request, services.settings.max_body_bytes))
-    return await accept(services, request, key, _submission(services, spec, body), blocking)
+    submission = _submission(services, spec, body)
+    webhook = None if blocking else request.query_params.get("webhook")
+    if webhook is not None:  # asked for as fal does: POST /v2/{slug}?webhook=URL
+        await check_webhook_url(webhook, "webhook", services.fetch_policy)
+    submission = dataclasses.replace(submission, webhook_url=webhook,
+                                     meta={"base_url": base_url(services, request)})
+    return await accept(services, request, key, submission, blocking)
 
 
 def _submission(services: Services, spec: EndpointSpec, body: EndpointInput) -> Submission:
@@ -194,7 +207,7 @@ async def submit_queued(request: Request, slug: str) -> JSONResponse:
 async def _own_job(services: Services, request: Request, request_id: str) -> Job:
     key = await authenticate(services, request)
     job = await services.store.get(request_id)
-    if job is None or job.key_id != key.id:  # another key's request looks like no request
+    if job is None or job.key_id != key.id or job.dialect != DIALECT:  # as no request at all
         raise NotFound(f"no request {request_id!r}")
     return job
 

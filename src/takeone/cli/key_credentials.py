@@ -1,0 +1,103 @@
+"""``takeone keys webhook | webhook-secret | key-pair``: a key's webhook settings and its
+access-key pair (for clients that sign HS256 tokens rather than send the key).
+
+    takeone keys webhook --data-dir data KEY_ID https://hooks.example.com/takeone
+    takeone keys webhook-secret --data-dir data KEY_ID   # whsec_..., shown once
+    takeone keys key-pair --data-dir data KEY_ID         # access key + secret key, shown once
+
+Secrets are stored sealed with the data folder's ``secret.key`` (see
+:mod:`takeone.core.credentials`), never in plaintext in the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from pathlib import Path
+
+from takeone.cli.common import add_data_dir
+from takeone.core.credentials import ACCESS_CONTEXT, WEBHOOK_CONTEXT, SecretBox, context_for
+from takeone.core.errors import InvalidRequest
+from takeone.core.store import Store
+
+ACCESS_PREFIX, SECRET_PREFIX = "ak_", "sk_"
+
+
+def register(ksub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hook = ksub.add_parser("webhook", help="set the URL that receives the key's webhook events")
+    add_data_dir(hook)
+    hook.add_argument("key_id")
+    hook.add_argument("url", nargs="?", help="an http(s) URL; leave out with --clear")
+    hook.add_argument("--clear", action="store_true", help="remove the key's webhook URL")
+    hook.set_defaults(run=_webhook)
+    secret = ksub.add_parser("webhook-secret",
+                             help="make a new webhook signing secret (whsec_..., shown once)")
+    add_data_dir(secret)
+    secret.add_argument("key_id")
+    secret.set_defaults(run=_webhook_secret)
+    pair = ksub.add_parser("key-pair", help="issue a new access key + secret key pair (JWT auth)")
+    add_data_dir(pair)
+    pair.add_argument("key_id")
+    pair.set_defaults(run=_key_pair)
+
+
+def _box(data_dir: Path) -> SecretBox:
+    from takeone.backends.local_blobs import load_or_create_secret
+
+    return SecretBox(load_or_create_secret(data_dir / "secret.key"))
+
+
+async def issue_pair(store: Store, data_dir: Path, key_id: str) -> tuple[str, str]:
+    """A new access key and secret key for the key (replacing any earlier pair)."""
+    key = await store.get_key(key_id)
+    access, secret = ACCESS_PREFIX + secrets.token_hex(16), SECRET_PREFIX + secrets.token_urlsafe(32)
+    sealed = _box(data_dir).seal(secret, context_for(key.id, ACCESS_CONTEXT))
+    await store.set_access_key(key.id, access, sealed)
+    return access, secret
+
+
+def print_pair(access: str, secret: str) -> None:
+    print(f"access key: {access}")
+    print(f"secret key: {secret}")
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    from takeone.cli.keys import _with_store
+    from takeone.edge.webhooks.delivery import UrlRefused, parse_url
+
+    if args.clear == (args.url is not None):
+        raise InvalidRequest("url", args.url, "give a URL, or --clear to remove it")
+    if args.url is not None:
+        try:
+            parse_url(args.url)
+        except UrlRefused as exc:
+            raise InvalidRequest("url", args.url, exc.reason) from None
+    key = _with_store(args, lambda s: s.set_webhook_url(args.key_id, args.url))
+    print(f"{key.id}: webhook {'removed' if args.clear else 'set to ' + args.url}")
+    return 0
+
+
+def _webhook_secret(args: argparse.Namespace) -> int:
+    from takeone.cli.keys import _with_store
+    from takeone.edge.webhooks.signing import new_secret
+
+    async def rotate(store: Store) -> tuple[str, str]:
+        key = await store.get_key(args.key_id)
+        secret = new_secret()
+        await store.set_webhook_secret(key.id, _box(args.data_dir).seal(secret, context_for(key.id, WEBHOOK_CONTEXT)))
+        return key.id, secret
+
+    key_id, secret = _with_store(args, rotate)
+    print(f"{key_id}: new webhook signing secret (deliveries from now on are signed with it);"
+          " it is shown once, below:")
+    print(secret)
+    return 0
+
+
+def _key_pair(args: argparse.Namespace) -> int:
+    from takeone.cli.keys import _with_store
+
+    access, secret = _with_store(args, lambda s: issue_pair(s, args.data_dir, args.key_id))
+    print(f"new access key pair for {args.key_id} (any earlier pair stops working); shown once:")
+    print_pair(access, secret)
+    return 0

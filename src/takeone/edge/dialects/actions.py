@@ -1,0 +1,36 @@
+"""What every dialect does to a job the same way: cancel it, delete it with its files.
+
+Example::
+
+    await cancel_job(services, job.id, "cancelled")   # FAILED now, price released
+    await delete_job(services, job)                   # record, inputs, video and poster gone
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from takeone.core.blobs import input_prefix, poster_key
+from takeone.core.jobs import Job
+from takeone.edge.services import Services
+
+
+async def cancel_job(services: Services, job_id: str, reason: str) -> Job | None:
+    """Fail the job now (releasing its credits); a running one stops at its next step."""
+    await services.store.fail(job_id, reason)
+    services.cancel_running(job_id)
+    return await services.store.get(job_id)
+
+
+async def delete_job(services: Services, job: Job) -> None:
+    """Forget the job: its record (and pending webhooks), its inputs, its video and poster."""
+    await services.store.delete(job.id)
+    if job.output:
+        await asyncio.to_thread(services.blobs.delete, job.output)
+    await asyncio.to_thread(services.blobs.delete, poster_key(job.id))
+    await asyncio.to_thread(services.blobs.delete_prefix, input_prefix(job.id))
+
+
+def base_url(services: Services, request_base: str) -> str:
+    """The absolute base of links in answers: ``--public-url`` or the request's own base."""
+    return (services.settings.public_url or request_base).rstrip("/")

@@ -1,0 +1,196 @@
+"""``POST /v1/videos`` bodies: a multipart form (what the SDK sends) or JSON, onto a task.
+
+- ``prompt``: required.
+- ``model``: ``sora-2`` (and its dated names) runs the standard tier, ``sora-2-pro`` the
+  quality tier; the served profile's own name is the standard tier too.
+- ``seconds``: OpenAI's ``4``, ``8``, ``12`` are served as the nearest duration the profile
+  makes (5, 10, 10 s) and the answer's ``seconds`` says which; the profile's own durations
+  (``5``, ``10``) are taken as they are.
+- ``size``: OpenAI's four sizes choose the aspect ratio (landscape 16:9, portrait 9:16) at the
+  tier's resolution; the profile's exact output sizes are taken as they are. The answer's
+  ``size`` is what is delivered.
+- ``input_reference``: a file part (the first frame), or in JSON ``{"image_url": ...}``
+  (an http(s) URL or a data URI); ``file_id`` references are not served (no Files API).
+
+Unknown fields are refused, as OpenAI does (``Unknown parameter``).
+
+Example::
+
+    fields = await read_fields(request, body_bytes)
+    create = parse_create(fields, profile)
+    task = create.task()
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from takeone.core.errors import MISSING, InvalidRequest
+from takeone.core.task import Tier, VideoTask
+from takeone.edge.dialects.openai.errors import UnknownParameter
+from takeone.models.recipe import Profile
+
+MAX_PROMPT = 10_000
+OPENAI_SECONDS = {"4": 5, "8": 10, "12": 10}
+OPENAI_SIZES = {"720x1280": "9:16", "1280x720": "16:9", "1024x1792": "9:16", "1792x1024": "16:9"}
+DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE = "sora-2", "4", "720x1280"
+SORA_TIERS: Mapping[str, Tier] = {
+    "sora-2": "standard", "sora-2-2025-10-06": "standard", "sora-2-2025-12-08": "standard",
+    "sora-2-pro": "quality", "sora-2-pro-2025-10-06": "quality",
+}
+FIELDS = ("prompt", "model", "seconds", "size", "input_reference")
+IMAGE_FIELD = "input_reference"
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+@dataclass(frozen=True)
+class CreateVideo:
+    """A valid create request, in OpenAI's words plus what it means here."""
+
+    prompt: str
+    model: str
+    tier: Tier
+    seconds: int
+    size_asked: str
+    aspect_ratio: str | None
+    exact_size: str | None
+    image: str | None  # raw base64 of an uploaded file, or a URL / data URI
+    audio: bool
+
+    def task(self, first_frame: str | None = None) -> VideoTask:
+        return VideoTask(kind="i2v" if self.image is not None else "t2v", tier=self.tier,
+                         seconds=self.seconds, aspect_ratio=self.aspect_ratio, size=self.exact_size,
+                         audio=self.audio, prompt=self.prompt,
+                         first_frame=first_frame if self.image is not None else None)
+
+    def fingerprint(self) -> str:
+        fields = {"prompt": self.prompt, "model": self.model, "seconds": self.seconds,
+                  "size": self.size_asked, "image": hashlib.sha256((self.image or "").encode()).hexdigest()}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def rename(exc: InvalidRequest) -> InvalidRequest:
+    """A core error in this dialect's field names."""
+    names = {"tier": "model", "aspect_ratio": "size", "size": "size", "first_frame": IMAGE_FIELD,
+             "audio": "model", "guidance": "model", "seconds": "seconds"}
+    return type(exc)(names.get(exc.field, exc.field), exc.value, exc.reason)
+
+
+async def read_fields(request: Request, body: bytes, limit: int) -> dict[str, Any]:
+    """The body's fields: form fields as strings, a file part as raw base64, JSON as parsed."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype in FORM_TYPES:
+        return await _form_fields(request, body, limit)
+    try:
+        data = json.loads(body) if body.strip() else {}
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidRequest("body", body[:60].decode("utf-8", "replace"),
+                             "is not valid JSON or a multipart form") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("body", data, "must be a JSON object")
+    return data
+
+
+async def _form_fields(request: Request, body: bytes, limit: int) -> dict[str, Any]:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, receive).form(max_files=2, max_fields=32, max_part_size=limit)
+    except Exception as exc:  # noqa: BLE001 - the multipart parser raises several kinds
+        raise InvalidRequest("body", MISSING, f"is not a readable form ({type(exc).__name__})") from None
+    fields: dict[str, Any] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            fields[name] = base64.b64encode(await value.read()).decode("ascii")
+        elif name.startswith(IMAGE_FIELD + "[") and name.endswith("]"):  # the SDK's dict encoding
+            fields.setdefault(IMAGE_FIELD, {})[name[len(IMAGE_FIELD) + 1:-1]] = value
+        else:
+            fields[name] = value
+    return fields
+
+
+def parse_create(fields: Mapping[str, Any], profile: Profile) -> CreateVideo:
+    for name in fields:
+        if name not in FIELDS:
+            raise UnknownParameter(name)
+    prompt = _prompt(fields.get("prompt", MISSING))
+    model = _text(fields, "model", DEFAULT_MODEL)
+    tier = _tier(model, profile)
+    seconds = _seconds(fields.get("seconds", DEFAULT_SECONDS), profile)
+    size = _text(fields, "size", DEFAULT_SIZE)
+    aspect, exact = _size(size, tier, profile)
+    return CreateVideo(prompt=prompt, model=model, tier=tier, seconds=seconds, size_asked=size,
+                       aspect_ratio=aspect, exact_size=exact, image=_image(fields.get(IMAGE_FIELD)),
+                       audio=profile.has_audio)
+
+
+def _prompt(value: object) -> str:
+    if value is MISSING:
+        raise InvalidRequest("prompt", MISSING, "is required")
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_PROMPT:
+        raise InvalidRequest("prompt", value, f"must be a string of 1 to {MAX_PROMPT} characters")
+    return value
+
+
+def _text(fields: Mapping[str, Any], name: str, default: str) -> str:
+    value = fields.get(name, default)
+    if not isinstance(value, str):
+        raise InvalidRequest(name, value, "must be a string")
+    return value
+
+
+def _tier(model: str, profile: Profile) -> Tier:
+    models: dict[str, Tier] = {**SORA_TIERS, profile.name: "standard"}
+    if model not in models:
+        raise InvalidRequest("model", model, f"must be one of {', '.join(models)}")
+    return models[model]
+
+
+def _seconds(value: object, profile: Profile) -> int:
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    served = {str(d): d for d in profile.durations()}
+    allowed = {**{k: _nearest(v, profile) for k, v in OPENAI_SECONDS.items()}, **served}
+    if text is None or text.strip() not in allowed:
+        raise InvalidRequest("seconds", value, f"must be one of {', '.join(allowed)}")
+    return allowed[text.strip()]
+
+
+def _nearest(seconds: int, profile: Profile) -> int:
+    return min(profile.durations(), key=lambda d: (abs(d - seconds), -d))
+
+
+def _size(size: str, tier: Tier, profile: Profile) -> tuple[str | None, str | None]:
+    if size in OPENAI_SIZES:
+        return OPENAI_SIZES[size], None
+    quality = profile.qualities.get(tier)
+    exact = quality.output_sizes() if quality is not None else []
+    if size in exact:
+        return None, size
+    raise InvalidRequest("size", size, f"must be one of {', '.join([*OPENAI_SIZES, *exact])}")
+
+
+def _image(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value:
+        return value  # a file part (base64), or a URL / data URI sent as a plain field
+    if isinstance(value, dict):
+        if set(value) - {"image_url", "file_id"}:
+            raise InvalidRequest(IMAGE_FIELD, value, "takes image_url (or file_id) only")
+        if value.get("file_id") is not None:
+            raise InvalidRequest(f"{IMAGE_FIELD}.file_id", value["file_id"],
+                                 "file ids are not served (this server has no Files API);"
+                                 " upload the image as a file or give image_url")
+        url = value.get("image_url")
+        if isinstance(url, str) and url:
+            return url
+    raise InvalidRequest(IMAGE_FIELD, value, "must be an image file, or {\"image_url\": URL}")

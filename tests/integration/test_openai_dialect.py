@@ -1,0 +1,111 @@
+"""OpenAI's Videos API end to end with the real ``openai`` SDK, unchanged but for base_url and
+api_key, against a tiny-profile server: create_and_poll, retrieve, list, delete,
+download_content (the MP4 opens with PyAV), with and without input_reference."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+from PIL import Image
+
+from tests.integration.harness import Server, png_bytes
+from tests.mp4probe import probe
+
+# The SDK marks the Videos API deprecated (OpenAI shut its own down); that is why this exists.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture()
+def client(server: Server) -> Iterator[openai.OpenAI]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield openai.OpenAI(base_url=server.url + "/v1", api_key=server.key(10.0), max_retries=0)
+
+
+def test_create_and_poll_then_download(client: openai.OpenAI) -> None:
+    video = client.videos.create_and_poll(prompt="a red fox in snow", seconds="5", size="1280x720")
+    assert video.status == "completed" and video.progress == 100 and video.error is None
+    assert video.id.startswith("video_") and video.model == "sora-2"
+    assert (video.seconds, video.size) == ("5", "256x144")  # what the tiny profile delivers
+    assert video.completed_at is not None and video.expires_at is not None
+    assert video.expires_at - video.completed_at == 24 * 3600
+    clip = probe(client.videos.download_content(video.id).read())
+    assert (clip.codec, clip.width, clip.height, clip.frames) == ("h264", 256, 144, 121)
+    assert clip.audio_codec == "aac"  # Sora 2 makes sound; so does a profile with audio
+    thumbnail = Image.open(io.BytesIO(client.videos.download_content(video.id, variant="thumbnail").read()))
+    assert (thumbnail.format, thumbnail.size) == ("JPEG", (256, 144))
+    assert client.videos.retrieve(video.id).status == "completed"
+
+
+def test_input_reference_and_openai_durations(client: openai.OpenAI, server: Server) -> None:
+    picture = ("first.png", png_bytes((320, 240)), "image/png")
+    video = client.videos.create_and_poll(prompt="the cat looks up", input_reference=picture,
+                                          model="sora-2-pro", seconds="4")
+    assert video.status == "completed", video.error
+    assert (video.model, video.seconds, video.size) == ("sora-2-pro", "5", "144x256")  # 4 -> 5 s; portrait
+    data = client.videos.download_content(video.id).read()
+    assert probe(data).frames == 121
+    ranged = httpx.get(f"{server.url}/v1/videos/{video.id}/content", headers={
+        "authorization": f"Bearer {client.api_key}", "range": "bytes=0-99"})
+    assert ranged.status_code == 206 and ranged.content == data[:100]
+
+
+def test_list_is_paginated_and_delete_forgets(client: openai.OpenAI) -> None:
+    made = [client.videos.create_and_poll(prompt=f"clip {i}", seconds="5") for i in range(3)]
+    page = client.videos.list(limit=2)
+    assert [v.id for v in page.data] == [made[2].id, made[1].id] and page.has_more
+    assert [v.id for v in client.videos.list(limit=2)] == [v.id for v in reversed(made)]  # auto-paging
+    assert [v.id for v in client.videos.list(order="asc")] == [v.id for v in made]
+    deleted = client.videos.delete(made[0].id)
+    assert (deleted.id, deleted.deleted, deleted.object) == (made[0].id, True, "video.deleted")
+    with pytest.raises(openai.NotFoundError):
+        client.videos.retrieve(made[0].id)
+    assert [v.id for v in client.videos.list()] == [made[2].id, made[1].id]
+
+
+def test_errors_come_in_openai_shape(client: openai.OpenAI, server: Server) -> None:
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.videos.create(prompt="x", size="640x480")
+    assert bad.value.body["param"] == "size" and "1280x720" in bad.value.body["message"]  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as unknown:
+        client.videos.create(prompt="x", extra_body={"quality": "hd"})
+    assert unknown.value.code == "unknown_parameter"
+    with pytest.raises(openai.BadRequestError):
+        client.videos.remix("video_x", prompt="more snow")  # not served, and says so
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=server.url + "/v1", api_key="tk_wrong", max_retries=0).videos.list()
+    poor = openai.OpenAI(base_url=server.url + "/v1", api_key=server.key(0.1), max_retries=0)
+    with pytest.raises(openai.RateLimitError) as quota:
+        poor.videos.create(prompt="x")
+    assert quota.value.code == "insufficient_quota"
+
+
+def test_a_job_is_read_only_through_its_own_dialect(client: openai.OpenAI, server: Server) -> None:
+    key = client.api_key
+    segmind = httpx.post(server.url + "/v2/kling-2.6", headers={"x-api-key": key},
+                         json={"prompt": "a fox", "duration": 5}).json()["request_id"]
+    with pytest.raises(openai.NotFoundError):
+        client.videos.retrieve(f"video_{segmind}")
+    video = client.videos.create(prompt="a fox", seconds="5")
+    for path in (f"/v2/requests/{video.id[6:]}", f"/v2/requests/{video.id[6:]}/status"):
+        assert httpx.get(server.url + path, headers={"x-api-key": key}).status_code == 404
+    assert segmind not in [v.id[6:] for v in client.videos.list()]
+
+
+def test_scopes_and_idempotency(server: Server) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        narrow = openai.OpenAI(base_url=server.url + "/v1", max_retries=0,
+                               api_key=server.key(10.0, scopes=["kling-2.6"]))
+        with pytest.raises(openai.PermissionDeniedError):
+            narrow.videos.create(prompt="x")
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key=server.key(2.0), max_retries=0)
+        first = client.videos.create(prompt="once", seconds="5", extra_headers={"Idempotency-Key": "k1"})
+        again = client.videos.create(prompt="once", seconds="5", extra_headers={"Idempotency-Key": "k1"})
+    assert again.id == first.id
+    assert server.balance(client.api_key) == pytest.approx(2.0 - 0.875)  # standard tier, 5 s, audio
