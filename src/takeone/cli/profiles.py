@@ -136,14 +136,17 @@ def profile_json(profile: Profile) -> dict[str, Any]:
     return {
         "name": profile.name, "family": profile.family, "description": profile.description,
         "license": profile.license,
-        "weights": [{"repo": n.repo, "folders": list(n.folders), "files": list(n.files)} for n in needs(profile)],
+        "weights": [{"repo": n.repo, "revision": n.revision, "folders": list(n.folders), "files": list(n.files)}
+                    for n in needs(profile)],
         "recipes": list(recipe_rows(profile)),
     }
 
 
 def profile_table(profile: Profile) -> str:
     """A text table: one line per (tier, case), sizes and frames for each option."""
-    lines = [f"{profile.name}: {profile.description}", f"license: {profile.license}"]
+    from takeone.models.weights import pin_lines
+
+    lines = [f"{profile.name}: {profile.description}", f"license: {profile.license}", *pin_lines(profile)]
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for item in recipe_rows(profile):
         grouped.setdefault((item["tier"], item["case"]), []).append(item)

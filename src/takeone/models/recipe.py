@@ -53,7 +53,9 @@ class WeightSource:
     """One component's weights: a folder (``subfolder``) or one file (``filename``) of a repo.
 
     ``gib`` is its size in memory at the serving dtype (bf16), used to check that a profile
-    fits on a card before loading. Example: ``WeightSource("vae", "Lightricks/LTX-2", "vae", 1.5)``.
+    fits on a card before loading. ``revision`` pins the repo's commit (``None``: unpinned,
+    the branch head when pulled and whatever snapshot the cache's ``refs/main`` names when
+    loaded). Example: ``WeightSource("vae", "Lightricks/LTX-2", "vae", 1.5)``.
     """
 
     component: str
@@ -61,6 +63,7 @@ class WeightSource:
     subfolder: str | None = None
     gib: float = 0.0
     filename: str | None = None
+    revision: str | None = None
 
     @property
     def path(self) -> str:
@@ -356,6 +359,17 @@ class Profile:
         qualities = {key: shrink(quality) for key, quality in self.qualities.items()}
         length = max_sequence_length or self.max_sequence_length
         return dataclasses.replace(self, qualities=qualities, gen_frames=gen_frames, max_sequence_length=length)
+
+    def with_revisions(self, revisions: Mapping[str, str]) -> Profile:
+        """The same profile with ``revisions`` (repo id -> commit) pinned over the table's pins."""
+        unknown = sorted(set(revisions) - {source.repo for source in self.sources})
+        if unknown:
+            raise ValueError(f"profile {self.name!r} reads no repo {', '.join(unknown)}")
+        sources = tuple(
+            dataclasses.replace(source, revision=revisions.get(source.repo, source.revision))
+            for source in self.sources
+        )
+        return dataclasses.replace(self, sources=sources)
 
     def _quality(self, task: VideoTask) -> Quality:
         quality = self.qualities.get(task.tier)

@@ -14,6 +14,13 @@ Where weights are read from, for each repo a profile names:
 - else the usual Hugging Face cache (``HF_HOME`` / ``HF_HUB_CACHE``, as ``huggingface_hub``
   reads them; ``HF_TOKEN`` likewise for gated or private repos).
 
+Revisions: a :class:`~takeone.models.recipe.WeightSource` may pin its repo to a commit;
+``TAKEONE_REVISIONS="org/name=<commit>,..."`` (read when called, by ``pull`` and by the
+loaders alike, so both see the same snapshot) pins or re-pins repos without editing the
+profile table. A pinned repo is pulled at that commit and read from that snapshot of the
+cache; a ``root/<org>/<name>`` folder is checked against the commit ``hf download
+--local-dir`` recorded for its files, when it recorded one.
+
 Example::
 
     require_weights("ltx-2")              # raises WeightsMissing if anything is absent
@@ -38,6 +45,7 @@ from takeone.models.registry import get_profile
 __all__ = ["InsufficientGpuMemory", "WeightsMissing", "check", "pull", "require_weights", "resolve"]
 
 ENV_ROOT = "TAKEONE_WEIGHTS"
+ENV_REVISIONS = "TAKEONE_REVISIONS"
 BUILTIN_PREFIX = "builtin:"
 RESERVED_GIB = 4.0  # CUDA context, allocator fragmentation, cuDNN/cuBLAS workspaces
 # What "auto" streams from host RAM first: the least used component first (the full DiT
@@ -56,6 +64,7 @@ class RepoNeed:
     repo: str
     folders: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    revision: str | None = None
 
     @property
     def allow_patterns(self) -> list[str] | None:
@@ -64,15 +73,21 @@ class RepoNeed:
             return None
         return [f"{folder}/*" for folder in self.folders] + list(self.files)
 
+    @property
+    def label(self) -> str:
+        """``org/name@commit``, or ``org/name`` when unpinned."""
+        return f"{self.repo}@{self.revision}" if self.revision else self.repo
+
     def describe(self) -> str:
         paths = [f"{folder}/" for folder in self.folders] + list(self.files)
-        return f"{self.repo} ({', '.join(paths)})" if paths else f"{self.repo} (whole repo)"
+        return f"{self.label} ({', '.join(paths)})" if paths else f"{self.label} (whole repo)"
 
 
 def needs(profile: Profile) -> list[RepoNeed]:
-    """Every repo ``profile`` reads, with the folders and files it needs, in first-use order."""
+    """Every repo ``profile`` reads, with the folders and files it needs, in first-use order,
+    pinned as the profile and ``TAKEONE_REVISIONS`` say."""
     if profile.sources:
-        return _group(profile.sources)
+        return _group(pinned(profile).sources)
     repos = [profile.weights, *profile.pipeline_weights.values()]
     unique = dict.fromkeys(repo for repo in repos if _is_repo_id(repo))
     return [RepoNeed(repo) for repo in unique]
@@ -114,8 +129,8 @@ def resolve(profile: Profile, root: Path | None = None, cache_dir: Path | None =
     if missing:
         raise WeightsMissing(missing_message(profile, missing, root))
     resolved: dict[str, Path] = {}
-    for source in profile.sources:
-        base = _locate(RepoNeed(source.repo), root, cache_dir)
+    for source in pinned(profile).sources:
+        base = _locate(RepoNeed(source.repo, revision=source.revision), root, cache_dir)
         assert base is not None  # check() found it
         resolved[source.component] = base / source.path
     return resolved
@@ -131,9 +146,45 @@ def pull(profile: Profile, root: Path | None = None, cache_dir: Path | None = No
     for need in needs(profile):
         local_dir = root / need.repo if root is not None else None
         snapshot_download(
-            need.repo, allow_patterns=need.allow_patterns, cache_dir=cache_dir, local_dir=local_dir
+            need.repo, revision=need.revision, allow_patterns=need.allow_patterns, cache_dir=cache_dir,
+            local_dir=local_dir,
         )
     return check(profile, root, cache_dir)
+
+
+def pinned(profile: Profile, environ: Mapping[str, str] | None = None) -> Profile:
+    """``profile`` with the ``TAKEONE_REVISIONS`` pins (read now) over its table's."""
+    read = {source.repo for source in profile.sources}
+    pins = {repo: revision for repo, revision in revisions_from_env(environ).items() if repo in read}
+    return profile.with_revisions(pins) if pins else profile
+
+
+def revisions_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``TAKEONE_REVISIONS="org/name=<commit>,org/other=<commit>"`` as a mapping (read when called).
+
+    Pins naming repos a profile does not read are ignored for that profile."""
+    value = (os.environ if environ is None else environ).get(ENV_REVISIONS, "")
+    pins: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        repo, sep, revision = item.partition("=")
+        if not sep or not repo.strip() or not revision.strip():
+            raise ValueError(f"{ENV_REVISIONS} entries are org/name=<commit>, not {item!r}")
+        pins[repo.strip()] = revision.strip()
+    return pins
+
+
+def pin_lines(profile: Profile) -> list[str]:
+    """What ``takeone profiles`` prints about revisions: one line per repo read."""
+    wanted = needs(profile)
+    if not wanted:
+        return []
+    lines = [f"weights: {need.repo} @ {need.revision or 'unpinned'}" for need in wanted]
+    if any(need.revision is None for need in wanted):
+        lines.append(
+            "  unpinned: no commit hash could be verified when this table was written, so none is "
+            f"invented; pin with {ENV_REVISIONS}=org/name=<commit>,... (pull and serve both read it)"
+        )
+    return lines
 
 
 def root_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
@@ -198,13 +249,15 @@ def _memory_message(
 def _group(sources: Iterable[WeightSource]) -> list[RepoNeed]:
     folders: dict[str, list[str]] = {}
     files: dict[str, list[str]] = {}
+    revisions: dict[str, str | None] = {}
     for source in sources:
         target = files if source.filename else folders
         folders.setdefault(source.repo, [])
         files.setdefault(source.repo, [])
+        revisions.setdefault(source.repo, source.revision)
         if source.path not in target[source.repo]:
             target[source.repo].append(source.path)
-    return [RepoNeed(repo, tuple(folders[repo]), tuple(files[repo])) for repo in folders]
+    return [RepoNeed(repo, tuple(folders[repo]), tuple(files[repo]), revisions[repo]) for repo in folders]
 
 
 def _is_repo_id(value: str) -> bool:
@@ -215,27 +268,39 @@ def _is_repo_id(value: str) -> bool:
 
 
 def _locate(need: RepoNeed, root: Path | None, cache_dir: Path | None) -> Path | None:
-    """The local folder holding ``need.repo``, or ``None`` when it is not on disk."""
+    """The local folder holding ``need.repo`` (at ``need.revision`` when pinned), or ``None``."""
     if root is not None and (root / need.repo).is_dir():
-        return root / need.repo
+        folder = root / need.repo
+        return folder if _local_revision_matches(folder, need.revision) else None
     caches = [root, cache_dir] if root is not None else [cache_dir]
     for cache in caches:
         try:
-            folder = snapshot_download(
-                need.repo, allow_patterns=need.allow_patterns, cache_dir=cache, local_files_only=True
+            found = snapshot_download(
+                need.repo, revision=need.revision, allow_patterns=need.allow_patterns, cache_dir=cache,
+                local_files_only=True,
             )
-        except LocalEntryNotFoundError:  # includes an incomplete snapshot
+        except LocalEntryNotFoundError:  # includes an incomplete snapshot and an absent revision
             continue
-        return Path(folder)
+        return Path(found)
     return None
+
+
+def _local_revision_matches(folder: Path, revision: str | None) -> bool:
+    """``hf download --local-dir`` records each file's commit in ``.cache/huggingface/download/
+    *.metadata`` (commit on the first line); a pinned folder must agree where it recorded any."""
+    if revision is None:
+        return True
+    records = (folder / ".cache" / "huggingface" / "download").rglob("*.metadata")
+    commits = {record.read_text().split("\n", 1)[0].strip() for record in records}
+    return not commits or commits == {revision}
 
 
 def _missing_in(need: RepoNeed, base: Path | None) -> list[str]:
     if base is None:
         paths = [f"{folder}/" for folder in need.folders] + list(need.files)
-        return [f"{need.repo}/{path}" for path in paths] or [need.repo]
-    missing = [f"{need.repo}/{folder}/" for folder in need.folders if not _complete_folder(base / folder)]
-    return missing + [f"{need.repo}/{name}" for name in need.files if not (base / name).is_file()]
+        return [f"{need.label}/{path}" for path in paths] or [need.label]
+    missing = [f"{need.label}/{folder}/" for folder in need.folders if not _complete_folder(base / folder)]
+    return missing + [f"{need.label}/{name}" for name in need.files if not (base / name).is_file()]
 
 
 def _complete_folder(folder: Path) -> bool:

@@ -16,6 +16,7 @@ def test_profiles_table_lists_every_profile(capsys: pytest.CaptureFixture[str]) 
     assert main(["profiles"]) == 0
     out = capsys.readouterr().out
     assert "ltx-2:" in out and "tiny:" in out and "LTX-2 Community License" in out
+    assert "weights: Lightricks/LTX-2 @ unpinned" in out and "none is invented" in out
     master = next(line for line in out.splitlines() if line.startswith("quality   flf2v "))
     assert "condition 2-stage" in master and "30+3" in master and "1920x1088 | 1088x1920 | 1088x1088" in master
     assert "24->24" in master and "121->121 | 241->241" in master
@@ -30,7 +31,8 @@ def test_profiles_json_has_one_row_per_case(capsys: pytest.CaptureFixture[str]) 
     row = next(r for r in ltx2["recipes"] if r["tier"] == "fast" and r["case"] == "i2v")
     assert (row["generation"], row["output"], row["steps"], row["fps"]) == ("1280x704", "1280x720", "8+3", 24)
     assert {r["audio"] for r in ltx2["recipes"] if r["case"].endswith("+audio")} == {True}
-    assert ltx2["weights"][1] == {"repo": "rootonchair/LTX-2-19b-distilled", "folders": ["transformer"], "files": []}
+    assert ltx2["weights"][1] == {"repo": "rootonchair/LTX-2-19b-distilled", "revision": None,
+                                  "folders": ["transformer"], "files": []}
     assert profiles["tiny"]["weights"] == []
 
 
@@ -52,3 +54,11 @@ def test_pull_offline_fails_with_a_clear_message(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "pulling Lightricks/LTX-2 (tokenizer/" in run.stdout
     assert "download failed" in run.stderr and "HF_TOKEN" in run.stderr
+
+
+def test_pinned_revisions_show_in_the_table(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAKEONE_REVISIONS", "Lightricks/LTX-2=" + "a" * 40)
+    assert main(["profiles"]) == 0
+    assert "weights: Lightricks/LTX-2 @ " + "a" * 40 in capsys.readouterr().out

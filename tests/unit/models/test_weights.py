@@ -216,3 +216,80 @@ def test_fp8_components_only_where_fp8_runs() -> None:
     profile = get_profile("ltx-2")
     assert profile.speedups.fp8
     assert fp8_components(profile, torch.device("cpu")) == frozenset()  # no fp8 GEMMs on a CPU
+
+
+# --- pinned revisions ----------------------------------------------------------------------
+
+PIN_B, PIN_C = "b" * 40, "c" * 40
+
+
+def test_a_pinned_revision_reads_that_snapshot(cache_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two snapshots of the base repo in one cache; ``refs/main`` names the first. A pin
+    (``TAKEONE_REVISIONS``, read when called) makes the loaders read the other, and a pin to a
+    snapshot that is not there is missing, named with its commit."""
+    head = snapshot(cache_copy, BASE_REPO)
+    shutil.copytree(head, head.parent / PIN_B, symlinks=True)
+    profile = get_profile("ltx-2")
+    assert weights.resolve(profile, cache_dir=cache_copy)["vae"] == head / "vae"
+    monkeypatch.setenv("TAKEONE_REVISIONS", f"{BASE_REPO}={PIN_B}")
+    paths = weights.resolve(profile, cache_dir=cache_copy)
+    assert paths["vae"] == head.parent / PIN_B / "vae" and paths["transformer"].parent.name != PIN_B
+    monkeypatch.setenv("TAKEONE_REVISIONS", f"{BASE_REPO}={PIN_C}")
+    missing = weights.check(profile, cache_dir=cache_copy)
+    assert missing[0] == f"{BASE_REPO}@{PIN_C}/tokenizer/" and len(missing) == len(LTX2_FOLDERS)
+
+
+def test_pins_in_the_profile_table_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    pinned = get_profile("ltx-2").with_revisions({BASE_REPO: PIN_B})
+    assert {n.repo: n.revision for n in weights.needs(pinned)} == {BASE_REPO: PIN_B, DISTILLED_REPO: None}
+    monkeypatch.setenv("TAKEONE_REVISIONS", f"{BASE_REPO}={PIN_C}, other/repo={PIN_B}")  # other: not read
+    assert weights.needs(pinned)[0].revision == PIN_C
+    with pytest.raises(ValueError, match="reads no repo other/repo"):
+        get_profile("ltx-2").with_revisions({"other/repo": PIN_B})
+    monkeypatch.setenv("TAKEONE_REVISIONS", "no-equals-sign")
+    with pytest.raises(ValueError, match="org/name=<commit>"):
+        weights.needs(pinned)
+
+
+def test_pull_asks_for_the_pinned_commit(monkeypatch: pytest.MonkeyPatch, ltx2_cache: Path) -> None:
+    revisions: list[object] = []
+
+    def record(repo: str, **kwargs: object) -> str:
+        revisions.append(kwargs.get("revision"))
+        return str(ltx2_cache)
+
+    monkeypatch.setattr(weights, "snapshot_download", record)
+    monkeypatch.setenv("TAKEONE_REVISIONS", f"{DISTILLED_REPO}={PIN_B}")
+    weights.pull(get_profile("ltx-2"), cache_dir=ltx2_cache)
+    assert revisions[:2] == [None, PIN_B]
+
+
+def test_a_local_folder_recorded_at_another_commit_is_missing(ltx2_cache: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hf download --local-dir`` records each file's commit; a pinned folder must match it."""
+    for repo in (BASE_REPO, DISTILLED_REPO):
+        shutil.copytree(snapshot(ltx2_cache, repo), tmp_path / repo)
+    record = tmp_path / BASE_REPO / ".cache" / "huggingface" / "download" / "vae" / "config.json.metadata"
+    record.parent.mkdir(parents=True)
+    record.write_text(f"{PIN_B}\netag\n0\n")
+    monkeypatch.setenv("TAKEONE_REVISIONS", f"{BASE_REPO}={PIN_B}")
+    assert weights.check(get_profile("ltx-2"), root=tmp_path, cache_dir=tmp_path / "empty") == []
+    monkeypatch.setenv("TAKEONE_REVISIONS", f"{BASE_REPO}={PIN_C}")
+    assert weights.check(get_profile("ltx-2"), root=tmp_path, cache_dir=tmp_path / "empty")[0].startswith(
+        f"{BASE_REPO}@{PIN_C}/")
+
+
+def test_transformers_requirement_admits_only_versions_the_ltx2_pipelines_import() -> None:
+    """diffusers 0.42.1's LTX-2 pipelines import Gemma4UnifiedForConditionalGeneration at module
+    level; transformers has it from 5.10.1 (5.9.0 has none), so ">=5.0" admitted broken installs."""
+    import tomllib
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+    from transformers import Gemma4UnifiedForConditionalGeneration  # noqa: F401 - the import is the check
+
+    root = Path(__file__).resolve().parents[3]
+    dependencies = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    spec = next(Requirement(d) for d in dependencies if Requirement(d).name == "transformers").specifier
+    assert "5.9.0" not in spec and "5.0.0" not in spec and "5.10.1" in spec
+    assert version("transformers") in spec

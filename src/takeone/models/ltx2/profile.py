@@ -13,8 +13,11 @@ Weights (what ``takeone pull ltx-2`` downloads, about 130 GB; see :func:`sources
 
 Doubts, stated plainly: the folder names above follow diffusers' LTX-2 docs and loaders; the
 Hub repos could not be listed from here, so ``takeone pull`` fails loudly (naming the missing
-folder) if a layout differs. The distilled repo is a community conversion, not a Lightricks
-upload. Lightricks' own two-stage "full" recipe runs stage 2 with the full DiT plus the
+folder) if a layout differs. The distilled repo is a personal community conversion, not a
+Lightricks upload: pin it (``TAKEONE_REVISIONS``) to a commit you have checked, or serve
+``ltx-2.5``, whose weights all come from Lightricks' own diffusers repo. No revision is pinned
+in this table: no commit hash could be verified from where it was written, and none is
+invented (``takeone profiles`` says so). Lightricks' own two-stage "full" recipe runs stage 2 with the full DiT plus the
 distilled LoRA (``ltx-2-19b-distilled-lora-384.safetensors``); we run the distilled DiT itself
 there, which that LoRA approximates, so weights are never patched between stages. Memory
 sizes in :func:`sources` are estimates (parameters x 2 bytes).

@@ -8,7 +8,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import torch
 
 from takeone.models.recipe import Profile
 from takeone.models.wan.model import PIPELINES, Dtype, WanModel
-from takeone.models.weights import WeightsMissing, check, missing_message
+from takeone.models.weights import WeightsMissing, check, missing_message, pinned
 
 
 @dataclass(frozen=True)
@@ -24,26 +24,34 @@ class WanSources:
     """Where each pipeline's checkpoint is read from; serving never downloads.
 
     ``repos`` maps a pipeline name to a local folder or a repo id, which is then read from the
-    Hugging Face cache ``cache_dir`` (``None``: the usual ``HF_HOME`` one).
+    Hugging Face cache ``cache_dir`` (``None``: the usual ``HF_HOME`` one) at the snapshot
+    ``revisions`` pins for that pipeline (none: the one ``refs/main`` names).
     """
 
     repos: Mapping[str, str]
     cache_dir: str | None = None
+    revisions: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def locate(cls, repos: Mapping[str, str], root: Path | None) -> WanSources:
+    def locate(
+        cls, repos: Mapping[str, str], root: Path | None, revisions: Mapping[str, str | None] | None = None
+    ) -> WanSources:
         """The rules of :mod:`takeone.models.weights`: a repo found as the folder
         ``root/<org>/<name>`` (``hf download --local-dir``) is read from there; any other is
         looked up in ``root`` as a Hugging Face cache, or without ``root`` in the usual one."""
+        pins = {name: rev for name, rev in (revisions or {}).items() if rev}
         if root is None:
-            return cls(dict(repos))
+            return cls(dict(repos), revisions=pins)
         if not root.is_dir():
             raise ValueError(f"Wan weights folder {root} does not exist")
-        resolved = {name: str(root / repo) if (root / repo).is_dir() else repo for name, repo in repos.items()}
-        return cls(resolved, cache_dir=str(root))
+        folders = {name for name, repo in repos.items() if (root / repo).is_dir()}
+        resolved = {name: str(root / repo) if name in folders else repo for name, repo in repos.items()}
+        cached = {name: rev for name, rev in pins.items() if name not in folders}  # folders have no revisions
+        return cls(resolved, cache_dir=str(root), revisions=cached)
 
-    def load_arguments(self) -> dict[str, Any]:
-        return {"cache_dir": self.cache_dir, "local_files_only": True}
+    def load_arguments(self, name: str) -> dict[str, Any]:
+        pin = {"revision": self.revisions[name]} if name in self.revisions else {}
+        return {"cache_dir": self.cache_dir, "local_files_only": True, **pin}
 
 
 def wan_dtype(device: torch.device) -> Dtype:
@@ -66,7 +74,8 @@ def load_model(
     """
     root = Path(weights) if weights is not None else None
     repos = {name: profile.pipeline_weights.get(name, profile.weights) for name in PIPELINES}
-    sources = WanSources.locate(repos, root)
+    revisions = {source.repo: source.revision for source in pinned(profile).sources}
+    sources = WanSources.locate(repos, root, {name: revisions.get(repo) for name, repo in repos.items()})
     missing = check(profile, root)
     if missing:
         raise WeightsMissing(missing_message(profile, missing, root))

@@ -147,7 +147,7 @@ class WanModel(VideoModel):
         shared = {part: self.pipelines[BASE].components[part] for part in SHARED} if self.pipelines else {}
         # Passed components are neither read nor downloaded: the shared weights exist once.
         pipe = PIPELINES[name].from_pretrained(
-            self.sources.repos[name], dtype=self.dtype, **shared, **self.sources.load_arguments()
+            self.sources.repos[name], dtype=self.dtype, **shared, **self.sources.load_arguments(name)
         )
         pipe.set_progress_bar_config(disable=True)
         if not self.offload:

@@ -363,3 +363,12 @@ def test_no_negative_prompt_means_wans_default(wan_model: WanModel, wan_profile:
     default = dataclasses.replace(empty, negative_prompt=NEGATIVE_PROMPT)
     videos = [generate(wan_model, wan_profile, task).frames for task in (empty, default)]
     assert np.array_equal(*videos)
+
+
+def test_a_pin_to_an_absent_snapshot_is_refused_before_loading(wan_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Wan loader reads the pinned snapshot (``TAKEONE_REVISIONS``), never another one."""
+    from takeone.models.wan.profile import I2V_REPO
+
+    monkeypatch.setenv("TAKEONE_REVISIONS", f"{I2V_REPO}={'d' * 40}")
+    with pytest.raises(WeightsMissing, match=f"{I2V_REPO}@{'d' * 40}/transformer/"):
+        load_video_model("wan-2.2", "cpu", weights=wan_root)
