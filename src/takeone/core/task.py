@@ -39,6 +39,7 @@ class VideoTask:
       last frame given).
     - ``tier``: ``fast``, ``standard`` or ``quality``; a profile maps each onto a recipe.
     - ``seconds``, ``fps``: the delivered clip; a profile lists the durations it serves.
+      ``fps`` None is the profile's own rate (24 for LTX-2, 16 for Wan A14B, never repeated frames).
     - ``aspect_ratio`` or ``size`` (``"WIDTHxHEIGHT"``, the exact output size): one of them.
     - ``guidance``: 0..1, where in the tier's guidance range to sample (0.5 is the middle).
     - ``first_frame`` / ``last_frame``: blob keys of the input images (PNG).
@@ -49,7 +50,7 @@ class VideoTask:
     seconds: int = 5
     aspect_ratio: str | None = "16:9"
     size: str | None = None
-    fps: int = 24
+    fps: int | None = None
     audio: bool = False
     seed: int | None = None
     prompt: str = ""

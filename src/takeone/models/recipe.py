@@ -15,7 +15,9 @@ Rules shared by every profile:
 - A profile serves the tiers it has a :class:`Quality` for, the durations in its
   ``gen_frames`` table and the sizes in each quality's table; anything else is an
   ``InvalidRequest`` naming the task field (the dialect renames it to its own).
-- Output is 24 fps; ``s`` seconds are ``24 s + 1`` frames (121 for 5 s, 241 for 10 s).
+- Output is at the profile's ``output_fps`` (24, or 16 for Wan A14B, whose content is 16 fps:
+  repeating frames to reach 24 would judder); ``s`` seconds are ``fps * s + 1`` frames (121 for
+  5 s at 24 fps). A task may leave ``fps`` unset (the profile's rate) or ask for exactly it.
 - ``guidance`` (0..1) maps linearly onto the tier's guidance range:
   ``guidance = low + task.guidance * (high - low)``. Step-distilled recipes have
   ``low == high == 1`` and so ignore it.
@@ -290,6 +292,8 @@ class Profile:
     # headroom a job needs beside the weights. Recipes over ``vae_tiling_above`` generated
     # pixels x frames decode in tiles (when ``speedups.vae_tiling`` is "auto").
     offload: str = "auto"
+    # The delivered frame rate (a task's fps must be unset or equal to it).
+    output_fps: int = OUTPUT_FPS
     activation_gib: float = 0.0
     vae_tiling_above: int | None = None
     speedups: Speedups = field(default_factory=Speedups)
@@ -308,10 +312,10 @@ class Profile:
             gen_width=gen_w,
             gen_height=gen_h,
             gen_frames=gen_frames,
-            gen_fps=gen_frames * OUTPUT_FPS / out_frames,
+            gen_fps=gen_frames * self.output_fps / out_frames,
             output_width=out_w,
             output_height=out_h,
-            output_fps=OUTPUT_FPS,
+            output_fps=self.output_fps,
             output_frames=out_frames,
             audio=task.audio,
             guidance_scale=quality.guidance(task.guidance),
@@ -379,12 +383,12 @@ class Profile:
         return quality
 
     def _frames(self, task: VideoTask) -> tuple[int, int]:
-        if task.fps != OUTPUT_FPS:
-            raise InvalidRequest("fps", task.fps, f"must be {OUTPUT_FPS}")
+        if task.fps is not None and task.fps != self.output_fps:
+            raise InvalidRequest("fps", task.fps, f"must be {self.output_fps} (profile {self.name!r})")
         if task.seconds not in self.gen_frames:
             allowed = ", ".join(str(d) for d in self.durations())
             raise InvalidRequest("seconds", task.seconds, f"must be one of {allowed}")
-        return self.gen_frames[task.seconds], task.seconds * OUTPUT_FPS + 1
+        return self.gen_frames[task.seconds], task.seconds * self.output_fps + 1
 
     def durations(self) -> tuple[int, ...]:
         """The clip lengths in seconds this profile serves."""

@@ -9,13 +9,15 @@ Which checkpoint serves which kind (``Recipe.weights`` names it):
 
 Recipe choices, and why:
 
-- A14B is trained at 16 fps, so it generates 81 frames for 5 s (5.06 s) and 161 for 10 s
-  (10.06 s); the render step resamples to 121 / 241 frames at 24 fps. 161 frames is twice
-  Wan's training length: expect weaker motion coherence on 10 s clips.
+- A14B content is 16 fps, so the clip is delivered at 16 fps, every generated frame once:
+  81 frames for 5 s (5.06 s) and 161 for 10 s (10.06 s). Resampling to 24 fps would repeat
+  every other frame (a 1-2-1-2 judder). 161 frames is twice Wan's training length: expect
+  weaker motion coherence on 10 s clips.
 - Sizes: ``fast`` generates at Wan's 480p (832x480, 480x832, 624x624) and is upscaled to the
-  720p output; ``standard`` and ``quality`` generate at 720p (1280x720, 720x1280, and 960x960
-  for 1:1, the same token count as 1280x720) and deliver 1280x720, 720x1280, 720x720. Wan's
-  720p is its maximum; 1080p is not offered.
+  720p output, except first-and-last-frame tasks: the FLF2V checkpoint is 720p-only, so it
+  runs at 720p on every tier. ``standard`` and ``quality`` generate at 720p (1280x720,
+  720x1280, and 960x960 for 1:1, the same token count as 1280x720) and deliver 1280x720,
+  720x1280, 720x720. Wan's 720p is its maximum; 1080p is not offered.
 - Steps: 40 (Wan's recipe) for ``fast`` and ``standard``; 50 for ``quality``.
 - Guidance: ``guidance`` 0..1 maps linearly onto 1..5 for both experts, so 0.7 and 0.8 give
   3.8 and 4.2, inside Wan's recommended 3.5..4 band, and 0 turns classifier-free guidance
@@ -108,7 +110,7 @@ def sources() -> tuple[WeightSource, ...]:
 def wan_22_profile() -> Profile:
     """Build the ``wan-2.2`` profile."""
     qualities = {
-        key: Quality(steps, sizes, GUIDANCE_RANGE, pipeline_sampling=SAMPLING)
+        key: Quality(steps, sizes, GUIDANCE_RANGE, pipeline_sampling=SAMPLING, pipeline_sizes={"condition": SIZES_720P})
         for key, (steps, sizes) in _QUALITIES.items()
     }
     return Profile(
@@ -120,6 +122,7 @@ def wan_22_profile() -> Profile:
         qualities=qualities,
         gen_frames=GEN_FRAMES,
         has_audio=False,
+        output_fps=GEN_FPS,
         max_sequence_length=MAX_SEQUENCE_LENGTH,
         negative_prompt=NEGATIVE_PROMPT,
         pipeline_weights=REPOS,

@@ -25,7 +25,7 @@ OUTPUT = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)}
 GEN_480P = {"16:9": (832, 480), "9:16": (480, 832), "1:1": (624, 624)}
 GEN_720P = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960)}
 TIERS_ = {"fast": (40, GEN_480P), "standard": (40, GEN_720P), "quality": (50, GEN_720P)}
-FRAMES = {5: (81, 121), 10: (161, 241)}
+FRAMES = {5: (81, 81), 10: (161, 161)}  # generated, delivered: the same frames at 16 fps
 WEIGHTS = {"i2v": I2V_REPO, "t2v": T2V_REPO, "condition": FLF2V_REPO}
 BOUNDARY = {"i2v": 0.9, "t2v": 0.875, "condition": None}
 PIPELINES = {"t2v": "t2v", "i2v": "i2v", "flf2v": "condition"}
@@ -48,12 +48,14 @@ def case_id(req: VideoTask) -> str:
 def test_real_recipe_table(request_: VideoTask) -> None:
     recipe = get_profile("wan-2.2").recipe_for(request_)
     steps, gen_sizes = TIERS_[request_.tier]
+    if request_.kind == "flf2v":
+        gen_sizes = GEN_720P  # the FLF2V checkpoint is 720p-only, on every tier
     pipeline = PIPELINES[request_.kind]
     gen_frames, output_frames = FRAMES[request_.seconds]
     assert (recipe.family, recipe.pipeline, recipe.weights) == ("wan", pipeline, WEIGHTS[pipeline])
     assert (recipe.gen_width, recipe.gen_height) == gen_sizes[request_.aspect_ratio or ""]
     assert (recipe.output_width, recipe.output_height) == OUTPUT[request_.aspect_ratio or ""]
-    assert (recipe.gen_frames, recipe.output_frames, recipe.output_fps) == (gen_frames, output_frames, 24)
+    assert (recipe.gen_frames, recipe.output_frames, recipe.output_fps) == (gen_frames, output_frames, 16)
     assert (recipe.steps, recipe.sampling, recipe.audio) == (steps, WanSampling(BOUNDARY[pipeline]), False)
     assert recipe.license == "Apache-2.0" and recipe.max_sequence_length == 512
     assert_wan_valid(recipe)
@@ -63,9 +65,9 @@ def assert_wan_valid(recipe: Recipe) -> None:
     """What Wan A14B needs and its pipelines do not all enforce (they round silently)."""
     assert recipe.gen_width % 16 == 0 and recipe.gen_height % 16 == 0
     assert (recipe.gen_frames - 1) % 4 == 0
-    # Generated at A14B's trained 16 fps, lasting as long as the delivered 24 fps clip.
+    # Generated and delivered at A14B's trained 16 fps, every frame once (no 1-2-1-2 repeats).
+    assert recipe.gen_fps == recipe.output_fps == 16 and recipe.gen_frames == recipe.output_frames
     assert (recipe.gen_frames - 1) / 16 == pytest.approx(recipe.output_duration_s, abs=0.07)
-    assert recipe.gen_fps == pytest.approx(16, abs=0.1)
     assert (recipe.gen_width > recipe.gen_height) == (recipe.output_width > recipe.output_height)
     assert recipe.output_width % 2 == 0 and recipe.output_height % 2 == 0
 
@@ -88,7 +90,7 @@ def test_audio_is_refused_with_a_400_naming_the_field(kind: str) -> None:
     [
         ("aspect_ratio", {"aspect_ratio": "4:3"}),
         ("seconds", {"seconds": 7}),
-        ("fps", {"fps": 16}),
+        ("fps", {"fps": 24}),
         ("size", {"aspect_ratio": None, "size": "1920x1080"}),
     ],
 )
@@ -115,3 +117,12 @@ def test_shrink_keeps_everything_but_sizes_frames_and_steps() -> None:
         assert little.steps == 2 and little.gen_frames == {5: 9, 10: 17}[request.seconds]
         assert little.gen_width % 16 == 0 and little.gen_height % 16 == 0
         assert (little.output_width, little.output_height) == (big.output_width // 8, big.output_height // 8)
+
+
+def test_a_task_may_leave_fps_to_the_profile_or_ask_for_its_rate() -> None:
+    task = VideoTask(kind="t2v", seconds=5)
+    assert (get_profile("wan-2.2").recipe_for(task).output_fps, get_profile("ltx-2").recipe_for(task).output_fps) == (
+        16, 24)
+    assert get_profile("wan-2.2").recipe_for(dataclasses.replace(task, fps=16)).output_frames == 81
+    with pytest.raises(InvalidRequest, match="must be 16"):
+        get_profile("wan-2.2").recipe_for(dataclasses.replace(task, fps=24))

@@ -39,7 +39,7 @@ from takeone.models.loader import load_video_model
 from takeone.models.ltx2.recipe import Ltx2Sampling
 from takeone.models.recipe import Profile
 from takeone.models.registry import get_profile
-from takeone.models.render import render
+from takeone.models.render import render, repeat_counts
 from takeone.models.wan.model import WanModel
 from takeone.models.wan.profile import FLF2V_REPO, shrink
 from takeone.models.wan.tiny import write_tiny_wan_repos
@@ -47,7 +47,7 @@ from takeone.models.weights import WeightsMissing
 from tests.unit.models.callbacks import ignore, never, whole
 
 SIZES = {"16:9": (160, 90), "9:16": (90, 160), "1:1": (90, 90)}
-FRAMES = {5: 121, 10: 241}
+FRAMES = {5: 81, 10: 161}  # delivered at Wan's 16 fps
 GEN_FRAMES = {5: 9, 10: 17}
 
 
@@ -127,9 +127,9 @@ def test_render_case(
     info = render(wan_model, wan_profile, request, out_file, lambda d, t: calls.append((d, t)), never)
 
     width, height = SIZES[case.aspect_ratio]
-    assert probe(out_file) == (width, height, 24, FRAMES[case.seconds], 0)
+    assert probe(out_file) == (width, height, 16, FRAMES[case.seconds], 0)
     delivered = (info.width, info.height, info.frames, info.fps, info.has_audio)
-    assert delivered == (width, height, FRAMES[case.seconds], 24, False)
+    assert delivered == (width, height, FRAMES[case.seconds], 16, False)
     assert info.seed == 3 and calls == [(1, 3), (2, 3), (3, 3)]  # 2 steps, then decode and MP4
 
 
@@ -254,7 +254,7 @@ def test_cancellation_raises_job_cancelled_and_writes_nothing(
     with pytest.raises(JobCancelled):
         render(wan_model, wan_profile, request, out_file, ignore, should_cancel)
     assert len(polls) == cancel_after + 1 and list(out_file.parent.iterdir()) == []
-    assert render(wan_model, wan_profile, request, out_file, ignore, never).frames == 121
+    assert render(wan_model, wan_profile, request, out_file, ignore, never).frames == 81
 
 
 def test_allocation_failure_becomes_out_of_memory(wan_model: WanModel, wan_profile: Profile) -> None:
@@ -372,3 +372,16 @@ def test_a_pin_to_an_absent_snapshot_is_refused_before_loading(wan_root: Path, m
     monkeypatch.setenv("TAKEONE_REVISIONS", f"{I2V_REPO}={'d' * 40}")
     with pytest.raises(WeightsMissing, match=f"{I2V_REPO}@{'d' * 40}/transformer/"):
         load_video_model("wan-2.2", "cpu", weights=wan_root)
+
+
+def test_the_real_frame_count_is_delivered_at_16_fps_each_frame_once(
+    wan_model: WanModel, out_file: Path, black_and_white: tuple[str, str]
+) -> None:
+    """The real profile's 81 frames (shrunk in space only): 81 frames at 16 fps in the MP4,
+    no frame repeated to reach 24 fps, however a player counts them."""
+    profile = shrink(get_profile("wan-2.2"), gen_divisor=16, steps=2, max_sequence_length=64)
+    task = VideoTask(kind="i2v", tier="fast", first_frame=black_and_white[0], seconds=5, seed=1)
+    recipe = profile.recipe_for(task)
+    assert repeat_counts(recipe.gen_frames, recipe.output_frames).tolist() == [1] * 81
+    info = render(wan_model, profile, task, out_file, ignore, never)
+    assert (info.fps, info.frames) == (16, 81) and probe(out_file)[2:4] == (16, 81)
