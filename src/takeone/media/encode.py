@@ -200,7 +200,7 @@ class Mp4Writer:
         _check_audio(audio, self.sample_rate)
         if audio.shape[0] != self.audio_channels:
             raise ValueError(f"audio has {audio.shape[0]} channels, the track {self.audio_channels}")
-        self._audio_parts.append(np.asarray(audio, dtype=np.float32))
+        self._audio_parts.append(finite_audio(audio))
 
     def close(self) -> None:
         """Finish the file and move it into place; on any failure nothing is left behind."""
@@ -341,6 +341,16 @@ def _check_size(width: int, height: int) -> None:
     # yuv420p stores chroma at half resolution, so H.264 needs even dimensions.
     if width <= 0 or height <= 0 or width % 2 or height % 2:
         raise ValueError(f"width and height must be positive and even, got {width}x{height}")
+
+
+def finite_audio(audio: Audio) -> Audio:
+    """``audio`` as float32 in -1..1 with NaN as silence and infinities at full scale: the AAC
+    encoder refuses non-finite samples (``avcodec_send_frame`` returns EINVAL), which would
+    fail a whole job over a few bad samples."""
+    samples = np.asarray(audio, dtype=np.float32)
+    if np.isfinite(samples).all():
+        return samples
+    return np.clip(np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
 
 
 def _check_audio_format(channels: int, sample_rate: int) -> None:

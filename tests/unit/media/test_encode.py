@@ -331,3 +331,17 @@ def test_settings_reach_the_encoder(tmp_path: Path) -> None:
     encode_mp4(tmp_path / "hi.mp4", frames, 24, 128, 72, settings=EncoderSettings(crf=10))
     encode_mp4(tmp_path / "lo.mp4", frames, 24, 128, 72, settings=EncoderSettings(crf=40))
     assert (tmp_path / "hi.mp4").stat().st_size > 2 * (tmp_path / "lo.mp4").stat().st_size
+
+
+def test_non_finite_audio_samples_do_not_fail_the_encode(tmp_path: Path) -> None:
+    """AAC refuses NaN and infinities (avcodec_send_frame: EINVAL): NaN becomes silence, an
+    infinity full scale, and the file is written with its audio track."""
+    out = tmp_path / "nan.mp4"
+    audio = tone(2, 16_000 * 5, 16_000)
+    audio[:, 1_000:3_000] = np.nan
+    audio[0, 5], audio[1, 7] = np.inf, -np.inf
+    encode_mp4(out, gradient_frames(121, 64, 36), 24, 64, 36, audio, 16_000)
+    with av.open(str(out)) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+        decoded = np.concatenate([frame.to_ndarray() for frame in container.decode(audio=0)], axis=-1)
+    assert np.isfinite(decoded).all() and decoded.shape[-1] >= 121 / 24 * 16_000

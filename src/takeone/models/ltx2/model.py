@@ -34,6 +34,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -91,6 +92,7 @@ PIPELINES: Mapping[str, Any] = {
     "condition": LTX2ConditionPipeline,
 }
 TRANSFORMERS = ("transformer", "transformer_full")
+log = logging.getLogger(__name__)
 # Which pipeline runs stage 2 of a two-stage recipe: image to video refines through the
 # condition pipeline (see :func:`conditioning_arguments`).
 STAGE_2_PIPELINE: Mapping[str, str] = {"t2v": "t2v", "i2v": "condition", "condition": "condition"}
@@ -500,5 +502,13 @@ def conditioning_arguments(
 
 
 def audio_to_numpy(audio: torch.Tensor) -> Audio:
-    """Vocoder output ``[channels, samples]`` to float32 numpy clipped to -1..1."""
-    return audio.float().clamp(-1.0, 1.0).cpu().numpy()
+    """Vocoder output ``[channels, samples]`` to float32 numpy in -1..1; NaN samples (random
+    weights make them, a real vocoder may) become silence and infinities full scale, with a
+    warning, since the AAC encoder refuses them."""
+    samples = audio.float()
+    bad = int((~torch.isfinite(samples)).sum())
+    if bad:
+        log.warning("%d non-finite audio samples of %d replaced (NaN by silence, inf by full scale)",
+                    bad, samples.numel())
+        samples = torch.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
+    return samples.clamp(-1.0, 1.0).cpu().numpy()
