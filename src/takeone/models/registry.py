@@ -18,7 +18,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from takeone.models.ltx2.profile import ltx2_profile
+from takeone.models.ltx2.profile import ltx2_profile, ltx25_profile
 from takeone.models.recipe import Profile
 from takeone.models.tiny.profile import TINY
 from takeone.models.wan.profile import wan_22_profile
@@ -30,7 +30,9 @@ FAMILIES: Mapping[str, str] = {
     "tiny": "takeone.models.tiny.load",
 }
 
-PROFILES: Mapping[str, Profile] = {profile.name: profile for profile in (ltx2_profile(), TINY, wan_22_profile())}
+PROFILES: Mapping[str, Profile] = {
+    profile.name: profile for profile in (ltx2_profile(), ltx25_profile(), TINY, wan_22_profile())
+}
 
 
 def get_profile(name: str) -> Profile:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from huggingface_hub import snapshot_download
-from huggingface_hub.errors import LocalEntryNotFoundError
+from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError
 
 from takeone.core.errors import InsufficientGpuMemory, WeightsMissing
 from takeone.models.recipe import OFFLOAD_MODES, Profile, WeightSource
@@ -145,11 +145,23 @@ def pull(profile: Profile, root: Path | None = None, cache_dir: Path | None = No
     """
     for need in needs(profile):
         local_dir = root / need.repo if root is not None else None
-        snapshot_download(
-            need.repo, revision=need.revision, allow_patterns=need.allow_patterns, cache_dir=cache_dir,
-            local_dir=local_dir,
-        )
+        try:
+            snapshot_download(
+                need.repo, revision=need.revision, allow_patterns=need.allow_patterns, cache_dir=cache_dir,
+                local_dir=local_dir,
+            )
+        except GatedRepoError as exc:
+            raise PermissionError(gated_message(profile, need.repo)) from exc
     return check(profile, root, cache_dir)
+
+
+def gated_message(profile: Profile, repo: str) -> str:
+    """What to do when the Hub refuses a gated repo (no token, or terms not accepted)."""
+    return (
+        f"access to {repo} is not granted: it is a gated repo. Accept its terms at "
+        f"https://huggingface.co/{repo} while logged in, create a read token for that account, "
+        f"set HF_TOKEN to it, and rerun: takeone pull {profile.name}"
+    )
 
 
 def pinned(profile: Profile, environ: Mapping[str, str] | None = None) -> Profile:

@@ -22,21 +22,12 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import (
-    AutoencoderKLLTX2Audio,
-    AutoencoderKLLTX2Video,
-    FlowMatchEulerDiscreteScheduler,
-    LTX2VideoTransformer3DModel,
-)
-from diffusers.pipelines.ltx2.connectors import LTX2TextConnectors
-from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
-from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
-from transformers import AutoTokenizer, Gemma3ForConditionalGeneration
 
 from takeone.models.ltx2.model import TRANSFORMERS, Ltx2Model
 from takeone.models.ltx2.speedups import fp8_unavailable_reason
@@ -44,16 +35,11 @@ from takeone.models.ltx2.warmup import warmup_recipes
 from takeone.models.recipe import Profile
 from takeone.models.weights import plan_offload, resolve
 
-# Component name -> how to load its folder. Both transformers share one class.
-MODEL_CLASSES: Mapping[str, Any] = {
-    "transformer": LTX2VideoTransformer3DModel,
-    "transformer_full": LTX2VideoTransformer3DModel,
-    "connectors": LTX2TextConnectors,
-    "vae": AutoencoderKLLTX2Video,
-    "audio_vae": AutoencoderKLLTX2Audio,
-    "vocoder": LTX2Vocoder,
-    "latent_upsampler": LTX2LatentUpsamplerModel,
-}
+# Where a class named in a repo may come from: transformers, diffusers, or one of diffusers'
+# pipeline packages (``["ltx2", "LTX2VocoderWithBWE"]`` in a model_index.json). Nothing else:
+# a repo's files choose among these classes, never which code to import.
+LIBRARIES = ("transformers", "diffusers")
+PIPELINE_PACKAGES = ("ltx2",)
 
 
 def load_model(
@@ -83,6 +69,8 @@ def load_ltx2(
     paths = resolve(profile, root, cache_dir)
     offloaded = offload_plan(profile, device, offload)
     dtype = serving_dtype(device)
+    index_file = paths.pop("model_index", None)
+    del index_file  # read per folder: each repo's own model_index.json names its classes
     components = {name: load_component(name, path, dtype) for name, path in paths.items()}
     return Ltx2Model(components, device, offloaded, profile.speedups, warmup_recipes(profile))
 
@@ -110,15 +98,65 @@ def serving_dtype(device: torch.device) -> torch.dtype:
 
 
 def load_component(name: str, path: Path, dtype: torch.dtype) -> Any:
-    """One component from its local folder, in ``dtype`` where it has weights."""
-    if name == "tokenizer":
-        return AutoTokenizer.from_pretrained(path, local_files_only=True)
-    if name == "text_encoder":
-        encoder: Any = Gemma3ForConditionalGeneration.from_pretrained(path, dtype=dtype, local_files_only=True)
-        return encoder.eval()
-    if name == "scheduler":
-        scheduler_class: Any = FlowMatchEulerDiscreteScheduler
-        return scheduler_class.from_pretrained(path, local_files_only=True)
-    if name not in MODEL_CLASSES:
-        raise ValueError(f"LTX-2 has no component called {name!r}")
-    return MODEL_CLASSES[name].from_pretrained(path, torch_dtype=dtype, local_files_only=True).eval()
+    """One component from its local folder, in ``dtype`` where it has weights, as the class
+    its repo names (:func:`component_class`): Gemma 3 or Gemma 4, the plain or the
+    bandwidth-extending vocoder, whatever the checkpoint is."""
+    cls = component_class(path)
+    tokenizer = cls.__name__ == "AutoTokenizer" or _subclass(cls, "transformers", "PreTrainedTokenizerBase")
+    if tokenizer or _subclass(cls, "diffusers", "SchedulerMixin"):
+        return cls.from_pretrained(path, local_files_only=True)
+    if _subclass(cls, "transformers", "PreTrainedModel"):
+        return cls.from_pretrained(path, dtype=dtype, local_files_only=True).eval()
+    if _subclass(cls, "diffusers", "ModelMixin"):
+        return cls.from_pretrained(path, torch_dtype=dtype, local_files_only=True).eval()
+    raise ValueError(f"LTX-2 component {name!r} has class {cls.__name__}, which takeone cannot load")
+
+
+def component_class(folder: Path) -> Any:
+    """The class of the component in ``folder``: as its repo's ``model_index.json`` names it
+    (diffusers' own record of a pipeline's parts), else as the folder's config says
+    (``_class_name`` for diffusers models and schedulers, ``architectures`` for transformers
+    models), else a tokenizer class from ``tokenizer_config.json``."""
+    index = folder.parent / "model_index.json"
+    if index.is_file():
+        entry = json.loads(index.read_text()).get(folder.name)
+        if isinstance(entry, list) and len(entry) == 2 and all(isinstance(part, str) for part in entry):
+            return named_class(entry[0], entry[1])
+    for config_name in ("config.json", "scheduler_config.json"):
+        config = _json(folder / config_name)
+        if isinstance(config.get("_class_name"), str):
+            return named_class("diffusers", config["_class_name"])
+        if config.get("architectures"):
+            return named_class("transformers", str(config["architectures"][0]))
+    if (folder / "tokenizer_config.json").is_file():
+        return named_class("transformers", "AutoTokenizer")
+    raise ValueError(f"cannot tell the class of the component in {folder.name}/ (no model_index.json entry, no config)")
+
+
+def named_class(library: str, name: str) -> Any:
+    """``name`` from ``library`` (see :data:`LIBRARIES`, :data:`PIPELINE_PACKAGES`); a config's
+    ``_class_name`` says only "diffusers", so pipeline-local classes are looked up there too."""
+    if library not in LIBRARIES + PIPELINE_PACKAGES:
+        allowed = ", ".join(LIBRARIES + PIPELINE_PACKAGES)
+        raise ValueError(f"a repo names class {name} from {library!r}; takeone loads classes of {allowed} only")
+    modules = [library] if library == "transformers" else []
+    if library == "diffusers":
+        modules = ["diffusers", *(f"diffusers.pipelines.{package}" for package in PIPELINE_PACKAGES)]
+    if library in PIPELINE_PACKAGES:
+        modules = [f"diffusers.pipelines.{library}"]
+    for module in modules:
+        found = getattr(importlib.import_module(module), name, None)
+        if found is not None:
+            return found
+    raise ValueError(f"{library} has no class {name}: the installed version may be too old")
+
+
+def _subclass(cls: Any, library: str, base: str) -> bool:
+    return isinstance(cls, type) and issubclass(cls, getattr(importlib.import_module(library), base))
+
+
+def _json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    return data if isinstance(data, dict) else {}

@@ -74,6 +74,7 @@ from takeone.models.ltx2.decode import (
     use_reference_tiles,
 )
 from takeone.models.ltx2.recipe import Ltx2Sampling
+from takeone.models.ltx2.sampler import NOISE_SEED_OFFSET, AncestralFlowMatchScheduler
 from takeone.models.ltx2.speedups import (
     apply_speedups,
     compile_failure,
@@ -128,7 +129,10 @@ class Ltx2Model(VideoModel):
         self.warmup_recipes = tuple(warmup_recipes)
         self._warming = False
         scheduler = self.components["scheduler"]
-        self.schedulers = {"shifted": scheduler, "fixed": fixed_sigma_scheduler(scheduler)}
+        fixed = fixed_sigma_scheduler(scheduler)
+        ancestral: Any = AncestralFlowMatchScheduler
+        self.schedulers = {"shifted": scheduler, "fixed": fixed, "ancestral": ancestral.from_config(fixed.config)}
+        self._ancestral_stage = False
         self.variants = build_variants(self.components)
         self.pipelines: dict[str, Pipeline] = {
             kind: pipe for (kind, transformer), pipe in self.variants.items() if transformer == "transformer"
@@ -222,6 +226,7 @@ class Ltx2Model(VideoModel):
         self, task: VideoTask, recipe: Recipe, seed: int, progress: ProgressFn, should_cancel: CancelFn
     ) -> Video:
         generator = seeded_generator(seed)
+        self.schedulers["ancestral"].noise_seed = seed + NOISE_SEED_OFFSET
         try:
             output, text_dtype = self._denoise(task, recipe, generator, progress, should_cancel)
             return self._to_video(output, recipe, seed, generator, text_dtype, should_cancel)
@@ -246,6 +251,7 @@ class Ltx2Model(VideoModel):
             reset_cache(self.components[sampling.stage1_transformer])
         width, height = recipe.stage1_size
         text = self._encode_text(task, recipe)  # once: both stages see the same prompt
+        self._ancestral_stage = sampling.stage1_sampler == "ancestral"
         first = self._stage(
             self.pipeline(recipe.pipeline, sampling.stage1_transformer),
             {
@@ -259,6 +265,7 @@ class Ltx2Model(VideoModel):
         )
         if not sampling.two_stage:
             return first, text["prompt_embeds"].dtype
+        self._ancestral_stage = False
         assert self.upsampler is not None
         latents = self.upsampler(latents=first.frames, output_type="latent", return_dict=False)[0]
         if should_cancel():
@@ -297,8 +304,9 @@ class Ltx2Model(VideoModel):
         return text
 
     def _stage(self, pipe: Pipeline, arguments: dict[str, Any]) -> Any:
-        """One pipeline call, with the scheduler its sigmas need."""
-        pipe.scheduler = self.schedulers["fixed" if arguments.get("sigmas") else "shifted"]
+        """One pipeline call, with the scheduler its sigmas and sampler need."""
+        key = "fixed" if arguments.get("sigmas") else "shifted"
+        pipe.scheduler = self.schedulers["ancestral" if key == "fixed" and self._ancestral_stage else key]
         return pipe(**arguments, return_dict=True)
 
     def _to_video(

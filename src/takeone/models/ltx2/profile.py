@@ -65,6 +65,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from takeone.models.ltx2.recipe import Ltx2Sampling, reference_sigmas
@@ -155,6 +156,67 @@ def sources() -> tuple[WeightSource, ...]:
         *(WeightSource(name, BASE_REPO, name, gib) for name, gib in base),
         WeightSource("transformer", DISTILLED_REPO, "transformer", 35.4),
         WeightSource("transformer_full", BASE_REPO, "transformer", 35.4),
+    )
+
+
+# --- ltx-2.5 ---------------------------------------------------------------------------
+
+NAME_25 = "ltx-2.5"
+REPO_25 = "Lightricks/LTX-2.5-Diffusers"
+LICENSE_25 = LICENSE.replace("LTX-2 Community", "LTX-2.x Community")
+# The reference's 2.3+ full-model recipe: STG on block 28 (2.0: 29), cross-timestep
+# modulation on; the distilled stage 1 samples with the ancestral Euler step since 2.5.
+DISTILLED_25 = dataclasses.replace(DISTILLED, use_cross_timestep=True, stage1_sampler="ancestral")
+FULL_25 = dataclasses.replace(FULL, stg_blocks=(28,), use_cross_timestep=True)
+
+
+def sources_25() -> tuple[WeightSource, ...]:
+    """Every folder of ``Lightricks/LTX-2.5-Diffusers`` the profile loads (estimated bf16 GiB),
+    plus its ``model_index.json``, which names each component's class. Skipped: the stage-2
+    LoRA at the root (the distilled DiT runs stage 2 itself), the duration head (clip lengths
+    are the task's), the diffusion decoder (needs NATTEN kernels from the Hub; the
+    convolutional ``vae/`` decodes instead)."""
+    folders = [
+        ("tokenizer", "tokenizer", 0.0),
+        ("text_encoder", "text_encoder", 22.4),  # Gemma 4 12B with LTX's projection
+        ("connectors", "connectors", 3.0),
+        ("vae", "vae", 1.5),
+        ("audio_vae", "audio_vae", 0.2),
+        ("vocoder", "vocoder", 0.3),  # with bandwidth extension to 48 kHz
+        ("scheduler", "scheduler", 0.0),
+        ("latent_upsampler", "latent_upsampler", 1.0),
+        ("transformer", "transformer", 41.0),  # distilled, about 22B parameters
+        ("transformer_full", "transformer_full", 41.0),
+    ]
+    return (
+        *(WeightSource(name, REPO_25, folder, gib) for name, folder, gib in folders),
+        WeightSource("model_index", REPO_25, None, 0.0, "model_index.json"),
+    )
+
+
+def ltx25_profile() -> Profile:
+    """Build the ``ltx-2.5`` profile: every weight from Lightricks' own diffusers repo (gated)."""
+    steps = len(DISTILLED_SIGMAS)
+    full = f"{REPO_25} (full + distilled)"
+    return Profile(
+        name=NAME_25,
+        family="ltx2",
+        license=LICENSE_25,
+        description="LTX-2.5 22B (Gemma 4, 48 kHz audio): distilled two-stage (fast, standard), "
+        "full + distilled (quality). Gated repo: needs HF_TOKEN.",
+        weights=REPO_25,
+        qualities={
+            "fast": Quality(steps, SIZES_720P, sampling=DISTILLED_25, weights=REPO_25),
+            "standard": Quality(steps, SIZES_1080P, sampling=DISTILLED_25, weights=REPO_25),
+            "quality": Quality(FULL_STEPS, SIZES_1080P, QUALITY_GUIDANCE, sampling=FULL_25, weights=full),
+        },
+        gen_frames=GEN_FRAMES,
+        negative_prompt=NEGATIVE_PROMPT,
+        sources=sources_25(),
+        offload="auto",
+        activation_gib=ACTIVATION_GIB,
+        vae_tiling_above=TILE_ABOVE,
+        speedups=SPEEDUPS,
     )
 
 

@@ -23,6 +23,9 @@ class Ltx2Sampling(Sampling):
     - ``guidance_rescale``, ``stg_scale`` on ``stg_blocks``, ``modality_scale``: the guided
       stage's other terms (the audio branch shares them).
     - ``sigmas``: an explicit schedule, used exactly as given (no shift).
+    - ``stage1_sampler``: ``euler`` (the pipelines' deterministic flow-matching step) or
+      ``ancestral``: each step lands below the next sigma and renoises back up to it (eta 1),
+      as the reference samples the distilled stage 1 since LTX-2.5.
     - Two-stage: stage 1 at half the generation size, a 2x latent upsample, then
       ``stage2_steps`` steps at the generation size with ``stage2_sigmas``, re-noised to
       ``stage2_noise_scale``. ``stage1_transformer`` names the component that runs stage 1
@@ -37,6 +40,7 @@ class Ltx2Sampling(Sampling):
     modality_scale: float = 1.0
     sigmas: tuple[float, ...] | None = None
     use_cross_timestep: bool = True
+    stage1_sampler: str = "euler"
     two_stage: bool = False
     stage1_transformer: str = "transformer"
     stage2_steps: int = 0

@@ -118,10 +118,32 @@ def write_tiny_checkpoints(profile: Profile, root: Path, layout: str = "cache") 
     ``layout="cache"`` writes a Hugging Face cache (what ``HF_HOME/hub`` holds);
     ``layout="local"`` writes ``root/<org>/<name>`` folders like ``hf download --local-dir``.
     """
-    components = build_tiny_ltx2_components()
+    components = _tiny_components_for(profile)
     for source in profile.sources:
         target = _repo_folder(root, source.repo, layout) / source.path
-        components[source.component].save_pretrained(target)
+        if source.filename == "model_index.json":
+            _model_index(components, target.parent)
+        else:
+            components[source.component].save_pretrained(target)
+
+
+def _tiny_components_for(profile: Profile) -> dict[str, Any]:
+    """The 2.5 architecture for ``ltx-2.5`` (scaled copies keep the name), else 2.0's."""
+    if profile.name.startswith("ltx-2.5"):
+        from takeone.models.ltx2.tiny25 import build_tiny_ltx25_components  # it builds on this module
+
+        return build_tiny_ltx25_components()
+    return build_tiny_ltx2_components()
+
+
+def _model_index(components: dict[str, Any], folder: Path) -> None:
+    """The repo's ``model_index.json`` as diffusers writes it: each part's library and class."""
+    from diffusers import LTX2Pipeline
+
+    from takeone.models.common import accepted
+
+    pipeline_class: Any = LTX2Pipeline
+    pipeline_class(**accepted(pipeline_class, components)).save_config(folder)
 
 
 def _repo_folder(root: Path, repo: str, layout: str) -> Path:
