@@ -80,7 +80,9 @@ def test_cancel_running_job_frees_worker(fresh_dir: Path) -> None:
         rid = _submit(server, key)["request_id"]
         _wait_status(server, key, rid, {"PROCESSING"})
         r = httpx.post(f"{server.url}/v2/requests/{rid}/cancel", headers=h)
-        assert r.status_code == 422 and r.json()["error"] == "cancelled"
+        assert r.status_code == 200 and r.json()["status"] == "FAILED" and r.json()["error"] == "cancelled"
+        again = httpx.post(f"{server.url}/v2/requests/{rid}/cancel", headers=h)
+        assert again.status_code == 409 and "already finished" in again.json()["error"]
         assert server.balance(key) == 10
         nxt = _submit(server, key)["request_id"]
         assert _wait_status(server, key, nxt, {"COMPLETED"})["status"] == "COMPLETED"

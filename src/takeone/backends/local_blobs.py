@@ -153,7 +153,7 @@ def _probe(root: Path) -> None:
         raise StoreUnavailable(f"the data folder cannot take new files: {exc.strerror or exc}") from exc
 
 
-def _KEY_OK(key: str) -> bool:  # noqa: N802 - reads as a predicate
+def _KEY_OK(key: str) -> bool:
     try:
         check_key(key)
     except NotFound:

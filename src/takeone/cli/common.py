@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 DEFAULT_DATA_DIR = "takeone-data"
-SubParsers = argparse._SubParsersAction  # noqa: SLF001 - argparse exposes no public name
+SubParsers = argparse._SubParsersAction
 
 
 def add_data_dir(p: argparse.ArgumentParser) -> None:

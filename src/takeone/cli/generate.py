@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from takeone.edge.dialects.segmind.registry import get_endpoint
 from takeone.core.errors import InvalidRequest, TakeoneError
+from takeone.edge.dialects.segmind.registry import get_endpoint
 from takeone.media.images import FetchPolicy, load_image, save_png
 
 

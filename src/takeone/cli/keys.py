@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from takeone.cli import key_credentials
 from takeone.cli.common import SubParsers, add_data_dir
+from takeone.core.errors import NotFound
 from takeone.core.store import Store
 
 T = TypeVar("T")
@@ -48,10 +49,15 @@ def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
     key_credentials.register(ksub)
 
 
-def _with_store(args: argparse.Namespace, call: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
+def _with_store(args: argparse.Namespace, call: Callable[[Store], Coroutine[Any, Any, T]],
+                create: bool = False) -> T:
     from takeone.backends.sqlite.store import SqliteStore
 
-    store = SqliteStore.open(args.data_dir / "takeone.db")
+    path = args.data_dir / "takeone.db"
+    if not create and not path.exists():
+        raise NotFound(f"no takeone data folder at {args.data_dir.resolve()} (no takeone.db there);"
+                       " pass --data-dir, or create a key first")
+    store = SqliteStore.open(path)
     try:
         return asyncio.run(call(store))
     finally:
@@ -70,7 +76,7 @@ def _create(args: argparse.Namespace) -> int:
             print(f"takeone: unknown scope {route!r} (known: {', '.join(known_routes())})", file=sys.stderr)
             return 2
     created = _with_store(args, lambda s: s.create(args.credits, args.scope, args.rate_limit,
-                                                   args.max_concurrent, args.name))
+                                                   args.max_concurrent, args.name), create=True)
     print(f"created {created.key.id} with {created.key.balance:g} credits;"
           " the key is shown once, below:")
     if args.key_pair:

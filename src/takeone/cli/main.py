@@ -10,16 +10,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from takeone.cli import keys, serve
 from takeone.cli.common import SubParsers, add_weights_args, check_profile, weights_dir
 from takeone.cli.profiles import register as register_profile_commands
+from takeone.core.errors import TakeoneError
 from takeone.core.settings import env_fetch_allow
 
 
@@ -32,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.run(args)
         return result
+    except TakeoneError as exc:  # a clear sentence, not a traceback
+        print(f"takeone: {exc.message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `takeone profiles | head`

@@ -14,11 +14,17 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
-from takeone.cli.common import SubParsers, add_data_dir, add_weights_args, check_profile, weights_dir
+from takeone.cli.common import (
+    SubParsers,
+    add_data_dir,
+    add_weights_args,
+    check_profile,
+    weights_dir,
+)
+from takeone.cli.logs import configure_logging
 from takeone.core.settings import DEFAULT_PORT, Settings, env_fetch_allow
-
-LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 
 def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
@@ -34,11 +40,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--job-timeout", type=float, default=3600.0, help="per-job deadline in seconds")
     p.add_argument("--debug-step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--debug-load-delay", type=float, default=0.0, help=argparse.SUPPRESS)
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", default="text", choices=["text", "json"],
+                   help="text for people, json (one object per line) for log shippers")
 
 
 def _add_serve(sub: SubParsers[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="run the API server (and, unless --no-workers, its workers)")
+    p = sub.add_parser("serve", help="run the API server (and, unless --no-workers, its workers)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description="Run the API in the foreground (it holds the terminal; Ctrl+C stops it).")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     _add_common(p)
@@ -56,6 +66,10 @@ def _add_serve(sub: SubParsers[argparse.ArgumentParser]) -> None:
                    help="seconds between retention sweeps (default 300)")
     p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before submits get 429")
     p.add_argument("--rate-limit", type=int, help="default requests per minute for keys without one")
+    p.add_argument("--header-timeout", type=float, default=15.0,
+                   help="seconds a client has to send a request's headers")
+    p.add_argument("--body-timeout", type=float, default=120.0,
+                   help="seconds a client has to send a request's body (408 after)")
     p.add_argument("--webhook-retry-delays", type=_delays, metavar="S,S,...",
                    default=Settings.webhook_retry_delays_s,
                    help="seconds to wait after each failed webhook attempt (default: Standard"
@@ -74,14 +88,31 @@ def _delays(text: str) -> tuple[float, ...]:
 
 
 def _add_worker(sub: SubParsers[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("worker", help="run workers only, pulling jobs from the data folder's store")
+    p = sub.add_parser("worker", help="run workers only, pulling jobs from the data folder's store",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_common(p)
     p.add_argument("--devices", nargs="+", metavar="GPU",
                    help="GPU indices to run one worker on each (default: every GPU, else one CPU worker)")
     p.set_defaults(run=_worker)
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Refuse values that would make no sense at run time, naming the flag."""
+    from takeone.core.accounts import check_limit
+    from takeone.core.errors import InvalidRequest
+
+    check_limit("--rate-limit", getattr(args, "rate_limit", None))
+    check_limit("--workers", args.workers)
+    check_limit("--max-queue", getattr(args, "max_queue", 1))
+    for flag in ("sync_timeout", "job_timeout", "retention", "sweep_interval", "header_timeout",
+                 "body_timeout"):
+        value = getattr(args, flag, 1.0)
+        if not value > 0 or value == float("inf"):
+            raise InvalidRequest("--" + flag.replace("_", "-"), value, "must be a positive number")
+
+
 def serve_settings(args: argparse.Namespace) -> Settings:
+    _check_numbers(args)
     return Settings(
         data_dir=args.data_dir, profile=args.profile, host=args.host, port=args.port,
         weights_dir=weights_dir(args), offload=args.offload,
@@ -92,12 +123,13 @@ def serve_settings(args: argparse.Namespace) -> Settings:
         retention_s=args.retention * 3600, link_ttl_s=max(args.retention * 3600, 3600),
         max_queue=args.max_queue, default_rate_limit=args.rate_limit,
         debug_step_delay_s=args.debug_step_delay, sweep_interval_s=args.sweep_interval,
-        debug_load_delay_s=args.debug_load_delay,
-        webhook_retry_delays_s=args.webhook_retry_delays,
+        debug_load_delay_s=args.debug_load_delay, header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout, webhook_retry_delays_s=args.webhook_retry_delays,
     )
 
 
 def worker_settings(args: argparse.Namespace) -> Settings:
+    _check_numbers(args)
     return Settings(
         data_dir=args.data_dir, profile=args.profile, weights_dir=weights_dir(args),
         offload=args.offload, workers=args.workers,
@@ -110,15 +142,48 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from takeone.edge.app import create_app
+    from takeone.edge.limits import guarded_h11
+    from takeone.edge.services import Services
 
     settings = serve_settings(args)
     if settings.run_workers and (problem := check_profile(settings.profile, settings.weights_dir)):
         print(f"takeone: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=args.log_level, timeout_graceful_shutdown=10)
+    configure_logging(args.log_level, args.log_format)
+    services = Services.build(settings, check_store=True)
+    log_banner(settings, services)
+    uvicorn.run(create_app(settings, services), host=settings.host, port=settings.port,
+                log_level=args.log_level, log_config=None, timeout_graceful_shutdown=10,
+                http=guarded_h11(settings.header_timeout_s))
     return 0
+
+
+def log_banner(settings: Settings, services: Any) -> None:
+    """One start line an operator can act on: where, what, with which workers and limits."""
+    from takeone import __version__
+    from takeone.edge.services import worker_configs
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    base = (settings.public_url or f"http://{host}:{settings.port}").rstrip("/")
+    if settings.run_workers:
+        configs = worker_configs(settings)
+        where = ", ".join(f"gpu {c.visible_gpu}" if c.visible_gpu else "cpu" for c in configs)
+        workers = f"{len(configs)} local ({where})"
+    else:
+        workers = f"none here (--no-workers): run `takeone worker --data-dir {settings.data_dir}`"
+    allow = ", ".join(sorted(settings.fetch_allow)) or "none (private addresses refused)"
+    lines = [
+        f"takeone {__version__} serving profile {settings.profile} on {base}"
+        f" (listening on {settings.host}:{settings.port})",
+        f"  playground {base}/   API docs {base}/docs",
+        f"  data folder {settings.data_dir.resolve()}",
+        f"  workers {workers}",
+        f"  image fetch allow-list: {allow}",
+        f"  retention {settings.retention_s / 3600:g} h; blocking calls wait up to {settings.sync_timeout_s:g} s",
+    ]
+    logging.getLogger("takeone.serve").info("\n".join(lines), extra={
+        "url": base, "profile": settings.profile, "data_dir": str(settings.data_dir.resolve()),
+        "workers": workers, "fetch_allow": sorted(settings.fetch_allow)})
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -126,7 +191,7 @@ def _worker(args: argparse.Namespace) -> int:
     if problem := check_profile(settings.profile, settings.weights_dir):
         print(f"takeone: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
+    configure_logging(args.log_level, args.log_format)
     asyncio.run(run_workers(settings))
     return 0
 
@@ -135,7 +200,7 @@ async def run_workers(settings: Settings) -> None:
     """Run a dispatcher and its worker processes until SIGINT or SIGTERM."""
     from takeone.edge.services import Services
 
-    services = Services.build(settings)
+    services = Services.build(settings, check_store=True)
     dispatcher = services.make_dispatcher()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

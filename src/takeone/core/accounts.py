@@ -17,14 +17,32 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from takeone.core.errors import Forbidden
+from takeone.core.errors import Forbidden, InvalidRequest
 
 MICRO = 1_000_000
 RATE_WINDOW_S = 60.0
+MAX_CREDITS = 1e9  # far above any real balance, far below float and integer trouble
+
+
+def check_amount(field: str, value: float, allow_negative: bool = False) -> float:
+    """A credit amount a person typed: finite, not absurd, and not negative unless allowed."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or abs(value) > MAX_CREDITS:
+        raise InvalidRequest(field, value, f"must be a finite number of credits up to {MAX_CREDITS:g}")
+    if value < 0 and not allow_negative:
+        raise InvalidRequest(field, value, "must not be negative")
+    return float(value)
+
+
+def check_limit(field: str, value: int | None) -> int | None:
+    """A per-key or server-wide limit: None (no limit) or a positive whole number."""
+    if value is not None and (not isinstance(value, int) or value < 1):
+        raise InvalidRequest(field, value, "must be a whole number of at least 1 (leave it out for no limit)")
+    return value
 
 
 def to_micro(credits: float) -> int:

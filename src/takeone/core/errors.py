@@ -10,7 +10,9 @@ checks that every class below has one.
     ├── Unauthorized            no key, an unknown key or a revoked key (401)
     ├── Forbidden               the key may not call this slug (403)
     ├── NotFound                unknown slug or request id, or another key's request (404)
+    ├── Conflict                an idempotency key reused for another request; nothing to cancel (409)
     ├── PayloadTooLarge         the request body is over the size cap (413)
+    ├── RequestTimeout          the request body arrived too slowly (408)
     ├── InsufficientCredits     the balance does not cover the price (406)
     ├── RateLimited             requests per minute or concurrent jobs exceeded (429)
     ├── WorkerUnavailable       no worker can serve the request (502)
@@ -64,8 +66,17 @@ class NotFound(TakeoneError):
     """Unknown slug or request id (another key's requests are reported the same way)."""
 
 
+class Conflict(TakeoneError):
+    """The request contradicts what the server already holds (an idempotency key first used
+    for another request; a cancel of a request that already finished)."""
+
+
 class PayloadTooLarge(TakeoneError):
     """The request body is larger than the server accepts."""
+
+
+class RequestTimeout(TakeoneError):
+    """The client took longer than the server allows to send its request."""
 
 
 class InsufficientCredits(TakeoneError):

@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from takeone.core.task import VideoTask
@@ -60,6 +60,7 @@ class Job:
     route: str = ""  # the dialect's name for the operation it was submitted to
     caller: str | None = None  # blocking jobs: the API process waiting for the answer
     worker: str | None = None  # running jobs: the lease owner
+    request_hash: str | None = None  # what its idempotency key was first used for
     dialect: str = "segmind"  # the API dialect it was submitted through: only it reads the job
     webhook_url: str | None = None  # where its status changes are delivered (the outbox)
     external_id: str | None = None  # the client's own id for it, unique per key and dialect

@@ -46,6 +46,8 @@ class Settings:
     sweep_interval_s: float = 300.0
     worker_start_timeout_s: float = 900.0
     lease_s: float = 30.0
+    header_timeout_s: float = 15.0  # a client must send its request headers within this
+    body_timeout_s: float = 120.0  # ... and its whole body within this
     heartbeat_s: float = 5.0
     store_busy_timeout_s: float = 30.0
     # Webhooks: seconds to wait after each failed attempt (Standard Webhooks' schedule), and

@@ -19,16 +19,17 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 
 from takeone import __version__
+from takeone.core.settings import Settings
+from takeone.dispatch.identity import is_dead
 from takeone.edge import errors as api_errors
 from takeone.edge import playground, schemas
 from takeone.edge.dialects.registry import dialects, renderers
-from takeone.dispatch.identity import is_dead
 from takeone.edge.files import blob_response
 from takeone.edge.health import health
+from takeone.edge.limits import BodyDeadline
 from takeone.edge.services import Services
 from takeone.edge.sweeper import Sweeper
 from takeone.edge.webhooks.sender import WebhookSender
-from takeone.core.settings import Settings
 
 log = logging.getLogger("takeone.api")
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app = FastAPI(title="takeone", version=__version__, lifespan=lifespan,
                   description="Segmind-compatible video generation on open-weight models.")
     app.state.services = services
+    app.add_middleware(BodyDeadline, seconds=settings.body_timeout_s)
     api_errors.install(app)
     for dialect in dialects():  # a dialect with a catch-all route comes last
         dialect.install(app)

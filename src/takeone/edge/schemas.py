@@ -60,10 +60,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "The key may not call this model"),
         (404, "Model or request not found"),
         (406, "Not enough credits"),
+        (409, "Idempotency-Key reused for another request, or nothing left to cancel"),
         (413, "Request body too large"),
         (429, "Too many requests (see Retry-After)"),
         (500, "Server error"),
         (502, "No worker can serve the request"),
+        (503, "The job store cannot take writes right now (see /healthz)"),
         (504, "The blocking call's deadline passed"),
     ]
 }

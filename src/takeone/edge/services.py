@@ -42,8 +42,9 @@ class Services:
     server_secret: bytes = b""  # the data folder's secret.key: seals key credentials
 
     @classmethod
-    def build(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Services:
-        store = SqliteStore.open(settings.db_path, clock, settings.store_busy_timeout_s)
+    def build(cls, settings: Settings, clock: Callable[[], float] = time.time,
+              check_store: bool = False) -> Services:
+        store = SqliteStore.open(settings.db_path, clock, settings.store_busy_timeout_s, check_store)
         secret = load_or_create_secret(settings.secret_path)
         return cls(
             settings=settings,

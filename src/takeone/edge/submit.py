@@ -43,12 +43,12 @@ class Submission:
     images: Mapping[str, tuple[str, str]]  # role -> (the dialect's field name, raw value)
     price: float
     rename: Callable[[InvalidRequest], InvalidRequest]
+    fingerprint: str | None = None  # the validated body's hash: an idempotency key's reuse check
     dialect: str = "segmind"  # only this dialect's routes will read the job
     webhook_url: str | None = None  # None: the key's own webhook URL, if it has one
     external_id: str | None = None  # the client's own id for the job (unique per key)
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # echoed back by the dialect
     aspect_from: str | None = None  # the input role whose picture sets the aspect ratio
-
 
 
 async def authenticate(services: Services, request: Request) -> ApiKey:
@@ -162,6 +162,7 @@ def _new_job(services: Services, key: ApiKey, submission: Submission, task: Vide
         created_at=services.clock(),
         blocking=blocking,
         caller=services.identity if blocking else None,
+        request_hash=submission.fingerprint,
         dialect=submission.dialect,
         webhook_url=webhook_url,
         external_id=submission.external_id,

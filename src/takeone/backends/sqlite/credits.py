@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 
 from takeone.core.accounts import from_micro
-from takeone.core.errors import InsufficientCredits
+from takeone.core.errors import InsufficientCredits, InvalidRequest
 
 
 def _log(conn: sqlite3.Connection, key_id: str, job_id: str | None, kind: str, amount: int, now: float) -> None:
@@ -23,8 +23,14 @@ def _log(conn: sqlite3.Connection, key_id: str, job_id: str | None, kind: str, a
 
 
 def grant(conn: sqlite3.Connection, key_id: str, amount: int, now: float) -> None:
-    """Add (or with a negative amount, remove) credits from a key's balance."""
-    conn.execute("UPDATE api_keys SET balance = balance + ? WHERE id = ?", (amount, key_id))
+    """Add (or with a negative amount, remove) credits; a balance never goes below zero."""
+    cur = conn.execute("UPDATE api_keys SET balance = balance + ? WHERE id = ? AND balance + ? >= 0",
+                       (amount, key_id, amount))
+    if cur.rowcount != 1:
+        row = conn.execute("SELECT balance FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+        balance = from_micro(row["balance"]) if row else 0.0
+        raise InvalidRequest("credits", from_micro(amount),
+                             f"would make the balance negative (it is {balance:g})")
     _log(conn, key_id, None, "grant", amount, now)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from takeone.backends.sqlite.legacy import legacy_task
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 30.0
 PING_TIMEOUT_S = 1.0
 
@@ -93,7 +93,13 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('ping', '0');
 """
 
-# Dialects (a job is read only through the dialect that made it), webhooks (per-job
+
+# Version 3: what an idempotency key was first used for, to refuse its reuse for another request.
+UPGRADE_3 = """
+ALTER TABLE jobs ADD COLUMN request_hash TEXT;
+"""
+
+# Version 4: dialects (a job is read only through the dialect that made it), webhooks (per-job
 # URL, the outbox, per-key URL and sealed secret), clients' own task ids, access-key pairs.
 UPGRADE_4 = """
 ALTER TABLE jobs ADD COLUMN dialect TEXT NOT NULL DEFAULT 'segmind';
@@ -127,7 +133,6 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON webhook_outbox(done_at, next_at);
 CREATE INDEX IF NOT EXISTS outbox_job ON webhook_outbox(job_id);
 """
-
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
@@ -170,14 +175,12 @@ class Database:
                     conn.execute(statement)
             columns = {r["name"] for r in conn.execute("PRAGMA table_info(jobs)")}
             if "caller" not in columns:
-                for statement in UPGRADE_2.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                _run_script(conn, UPGRADE_2)
                 _convert_legacy_rows(conn)
+            if "request_hash" not in columns:
+                _run_script(conn, UPGRADE_3)
             if "dialect" not in columns:
-                for statement in UPGRADE_4.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                _run_script(conn, UPGRADE_4)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -201,6 +204,13 @@ class Database:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def check_integrity(self) -> str | None:
+        """What ``PRAGMA quick_check`` finds wrong with the file, or None if it is sound."""
+        with self._read_lock:
+            rows = self._reader.execute("PRAGMA quick_check").fetchall()
+        problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
+        return "; ".join(problems[:3]) or None
+
     def probe(self, now: float) -> None:
         """One tiny committed write with a short timeout; raises if the file cannot take it."""
         self._prober.execute("UPDATE meta SET value = ? WHERE key = 'ping'", (repr(now),))
@@ -209,6 +219,12 @@ class Database:
         with self._lock, self._read_lock:
             for conn in (self._conn, self._reader, self._prober):
                 conn.close()
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
 
 
 def _convert_legacy_rows(conn: sqlite3.Connection) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from takeone.backends.sqlite import credits, outbox
 from takeone.backends.sqlite.db import Database
 from takeone.core.accounts import from_micro, to_micro
-from takeone.core.errors import InvalidRequest, RateLimited
+from takeone.core.errors import Conflict, InvalidRequest, RateLimited
 from takeone.core.jobs import Job, JobStatus, SubmitLimits, WorkerStatus
 from takeone.core.task import VideoTask
 
@@ -41,11 +41,45 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         finished_at=row["finished_at"],
         caller=row["caller"],
         worker=row["lease_owner"],
+        request_hash=row["request_hash"],
         dialect=row["dialect"],
         webhook_url=row["webhook_url"],
         external_id=row["external_id"],
         meta=json.loads(row["meta"]),
     )
+
+
+def transition(conn: sqlite3.Connection, job_id: str, new: JobStatus) -> bool:
+    """The one place a job's status changes: only along :class:`JobStatus`'s transitions."""
+    row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None or not JobStatus(row["status"]).can_become(new):
+        return False
+    conn.execute("UPDATE jobs SET status = ? WHERE id = ?", (new.value, job_id))
+    outbox.record(conn, job_id, new)  # the webhook delivery commits with the change
+    return True
+
+
+def fail_in(conn: sqlite3.Connection, job_id: str, error: str, now: float) -> bool:
+    """-> FAILED and release the price, inside the caller's transaction; False if finished."""
+    if not transition(conn, job_id, JobStatus.FAILED):
+        return False
+    conn.execute("UPDATE jobs SET error = ?, finished_at = ?, lease_owner = NULL,"
+                 " lease_expires_at = NULL WHERE id = ?", (error, now, job_id))
+    credits.settle(conn, job_id, "released", now)
+    return True
+
+
+def _replay(conn: sqlite3.Connection, existing: Job, new: Job, idem: str) -> bool:
+    """True: answer with ``existing``. A key reused for another request is a 409; one whose
+    request failed (nothing was charged) is freed, so a retry makes a new attempt."""
+    if existing.request_hash != new.request_hash or existing.route != new.route:
+        raise Conflict(
+            f"Idempotency-Key {idem!r} was already used for a different request"
+            f" (to {existing.route}, request {existing.id}); use a new key for a new request")
+    if existing.status is not JobStatus.FAILED:
+        return True
+    conn.execute("UPDATE jobs SET idempotency_key = NULL WHERE id = ?", (existing.id,))
+    return False
 
 
 def check_external_id(conn: sqlite3.Connection, job: Job) -> None:
@@ -78,7 +112,7 @@ class SqliteJobs:
         with self.db.transaction() as conn:
             if idempotency_key is not None:
                 existing = self._by_idempotency(conn, job.key_id, idempotency_key)
-                if existing is not None:
+                if existing is not None and _replay(conn, existing, job, idempotency_key):
                     return existing
             self._check_capacity(conn, job.key_id, limits)
             check_external_id(conn, job)
@@ -109,10 +143,10 @@ class SqliteJobs:
     def _insert(self, conn: sqlite3.Connection, job: Job, idem: str | None) -> None:
         conn.execute(
             "INSERT INTO jobs (id, key_id, endpoint, request, price, charge, status, blocking,"
-            " idempotency_key, created_at, caller, dialect, webhook_url, external_id, meta)"
-            " VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " idempotency_key, created_at, caller, request_hash, dialect, webhook_url, external_id,"
+            " meta) VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (job.id, job.key_id, job.route, json.dumps(job.task.to_dict()), to_micro(job.price),
-             job.status.value, int(job.blocking), idem, job.created_at, job.caller,
+             job.status.value, int(job.blocking), idem, job.created_at, job.caller, job.request_hash,
              job.dialect, job.webhook_url, job.external_id, json.dumps(job.meta)),
         )
 
@@ -240,14 +274,8 @@ class SqliteJobs:
 
     def fail(self, job_id: str, error: str) -> Job | None:
         with self.db.transaction() as conn:
-            if not self._transition(conn, job_id, JobStatus.FAILED):
+            if not fail_in(conn, job_id, error, self.clock()):
                 return None
-            conn.execute(
-                "UPDATE jobs SET error = ?, finished_at = ?, lease_owner = NULL,"
-                " lease_expires_at = NULL WHERE id = ?",
-                (error, self.clock(), job_id),
-            )
-            credits.settle(conn, job_id, "released", self.clock())
         return self.get(job_id)
 
     def requeue(self, job_id: str, max_attempts: int, error: str,
@@ -268,12 +296,7 @@ class SqliteJobs:
         return self.get(job_id)
 
     def _transition(self, conn: sqlite3.Connection, job_id: str, new: JobStatus) -> bool:
-        row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None or not JobStatus(row["status"]).can_become(new):
-            return False
-        conn.execute("UPDATE jobs SET status = ? WHERE id = ?", (new.value, job_id))
-        outbox.record(conn, job_id, new)  # the webhook delivery commits with the change
-        return True
+        return transition(conn, job_id, new)
 
     def delete(self, job_id: str) -> None:
         with self.db.transaction() as conn:

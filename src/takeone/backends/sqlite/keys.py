@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 
 from takeone.backends.sqlite.credits import grant
 from takeone.backends.sqlite.db import Database
-from takeone.core.accounts import ApiKey, CreatedKey, from_micro, to_micro
+from takeone.backends.sqlite.jobs import fail_in
+from takeone.core.accounts import ApiKey, CreatedKey, check_amount, check_limit, from_micro, to_micro
 from takeone.core.errors import NotFound, Unauthorized
 
 KEY_PREFIX = "tk_"
@@ -62,6 +63,9 @@ class SqliteKeys:
         max_concurrent: int | None = None,
         name: str = "",
     ) -> CreatedKey:
+        check_amount("credits", credits)
+        check_limit("rate_limit", rate_limit)
+        check_limit("max_concurrent", max_concurrent)
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         key_id = "key_" + secrets.token_hex(6)
         now = self.clock()
@@ -100,15 +104,21 @@ class SqliteKeys:
         return [_row_to_key(r) for r in self.db.query("SELECT * FROM api_keys ORDER BY created_at")]
 
     def revoke(self, key_id: str) -> ApiKey:
+        """Revoke the key and fail its queued and running jobs (credits released): a leaked
+        key must not leave work behind that nobody can cancel."""
         key = self.get(key_id)
+        now = self.clock()
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (self.clock(), key.id),
-            )
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, key.id))
+            active = conn.execute("SELECT id FROM jobs WHERE key_id = ? AND status IN"
+                                  " ('QUEUED', 'PROCESSING')", (key.id,)).fetchall()
+            for row in active:
+                fail_in(conn, row["id"], "cancelled: the API key was revoked", now)
         return self.get(key.id)
 
     def credit(self, key_id: str, credits: float) -> ApiKey:
+        check_amount("credits", credits, allow_negative=True)
         key = self.get(key_id)
         with self.db.transaction() as conn:
             grant(conn, key.id, to_micro(credits), self.clock())

@@ -49,11 +49,19 @@ class SqliteStore:
 
     @classmethod
     def open(cls, path: Path, clock: Callable[[], float] = time.time,
-             busy_timeout_s: float = BUSY_TIMEOUT_S) -> SqliteStore:
+             busy_timeout_s: float = BUSY_TIMEOUT_S, check: bool = False) -> SqliteStore:
+        """Open (and create or upgrade) the database; ``check`` also reads every page first,
+        so a damaged file is refused at start rather than failing requests later."""
         try:
-            return cls(Database(path, busy_timeout_s), clock)
+            db = Database(path, busy_timeout_s)
+            problem = db.check_integrity() if check else None
         except sqlite3.DatabaseError as exc:
             raise StoreUnavailable(f"cannot open the database {path.name}: {exc}") from exc
+        if problem is not None:
+            db.close()
+            raise StoreUnavailable(f"the database {path} is damaged ({problem}); restore it from a"
+                                   " backup or move it away to start with an empty one")
+        return cls(db, clock)
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:

@@ -25,6 +25,7 @@ from takeone.core.blobs import BlobStore, output_key
 from takeone.core.errors import StoreUnavailable
 from takeone.core.jobs import Job, JobStore, WorkerStatus
 from takeone.dispatch.identity import is_dead, process_identity
+from takeone.dispatch.joblog import log_finished
 from takeone.dispatch.local.process import Event, WorkerDied, WorkerProcess
 from takeone.dispatch.messages import (
     CancelJob,
@@ -322,6 +323,7 @@ class LocalDispatcher:
         if job is None:
             return
         if job.status.is_terminal():
+            log_finished(job)
             if self.on_finished is not None:
                 self.on_finished(job.id)
         else:

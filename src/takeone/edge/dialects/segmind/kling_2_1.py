@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from takeone.core.errors import InvalidRequest
 from takeone.edge.dialects.segmind.common import (
     AspectRatio,
     CfgScale,
@@ -15,7 +16,6 @@ from takeone.edge.dialects.segmind.common import (
     Prompt,
     Seed,
 )
-from takeone.core.errors import InvalidRequest
 
 SLUG = "kling-2.1"
 DEFAULT_PROMPT = (

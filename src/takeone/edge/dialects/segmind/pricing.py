@@ -14,11 +14,13 @@ The defaults follow the seed pages (Kling 2.6: 0.438 for 5 s without audio up to
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from takeone.core.accounts import MAX_CREDITS
 from takeone.core.task import VideoTask
 from takeone.edge.dialects.segmind.registry import MODE_OF_TIER
 
@@ -78,6 +80,7 @@ def _merge(table: dict[str, dict[str, dict[str, float]]], endpoint: str, modes: 
         if mode not in table[endpoint] or not isinstance(entries, dict):
             raise ValueError(f"{path}: unknown mode {mode!r} for {endpoint}")
         for key, value in entries.items():
-            if key not in table[endpoint][mode] or not isinstance(value, (int, float)) or value < 0:
+            if (key not in table[endpoint][mode] or not isinstance(value, (int, float))
+                    or not math.isfinite(value) or not 0 <= value <= MAX_CREDITS):
                 raise ValueError(f"{path}: bad price {endpoint}.{mode}.{key} = {value!r}")
             table[endpoint][mode][key] = float(value)

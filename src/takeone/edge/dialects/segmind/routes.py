@@ -7,6 +7,8 @@ See contracts.md sections 1-4: URLs in answers are absolute, a FAILED request an
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from typing import Any
 
@@ -14,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import (
+    Conflict,
     DeadlineExceeded,
     GenerationFailed,
     NotFound,
@@ -21,6 +24,7 @@ from takeone.core.errors import (
     WorkerUnavailable,
 )
 from takeone.core.jobs import Job, JobStatus
+from takeone.dispatch.joblog import log_finished
 from takeone.edge import schemas
 from takeone.edge.dialects.segmind.common import EndpointInput
 from takeone.edge.dialects.segmind.registry import ENDPOINTS, EndpointSpec, get_endpoint
@@ -35,7 +39,6 @@ DIALECT = "segmind"
 WEBHOOK_PARAM = {"name": "webhook", "in": "query", "required": False, "schema": {"type": "string"},
                  "description": "A URL that receives video.completed or video.failed (Standard"
                  " Webhooks); default: the key's webhook URL, if set"}
-
 
 
 def services_of(request: Request) -> Services:
@@ -63,7 +66,7 @@ def router() -> APIRouter:
                       response_model=schemas.ResultBody, responses=_failed(schemas.ResultBody),
                       summary="Result of a queued request (legacy poll_url)")
     api.add_api_route("/v2/requests/{request_id}/cancel", cancel, methods=["POST"],
-                      response_model=schemas.StatusBody, responses=_failed(schemas.StatusBody),
+                      response_model=schemas.StatusBody, responses=_errors(401, 404, 409),
                       summary="Cancel a queued or running request (it ends FAILED, nothing charged)")
     api.add_api_route("/v1/get-user-credits", get_credits, methods=["GET"],
                       response_model=schemas.CreditsBody, responses=_errors(401),
@@ -129,14 +132,18 @@ def _submission(services: Services, spec: EndpointSpec, body: EndpointInput) -> 
     fields = spec.roles()
     images = {fields[name]: (name, value) for name, value in spec.image_inputs(body).items()}
     task = spec.to_task(body, {name: f"pending:{name}" for name in spec.image_inputs(body)})
+    fingerprint = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True).encode()).hexdigest()
     return Submission(route=spec.slug, task=task, images=images,
-                      price=services.prices.price(spec.slug, task), rename=spec.rename)
+                      price=services.prices.price(spec.slug, task), rename=spec.rename,
+                      fingerprint=fingerprint)
 
 
 async def cancel_job(services: Services, job_id: str, reason: str) -> Job | None:
     """Fail the job now (releasing its credits); a running one stops at its next step."""
-    await services.store.fail(job_id, reason)
+    failed = await services.store.fail(job_id, reason)
     services.cancel_running(job_id)
+    if failed is not None:
+        log_finished(failed)
     return await services.store.get(job_id)
 
 
@@ -262,11 +269,18 @@ async def get_result(request: Request, request_id: str) -> JSONResponse:
 
 
 async def cancel(request: Request, request_id: str) -> JSONResponse:
+    """200 with the cancelled request's status (FAILED, error "cancelled", nothing charged);
+    409 if it had already finished, since there is nothing left to cancel."""
     services = services_of(request)
     job = await _own_job(services, request, request_id)
-    if not job.status.is_terminal():
-        job = await cancel_job(services, job.id, "cancelled") or job
-    return await _json(services, job, await _status_body(services, request, job))
+    if job.status.is_terminal():
+        raise Conflict(f"request {job.id!r} already finished ({job.status.value}); nothing to cancel")
+    job = await cancel_job(services, job.id, "cancelled") or job
+    if job.status is JobStatus.COMPLETED:  # it finished a moment before the cancel
+        raise Conflict(f"request {job.id!r} already finished (COMPLETED); nothing to cancel")
+    response = await _json(services, job, await _status_body(services, request, job))
+    response.status_code = 200
+    return response
 
 
 async def get_credits(request: Request) -> JSONResponse:

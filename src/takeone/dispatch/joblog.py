@@ -1,0 +1,27 @@
+"""One log line per finished job: what an operator greps for first.
+
+Example line::
+
+    job 5f0c... kling-2.6 standard 5 s: COMPLETED, 0.438 credits, 41.2 s (queued 3.1 s)
+"""
+
+from __future__ import annotations
+
+import logging
+
+from takeone.core.jobs import Job, JobStatus
+
+log = logging.getLogger("takeone.jobs")
+
+
+def log_finished(job: Job) -> None:
+    charged = job.price if job.status is JobStatus.COMPLETED else 0.0
+    total = (job.finished_at or job.created_at) - job.created_at
+    waited = (job.started_at - job.created_at) if job.started_at else total
+    outcome = job.status.value if job.error is None else f"{job.status.value} ({job.error})"
+    log.info("job %s %s %s %d s: %s, %g credits, %.1f s (queued %.1f s)", job.id, job.route,
+             job.task.tier, job.task.seconds, outcome, charged, total, waited,
+             extra={"job": job.id, "route": job.route, "tier": job.task.tier,
+                    "seconds": job.task.seconds, "status": job.status.value, "error": job.error,
+                    "credits": charged, "total_s": round(total, 3), "queued_s": round(waited, 3),
+                    "attempts": job.attempts})
