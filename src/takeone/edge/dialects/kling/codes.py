@@ -34,6 +34,7 @@ _CODES: dict[type[errors.TakeoneError], tuple[int, int]] = {
     errors.Forbidden: (403, 1103),
     errors.InsufficientCredits: (429, 1102),
     errors.InvalidRequest: (400, 1201),
+    errors.Conflict: (400, 1201),
     errors.PayloadTooLarge: (400, 1201),
     errors.NotFound: (404, 1203),
     errors.RateLimited: (429, 1302),

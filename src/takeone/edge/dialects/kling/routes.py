@@ -26,6 +26,7 @@ from takeone.edge.dialects.kling.body import (
     Image2VideoBody,
     KlingBody,
     Text2VideoBody,
+    fingerprint,
     parse,
     rename,
     to_task,
@@ -61,7 +62,7 @@ async def create_task(request: Request, kind: str) -> Response:
         await check_webhook_url(body.callback_url, "callback_url", services.fetch_policy)
     submission = Submission(
         route=kind, task=task, images=images, price=services.tier_prices.price(task), rename=rename,
-        dialect=DIALECT, webhook_url=body.callback_url,
+        fingerprint=fingerprint(body), dialect=DIALECT, webhook_url=body.callback_url,
         external_id=body.external_task_id, meta={"base_url": _base(services, request)},
         aspect_from="first_frame" if kind == IMAGE2VIDEO else None)
     try:

@@ -27,6 +27,7 @@ _KINDS: dict[type[errors.TakeoneError], tuple[str, str | None]] = {
     errors.Unauthorized: ("invalid_request_error", "invalid_api_key"),
     errors.Forbidden: ("permission_error", "model_not_allowed"),
     errors.NotFound: ("invalid_request_error", "not_found"),
+    errors.Conflict: ("invalid_request_error", "conflict"),
     errors.PayloadTooLarge: ("invalid_request_error", "request_too_large"),
     errors.InsufficientCredits: ("insufficient_quota", "insufficient_quota"),
     errors.RateLimited: ("requests", "rate_limit_exceeded"),

@@ -73,7 +73,7 @@ async def create_video(request: Request) -> Response:
             "base_url": base_url(services, str(request.base_url))}
     images = {"first_frame": (IMAGE_FIELD, create.image)} if create.image is not None else {}
     submission = Submission(route=ROUTE, task=task, images=images, price=services.tier_prices.price(task),
-                            rename=rename, dialect=DIALECT, meta=meta)
+                            rename=rename, fingerprint=create.fingerprint(), dialect=DIALECT, meta=meta)
     job = await accept(services, request, key, submission, blocking=False)
     return _answer(video_object(job, services.settings.retention_s), job.status)
 
