@@ -2,7 +2,7 @@
 
 Example line::
 
-    job 5f0c... kling-2.6 standard 5 s: COMPLETED, 0.438 credits, 41.2 s (queued 3.1 s)
+    job 5f0c... ROUTE standard 5 s: COMPLETED, 0.438 credits, 41.2 s (queued 3.1 s)
 """
 
 from __future__ import annotations

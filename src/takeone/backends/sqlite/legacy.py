@@ -20,7 +20,7 @@ def legacy_task(job_id: str, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": kind_for(first, last), "tier": _TIERS.get(data.get("mode", "pro"), "standard"),
         "seconds": int(data.get("duration", 5)), "aspect_ratio": data.get("aspect_ratio", "16:9"),
-        "size": None, "fps": 24, "audio": bool(data.get("generate_audio", False)),
+        "size": None, "fps": None, "audio": bool(data.get("generate_audio", False)),
         "seed": data.get("seed"), "prompt": data.get("prompt", ""),
         "negative_prompt": data.get("negative_prompt", ""),
         "guidance": float(data.get("cfg_scale", 0.5)), "first_frame": first, "last_frame": last,
