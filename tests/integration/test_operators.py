@@ -16,7 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.integration.harness import Server, running
+from tests.integration.harness import ImageServer, Server, running
 
 JOB = {"prompt": "a fox", "duration": 5, "generate_audio": False}  # 0.438
 
@@ -26,7 +26,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60)
 
 
-def test_idempotency_key_conflicts_and_failed_retries(server: Server) -> None:
+def test_idempotency_key_conflicts(server: Server, images: ImageServer) -> None:
     key = server.key(10)
     h = {"x-api-key": key, "Idempotency-Key": "order-1"}
     first = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()
@@ -34,14 +34,23 @@ def test_idempotency_key_conflicts_and_failed_retries(server: Server) -> None:
     assert again.status_code == 200 and again.json()["request_id"] == first["request_id"]
     other_body = httpx.post(server.url + "/v2/kling-2.6", json={**JOB, "prompt": "a cat"}, headers=h)
     assert other_body.status_code == 409 and "order-1" in other_body.json()["error"]
-    other_slug = httpx.post(server.url + "/v2/kling-2.1", json={"image": "aGVsbG8="}, headers=h)
-    assert other_slug.status_code in (400, 409)  # the image is invalid base64 art: 400 first
-    # a request that ended FAILED charged nothing: the same key makes a new attempt
-    h2 = {"x-api-key": key, "Idempotency-Key": "order-2"}
-    failed = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h2).json()["request_id"]
-    assert httpx.post(f"{server.url}/v2/requests/{failed}/cancel", headers=h2).status_code in (200, 409)
-    retry = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers=h2, timeout=120)
-    assert retry.status_code == 200 and retry.headers["x-request-id"] != failed
+    other_slug = httpx.post(server.url + "/v2/kling-2.1", json={"image": images.url("/first.jpg")}, headers=h)
+    assert other_slug.status_code == 409 and "order-1" in other_slug.json()["error"]
+
+
+def test_a_failed_request_frees_its_idempotency_key(fresh_dir: Path) -> None:
+    """A cancelled request charged nothing: the retry with the same key makes a new attempt,
+    even when the balance no longer covers a second reservation at the time of the retry."""
+    with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "1") as server:
+        key = server.key(0.5)
+        h = {"x-api-key": key, "Idempotency-Key": "order-2"}
+        failed = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()["request_id"]
+        same = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h)  # 0.062 left: no matter
+        assert same.status_code == 200 and same.json()["request_id"] == failed
+        assert httpx.post(f"{server.url}/v2/requests/{failed}/cancel", headers=h).status_code == 200
+        retry = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers=h, timeout=120)
+        assert retry.status_code == 200 and retry.headers["x-request-id"] != failed
+        assert server.balance(key) == pytest.approx(0.5 - 0.438)
 
 
 def test_revoking_a_key_fails_its_queued_jobs_uncharged(fresh_dir: Path) -> None:

@@ -73,7 +73,8 @@ async def accept(services: Services, request: Request, key: ApiKey, submission: 
     """Check, store the inputs, persist the job with its price reserved; return it."""
     await check_available(services)
     _check_servable(services, submission)
-    await _check_credits(services, key, submission.price)
+    if request.headers.get("idempotency-key") is None:  # a retry may answer with its first job
+        await _check_credits(services, key, submission.price)
     job_id = str(uuid.uuid4())
     try:
         task = await _store_inputs(services, submission, job_id)
