@@ -14,6 +14,17 @@ def add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path,
                    default=Path(os.environ.get("TAKEONE_DATA_DIR", DEFAULT_DATA_DIR)),
                    help="database, secrets and outputs (default: ./takeone-data or $TAKEONE_DATA_DIR)")
+    p.add_argument("--database", metavar="URL", default=os.environ.get("TAKEONE_DATABASE_URL"),
+                   help="a shared PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB) instead"
+                        " of the data folder's SQLite file (default: $TAKEONE_DATABASE_URL)")
+    p.add_argument("--secret-file", type=Path, metavar="PATH",
+                   help="the server secret that signs links and seals key credentials; every replica"
+                        " of a cluster needs the same one (default: DATA_DIR/secret.key)")
+
+
+def secret_path(args: argparse.Namespace) -> Path:
+    path: Path = args.secret_file or args.data_dir / "secret.key"
+    return path
 
 
 def add_weights_args(p: argparse.ArgumentParser) -> None:

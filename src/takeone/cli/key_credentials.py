@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 import secrets
-from pathlib import Path
 
-from takeone.cli.common import add_data_dir
+from takeone.cli.common import add_data_dir, secret_path
 from takeone.core.credentials import ACCESS_CONTEXT, WEBHOOK_CONTEXT, SecretBox, context_for
 from takeone.core.errors import InvalidRequest
 from takeone.core.store import Store
@@ -41,17 +40,17 @@ def register(ksub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pair.set_defaults(run=_key_pair)
 
 
-def _box(data_dir: Path) -> SecretBox:
+def _box(args: argparse.Namespace) -> SecretBox:
     from takeone.backends.local_blobs import load_or_create_secret
 
-    return SecretBox(load_or_create_secret(data_dir / "secret.key"))
+    return SecretBox(load_or_create_secret(secret_path(args)))
 
 
-async def issue_pair(store: Store, data_dir: Path, key_id: str) -> tuple[str, str]:
+async def issue_pair(store: Store, args: argparse.Namespace, key_id: str) -> tuple[str, str]:
     """A new access key and secret key for the key (replacing any earlier pair)."""
     key = await store.get_key(key_id)
     access, secret = ACCESS_PREFIX + secrets.token_hex(16), SECRET_PREFIX + secrets.token_urlsafe(32)
-    sealed = _box(data_dir).seal(secret, context_for(key.id, ACCESS_CONTEXT))
+    sealed = _box(args).seal(secret, context_for(key.id, ACCESS_CONTEXT))
     await store.set_access_key(key.id, access, sealed)
     return access, secret
 
@@ -84,7 +83,7 @@ def _webhook_secret(args: argparse.Namespace) -> int:
     async def rotate(store: Store) -> tuple[str, str]:
         key = await store.get_key(args.key_id)
         secret = new_secret()
-        await store.set_webhook_secret(key.id, _box(args.data_dir).seal(secret, context_for(key.id, WEBHOOK_CONTEXT)))
+        await store.set_webhook_secret(key.id, _box(args).seal(secret, context_for(key.id, WEBHOOK_CONTEXT)))
         return key.id, secret
 
     key_id, secret = _with_store(args, rotate)
@@ -97,7 +96,7 @@ def _webhook_secret(args: argparse.Namespace) -> int:
 def _key_pair(args: argparse.Namespace) -> int:
     from takeone.cli.keys import _with_store
 
-    access, secret = _with_store(args, lambda s: issue_pair(s, args.data_dir, args.key_id))
+    access, secret = _with_store(args, lambda s: issue_pair(s, args, args.key_id))
     print(f"new access key pair for {args.key_id} (any earlier pair stops working); shown once:")
     print_pair(access, secret)
     return 0

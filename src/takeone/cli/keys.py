@@ -51,13 +51,14 @@ def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
 
 def _with_store(args: argparse.Namespace, call: Callable[[Store], Coroutine[Any, Any, T]],
                 create: bool = False) -> T:
-    from takeone.backends.sqlite.store import SqliteStore
+    from takeone.backends.factory import open_store
+    from takeone.core.settings import Settings
 
-    path = args.data_dir / "takeone.db"
-    if not create and not path.exists():
+    settings = Settings(data_dir=args.data_dir, database_url=args.database)
+    if settings.database_url is None and not create and not settings.db_path.exists():
         raise NotFound(f"no takeone data folder at {args.data_dir.resolve()} (no takeone.db there);"
-                       " pass --data-dir, or create a key first")
-    store = SqliteStore.open(path)
+                       " pass --data-dir (or --database), or create a key first")
+    store = open_store(settings)
     try:
         return asyncio.run(call(store))
     finally:
@@ -81,7 +82,7 @@ def _create(args: argparse.Namespace) -> int:
           " the key is shown once, below:")
     if args.key_pair:
         key_credentials.print_pair(*_with_store(
-            args, lambda s: key_credentials.issue_pair(s, args.data_dir, created.key.id)))
+            args, lambda s: key_credentials.issue_pair(s, args, created.key.id)))
     print(created.secret)
     return 0
 

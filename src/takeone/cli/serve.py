@@ -36,7 +36,26 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     add_data_dir(p)
     p.add_argument("--profile", default="ltx-2", help="model profile (see `takeone profiles`; tiny for testing)")
     add_weights_args(p)
-    p.add_argument("--workers", type=int, help="worker processes (default: one per GPU, else one)")
+    p.add_argument("--workers", type=_workers, metavar="N|local|ray",
+                   help="local worker processes (a number; default: one per GPU, else one), or where"
+                        " workers run: local (processes on this machine) or ray (actors on a Ray cluster)")
+    p.add_argument("--storage", metavar="s3://BUCKET/PREFIX",
+                   help="keep inputs and outputs in an S3-compatible bucket instead of the data folder"
+                        " (credentials: the AWS_* variables or ~/.aws, as for any S3 client)")
+    p.add_argument("--s3-endpoint", metavar="URL",
+                   help="the S3-compatible service (MinIO, SeaweedFS, R2...); default: AWS or $AWS_ENDPOINT_URL")
+    p.add_argument("--s3-public-endpoint", metavar="URL",
+                   help="where clients reach the bucket for `output` links, if not --s3-endpoint")
+    ray = p.add_argument_group("Ray workers (--workers ray)")
+    ray.add_argument("--ray-address", metavar="ADDR",
+                     help="the Ray cluster to join (default: $RAY_ADDRESS, else a local one)")
+    ray.add_argument("--min-workers", type=int, default=0, help="actors kept even when the queue is empty")
+    ray.add_argument("--max-workers", type=int,
+                     help="at most this many actors (default: one per GPU in the cluster)")
+    ray.add_argument("--worker-gpus", type=float, default=1.0,
+                     help="GPUs each actor reserves (0 for a CPU-only pool)")
+    ray.add_argument("--worker-idle", type=float, default=60.0,
+                     help="seconds an idle actor above --min-workers lives before it is retired")
     p.add_argument("--job-timeout", type=float, default=3600.0, help="per-job deadline in seconds")
     p.add_argument("--debug-step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--debug-load-delay", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -96,16 +115,54 @@ def _add_worker(sub: SubParsers[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=_worker)
 
 
+def _workers(text: str) -> int | str:
+    """``--workers``: a count of local processes, or where workers run (local | ray)."""
+    if text in ("local", "ray"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a number of workers, local or ray, not {text!r}") from None
+
+
+def _backend_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The Settings fields that say where state and workers live (shared by serve and worker)."""
+    from takeone.backends.factory import check_database_url, check_storage_url
+    from takeone.core.accounts import check_limit
+    from takeone.core.errors import InvalidRequest
+
+    count = args.workers if isinstance(args.workers, int) else None
+    backend = args.workers if isinstance(args.workers, str) else "local"
+    if args.min_workers < 0:
+        raise InvalidRequest("--min-workers", args.min_workers, "must be 0 or more")
+    check_limit("--max-workers", args.max_workers)
+    if args.max_workers is not None and args.max_workers < args.min_workers:
+        raise InvalidRequest("--max-workers", args.max_workers, f"is below --min-workers {args.min_workers}")
+    if not 0 <= args.worker_gpus <= 64:
+        raise InvalidRequest("--worker-gpus", args.worker_gpus, "must be from 0 to 64")
+    if args.ray_address is not None and backend != "ray":
+        raise InvalidRequest("--ray-address", args.ray_address, "needs --workers ray")
+    return dict(
+        workers=count, worker_backend=backend, ray_address=args.ray_address,
+        min_workers=args.min_workers, max_workers=args.max_workers, worker_gpus=args.worker_gpus,
+        worker_idle_s=args.worker_idle,
+        database_url=check_database_url(args.database) if args.database else None,
+        storage_url=check_storage_url(args.storage) if args.storage else None,
+        s3_endpoint=args.s3_endpoint, s3_public_endpoint=args.s3_public_endpoint,
+        secret_file=args.secret_file,
+    )
+
+
 def _check_numbers(args: argparse.Namespace) -> None:
     """Refuse values that would make no sense at run time, naming the flag."""
     from takeone.core.accounts import check_limit
     from takeone.core.errors import InvalidRequest
 
     check_limit("--rate-limit", getattr(args, "rate_limit", None))
-    check_limit("--workers", args.workers)
+    check_limit("--workers", args.workers if isinstance(args.workers, int) else None)
     check_limit("--max-queue", getattr(args, "max_queue", 1))
     for flag in ("sync_timeout", "job_timeout", "retention", "sweep_interval", "header_timeout",
-                 "body_timeout"):
+                 "body_timeout", "worker_idle"):
         value = getattr(args, flag, 1.0)
         if not value > 0 or value == float("inf"):
             raise InvalidRequest("--" + flag.replace("_", "-"), value, "must be a positive number")
@@ -118,13 +175,14 @@ def serve_settings(args: argparse.Namespace) -> Settings:
         weights_dir=weights_dir(args), offload=args.offload,
         public_url=args.public_url,
         fetch_allow=frozenset(args.fetch_allow) | env_fetch_allow(),
-        workers=args.workers, run_workers=not args.no_workers, prices_file=args.prices,
+        run_workers=not args.no_workers, prices_file=args.prices,
         sync_timeout_s=args.sync_timeout, job_timeout_s=args.job_timeout,
         retention_s=args.retention * 3600, link_ttl_s=max(args.retention * 3600, 3600),
         max_queue=args.max_queue, default_rate_limit=args.rate_limit,
         debug_step_delay_s=args.debug_step_delay, sweep_interval_s=args.sweep_interval,
         debug_load_delay_s=args.debug_load_delay, header_timeout_s=args.header_timeout,
         body_timeout_s=args.body_timeout, webhook_retry_delays_s=args.webhook_retry_delays,
+        **_backend_args(args),
     )
 
 
@@ -132,9 +190,10 @@ def worker_settings(args: argparse.Namespace) -> Settings:
     _check_numbers(args)
     return Settings(
         data_dir=args.data_dir, profile=args.profile, weights_dir=weights_dir(args),
-        offload=args.offload, workers=args.workers,
+        offload=args.offload,
         devices=tuple(args.devices) if args.devices else None, job_timeout_s=args.job_timeout,
         debug_step_delay_s=args.debug_step_delay, debug_load_delay_s=args.debug_load_delay,
+        **_backend_args(args),
     )
 
 
@@ -146,7 +205,7 @@ def _serve(args: argparse.Namespace) -> int:
     from takeone.edge.services import Services
 
     settings = serve_settings(args)
-    if settings.run_workers and (problem := check_profile(settings.profile, settings.weights_dir)):
+    if _local_workers(settings) and (problem := check_profile(settings.profile, settings.weights_dir)):
         print(f"takeone: {problem}", file=sys.stderr)
         return 2
     configure_logging(args.log_level, args.log_format)
@@ -158,25 +217,40 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_workers(settings: Settings) -> bool:
+    """Workers that load weights on this machine (Ray actors load them on their own nodes)."""
+    return settings.run_workers and settings.worker_backend == "local"
+
+
+def describe_workers(settings: Settings) -> str:
+    from takeone.edge.services import worker_configs
+
+    if not settings.run_workers:
+        return "none here (--no-workers): run `takeone worker` against the same store"
+    if settings.worker_backend == "ray":
+        most = settings.max_workers if settings.max_workers is not None else "one per GPU"
+        return (f"Ray actors at {settings.ray_address or 'the default Ray address'}"
+                f" ({settings.min_workers} to {most}, {settings.worker_gpus:g} GPU each)")
+    configs = worker_configs(settings)
+    where = ", ".join(f"gpu {c.visible_gpu}" if c.visible_gpu else "cpu" for c in configs)
+    return f"{len(configs)} local ({where})"
+
+
 def log_banner(settings: Settings, services: Any) -> None:
     """One start line an operator can act on: where, what, with which workers and limits."""
     from takeone import __version__
-    from takeone.edge.services import worker_configs
+    from takeone.backends.factory import describe_blobs, describe_store
 
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     base = (settings.public_url or f"http://{host}:{settings.port}").rstrip("/")
-    if settings.run_workers:
-        configs = worker_configs(settings)
-        where = ", ".join(f"gpu {c.visible_gpu}" if c.visible_gpu else "cpu" for c in configs)
-        workers = f"{len(configs)} local ({where})"
-    else:
-        workers = f"none here (--no-workers): run `takeone worker --data-dir {settings.data_dir}`"
+    workers = describe_workers(settings)
     allow = ", ".join(sorted(settings.fetch_allow)) or "none (private addresses refused)"
     lines = [
         f"takeone {__version__} serving profile {settings.profile} on {base}"
         f" (listening on {settings.host}:{settings.port})",
         f"  playground {base}/   API docs {base}/docs",
         f"  data folder {settings.data_dir.resolve()}",
+        f"  store {describe_store(settings)}; blobs {describe_blobs(settings)}",
         f"  workers {workers}",
         f"  image fetch allow-list: {allow}",
         f"  retention {settings.retention_s / 3600:g} h; blocking calls wait up to {settings.sync_timeout_s:g} s",
@@ -188,7 +262,7 @@ def log_banner(settings: Settings, services: Any) -> None:
 
 def _worker(args: argparse.Namespace) -> int:
     settings = worker_settings(args)
-    if problem := check_profile(settings.profile, settings.weights_dir):
+    if _local_workers(settings) and (problem := check_profile(settings.profile, settings.weights_dir)):
         print(f"takeone: {problem}", file=sys.stderr)
         return 2
     configure_logging(args.log_level, args.log_format)
@@ -198,6 +272,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 async def run_workers(settings: Settings) -> None:
     """Run a dispatcher and its worker processes until SIGINT or SIGTERM."""
+    from takeone.backends.factory import describe_blobs, describe_store
     from takeone.edge.services import Services
 
     services = Services.build(settings, check_store=True)
@@ -207,10 +282,11 @@ async def run_workers(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await dispatcher.start()
+    services.dispatcher = dispatcher
+    services.follow_changes()
     logging.getLogger("takeone.worker").info(
-        "workers for profile %s on %s, store %s", settings.profile,
-        ", ".join(f"gpu {s.config.visible_gpu}" if s.config.visible_gpu else "cpu" for s in dispatcher.slots),
-        settings.db_path.resolve())
+        "workers for profile %s: %s; store %s; blobs %s", settings.profile, describe_workers(settings),
+        describe_store(settings), describe_blobs(settings))
     try:
         await stop.wait()
     finally:

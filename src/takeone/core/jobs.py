@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from takeone.core.task import VideoTask
 
@@ -155,3 +155,12 @@ class JobStore(Protocol):
     async def ping(self) -> None:
         """A tiny write: raises :class:`~takeone.core.errors.StoreUnavailable` when the
         store cannot take writes (locked past its timeout, disk full, corrupt)."""
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """A store that announces job changes as they commit (PostgreSQL's LISTEN/NOTIFY), so
+    waiters and idle workers in every process wake at once instead of at their next poll."""
+
+    def add_listener(self, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(job_id, status)`` for each change, from a background thread."""

@@ -57,6 +57,19 @@ class Settings:
     # Slows every denoising step down; only for exercising timeouts, cancels and crashes.
     debug_step_delay_s: float = 0.0
     debug_load_delay_s: float = 0.0
+    # Cluster mode: a shared database and bucket instead of the data folder's SQLite file and
+    # files, and worker actors on a Ray cluster instead of local processes.
+    secret_file: Path | None = None  # None: the data folder's secret.key (replicas must share it)
+    database_url: str | None = None  # postgresql://...; None: SQLite in the data folder
+    storage_url: str | None = None  # s3://BUCKET/PREFIX; None: files in the data folder
+    s3_endpoint: str | None = None  # an S3-compatible service's URL (None: AWS, or AWS_ENDPOINT_URL)
+    s3_public_endpoint: str | None = None  # where clients reach the bucket, if not s3_endpoint
+    worker_backend: str = "local"  # local | ray
+    ray_address: str | None = None  # None: start or join Ray the default way ("auto")
+    min_workers: int = 0  # ray: actors kept even when idle
+    max_workers: int | None = None  # ray: at most this many actors (None: one per GPU in the cluster)
+    worker_gpus: float = 1.0  # ray: GPUs each actor reserves (0 for CPU-only pools)
+    worker_idle_s: float = 60.0  # ray: an actor idle this long is retired (above min_workers)
 
     @property
     def db_path(self) -> Path:
@@ -77,8 +90,13 @@ class Settings:
         return self.data_dir / "tmp"
 
     @property
+    def clustered(self) -> bool:
+        """True when the state lives outside the data folder (a database or a bucket)."""
+        return self.database_url is not None or self.storage_url is not None
+
+    @property
     def secret_path(self) -> Path:
-        return self.data_dir / "secret.key"
+        return self.secret_file or self.data_dir / "secret.key"
 
     def resolved_prices_file(self) -> Path | None:
         if self.prices_file is not None:

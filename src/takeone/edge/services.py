@@ -7,13 +7,16 @@ This is wiring only: which store, which blob store, which dispatcher. An API pro
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from takeone.backends.local_blobs import LocalBlobStore, load_or_create_secret
-from takeone.backends.sqlite.store import SqliteStore
+from takeone.backends.factory import open_blobs, open_store
+from takeone.backends.local_blobs import load_or_create_secret
 from takeone.core.blobs import BlobStore
+from takeone.core.jobs import ChangeFeed, JobStatus
 from takeone.core.settings import Settings
 from takeone.core.store import Store
 from takeone.dispatch.identity import process_identity
@@ -44,12 +47,12 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], float] = time.time,
               check_store: bool = False) -> Services:
-        store = SqliteStore.open(settings.db_path, clock, settings.store_busy_timeout_s, check_store)
+        store = open_store(settings, clock, check_store)
         secret = load_or_create_secret(settings.secret_path)
         return cls(
             settings=settings,
             store=store,
-            blobs=LocalBlobStore(settings.data_dir, secret),
+            blobs=open_blobs(settings, secret),
             prices=PriceTable.load(settings.resolved_prices_file()),
             tier_prices=TierPrices.load(settings.resolved_prices_file()),
             server_secret=secret,
@@ -65,6 +68,27 @@ class Services:
                                       heartbeat_s=s.heartbeat_s)
         return LocalDispatcher(self.store, worker_configs(s), settings, self.blobs,
                                on_finished=self.waiter.finished)
+
+    def follow_changes(self) -> None:
+        """Wake this process's waiters and workers on other processes' changes, when the
+        store announces them (correctness never depends on it: both also poll)."""
+        if not isinstance(self.store, ChangeFeed):
+            return
+        loop = asyncio.get_running_loop()
+
+        def changed(job_id: str, status: str) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: shutting down
+                loop.call_soon_threadsafe(self._on_change, job_id, status)
+
+        self.store.add_listener(changed)
+
+    def _on_change(self, job_id: str, status: str) -> None:
+        if status == JobStatus.FAILED.value:
+            self.cancel_running(job_id)  # a cancel from another replica stops it here at once
+        elif status == JobStatus.COMPLETED.value:
+            self.waiter.finished(job_id)
+        elif status == JobStatus.QUEUED.value and self.dispatcher is not None:
+            self.dispatcher.notify()
 
     def cancel_running(self, job_id: str) -> None:
         self.waiter.finished(job_id)
@@ -84,6 +108,8 @@ def worker_configs(settings: Settings) -> list[WorkerConfig]:
                      step_delay_s=settings.debug_step_delay_s,
                      load_delay_s=settings.debug_load_delay_s,
                      blobs_root=str(settings.data_dir),
-                     scratch_dir=str(settings.scratch_dir))
+                     scratch_dir=str(settings.scratch_dir),
+                     storage_url=settings.storage_url,
+                     s3_endpoint=settings.s3_endpoint)
         for i in range(count)
     ]

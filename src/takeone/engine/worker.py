@@ -63,8 +63,14 @@ class WorkerConfig:
     load_delay_s: float = 0.0  # only for exercising failures during load
     blobs_root: str = "."  # the local blob store's folder (the data folder)
     scratch_dir: str = "tmp"  # where jobs render before their file is stored
+    storage_url: str | None = None  # s3://BUCKET/PREFIX: blobs live in a bucket, not blobs_root
+    s3_endpoint: str | None = None
 
     def open_blobs(self) -> BlobStore:
+        if self.storage_url is not None:
+            from takeone.backends.s3_blobs import S3BlobStore
+
+            return S3BlobStore.from_url(self.storage_url, endpoint=self.s3_endpoint)
         return LocalBlobStore(Path(self.blobs_root), secret=b"")  # the worker signs no links
 
 
