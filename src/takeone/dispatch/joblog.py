@@ -1,4 +1,4 @@
-"""One log line per finished job: what an operator greps for first.
+"""One log line per finished job: what an operator greps for first (and its metrics).
 
 Example line::
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge.metrics import observe_finished
 
 log = logging.getLogger("takeone.jobs")
 
@@ -25,3 +26,4 @@ def log_finished(job: Job) -> None:
                     "seconds": job.task.seconds, "status": job.status.value, "error": job.error,
                     "credits": charged, "total_s": round(total, 3), "queued_s": round(waited, 3),
                     "attempts": job.attempts})
+    observe_finished(job)

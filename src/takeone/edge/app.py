@@ -22,7 +22,7 @@ from takeone import __version__
 from takeone.core.settings import Settings
 from takeone.dispatch.identity import is_dead
 from takeone.edge import errors as api_errors
-from takeone.edge import playground, schemas
+from takeone.edge import metrics, playground, schemas
 from takeone.edge.dialects.registry import dialects, renderers
 from takeone.edge.files import blob_response
 from takeone.edge.health import health
@@ -43,6 +43,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         if services.settings.run_workers:
             services.dispatcher = services.make_dispatcher()
             await services.dispatcher.start()
+        services.follow_changes()
         task = asyncio.create_task(Sweeper(services).run_forever())
         sender = asyncio.create_task(WebhookSender(services, renderers()).run_forever())
         try:
@@ -61,6 +62,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for dialect in dialects():  # a dialect with a catch-all route comes last
         dialect.install(app)
     playground.install(app)
+    metrics.install(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], response_model=schemas.HealthBody,
                       summary="200 once a worker is ready to generate, else 503")
     app.add_api_route("/files/{key:path}", download, methods=["GET"], include_in_schema=True,

@@ -57,6 +57,7 @@ class RenderInfo:
     seed: int
     generate_seconds: float
     deliver_seconds: float
+    steps: int = 0  # the denoising steps the model reported (0: it reported none)
 
 
 def render(
@@ -95,6 +96,7 @@ def render(
         seed=video.seed,
         generate_seconds=round(generated - started, 3),
         deliver_seconds=round(time.perf_counter() - generated, 3),
+        steps=steps.total,
     )
 
 
@@ -104,6 +106,11 @@ class _StepsThenDelivery:
     def __init__(self, progress: ProgressFn) -> None:
         self._progress = progress
         self._total = 0
+
+    @property
+    def total(self) -> int:
+        """The model's denoising steps, as it last reported them."""
+        return self._total
 
     def report(self, done: int, total: int) -> None:
         self._total = total

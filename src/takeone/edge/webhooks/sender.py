@@ -26,6 +26,7 @@ from typing import Any
 from takeone.core.credentials import WEBHOOK_CONTEXT, SecretBox, context_for
 from takeone.core.jobs import Job, JobStatus
 from takeone.core.webhooks import Delivery
+from takeone.edge.metrics import observe_webhook
 from takeone.edge.services import Services
 from takeone.edge.webhooks.delivery import Outcome, post
 from takeone.edge.webhooks.schedule import RetrySchedule
@@ -93,10 +94,12 @@ class WebhookSender:
         renderer = self.renderers.get(job.dialect) if job is not None else None
         if job is None or renderer is None:
             await s.store.delivery_done(delivery.id, "dropped: the job or its dialect is gone")
+            observe_webhook("dropped")
             return None
         event = await renderer(s, job, delivery.status)
         if event is None:  # this dialect sends nothing for this change
             await s.store.delivery_done(delivery.id, "skipped: no event for this status")
+            observe_webhook("skipped")
             return None
         body = json.dumps(event.payload, separators=(",", ":")).encode()
         headers = signed_headers(delivery.webhook_id, int(s.clock()), body, await self._secret(job.key_id))
@@ -116,10 +119,12 @@ class WebhookSender:
             detail = outcome.detail if outcome.delivered or not outcome.retry else \
                 f"gave up after {attempts} attempts; last: {outcome.detail}"
             await store.delivery_done(delivery.id, detail)
+            observe_webhook("delivered" if outcome.delivered else "failed")
             level = logging.INFO if outcome.delivered else logging.WARNING
             log.log(level, "webhook %s (job %s, %s): %s", delivery.webhook_id, delivery.job_id,
                     delivery.status.value, detail)
             return
         await store.delivery_retry(delivery.id, self.services.clock() + delay, outcome.detail)
+        observe_webhook("retrying")
         log.info("webhook %s (job %s): attempt %d failed (%s); next in %.0f s", delivery.webhook_id,
                  delivery.job_id, attempts, outcome.detail, delay)
