@@ -1,0 +1,435 @@
+"""One contract, two backends: every test here runs against the embedded SQLite store and the
+PostgreSQL store (a real server), through the async :class:`Store` API both implement."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from takeone.backends.postgres.store import PostgresStore
+from takeone.backends.sqlite.store import SqliteStore
+from takeone.core.errors import (
+    Conflict,
+    InsufficientCredits,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+from takeone.core.jobs import Job, JobStatus, SubmitLimits, WorkerStatus
+from takeone.core.store import Store
+from takeone.core.task import VideoTask
+
+T = TypeVar("T")
+OPEN = SubmitLimits(None, 100)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Backend:
+    """A store under test, a clock it reads, and a way to open a second handle on the same data."""
+
+    def __init__(self, store: Store, clock: Clock, reopen: Callable[[], Store]) -> None:
+        self.store = store
+        self.clock = clock
+        self.reopen = reopen
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    clock = Clock()
+    opened: list[Store] = []
+    if request.param == "sqlite":
+        def reopen() -> Store:
+            opened.append(SqliteStore.open(tmp_path / "t.db", clock))
+            return opened[-1]
+    else:
+        url = request.getfixturevalue("pg_url")
+
+        def reopen() -> Store:
+            opened.append(PostgresStore.open(url, clock))
+            return opened[-1]
+    yield Backend(reopen(), clock, reopen)
+    for store in opened:
+        store.close()
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def job(key_id: str, n: int, price: float = 1.0, **fields: Any) -> Job:
+    return Job(id=f"j{n}", key_id=key_id, task=VideoTask(kind="t2v", prompt=f"p{n}"), price=price,
+               status=JobStatus.QUEUED, created_at=1000.0 + n, **fields)
+
+
+async def new_key(store: Store, credits: float = 100.0, **kw: Any) -> str:
+    return (await store.create(credits, **kw)).key.id
+
+
+def test_fifo_claim_queue_position_and_leases(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        key = await new_key(s)
+        for n in (2, 0, 1):
+            await s.submit(job(key, n), OPEN)
+        assert [await s.queue_position(f"j{n}") for n in range(3)] == [1, 2, 3]
+        assert await s.queued_ids() == ["j0", "j1", "j2"]
+        claimed = await s.claim("h/1/0", 30)
+        assert claimed is not None and (claimed.id, claimed.attempts, claimed.worker) == ("j0", 1, "h/1/0")
+        assert claimed.status is JobStatus.PROCESSING and claimed.started_at == backend.clock.now
+        assert await s.queue_position("j1") == 1 and await s.queue_position("j0") is None
+        assert await s.complete("j1", "x.mp4", {}) is None  # not running: refused
+        assert await s.renew("j0", "h/1/0", 30, progress=0.25)
+        assert not await s.renew("j0", "someone-else", 30)
+        done = await s.complete("j0", "outputs/j0.mp4", {"seconds": 1.5})
+        assert done is not None and (done.status, done.output, done.metrics, done.progress) == (
+            JobStatus.COMPLETED, "outputs/j0.mp4", {"seconds": 1.5}, 1.0)
+        assert done.worker is None and done.finished_at == backend.clock.now
+        assert not await s.renew("j0", "h/1/0", 30)  # finished: the worker must stop
+        assert await s.job_exists("j0") and not await s.job_exists("nope")
+        assert await s.get("nope") is None
+
+    run(go())
+
+
+def test_requeue_until_attempts_run_out(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        key = await new_key(s)
+        await s.submit(job(key, 0), OPEN)
+        await s.claim("h/1/0", 30)
+        again = await s.requeue("j0", 2, "crash")
+        assert again is not None and again.status is JobStatus.QUEUED and again.worker is None
+        await s.claim("h/1/0", 30)
+        failed = await s.requeue("j0", 2, "crashed again")
+        assert failed is not None and (failed.status, failed.error) == (JobStatus.FAILED, "crashed again")
+        assert await s.requeue("j0", 2, "late") is None
+        assert await s.balance(key) == 100.0  # released: nothing charged
+
+    run(go())
+
+
+def test_expired_or_dead_leases_requeue_running_jobs(backend: Backend) -> None:
+    s, clock = backend.store, backend.clock
+
+    async def go() -> None:
+        key = await new_key(s)
+        for n in range(4):
+            await s.submit(job(key, n, blocking=(n == 1), caller="api/1" if n == 1 else None), OPEN)
+        await s.claim("dead/1/0", 1000)  # j0: its owner is gone
+        await s.claim("live/2/0", 1000)  # j1 (blocking): never retried
+        await s.claim("live/2/1", 5)  # j2: its lease runs out
+        await s.claim("kept/3/0", 1)  # j3: expired, but its owner is running it right now
+        clock.now += 2
+        touched = await s.expire_leases(2, lambda owner: owner.startswith("dead"), keep=frozenset({"kept/3/0"}))
+        assert [j.id for j in touched] == ["j0"]
+        assert [(await s.get(f"j{n}")).status for n in range(4)] == [  # type: ignore[union-attr]
+            JobStatus.QUEUED, JobStatus.PROCESSING, JobStatus.PROCESSING, JobStatus.PROCESSING]
+        clock.now += 10
+        await s.expire_leases(2, lambda owner: False, keep=frozenset({"kept/3/0"}))
+        assert (await s.get("j2")).status is JobStatus.QUEUED  # type: ignore[union-attr]
+        assert not await s.renew("j2", "live/2/1", 30)  # the old owner lost it: it must stop
+        assert await s.renew("j1", "live/2/0", 30, progress=0.5)
+        assert (await s.get("j1")).progress == 0.5  # type: ignore[union-attr]
+        clock.now += 100
+        await s.expire_leases(2, lambda owner: False)
+        failed = await s.get("j1")
+        assert failed is not None and failed.status is JobStatus.FAILED  # blocking: failed, not retried
+        assert failed.error == "the worker running this job stopped answering"
+
+    run(go())
+
+
+def test_blocking_jobs_of_a_lost_caller_fail(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        key = await new_key(s)
+        await s.submit(job(key, 0, blocking=True, caller="host/99"), OPEN)
+        assert await s.fail_lost_callers(lambda c: False, "gone") == []
+        [failed] = await s.fail_lost_callers(lambda c: c == "host/99", "gone")
+        assert (failed.status, failed.error) == (JobStatus.FAILED, "gone")
+
+    run(go())
+
+
+def test_reserve_commit_release_exactly_once(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        key = await new_key(s, 5.0)
+        await s.submit(job(key, 1, 2.0), OPEN)
+        await s.submit(job(key, 2, 2.0), OPEN)
+        k = await s.get_key(key)
+        assert (k.balance, k.reserved) == (1.0, 4.0)
+        await s.claim("w/1/0", 30)
+        await s.complete("j1", "j1.mp4", {})
+        assert await s.fail("j1", "too late") is None  # settled: no refund
+        failed = await s.fail("j2", "cancelled")
+        assert failed is not None and failed.error == "cancelled" and failed.finished_at is not None
+        assert await s.fail("j2", "cancelled again") is None
+        k = await s.get_key(key)
+        assert (k.balance, k.reserved) == (3.0, 0.0)
+        with pytest.raises(InsufficientCredits, match="costs 3.5"):
+            await s.submit(job(key, 3, 3.5), OPEN)
+        assert await s.get("j3") is None and await s.balance(key) == 3.0
+
+    run(go())
+
+
+def test_idempotency_replay_conflict_and_retry_after_failure(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        key = await new_key(s, 5.0)
+        first = await s.submit(job(key, 1, request_hash="h1"), OPEN, idempotency_key="abc")
+        again = await s.submit(job(key, 2, request_hash="h1"), OPEN, idempotency_key="abc")
+        assert again.id == first.id and await s.balance(key) == 4.0 and await s.get("j2") is None
+        with pytest.raises(Conflict, match="'abc' was already used for a different request"):
+            await s.submit(job(key, 3, request_hash="other"), OPEN, idempotency_key="abc")
+        other_key = await new_key(s, 5.0)  # keys are per API key
+        assert (await s.submit(job(other_key, 4, request_hash="x"), OPEN, idempotency_key="abc")).id == "j4"
+        await s.fail("j1", "boom")
+        retried = await s.submit(job(key, 5, request_hash="h1"), OPEN, idempotency_key="abc")
+        assert retried.id == "j5" and await s.balance(key) == 4.0  # a new attempt, paid once
+        assert (await s.submit(job(key, 6, request_hash="h1"), OPEN, idempotency_key="abc")).id == "j5"
+
+    run(go())
+
+
+def test_queue_bound_and_concurrency_limit(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        key = await new_key(s, 50.0)
+        await s.submit(job(key, 1), SubmitLimits(1, 100))
+        with pytest.raises(RateLimited, match="concurrent") as refused:
+            await s.submit(job(key, 2), SubmitLimits(1, 100))
+        assert refused.value.retry_after == 5
+        await s.submit(job(key, 3), SubmitLimits(None, 2))
+        with pytest.raises(RateLimited, match="queue is full"):
+            await s.submit(job(key, 4), SubmitLimits(None, 2))
+        assert await s.balance(key) == 48.0 and await s.get("j4") is None
+
+    run(go())
+
+
+def test_external_ids_are_unique_per_key_and_dialect(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        key = await new_key(s)
+        await s.submit(job(key, 1, dialect="openai", external_id="mine"), OPEN)
+        with pytest.raises(InvalidRequest, match="already the id of task j1"):
+            await s.submit(job(key, 2, dialect="openai", external_id="mine"), OPEN)
+        await s.submit(job(key, 3, dialect="other", external_id="mine"), OPEN)
+        found = await s.find_external(key, "openai", "mine")
+        assert found is not None and found.id == "j1"
+        assert await s.find_external(key, "openai", "theirs") is None
+
+    run(go())
+
+
+def test_listing_is_per_dialect_with_cursors_and_routes(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        key = await new_key(s)
+        for n in range(1, 6):
+            await s.submit(job(key, n, dialect="segmind" if n == 3 else "openai",
+                               route="b" if n == 5 else "a", meta={"n": n}), OPEN)
+
+        async def ids(*args: Any, **kw: Any) -> list[str]:
+            return [j.id for j in await s.jobs_for_key(key, "openai", *args, **kw)]
+        assert await ids(10) == ["j5", "j4", "j2", "j1"]
+        assert await ids(10, after="j4") == ["j2", "j1"]
+        assert await ids(1, after="j1", ascending=True) == ["j2"]
+        assert await ids(2, offset=1) == ["j4", "j2"]
+        assert await ids(10, route="a") == ["j4", "j2", "j1"]
+        assert [j.id for j in await s.recent_for_key(key, 2)] == ["j5", "j4"]
+        assert (await s.get("j2")).meta == {"n": 2}  # type: ignore[union-attr]
+
+    run(go())
+
+
+def test_expired_jobs_wait_for_their_deliveries_and_delete_forgets(backend: Backend) -> None:
+    s, clock = backend.store, backend.clock
+
+    async def go() -> None:
+        key = await new_key(s)
+        await s.submit(job(key, 0), OPEN)
+        await s.submit(job(key, 1, webhook_url="https://hooks.example.com/x"), OPEN)
+        await s.fail("j0", "cancelled")
+        await s.fail("j1", "cancelled")
+        assert [j.id for j in await s.expired(clock.now + 10)] == ["j0"]  # j1: undelivered event
+        assert await s.expired(clock.now - 100) == []
+        for delivery in await s.claim_deliveries("a", 60, 10):
+            await s.delivery_done(delivery.id, "delivered")
+        assert sorted(j.id for j in await s.expired(clock.now + 10)) == ["j0", "j1"]
+        await s.delete("j0")
+        assert await s.get("j0") is None
+
+    run(go())
+
+
+def test_worker_reports_replace_each_other(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        await s.report_worker(WorkerStatus("h/1/1", "tiny", "starting", 1.0))
+        await s.report_worker(WorkerStatus("h/1/0", "tiny", "starting", 1.0))
+        await s.report_worker(WorkerStatus("h/1/0", "tiny", "ready", 2.0, device="cpu", pid=7, job_id="j"))
+        first, second = await s.workers()
+        assert (first.id, first.state, first.device, first.pid, first.job_id) == ("h/1/0", "ready", "cpu", 7, "j")
+        assert second.id == "h/1/1"
+
+    run(go())
+
+
+def test_keys_authenticate_list_and_revoke_failing_their_jobs(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        created = await s.create(10.0, scopes=["a", "b"], rate_limit=5, max_concurrent=2, name="ci")
+        key = created.key
+        assert (key.scopes, key.rate_limit, key.max_concurrent, key.name) == (("a", "b"), 5, 2, "ci")
+        assert (await s.authenticate(created.secret)).id == key.id
+        assert (await s.get_key(key.prefix)).id == key.id
+        with pytest.raises(Unauthorized, match="missing"):
+            await s.authenticate(None)
+        with pytest.raises(Unauthorized, match="invalid"):
+            await s.authenticate("tk_nope")
+        with pytest.raises(NotFound, match="no API key 'key_nope'"):
+            await s.get_key("key_nope")
+        other = await new_key(s, 1.0)
+        assert [k.id for k in await s.list_keys()] == [key.id, other]
+        await s.submit(job(key.id, 1, 2.0), OPEN)
+        await s.submit(job(key.id, 2, 3.0), OPEN)
+        await s.claim("w/1/0", 30)
+        revoked = await s.revoke(key.id)
+        assert revoked.revoked and (revoked.balance, revoked.reserved) == (10.0, 0.0)  # nothing charged
+        for n in (1, 2):
+            failed = await s.get(f"j{n}")
+            assert failed is not None and failed.status is JobStatus.FAILED
+            assert failed.error == "cancelled: the API key was revoked"
+        with pytest.raises(Unauthorized, match="revoked"):
+            await s.authenticate(created.secret)
+
+    run(go())
+
+
+def test_credits_never_make_a_balance_negative(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        key = await new_key(s, 2.0)
+        assert (await s.credit(key, 0.5)).balance == 2.5
+        assert (await s.credit(key, -1.5)).balance == 1.0
+        with pytest.raises(InvalidRequest, match="negative .it is 1."):
+            await s.credit(key, -1.5)
+        with pytest.raises(InvalidRequest, match="finite"):
+            await s.credit(key, math.nan)
+        with pytest.raises(InvalidRequest, match="must not be negative"):
+            await s.create(-1.0)
+        with pytest.raises(NotFound):
+            await s.credit("key_nope", 1.0)
+        assert await s.balance(key) == 1.0
+
+    run(go())
+
+
+def test_rate_limits_are_shared_by_two_handles(backend: Backend) -> None:
+    one, two, clock = backend.store, backend.reopen(), backend.clock
+
+    async def go() -> None:
+        key = await new_key(one)
+        await one.hit(key, 3)
+        clock.now += 10
+        await two.hit(key, 3)
+        await one.hit(key, 3)
+        with pytest.raises(RateLimited, match="3 generation requests per minute") as refused:
+            await two.hit(key, 3)
+        assert refused.value.retry_after == 50
+        await two.hit(key, None)  # no limit: never refused
+        clock.now += 51  # the first hit left the window
+        await one.hit(key, 3)
+
+    run(go())
+
+
+def test_outbox_in_order_under_leases_with_retries(backend: Backend) -> None:
+    s, clock = backend.store, backend.clock
+    url = "https://hooks.example.com/x"
+
+    async def go() -> None:
+        key = await new_key(s)
+        await s.submit(job(key, 1, webhook_url=url), OPEN)
+        await s.submit(job(key, 2), OPEN)
+        assert await s.next_delivery_at() is None
+        await s.claim("me", 30)
+        await s.claim("me", 30)
+        await s.fail("j2", "boom")  # no URL: nothing recorded
+        assert await s.next_delivery_at() == 0.0
+        due = await s.claim_deliveries("a", 60, 10)
+        assert [(d.job_id, d.status, d.url, d.attempts) for d in due] == [("j1", JobStatus.PROCESSING, url, 0)]
+        assert due[0].webhook_id.startswith("msg_")
+        assert await s.claim_deliveries("b", 60, 10) == []  # leased
+        assert await s.next_delivery_at() == clock.now + 60
+        clock.now += 61
+        (again,) = await s.claim_deliveries("b", 60, 10)
+        assert again.webhook_id == due[0].webhook_id  # the same id on a re-send
+        await s.delivery_retry(again.id, clock.now + 5, "HTTP 500")
+        assert await s.claim_deliveries("a", 60, 10) == [] and await s.next_delivery_at() == clock.now + 5
+        clock.now += 5
+        (third,) = await s.claim_deliveries("a", 60, 10)
+        assert third.attempts == 1
+        await s.complete("j1", "outputs/j1.mp4", {})
+        assert await s.claim_deliveries("a", 60, 10) == []  # j1's next event waits for the first
+        await s.delivery_done(third.id, "delivered (HTTP 200)")
+        (completed,) = await s.claim_deliveries("a", 60, 10)
+        assert completed.status is JobStatus.COMPLETED
+        await s.delivery_done(completed.id, "delivered (HTTP 200)")
+        assert await s.next_delivery_at() is None
+
+    run(go())
+
+
+def test_key_credentials(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        key = (await s.create(1.0)).key
+        assert (await s.webhook_of(key.id)).url is None
+        await s.set_webhook_url(key.prefix, "https://hooks.example.com/k")
+        await s.set_webhook_secret(key.id, "v1.sealed")
+        hook = await s.webhook_of(key.id)
+        assert (hook.url, hook.sealed_secret) == ("https://hooks.example.com/k", "v1.sealed")
+        await s.set_webhook_url(key.id, None)
+        assert (await s.webhook_of(key.id)).url is None
+        assert await s.by_access_key("AK1") is None
+        await s.set_access_key(key.id, "AK1", "v1.secret")
+        found = await s.by_access_key("AK1")
+        assert found is not None and found[0].id == key.id and found[1] == "v1.secret"
+        await s.revoke(key.id)
+        found = await s.by_access_key("AK1")
+        assert found is not None and found[0].revoked  # revoked keys too: the caller refuses them
+        with pytest.raises(NotFound):
+            await s.set_webhook_url("key_nope", "https://x")
+        assert (await s.webhook_of("key_nope")).url is None
+        await s.ping()
+
+    run(go())
