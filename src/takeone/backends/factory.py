@@ -26,7 +26,7 @@ DATABASE_SCHEMES = ("postgresql://", "postgres://")
 def check_database_url(url: str) -> str:
     """``url`` if it names a PostgreSQL database; a clear error naming the flag otherwise."""
     if not url.startswith(DATABASE_SCHEMES):
-        raise InvalidRequest("--database", _redact(url), "must be a postgresql://USER@HOST:PORT/DB URL")
+        raise InvalidRequest("--database", redact(url), "must be a postgresql://USER@HOST:PORT/DB URL")
     return url
 
 
@@ -62,7 +62,7 @@ def open_blobs(settings: Settings, secret: bytes) -> BlobStore:
 def describe_store(settings: Settings) -> str:
     """Where the state lives, for logs and banners (never a password)."""
     if settings.database_url is not None:
-        return f"PostgreSQL {_redact(settings.database_url)}"
+        return f"PostgreSQL {redact(settings.database_url)}"
     return f"SQLite {settings.db_path.resolve()}"
 
 
@@ -73,7 +73,7 @@ def describe_blobs(settings: Settings) -> str:
     return f"files in {settings.data_dir.resolve()}"
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """The URL with any password replaced by ``***``."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from takeone.cli import keys, serve
+from takeone.cli import db, keys, serve
 from takeone.cli.common import SubParsers, add_weights_args, check_profile, weights_dir
 from takeone.cli.profiles import register as register_profile_commands
 from takeone.core.errors import TakeoneError
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands")
     serve.register(sub)
     keys.register(sub)
+    db.register(sub)
     _add_generate(sub)
     register_profile_commands(sub)
     return parser
