@@ -47,13 +47,14 @@ def open_store(settings: Settings, clock: Callable[[], float] = time.time, check
     return SqliteStore.open(settings.db_path, clock, settings.store_busy_timeout_s, check)
 
 
-def open_blobs(settings: Settings, secret: bytes) -> BlobStore:
-    """Where inputs and outputs live; ``secret`` signs the local store's download links."""
+def open_blobs(settings: Settings, secret: bytes, check: bool = False) -> BlobStore:
+    """Where inputs and outputs live; ``secret`` signs the local store's download links;
+    ``check``: make sure a bucket exists and takes writes (a clear error at start)."""
     if settings.storage_url is not None:
         from takeone.backends.s3_blobs import S3BlobStore
 
         return S3BlobStore.from_url(check_storage_url(settings.storage_url), endpoint=settings.s3_endpoint,
-                                    public_endpoint=settings.s3_public_endpoint)
+                                    public_endpoint=settings.s3_public_endpoint, check=check)
     from takeone.backends.local_blobs import LocalBlobStore
 
     return LocalBlobStore(settings.data_dir, secret)

@@ -52,7 +52,7 @@ class Services:
         return cls(
             settings=settings,
             store=store,
-            blobs=open_blobs(settings, secret),
+            blobs=open_blobs(settings, secret, check_store),
             prices=PriceTable.load(settings.resolved_prices_file()),
             tier_prices=TierPrices.load(settings.resolved_prices_file()),
             server_secret=secret,
