@@ -12,17 +12,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 
 from takeone import __version__
 from takeone.core.settings import Settings
 from takeone.dispatch.identity import is_dead
+from takeone.edge import docs, metrics, openapi, playground, schemas
 from takeone.edge import errors as api_errors
-from takeone.edge import metrics, playground, schemas
 from takeone.edge.dialects.registry import dialects, renderers
 from takeone.edge.files import blob_response
 from takeone.edge.health import health
@@ -55,7 +53,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                 await services.dispatcher.stop()
 
     app = FastAPI(title="takeone", version=__version__, lifespan=lifespan,
-                  description="Segmind-compatible video generation on open-weight models.")
+                  description="Segmind-compatible video generation on open-weight models.",
+                  docs_url=None, redoc_url=None)  # docs.install serves them without a CDN
     app.state.services = services
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout_s)
     api_errors.install(app)
@@ -63,12 +62,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         dialect.install(app)
     playground.install(app)
     metrics.install(app)
+    docs.install(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], response_model=schemas.HealthBody,
                       summary="200 once a worker is ready to generate, else 503")
     app.add_api_route("/files/{key:path}", download, methods=["GET"], include_in_schema=True,
                       summary="Download an output through its signed link (Range supported)",
-                      responses={200: {"content": {"video/mp4": {}}}, 404: schemas.ERRORS[404]})
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+                      responses={200: {"content": {"video/mp4": {}}}, 400: schemas.ERRORS[400],
+                                 404: schemas.ERRORS[404]})
+    app.openapi = lambda: openapi.build(app, dialects())  # type: ignore[method-assign]
     return app
 
 
@@ -91,15 +92,3 @@ async def _fail_lost_callers(services: Services) -> None:
     for job in await services.store.fail_lost_callers(is_dead, reason):
         log.info("failed blocking job %s: its caller is gone", job.id)
 
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema is None:
-        doc = get_openapi(title=app.title, version=app.version, description=app.description,
-                          routes=app.routes)
-        components = doc.setdefault("components", {}).setdefault("schemas", {})
-        for model in (m for dialect in dialects() for m in dialect.body_schemas):
-            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(schema.pop("$defs", {}))
-            components[model.__name__] = schema
-        app.openapi_schema = doc
-    return app.openapi_schema

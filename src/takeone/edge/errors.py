@@ -78,7 +78,8 @@ def install(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         message = "not found" if exc.status_code == 404 else str(exc.detail)
-        return JSONResponse({"error": message}, status_code=exc.status_code)
+        return JSONResponse({"error": message}, status_code=exc.status_code,
+                            headers=dict(exc.headers or {}))  # e.g. Allow on a 405
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

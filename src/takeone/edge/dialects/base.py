@@ -27,3 +27,6 @@ class Dialect:
     scopes: tuple[str, ...]
     body_schemas: tuple[type[BaseModel], ...] = ()
     catch_all: bool = False  # its routes answer paths no other dialect has: install it last
+    # How its operations authenticate, as names of the OpenAPI security schemes in
+    # :data:`takeone.edge.openapi.SECURITY_SCHEMES` (any one of them will do).
+    security: tuple[str, ...] = ("api_key", "bearer")

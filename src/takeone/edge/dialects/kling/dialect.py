@@ -3,4 +3,4 @@
 from takeone.edge.dialects.base import Dialect
 from takeone.edge.dialects.kling import DIALECT, ROUTES, routes, webhook
 
-SPEC = Dialect(DIALECT, routes.install, webhook.render, ROUTES, routes.SCHEMAS)
+SPEC = Dialect(DIALECT, routes.install, webhook.render, ROUTES, routes.SCHEMAS, security=("jwt",))

@@ -1,0 +1,62 @@
+"""The API's documentation on a real server: /docs and /redoc load every asset from the server
+itself (they work offline), the document declares how each operation authenticates, 405s
+name the allowed methods and ``/files`` declares the 400 it answers."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.integration.harness import Server
+
+ASSET = re.compile(r"""(?:src|href|spec-url)="([^"]+)"|url: '([^']+)'""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_doc_pages_load_their_assets_from_this_server(server: Server, page: str) -> None:
+    r = httpx.get(server.url + page)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "http://" not in r.text and "https://" not in r.text and "//" not in "".join(
+        a or b for a, b in ASSET.findall(r.text))
+    urls = [a or b for a, b in ASSET.findall(r.text)]
+    kinds = {url.rsplit(".", 1)[-1] for url in urls}
+    assert {"js", "json"} <= kinds and all(url.startswith("/") for url in urls), urls
+    expected = {"js": "javascript", "css": "text/css", "json": "application/json", "png": "image/png"}
+    for url in urls:
+        asset = httpx.get(server.url + url)
+        assert asset.status_code == 200, url
+        assert expected[url.rsplit(".", 1)[-1]] in asset.headers["content-type"], url
+        assert len(asset.content) > 1000, url
+
+
+def test_the_document_declares_how_each_operation_authenticates(server: Server) -> None:
+    doc = httpx.get(server.url + "/openapi.json").json()
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["api_key"] == {**schemes["api_key"], "type": "apiKey", "in": "header", "name": "x-api-key"}
+    assert schemes["bearer"]["type"] == "http" and schemes["bearer"]["scheme"] == "bearer"
+    assert doc["security"] == [{"api_key": []}, {"bearer": []}]
+    paths = doc["paths"]
+    assert "security" not in paths["/v2/kling-2.6"]["post"]  # the document's default: a key
+    assert "security" not in paths["/v1/videos"]["post"]
+    assert paths["/v1/videos/text2video"]["post"]["security"] == [{"jwt": []}]
+    assert schemes["jwt"]["bearerFormat"] == "JWT"
+    assert paths["/healthz"]["get"]["security"] == [] and paths["/files/{key}"]["get"]["security"] == []
+    key = server.key(3)
+    for headers in ({"x-api-key": key}, {"authorization": f"Bearer {key}"}):  # what "Try it out" sends
+        assert httpx.get(server.url + "/v1/get-user-credits", headers=headers).status_code == 200
+
+
+def test_405_names_the_allowed_methods(server: Server) -> None:
+    r = httpx.delete(server.url + "/healthz")
+    assert r.status_code == 405 and r.headers["allow"] == "GET" and "error" in r.json()
+    r = httpx.put(server.url + "/v2/requests/abc/status")
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+
+
+def test_files_declares_the_400_it_answers(server: Server) -> None:
+    doc = httpx.get(server.url + "/openapi.json").json()
+    assert "400" in doc["paths"]["/files/{key}"]["get"]["responses"]
+    r = httpx.get(server.url + "/files/outputs/x.mp4", params={"expires": "soon", "sig": "x"})
+    assert r.status_code == 400 and "expires" in r.json()["error"]
