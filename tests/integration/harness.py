@@ -41,6 +41,7 @@ class Server:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     fetch_allow: tuple[str, ...] = ("127.0.0.1",)
+    env: dict[str, str] | None = None  # the server's environment (default: this process's)
 
     @property
     def url(self) -> str:
@@ -54,7 +55,7 @@ class Server:
         for host in self.fetch_allow:
             cmd += ["--fetch-allow", host]
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         self.wait_up(ready=wait_ready, timeout=timeout)
         return self
 
