@@ -117,7 +117,7 @@ class PostgresServer:
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
                        f"unix_socket_directories = '{self.sockets}'\nfsync = off\n"
-                       "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n"
+                       "full_page_writes = off\nmax_connections = 200\n"
                        "shared_buffers = 32MB\n")
         (self.data / "pg_hba.conf").write_text(
             "local all all trust\nhost all all 127.0.0.1/32 trust\n")

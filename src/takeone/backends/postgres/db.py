@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from takeone.core.errors import StoreUnavailable
 
@@ -30,7 +30,7 @@ Conn = psycopg.Connection[DictRow]
 SCHEMA_VERSION = 1
 CONNECT_TIMEOUT_S = 3
 POOL_TIMEOUT_S = 8.0
-RECONNECT_TIMEOUT_S = 60.0
+RECONNECT_TIMEOUT_S = 10.0  # then a slot gives up; the next caller starts a fresh attempt
 PING_TIMEOUT_S = 1.0
 NOTIFY_CHANNEL = "takeone_jobs"
 MIGRATION_LOCK = 0x74616B656F6E65  # "takeone": the advisory lock that serialises migrations
@@ -148,6 +148,9 @@ def describe(url: str) -> str:
 
 
 def first_line(exc: BaseException) -> str:
+    """The cause in one line (a pool timeout says what it usually means)."""
+    if isinstance(exc, PoolTimeout):
+        return f"{exc} (the server is down, restarting or overloaded)"
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
