@@ -221,3 +221,19 @@ def test_an_unreachable_server_is_named_without_the_password() -> None:
     assert "s3cretpw" not in str(refused.value) and time.monotonic() - started < 10
     with pytest.raises(StoreUnavailable):
         upgrade(url)
+
+
+def test_a_locked_store_fails_the_ping_quickly_and_reads_go_on(pg_url: str) -> None:
+    store = PostgresStore.open(pg_url)
+    try:
+        key = asyncio.run(store.create(10.0)).key.id
+        with psycopg.connect(pg_url) as other:
+            other.execute("SELECT * FROM meta FOR UPDATE")  # held until the block ends
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="cannot take writes: canceling statement"):
+                asyncio.run(store.ping())
+            assert time.monotonic() - started < 5
+            assert asyncio.run(store.balance(key)) == 10.0
+        asyncio.run(store.ping())
+    finally:
+        store.close()

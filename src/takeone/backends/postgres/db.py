@@ -32,6 +32,7 @@ CONNECT_TIMEOUT_S = 3
 POOL_TIMEOUT_S = 8.0
 RECONNECT_TIMEOUT_S = 10.0  # then a slot gives up; the next caller starts a fresh attempt
 PING_TIMEOUT_S = 1.0
+STATEMENT_TIMEOUT_S = 30.0  # like the embedded store's busy timeout
 NOTIFY_CHANNEL = "takeone_jobs"
 MIGRATION_LOCK = 0x74616B656F6E65  # "takeone": the advisory lock that serialises migrations
 QUEUE_LOCK = 0x74616B656F6E66  # held by a submit from counting the queue to its commit
@@ -161,7 +162,9 @@ def connect(url: str, autocommit: bool = True) -> Conn:
 
 
 def _configure(conn: Conn) -> None:
+    """Autocommit (transactions are explicit), and no statement waits on a lock for ever."""
     conn.autocommit = True
+    conn.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_S * 1000)}")
 
 
 def open_pool(url: str, min_size: int = 1, max_size: int = 8,
