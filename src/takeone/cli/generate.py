@@ -36,10 +36,31 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def _is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://", "data:"))
+
+
+def check_image_args(args: argparse.Namespace) -> str | None:
+    """Why ``--image`` or ``--image-tail`` cannot be read, or None: a value that is no URL
+    and looks like a path (a dot, or too short to be an image in base64) must be a file.
+
+    Example::
+
+        check_image_args(parser.parse_args(["kling-2.1", "--image", "missing.jpg"]))
+        # 'no such file: missing.jpg'
+    """
+    for value in (args.image, args.image_tail):
+        if not value or _is_url(value) or Path(value).expanduser().is_file():
+            continue
+        if "." in value or len(value) < 256:  # base64 has no dots; any image is longer
+            return f"no such file: {value}"
+    return None
+
+
 def _image_value(value: str) -> str:
     """A local file becomes a data: URI; URLs and base64 pass through."""
-    path = Path(value)
-    if not value.startswith(("http://", "https://", "data:")) and path.is_file():
+    path = Path(value).expanduser()
+    if not _is_url(value) and path.is_file():
         import base64
 
         return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()

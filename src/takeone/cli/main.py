@@ -1,10 +1,13 @@
 """The ``takeone`` command: serve, run workers, manage keys, generate one video locally.
 
+    takeone generate kling-2.6 --profile tiny --prompt "a red fox in snow" -o fox.mp4
     takeone serve --profile tiny --data-dir data
-    takeone worker --profile tiny --data-dir data
     takeone keys create --data-dir data --credits 100
-    takeone generate SLUG --prompt "a red fox in snow" -o fox.mp4
+    takeone worker --profile tiny --data-dir data
     takeone profiles
+
+The tiny profile needs no weights (random pixels, for trying things out); the real ones
+(`takeone profiles`) are downloaded once with `takeone pull PROFILE`.
 """
 
 from __future__ import annotations
@@ -75,8 +78,12 @@ def _add_generate(sub: SubParsers[argparse.ArgumentParser]) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from takeone.cli.generate import generate_locally
+    from takeone.cli.generate import check_image_args, generate_locally
 
+    problem = check_image_args(args)
+    if problem is not None:
+        print(f"takeone: {problem}", file=sys.stderr)
+        return 2
     args.weights = weights_dir(args)
     problem = check_profile(args.profile, args.weights)
     if problem is not None:

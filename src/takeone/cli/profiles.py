@@ -3,7 +3,9 @@
 Both are torch-free: they read recipes from :mod:`takeone.models.registry` and weights from
 :mod:`takeone.models.weights`, so they answer in a fraction of a second on any machine.
 
-    takeone profiles              # one table per profile
+    takeone profiles              # one short line per profile: default? weights here?
+    takeone profiles ltx-2        # its recipe table (tiers, cases, sizes, steps), license, pins
+    takeone profiles --all        # every profile's table
     takeone profiles --json       # every recipe, one row per case x aspect ratio x duration
     takeone pull ltx-2            # download exactly the files ltx-2 loads
     takeone pull ltx-2 --weights /data/weights   # into /data/weights/<org>/<name> instead
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from takeone.models.recipe import ASPECT_RATIOS, Profile, Recipe
 from takeone.models.registry import PROFILES, get_profile
 
 DEFAULT_PROFILE = "ltx-2"
+SUMMARY_WIDTH = 100
 # (case name, first frame, last frame, audio)
 CASES: tuple[tuple[str, bool, bool, bool], ...] = (
     ("t2v", False, False, False),
@@ -39,7 +43,11 @@ COLUMNS = ("tier", "case", "pipeline", "weights", "steps", "generation", "output
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``profiles`` and ``pull`` to the ``takeone`` command's subparsers."""
     profiles = sub.add_parser("profiles", help="list model profiles and their recipe tables")
+    profiles.add_argument("names", nargs="*", metavar="PROFILE", help="show these profiles' recipe tables")
+    profiles.add_argument("--all", action="store_true", help="every profile's recipe table")
     profiles.add_argument("--json", action="store_true", help="every recipe as JSON")
+    profiles.add_argument("--weights", type=Path, metavar="DIR",
+                          help="look for weights under DIR too (default: $TAKEONE_WEIGHTS)")
     profiles.set_defaults(run=run_profiles)
     pull = sub.add_parser("pull", help="download exactly the weights a profile loads")
     pull.add_argument("profile", nargs="?", default=DEFAULT_PROFILE, help=f"default: {DEFAULT_PROFILE}")
@@ -52,8 +60,49 @@ def run_profiles(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([profile_json(profile) for profile in PROFILES.values()], indent=2))
         return 0
-    print("\n\n".join(profile_table(profile) for profile in PROFILES.values()))
+    if args.all or args.names:
+        try:
+            chosen = list(PROFILES.values()) if args.all else [get_profile(name) for name in args.names]
+        except ValueError as exc:
+            print(f"takeone: {exc}", file=sys.stderr)
+            return 2
+        print("\n\n".join(profile_table(profile) for profile in chosen))
+        return 0
+    from takeone.cli.common import weights_dir
+
+    print("\n".join(summary_lines(weights_dir(args))))
     return 0
+
+
+def summary_lines(root: Path | None, width: int = SUMMARY_WIDTH) -> list[str]:
+    """One line per profile (``*`` marks the default) with whether its weights are here.
+
+    Example::
+
+        summary_lines(None)[1]   # '* ltx-2    missing   LTX-2 19B: distilled two-stage (fast, ...'
+    """
+    name_width = max(len(name) for name in PROFILES)
+    rows = [f"  {'PROFILE'.ljust(name_width)}  {'WEIGHTS'.ljust(8)}  DESCRIPTION"]
+    for name, profile in PROFILES.items():
+        mark = "*" if name == DEFAULT_PROFILE else " "
+        line = f"{mark} {name.ljust(name_width)}  {weights_state(profile, root).ljust(8)}  "
+        rows += textwrap.wrap(profile.description, width, initial_indent=line,
+                              subsequent_indent=" " * len(line), break_on_hyphens=False)
+    rows += ["", f"* the default profile (serve, worker and generate without --profile: {DEFAULT_PROFILE})",
+             "weights: built in, present (here or in the Hugging Face cache) or missing:",
+             "  download missing ones with `takeone pull PROFILE`",
+             "details: `takeone profiles PROFILE` (recipe table, license, pins), --all, --json"]
+    return rows
+
+
+def weights_state(profile: Profile, root: Path | None) -> str:
+    """``built in``, ``present`` or ``missing``: whether ``profile`` could load on this machine."""
+    from takeone.models.weights import check, needs
+
+    if not needs(profile):
+        return "built in"
+    return "missing" if check(profile, root) else "present"
+
 
 
 def run_pull(args: argparse.Namespace) -> int:

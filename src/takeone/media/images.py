@@ -21,8 +21,10 @@ Promises of :func:`load_image`:
 * Hosts named in ``FetchPolicy.allow_hosts`` skip the address check (for development). They
   match on the URL's host name only, compared case-insensitively without port, brackets or a
   trailing dot: ``"localhost"`` allows ``http://LOCALHOST:8080/x``; ``"127.0.0.1"`` does not
-  allow ``http://127.1/`` (a different spelling is a different name). They are still resolved
-  once and pinned.
+  allow ``http://127.1/`` (a different spelling is a different name). The usual loopback names
+  stand for each other (:data:`LOOPBACK_NAMES`: ``localhost``, ``127.0.0.1``, ``::1``), so
+  allowing one allows all three. They are still resolved once and pinned. A refused loopback
+  or private address names ``--fetch-allow``, the server option that exempts a host.
 * No more than ``FetchPolicy.max_bytes`` are read or decoded from base64; connect, per-read
   and whole-fetch time limits apply. Proxy environment variables are ignored, because a proxy
   would make the pinned address meaningless.
@@ -78,6 +80,8 @@ _SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _BASE64: Final = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
 _WHITE: Final = (255, 255, 255, 255)
 _USER_AGENT: Final = "takeone-image-fetch/1"
+LOOPBACK_NAMES: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+"""Names of this machine that an allow-list entry of any one of them also covers."""
 
 
 @dataclass(frozen=True)
@@ -131,9 +135,15 @@ class FetchPolicy:
             )
 
     def allows(self, host: str) -> bool:
-        """Whether ``host`` is exempt from the address check."""
+        """Whether ``host`` is exempt from the address check (``127.0.0.1`` covers ``localhost``).
+
+        Example::
+
+            FetchPolicy(allow_hosts=frozenset({"127.0.0.1"})).allows("LOCALHOST")  # True
+        """
         wanted = netguard.normalize_host(host)
-        return any(netguard.normalize_host(entry) == wanted for entry in self.allow_hosts)
+        entries = {netguard.normalize_host(entry) for entry in self.allow_hosts}
+        return wanted in entries or (wanted in LOOPBACK_NAMES and not entries.isdisjoint(LOOPBACK_NAMES))
 
 
 async def load_image(value: str, field: str, policy: FetchPolicy) -> Image.Image:
@@ -265,10 +275,17 @@ async def _check_target(url: httpx.URL, value: str, field: str, policy: FetchPol
             reason = netguard.forbidden_reason(address)
             if reason is not None:
                 # The address itself is not echoed: it would let a client map internal DNS.
-                raise ImageError(
-                    field, value, f"host {host!r} is refused: it is a {reason} address"
-                )
+                raise ImageError(field, value, refusal(host, reason))
     return _Target(url=url, addresses=addresses)
+
+
+def refusal(host: str, reason: str) -> str:
+    """Why a fetch from ``host`` is refused; for a loopback or private address, how a
+    development server allows it."""
+    message = f"host {host!r} is refused: it is a {reason} address"
+    if reason.startswith(("loopback", "private")):
+        message += f" (to fetch from it on a development server, start it with --fetch-allow {host})"
+    return message
 
 
 def _ascii_host(url: httpx.URL) -> str:

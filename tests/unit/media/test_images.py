@@ -515,14 +515,26 @@ def test_a_public_name_passes_the_check(dns: FakeDns) -> None:
 def test_allow_list_matches_the_name_not_other_spellings(other_server: Server) -> None:
     other_server.route("/a.png", png())
     refusal(other_server.url("/a.png", host="127.1"), LOCAL)
-    refusal(other_server.url("/a.png", host="localhost"), LOCAL)
+    refusal(other_server.url("/a.png", host="2130706433"), LOCAL)
     assert other_server.hits == []
+
+
+def test_loopback_names_cover_each_other(other_server: Server) -> None:
+    other_server.route("/a.png", png())
+    assert load(other_server.url("/a.png", host="localhost"), LOCAL).size == (32, 24)
+    by_name = FetchPolicy(allow_hosts=frozenset({"localhost"}))
+    assert load(other_server.url("/a.png", host="127.0.0.1"), by_name).size == (32, 24)
+
+
+def test_a_loopback_refusal_names_fetch_allow(other_server: Server) -> None:
+    error = refusal(other_server.url("/a.png", host="localhost"), FetchPolicy())
+    assert "loopback" in str(error) and "--fetch-allow localhost" in str(error)
 
 
 def test_redirect_to_a_forbidden_address_is_refused(server: Server, other_server: Server) -> None:
     other_server.route("/a.png", png())
     url = server.route(
-        "/go", status=302, headers={"Location": other_server.url("/a.png", host="localhost")}
+        "/go", status=302, headers={"Location": other_server.url("/a.png", host="127.1")}
     )
     error = refusal(url, LOCAL)
     assert "loopback" in str(error)
@@ -906,7 +918,8 @@ def test_policy_allows_by_normalized_name() -> None:
     assert policy.allows("localhost")
     assert policy.allows("::1")
     assert policy.allows("IMAGES.TEST")
-    assert not policy.allows("127.0.0.1")
+    assert policy.allows("127.0.0.1")  # the loopback names cover each other
+    assert not policy.allows("127.1") and not FetchPolicy(allow_hosts=frozenset({"images.test"})).allows("localhost")
 
 
 def test_save_png_round_trips_and_leaves_no_temporary(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from takeone.cli import main
 
 
 def test_profiles_table_lists_every_profile(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["profiles"]) == 0
+    assert main(["profiles", "--all"]) == 0
     out = capsys.readouterr().out
     assert "ltx-2:" in out and "tiny:" in out and "LTX-2 Community License" in out
     assert "weights: Lightricks/LTX-2 @ unpinned" in out and "none is invented" in out
@@ -60,5 +60,5 @@ def test_pinned_revisions_show_in_the_table(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TAKEONE_REVISIONS", "Lightricks/LTX-2=" + "a" * 40)
-    assert main(["profiles"]) == 0
+    assert main(["profiles", "ltx-2"]) == 0
     assert "weights: Lightricks/LTX-2 @ " + "a" * 40 in capsys.readouterr().out

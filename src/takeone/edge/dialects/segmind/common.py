@@ -10,6 +10,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from takeone.core.errors import MISSING, InvalidRequest
 
@@ -19,9 +20,14 @@ SEED_MAX = 2**32 - 1
 
 
 def _duration(value: Any) -> Any:
-    """Segmind's own snippets send ``"5"``; accept the digits as a string too."""
+    """Segmind's own snippets send ``"5"``; accept the digits as a string too. Anything but an
+    integer or those strings is refused (``5.0`` and ``true`` too: types are strict)."""
     if isinstance(value, str) and value.strip() in ("5", "10"):
         return int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise PydanticCustomError("duration_type",
+                                  'must be the integer 5 or 10 (or the string "5" or "10"), not {kind}',
+                                  {"kind": type(value).__name__})
     return value
 
 
