@@ -88,6 +88,7 @@ class LocalDispatcher:
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._draining = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -112,6 +113,15 @@ class LocalDispatcher:
             slot.state = "stopped"
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.store.report_worker(self._status(slot)), 2.0)
+
+    async def drain(self) -> None:
+        """Claim no new job, let every running one finish, then stop: how a pool retires an
+        idle worker without spending any job's attempt."""
+        self._draining = True
+        self._wakeup.set()
+        slots = self._tasks[:len(self.slots)]
+        await asyncio.gather(*slots, return_exceptions=True)
+        await self.stop()
 
     def notify(self) -> None:
         self._wakeup.set()
@@ -168,7 +178,7 @@ class LocalDispatcher:
                 await asyncio.sleep(1.0)
 
     async def _run_slot(self, slot: Slot) -> None:
-        while not self._stopping:
+        while not self._stopping and not self._draining:
             if not await self._start_worker(slot):
                 if slot.state == "failed":
                     await self._fail_queue_if_hopeless()
@@ -176,7 +186,7 @@ class LocalDispatcher:
                 await asyncio.sleep(_backoff(len(slot.load_errors)))
                 continue
             await self._serve(slot)
-            if self._stopping or not await self._after_crash(slot):
+            if self._stopping or self._draining or not await self._after_crash(slot):
                 return
             await asyncio.sleep(_backoff(slot.restarts))
 
@@ -221,7 +231,7 @@ class LocalDispatcher:
     async def _serve(self, slot: Slot) -> None:
         """Run jobs on this slot's worker until it dies (or the dispatcher stops)."""
         assert slot.process is not None
-        while not self._stopping:
+        while not self._stopping and not self._draining:
             if _died_while_idle(slot.process):
                 return
             job = await self._next_job(slot)

@@ -1,0 +1,304 @@
+"""The Ray dispatcher: a pool of :class:`WorkerActor` sized to the queue.
+
+The database is the durable queue; Ray only places, restarts and removes worker actors. Every
+``poll_s`` the pool reads the queue depth and each actor's state, aims at ``queued + busy``
+actors (clamped to ``min_workers .. max_workers``), creates the missing ones (an actor Ray
+cannot place yet stays pending, which is what asks Ray's autoscaler for a GPU node; it is
+counted once) and drains actors idle longer than ``worker_idle_s`` while above the target.
+It also returns jobs whose worker vanished to the queue (lease expiry), so a job is never
+stranded while the pool is empty, and reports itself to the store as a worker named
+``host/pid/pool``: ``ready`` while it can grow, so ``/healthz`` stays 200 at zero actors.
+
+Example::
+
+    pool = RayDispatcher(store, Settings(worker_backend="ray", ray_address="head:6379",
+                                         max_workers=4, profile="ltx-2"))
+    await pool.start()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from takeone.core.jobs import Job, JobStore, WorkerStatus
+from takeone.core.settings import Settings
+from takeone.dispatch.identity import is_dead, process_identity
+from takeone.dispatch.joblog import log_finished
+from takeone.dispatch.ray.actor import ActorState, WorkerActor
+from takeone.dispatch.retry import StoreRetry
+
+log = logging.getLogger("takeone.ray")
+
+NAMESPACE = "takeone"
+STATE_WAIT_S = 0.5
+STOP_WAIT_S = 30.0
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
+@dataclass
+class Member:
+    """One actor of the pool as the pool last saw it (``pending`` until it first answers)."""
+
+    handle: Any  # ray.actor.ActorHandle
+    idle_since: float
+    state: ActorState | None = None
+    asking: Any = None  # the state() call in flight, if any
+    draining: bool = False
+    gone: bool = False
+
+    @property
+    def job_id(self) -> str | None:
+        return self.state.job_id if self.state is not None else None
+
+    @property
+    def phase(self) -> str:
+        return self.state.state if self.state is not None else "pending"
+
+
+@dataclass
+class PoolView:
+    """Counts for logs and tests."""
+
+    actors: int
+    busy: int
+    draining: int
+    pending: int
+    owners: list[str] = field(default_factory=list)
+
+
+class RayDispatcher:
+    """Worker actors on a Ray cluster, grown with the queue and shrunk when idle.
+
+    Example::
+
+        pool = RayDispatcher(store, settings, on_finished=waiter.finished)
+        await pool.start()     # connects to settings.ray_address (or a running ray.init)
+    """
+
+    def __init__(self, store: JobStore, settings: Settings,
+                 on_finished: Callable[[str], None] | None = None, poll_s: float = 1.0) -> None:
+        self.store = store
+        self.settings = settings
+        self.on_finished = on_finished
+        self.poll_s = poll_s
+        self.identity = f"{process_identity()}/pool"
+        self.members: list[Member] = []
+        self.error: str | None = None
+        self.calls = StoreRetry("ray pool")
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._last_expiry = 0.0
+
+    # -- the Dispatcher protocol -------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(connect, self.settings.ray_address)
+        await self._report("ready")
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await asyncio.to_thread(self._stop_all)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._report("stopped"), 2.0)
+
+    def notify(self) -> None:
+        self._wakeup.set()
+        for m in self.members:
+            if not m.draining and m.job_id is None and m.phase == "ready":
+                m.handle.notify.remote()
+
+    def cancel_running(self, job_id: str) -> None:
+        for m in self.members:
+            if m.job_id == job_id:
+                m.handle.cancel.remote(job_id)
+
+    # -- what the pool looks like --------------------------------------------------------------
+
+    def view(self) -> PoolView:
+        live = [m for m in self.members if not m.draining]
+        return PoolView(actors=len(live), busy=sum(1 for m in live if m.job_id),
+                        draining=len(self.members) - len(live),
+                        pending=sum(1 for m in live if m.state is None),
+                        owners=[m.state.owner for m in live if m.state is not None])
+
+    def max_workers(self) -> int:
+        """``max_workers``, or one actor per GPU the cluster has now (at least one)."""
+        if self.settings.max_workers is not None:
+            return max(self.settings.max_workers, self.settings.min_workers)
+        import ray
+
+        per = self.settings.worker_gpus
+        resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        have = resources.get("GPU" if per > 0 else "CPU", 0.0)
+        count = math.floor(have / per) if per > 0 else int(have)
+        return max(count, self.settings.min_workers, 1)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the pool keeps going; the error is reported
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.exception("ray pool: tick failed")
+            self._wakeup.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self.poll_s)
+
+    async def _tick(self) -> None:
+        await asyncio.to_thread(self._refresh)
+        self._reap()
+        queued = len(await self.calls.run("read queue", self.store.queued_ids))
+        await asyncio.to_thread(self._resize, queued)
+        await self._expire_leases()
+        await self._report(self._pool_state())
+
+    def _refresh(self) -> None:
+        """Read every actor's state (one call in flight per actor; a pending one is skipped)."""
+        import ray
+
+        now = time.monotonic()
+        for m in self.members:
+            if m.asking is None:
+                m.asking = m.handle.state.remote()
+        asking = [m.asking for m in self.members]
+        if asking:
+            ray.wait(asking, num_returns=len(asking), timeout=STATE_WAIT_S)
+        for m in self.members:
+            ready, _ = ray.wait([m.asking], timeout=0)
+            if not ready:
+                continue
+            try:
+                m.state = ray.get(m.asking)
+            except ray.exceptions.RayActorError as exc:  # Ray restarts it unless it cannot start
+                m.gone = bool(getattr(exc, "actor_init_failed", False))
+                self.error = f"a worker actor failed: {exc}" if m.gone else self.error
+                log.warning("ray pool: an actor did not answer (gone for good: %s): %s", m.gone, exc)
+            except ray.exceptions.RayError as exc:  # restarting: ask again next time
+                log.info("ray pool: an actor did not answer: %s", exc)
+            m.asking = None
+            if m.job_id is not None or m.phase in ("pending", "starting"):
+                m.idle_since = now
+
+    def _reap(self) -> None:
+        """Kill actors that drained; forget those Ray gave up on."""
+        import ray
+
+        keep = []
+        for m in self.members:
+            if m.phase == "drained" or m.gone:
+                with contextlib.suppress(Exception):
+                    ray.kill(m.handle)
+                continue
+            keep.append(m)
+        self.members = keep
+
+    def _resize(self, queued: int) -> None:
+        live = [m for m in self.members if not m.draining]
+        busy = sum(1 for m in live if m.job_id is not None)
+        target = min(max(queued + busy, self.settings.min_workers), self.max_workers())
+        if len(live) < target:
+            for _ in range(target - len(live)):
+                self.members.append(Member(self._create(), time.monotonic()))
+            log.info("ray pool: %d queued, %d busy: growing to %d actors", queued, busy, target)
+            return
+        now = time.monotonic()
+        idle = [m for m in live if m.job_id is None and m.phase == "ready"
+                and now - m.idle_since >= self.settings.worker_idle_s]
+        for m in idle[:max(len(live) - target, 0)]:
+            m.draining = True
+            m.handle.drain.remote()
+            log.info("ray pool: retiring idle actor %s", m.state.owner if m.state else "?")
+
+    def _create(self) -> Any:
+        import ray
+
+        gpus = self.settings.worker_gpus
+        actor = ray.remote(WorkerActor).options(
+            num_gpus=gpus, num_cpus=0 if gpus > 0 else 1, max_restarts=-1, max_task_retries=-1)
+        return actor.remote(self.settings)
+
+    def _pool_state(self) -> str:
+        live = [m for m in self.members if not m.draining and m.state is not None]
+        if live and all(m.phase == "failed" for m in live):
+            failed = live[0].state
+            self.error = failed.error if failed is not None else None
+            return "failed"
+        return "ready"
+
+    async def _expire_leases(self) -> None:
+        """Jobs whose worker vanished (a lost node) go back to the queue, actors or not."""
+        if time.monotonic() - self._last_expiry < self.settings.heartbeat_s:
+            return
+        self._last_expiry = time.monotonic()
+        jobs = await self.calls.run("expire leases", lambda: self.store.expire_leases(
+            self.settings.max_attempts, is_dead, frozenset()))
+        for job in jobs:
+            log.warning("job %s lost its worker; now %s", job.id, job.status.value)
+            self._finished(job)
+
+    def _finished(self, job: Job) -> None:
+        if job.status.is_terminal():
+            log_finished(job)
+            if self.on_finished is not None:
+                self.on_finished(job.id)
+        else:
+            self._wakeup.set()
+
+    async def _report(self, state: str) -> None:
+        view = self.view()
+        status = WorkerStatus(id=self.identity, profile=self.settings.profile, state=state,
+                              seen_at=time.time(), device=f"ray pool: {view.actors} actors, {view.busy} busy",
+                              job_id=None, error=self.error if state == "failed" else None, pid=os.getpid())
+        await self.calls.run("report pool", lambda: self.store.report_worker(status))
+
+    def _stop_all(self) -> None:
+        import ray
+
+        stops = [m.handle.stop.remote() for m in self.members]
+        if stops:
+            ray.wait(stops, num_returns=len(stops), timeout=STOP_WAIT_S)
+        for m in self.members:
+            with contextlib.suppress(Exception):
+                ray.kill(m.handle)
+        self.members = []
+
+
+def connect(address: str | None) -> None:
+    """Join the Ray cluster at ``address`` (``None``: the default, ``auto`` then local) in the
+    ``takeone`` namespace, unless this process already joined one."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address is not None and address.rsplit(":", 1)[0] in LOOPBACK_HOSTS:
+        _dial_loopback()
+    ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
+
+
+def _dial_loopback() -> None:
+    """Ray rewrites a loopback address into this host's outside address before dialing, so a
+    head started on 127.0.0.1 alone would be unreachable; its switch for that is read when
+    Ray is imported (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``), hence the module attribute."""
+    with contextlib.suppress(ImportError, AttributeError):
+        import ray._private.ray_constants as constants
+
+        constants.ENABLE_RAY_CLUSTER = False
