@@ -206,7 +206,11 @@ class PostgresServer:
             if self.pid() is not None:
                 self.stop("immediate")
         finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+            for _ in range(20):  # a server shutting down may still be writing its last files
+                shutil.rmtree(self.root, ignore_errors=True)
+                if not self.root.exists():
+                    break
+                time.sleep(0.1)
 
     def __enter__(self) -> PostgresServer:
         return self.start()

@@ -315,6 +315,7 @@ def test_keys_authenticate_list_and_revoke_failing_their_jobs(backend: Backend) 
             await s.authenticate("tk_nope")
         with pytest.raises(NotFound, match="no API key 'key_nope'"):
             await s.get_key("key_nope")
+        backend.clock.now += 1  # listed oldest first
         other = await new_key(s, 1.0)
         assert [k.id for k in await s.list_keys()] == [key.id, other]
         await s.submit(job(key.id, 1, 2.0), OPEN)
