@@ -5,6 +5,7 @@ runs without weights, ``takeone profiles`` fits a terminal, a missing ``--image`
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -80,3 +81,24 @@ def test_integer_durations_and_the_other_dialects_keep_their_types(server: Serve
     for wrong in (10, 10.0):
         with pytest.raises(ValueError):
             Text2VideoBody.model_validate({"prompt": "x", "duration": wrong})
+
+
+def test_the_readme_first_five_minutes_runs_as_pasted(tmp_path: Path) -> None:
+    """The second terminal's block, pasted into bash next to a running ``takeone serve
+    --profile tiny`` (the port aside; the venv's activation and pip lines skipped)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## First five minutes", 1)[1].split("\n## ", 1)[0]
+    first, second = [b for lang, b in re.findall(r"^```(\w*)\n(.*?)^```", section, re.S | re.M)
+                     if lang == "bash"][:2]
+    assert "takeone serve --profile tiny" in first and "pip install -e ." in first
+    assert "download.pytorch.org/whl/cpu" in first and "# pip install torch " in first
+    script = "\n".join(line for line in second.splitlines() if not line.startswith(". .venv"))
+    server = Server(tmp_path / "takeone-data", ["--profile", "tiny"], fetch_allow=()).start()
+    try:
+        env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+        run = subprocess.run(["bash", "-euc", script.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        server.stop()
+    assert run.returncode == 0 and "saved out.mp4" in run.stdout, run.stdout + run.stderr
+    assert (tmp_path / "out.mp4").read_bytes()[4:8] == b"ftyp"

@@ -23,9 +23,9 @@ Operation = tuple[str, str]  # (path as in the document, lower-case method)
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "api_key": {"type": "apiKey", "in": "header", "name": "x-api-key",
-                "description": "An API key from `takeone keys create` (the `sk_...` line)."},
+                "description": "An API key from `takeone keys create` (the `tk_...` line)."},
     "bearer": {"type": "http", "scheme": "bearer",
-               "description": "The same API key as `Authorization: Bearer sk_...`."},
+               "description": "The same API key as `Authorization: Bearer tk_...`."},
     "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
             "description": "A short-lived HS256 JWT: issuer the access key, signed with the secret key"
                            " of a pair from `takeone keys key-pair`."},

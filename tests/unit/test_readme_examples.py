@@ -1,0 +1,72 @@
+"""Every ``takeone ...`` command the README shows parses as written: fenced shell blocks and
+inline code alike, with known profiles and model slugs. (The first-five-minutes flow itself
+runs end to end in tests/integration/test_first_user_cli.py.)"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from takeone.cli.main import build_parser
+from takeone.models.registry import PROFILES
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+INLINE = re.compile(r"`(takeone [^`\n]+)`")
+SEPARATORS = re.compile(r"&&|\|\||;|\||\$\(|\)")
+
+
+def _commands(pieces: list[str]) -> list[str]:
+    found = []
+    for piece in pieces:
+        for part in SEPARATORS.split(piece.strip().removeprefix("$ ")):
+            part = part.strip()
+            if part.startswith("takeone "):
+                found.append(part)
+    return found
+
+
+def _blocks(text: str) -> list[str]:
+    """Each ``takeone`` command line in shell blocks (continuations joined)."""
+    lines: list[str] = []
+    for lang, body in FENCE.findall(text):
+        if lang in ("bash", "sh", "shell", "console", ""):
+            lines += body.replace("\\\n", " ").splitlines()
+    return _commands(lines)
+
+
+def _inline(text: str) -> list[str]:
+    """``takeone`` commands in inline code; usage brackets (``[--devices 0 1]``) dropped."""
+    return [c.replace("[", "").replace("]", "") for c in _commands(INLINE.findall(text))]
+
+
+TEXT = README.read_text()
+COMMANDS = [("block", c) for c in _blocks(TEXT)] + [("inline", c) for c in _inline(TEXT)]
+
+
+def test_the_readme_has_commands() -> None:
+    assert len(COMMANDS) > 10 and ("block", "takeone serve --profile tiny") in COMMANDS
+
+
+@pytest.mark.parametrize(("where", "command"), COMMANDS)
+def test_a_readme_command_parses(where: str, command: str) -> None:
+    """A shell block must parse in full; inline code may name a command without its required
+    options (``takeone keys create`` in a sentence), but nothing it shows may be wrong."""
+    argv = shlex.split(command, comments=True)[1:]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:
+            named_only = where == "inline" and "arguments are required" in err.getvalue()
+            assert exc.code == 0 or named_only, f"{command!r}: {err.getvalue().strip()}"
+            return
+    assert hasattr(args, "run"), f"{command!r} names no command"
+    for name in (getattr(args, "profile", None), *getattr(args, "names", ())):
+        if isinstance(name, str) and not name.isupper():  # PROFILE is a placeholder
+            assert name in PROFILES, f"{command!r}: unknown profile {name!r}"
