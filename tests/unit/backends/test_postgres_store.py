@@ -144,6 +144,9 @@ def test_notifications_reach_a_listener_of_another_replica(replicas: tuple[Postg
     asyncio.run(go())
     assert event.wait(10)
     assert heard == [("n1", "QUEUED"), ("n1", "PROCESSING"), ("n1", "COMPLETED")]
+    assert two.listener.alive() and not one.listener.alive()  # started by the first callback
+    two.close()
+    assert not two.listener.alive()
 
 
 def _until_available(store: PostgresStore, deadline_s: float = 30.0) -> float:

@@ -177,7 +177,11 @@ def open_pool(url: str, min_size: int = 1, max_size: int = 8,
         configure=_configure, check=ConnectionPool.check_connection, timeout=timeout_s,
         reconnect_timeout=RECONNECT_TIMEOUT_S,
     )
-    pool.open(wait=True, timeout=max(timeout_s, CONNECT_TIMEOUT_S + 1.0))
+    try:
+        pool.open(wait=True, timeout=max(timeout_s, CONNECT_TIMEOUT_S + 1.0))
+    except BaseException:
+        pool.close(timeout=0)  # stop its reconnecting workers too
+        raise
     return pool
 
 

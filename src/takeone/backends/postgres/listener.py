@@ -58,6 +58,10 @@ class JobListener:
         """True once the thread holds a connection with ``LISTEN`` in place."""
         return self._listening.wait(timeout)
 
+    def alive(self) -> bool:
+        """True while the background thread runs (from the first callback until close)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
         thread = self._thread
