@@ -129,7 +129,8 @@ def running_on(runner: PoolRunner, rid: str) -> ActorState:
     return wait_for(find, 120, f"no actor ever ran {rid}")  # type: ignore[no-any-return]
 
 
-def test_the_pool_grows_from_zero_with_the_queue_and_shrinks_back(api: Server, make_pool: Callable[..., PoolRunner]) -> None:
+def test_the_pool_grows_from_zero_with_the_queue_and_shrinks_back(
+        api: Server, make_pool: Callable[..., PoolRunner]) -> None:
     runner = make_pool(min_workers=0, max_workers=2)
     time.sleep(1.5)
     assert runner.pool.view().actors == 0
@@ -194,6 +195,19 @@ def test_cancel_reaches_a_running_actor_and_a_killed_actor_is_restarted(
     (restarted,) = runner.states()
     assert restarted.pid != before.pid
     assert api.balance(key) == pytest.approx(10 - 2 * PRICE)
+
+
+def test_a_pool_whose_actors_cannot_load_fails_the_queue_uncharged(
+        api: Server, make_pool: Callable[..., PoolRunner]) -> None:
+    key = api.key(10)
+    runner = make_pool(min_workers=1, max_workers=1, debug_load_delay_s=30.0, worker_start_timeout_s=0.5)
+    rid = submit(api, key)
+    r = finished(api, key, rid, timeout=90)
+    assert r["status"] == "FAILED" and "no worker can serve requests" in r["error"], r
+    assert "did not load" in r["error"], r
+    assert api.balance(key) == pytest.approx(10)
+    assert [s.state for s in runner.states()] == ["failed"]
+    assert any(w["id"].endswith("/pool") and w["state"] == "failed" for w in api.health()["workers"])
 
 
 def test_the_api_process_never_imports_ray_or_torch_with_the_ray_package(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from takeone.core.jobs import Job, JobStore, WorkerStatus
@@ -169,7 +170,10 @@ class RayDispatcher:
         queued = len(await self.calls.run("read queue", self.store.queued_ids))
         await asyncio.to_thread(self._resize, queued)
         await self._expire_leases()
-        await self._report(self._pool_state())
+        state = self._pool_state()
+        await self._report(state)
+        if state == "failed" and queued:
+            await self._fail_queue()
 
     def _refresh(self) -> None:
         """Read every actor's state (one call in flight per actor; a pending one is skipped)."""
@@ -243,6 +247,15 @@ class RayDispatcher:
             self.error = failed.error if failed is not None else None
             return "failed"
         return "ready"
+
+    async def _fail_queue(self) -> None:
+        """Every actor failed for good (the profile does not load): fail what is queued
+        rather than keep it forever, as a local dispatcher does."""
+        reason = f"no worker can serve requests: {self.error}"
+        for job_id in await self.calls.run("read queue", self.store.queued_ids):
+            job = await self.calls.run("fail", partial(self.store.fail, job_id, reason))
+            if job is not None:
+                self._finished(job)
 
     async def _expire_leases(self) -> None:
         """Jobs whose worker vanished (a lost node) go back to the queue, actors or not."""
