@@ -26,6 +26,8 @@ from typing import Any
 
 LOOPBACK = "127.0.0.1"
 NODE_MEMORY = 80 * 1024 * 1024  # each node's object store: the tests pass no large objects
+# A removed node is declared dead after 5 missed 1 s health checks (Ray's default: 3 s x 5).
+FAST_NODE_DEATH = {"health_check_period_ms": 1000, "health_check_failure_threshold": 5}
 CLIENT_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # "127.0.0.1" stays 127.0.0.1
 
 
@@ -51,7 +53,8 @@ class LocalRayCluster:
         with _environment({**self.env, **CLIENT_ENV}):
             self.cluster = Cluster(initialize_head=True, head_node_args={
                 "num_cpus": 1, "num_gpus": 0, "node_ip_address": LOOPBACK,
-                "include_dashboard": False, "object_store_memory": NODE_MEMORY})
+                "include_dashboard": False, "object_store_memory": NODE_MEMORY,
+                "_system_config": FAST_NODE_DEATH})
             for _ in range(self.nodes):
                 self.add_node()
         self.startup_s = time.monotonic() - started
