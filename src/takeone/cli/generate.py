@@ -46,8 +46,7 @@ def check_image_args(args: argparse.Namespace) -> str | None:
 
     Example::
 
-        check_image_args(parser.parse_args(["kling-2.1", "--image", "missing.jpg"]))
-        # 'no such file: missing.jpg'
+        check_image_args(args)   # 'no such file: missing.jpg' for --image missing.jpg
     """
     for value in (args.image, args.image_tail):
         if not value or _is_url(value) or Path(value).expanduser().is_file():

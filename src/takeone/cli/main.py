@@ -1,13 +1,7 @@
 """The ``takeone`` command: serve, run workers, manage keys, generate one video locally.
 
-    takeone generate kling-2.6 --profile tiny --prompt "a red fox in snow" -o fox.mp4
-    takeone serve --profile tiny --data-dir data
-    takeone keys create --data-dir data --credits 100
-    takeone worker --profile tiny --data-dir data
-    takeone profiles
-
-The tiny profile needs no weights (random pixels, for trying things out); the real ones
-(`takeone profiles`) are downloaded once with `takeone pull PROFILE`.
+``takeone --help`` opens with :data:`EXAMPLES`, the first of which runs on any machine (the
+tiny profile needs no weights).
 """
 
 from __future__ import annotations
@@ -43,8 +37,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+SUMMARY = "takeone: serve, run workers, manage keys, generate one video locally."
+EXAMPLES = """\
+    takeone generate {slug} --profile tiny --prompt "a red fox in snow" -o fox.mp4
+    takeone serve --profile tiny --data-dir data
+    takeone keys create --data-dir data --credits 100
+    takeone worker --profile tiny --data-dir data
+    takeone profiles
+
+The tiny profile needs no weights (random pixels, for trying things out); the real ones
+(`takeone profiles`) are downloaded once with `takeone pull PROFILE`."""
+
+
+def prompt_only_slug() -> str:
+    """A model slug that takes a prompt alone, for the first example (it needs no image)."""
+    from takeone.edge.dialects.segmind.registry import ENDPOINTS
+
+    return next(slug for slug, spec in ENDPOINTS.items()
+                if not spec.schema.model_fields[spec.first_frame_field].is_required())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="takeone", description=__doc__,
+    description = f"{SUMMARY}\n\n{EXAMPLES.format(slug=prompt_only_slug())}"
+    parser = argparse.ArgumentParser(prog="takeone", description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(title="commands")
     serve.register(sub)
