@@ -61,7 +61,15 @@ class Services:
             clock=clock,
         )
 
-    def make_dispatcher(self) -> LocalDispatcher:
+    def make_dispatcher(self) -> Dispatcher:
+        """Local worker processes, or (``--workers ray``) a pool of actors on a Ray cluster."""
+        if self.settings.worker_backend == "ray":
+            from takeone.dispatch.ray.pool import RayDispatcher
+
+            return RayDispatcher(self.store, self.settings, on_finished=self.waiter.finished)
+        return self._local_dispatcher()
+
+    def _local_dispatcher(self) -> LocalDispatcher:
         s = self.settings
         settings = DispatcherSettings(max_attempts=s.max_attempts, job_timeout_s=s.job_timeout_s,
                                       start_timeout_s=s.worker_start_timeout_s, lease_s=s.lease_s,

@@ -1,0 +1,164 @@
+"""Cluster overhead: the same tiny jobs through the embedded server and through a cluster.
+
+    python benchmarks/cluster.py --jobs 20
+
+The embedded side is ``takeone serve --profile tiny --workers W`` (SQLite, local files,
+local worker processes). The cluster side is what ``tests/support/stack.py`` starts: a
+PostgreSQL server, a SeaweedFS bucket, a 3-node Ray cluster with W worker actors, and two
+``serve --no-workers`` replicas; jobs alternate between the replicas and are polled through
+the other one. Both sides run the same phases, side by side in one run:
+
+- ``sequential``: one job at a time, from ``POST /v2/kling-2.6`` until a status poll (every
+  ``--poll`` seconds) sees ``COMPLETED`` and the result link is fetched; what the cluster adds
+  per job is the difference of the medians;
+- ``burst``: ``--jobs`` submitted at once, then polled; throughput in jobs per second, and the
+  latency of every status call made meanwhile (p50, p99).
+
+The last line is one figure: ``cluster overhead per job: X ms`` (the sequential medians'
+difference; the target is under 100 ms). Uses the test suite's throwaway servers, so it needs
+what the tests need (PostgreSQL's binaries, the test extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.integration.harness import Server  # noqa: E402
+from tests.support.stack import ClusterStack  # noqa: E402
+
+JOB = {"prompt": "a steady fox", "duration": 5, "generate_audio": False, "seed": 7}
+
+
+@dataclass
+class Side:
+    """One deployment as the benchmark sees it: where to submit (in turn) and where to poll."""
+
+    name: str
+    submit_urls: list[str]
+    poll_urls: list[str]
+    key: str
+    job_s: list[float] = field(default_factory=list)
+    status_ms: list[float] = field(default_factory=list)
+    burst_s: float = 0.0
+
+
+def run_job(side: Side, index: int, poll_s: float, client: httpx.Client) -> float:
+    """Submit on one URL, poll on another, fetch the result; seconds from submit to result."""
+    headers = {"x-api-key": side.key}
+    submit = side.submit_urls[index % len(side.submit_urls)]
+    poll = side.poll_urls[index % len(side.poll_urls)]
+    start = time.perf_counter()
+    r = client.post(submit + "/v2/kling-2.6", json=JOB, headers=headers)
+    r.raise_for_status()
+    rid = r.json()["request_id"]
+    while True:
+        t = time.perf_counter()
+        s = client.get(f"{poll}/v2/requests/{rid}/status", headers=headers)
+        side.status_ms.append((time.perf_counter() - t) * 1000)
+        state = s.json()["status"]
+        if state == "COMPLETED":
+            break
+        if state == "FAILED":
+            raise SystemExit(f"{side.name}: job {rid} failed: {s.text}")
+        time.sleep(poll_s)
+    client.get(f"{poll}/v2/requests/{rid}", headers=headers).raise_for_status()
+    return time.perf_counter() - start
+
+
+def measure(side: Side, jobs: int, poll_s: float, warmup: int) -> None:
+    with httpx.Client(timeout=120) as client:
+        for i in range(warmup):
+            run_job(side, i, poll_s, client)
+        side.status_ms.clear()
+        side.job_s = [run_job(side, i, poll_s, client) for i in range(jobs)]
+    side.burst_s = burst(side, jobs, poll_s)
+
+
+def burst(side: Side, jobs: int, poll_s: float) -> float:
+    errors: list[BaseException] = []
+
+    def one(i: int) -> None:
+        try:
+            with httpx.Client(timeout=300) as client:
+                run_job(side, i, poll_s, client)
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(jobs)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise SystemExit(f"{side.name}: burst failed: {errors[0]!r}")
+    return time.perf_counter() - start
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(sides: list[Side], jobs: int) -> None:
+    print(f"{'':<10} {'job p50 s':>10} {'job p90 s':>10} {'burst jobs/s':>13} {'status p50 ms':>14}"
+          f" {'status p99 ms':>14}")
+    for s in sides:
+        print(f"{s.name:<10} {statistics.median(s.job_s):>10.3f} {pct(s.job_s, 0.9):>10.3f}"
+              f" {jobs / s.burst_s:>13.3f} {statistics.median(s.status_ms):>14.1f} {pct(s.status_ms, 0.99):>14.1f}")
+    embedded, cluster = sides
+    added = (statistics.median(cluster.job_s) - statistics.median(embedded.job_s)) * 1000
+    print(f"cluster overhead per job: {added:.0f} ms")
+
+
+def with_embedded(root: Path, workers: int, body: Callable[[Side], None]) -> Side:
+    server = Server(root / "embedded", ["--profile", "tiny", "--workers", str(workers), "--log-level", "warning"])
+    server.start(timeout=300)
+    try:
+        out = subprocess.run([sys.executable, "-m", "takeone.cli", "keys", "create", "--data-dir",
+                              str(server.data_dir), "--credits", "100000"], capture_output=True, text=True, check=True)
+        side = Side("embedded", [server.url], [server.url], out.stdout.strip().splitlines()[-1])
+        body(side)
+        return side
+    finally:
+        server.stop()
+
+
+def with_cluster(root: Path, workers: int, body: Callable[[Side], None]) -> Side:
+    with ClusterStack(root / "cluster", min_workers=workers, max_workers=workers,
+                      extra=("--log-level", "warning")) as stack:
+        urls = [r.url for r in stack.replicas]
+        side = Side("cluster", urls, urls[1:] + urls[:1], stack.key(100000))
+        body(side)
+        return side
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes or actors on each side")
+    parser.add_argument("--poll", type=float, default=0.05, help="seconds between status polls")
+    parser.add_argument("--warmup", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        sides = [with_embedded(root, args.workers, lambda s: measure(s, args.jobs, args.poll, args.warmup)),
+                 with_cluster(root, args.workers, lambda s: measure(s, args.jobs, args.poll, args.warmup))]
+    report(sides, args.jobs)
+
+
+if __name__ == "__main__":
+    main()
