@@ -36,8 +36,8 @@ import httpx
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.integration.harness import Server  # noqa: E402
-from tests.support.stack import ClusterStack  # noqa: E402
+from tests.integration.harness import Server
+from tests.support.stack import ClusterStack
 
 JOB = {"prompt": "a steady fox", "duration": 5, "generate_audio": False, "seed": 7}
 
