@@ -5,9 +5,11 @@ The database is the durable queue; Ray only places, restarts and removes worker 
 actors (clamped to ``min_workers .. max_workers``), creates the missing ones (an actor Ray
 cannot place yet stays pending, which is what asks Ray's autoscaler for a GPU node; it is
 counted once) and drains actors idle longer than ``worker_idle_s`` while above the target.
-It also returns jobs whose worker vanished to the queue (lease expiry), so a job is never
-stranded while the pool is empty, and reports itself to the store as a worker named
-``host/pid/pool``: ``ready`` while it can grow, so ``/healthz`` stays 200 at zero actors.
+It tells an actor at once when the job it runs was cancelled (through any API replica), so
+the worker stops at its next step; it returns jobs whose worker vanished to the queue (lease
+expiry), so none is stranded while the pool is empty; and it reports itself to the store as
+a worker named ``host/pid/pool``: ``ready`` while it can grow, so ``/healthz`` stays 200 at
+zero actors (``failed`` once every actor failed to load: the queue is then failed too).
 
 Example::
 
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from takeone.core.jobs import Job, JobStore, WorkerStatus
+from takeone.core.jobs import Job, JobStatus, JobStore, WorkerStatus
 from takeone.core.settings import Settings
 from takeone.dispatch.identity import is_dead, process_identity
 from takeone.dispatch.joblog import log_finished
@@ -54,6 +56,7 @@ class Member:
     asking: Any = None  # the state() call in flight, if any
     draining: bool = False
     gone: bool = False
+    cancelled: set[str] = field(default_factory=set)  # jobs it was told to stop
 
     @property
     def job_id(self) -> str | None:
@@ -169,6 +172,7 @@ class RayDispatcher:
         self._reap()
         queued = len(await self.calls.run("read queue", self.store.queued_ids))
         await asyncio.to_thread(self._resize, queued)
+        await self._stop_cancelled()
         await self._expire_leases()
         state = self._pool_state()
         await self._report(state)
@@ -247,6 +251,18 @@ class RayDispatcher:
             self.error = failed.error if failed is not None else None
             return "failed"
         return "ready"
+
+    async def _stop_cancelled(self) -> None:
+        """Tell an actor at once that its job was cancelled (or failed) elsewhere: its own
+        lease renewal would notice only at the next progress report, a step later."""
+        for m in self.members:
+            job_id = m.job_id
+            if job_id is None or job_id in m.cancelled:
+                continue
+            job = await self.calls.run("read job", partial(self.store.get, job_id))
+            if job is not None and job.status is JobStatus.FAILED:
+                m.cancelled.add(job_id)
+                m.handle.cancel.remote(job_id)
 
     async def _fail_queue(self) -> None:
         """Every actor failed for good (the profile does not load): fail what is queued
