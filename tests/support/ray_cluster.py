@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ class LocalRayCluster:
             self.cluster = Cluster(initialize_head=True, head_node_args={
                 "num_cpus": 1, "num_gpus": 0, "node_ip_address": LOOPBACK,
                 "include_dashboard": False, "object_store_memory": NODE_MEMORY,
+                "dashboard_port": _free_port(), "dashboard_agent_listen_port": _free_port(),
                 "_system_config": FAST_NODE_DEATH})
             for _ in range(self.nodes):
                 self.add_node()
@@ -131,6 +133,13 @@ def _environment(extra: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _free_port() -> int:
+    """Ray's head still runs a minimal dashboard on fixed ports; two clusters must not share them."""
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
 
 
 def _raylet_pid(node: Any) -> int:
