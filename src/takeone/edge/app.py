@@ -25,6 +25,7 @@ from takeone.edge.dialects.registry import dialects, renderers
 from takeone.edge.files import blob_response
 from takeone.edge.health import health
 from takeone.edge.limits import BodyDeadline
+from takeone.edge.presence import Presence
 from takeone.edge.services import Services
 from takeone.edge.sweeper import Sweeper
 from takeone.edge.webhooks.sender import WebhookSender
@@ -42,13 +43,16 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             services.dispatcher = services.make_dispatcher()
             await services.dispatcher.start()
         services.follow_changes()
-        task = asyncio.create_task(Sweeper(services).run_forever())
-        sender = asyncio.create_task(WebhookSender(services, renderers()).run_forever())
+        presence = Presence(services)
+        tasks = [asyncio.create_task(Sweeper(services).run_forever()),
+                 asyncio.create_task(WebhookSender(services, renderers()).run_forever()),
+                 asyncio.create_task(presence.run_forever())]
         try:
             yield
         finally:
-            task.cancel()
-            sender.cancel()
+            for task in tasks:
+                task.cancel()
+            await presence.leave()
             if services.dispatcher is not None:
                 await services.dispatcher.stop()
 

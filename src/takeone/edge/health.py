@@ -12,7 +12,7 @@ import time
 
 from takeone.core.errors import StoreUnavailable, WorkerUnavailable
 from takeone.core.jobs import WorkerStatus
-from takeone.dispatch.identity import is_dead
+from takeone.dispatch.identity import API_STATE, is_dead
 from takeone.edge.services import Services
 
 STALE_HEARTBEATS = 3
@@ -22,7 +22,8 @@ NO_WORKERS = "no worker has reported yet (start one with `takeone worker`)"
 async def live_workers(services: Services) -> list[WorkerStatus]:
     cutoff = time.time() - STALE_HEARTBEATS * services.settings.heartbeat_s
     workers = await services.store.workers()
-    return [w for w in workers if w.state != "stopped" and w.seen_at >= cutoff and not is_dead(w.id)]
+    return [w for w in workers if w.state not in ("stopped", API_STATE) and w.seen_at >= cutoff
+            and not is_dead(w.id)]
 
 
 async def health(services: Services) -> tuple[int, dict[str, object]]:

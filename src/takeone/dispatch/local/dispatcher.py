@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from takeone.core.blobs import BlobStore, output_key
 from takeone.core.errors import StoreUnavailable
 from takeone.core.jobs import Job, JobStore, WorkerStatus
-from takeone.dispatch.identity import is_dead, process_identity
+from takeone.dispatch.identity import API_STATE, is_dead, liveness, process_identity
 from takeone.dispatch.joblog import log_finished
 from takeone.dispatch.local.process import Event, WorkerDied, WorkerProcess
 from takeone.dispatch.messages import (
@@ -251,7 +251,7 @@ class LocalDispatcher:
         return job
 
     async def _run_claimed(self, slot: Slot, proc: WorkerProcess, job: Job) -> bool:
-        if job.blocking and job.caller is not None and is_dead(job.caller):
+        if job.blocking and job.caller is not None and await self._caller_gone(job.caller):
             await self._fail(job.id, "the API process waiting for this blocking request is gone")
             return True
         slot.job_id = job.id
@@ -260,6 +260,13 @@ class LocalDispatcher:
             return await self._run_job(slot, proc, job)
         finally:
             slot.job_id = None
+
+    async def _caller_gone(self, caller: str) -> bool:
+        """The API process waiting for a blocking job is gone (here, or silent elsewhere)."""
+        if is_dead(caller):
+            return True
+        reports = await self.calls.run("read workers", self.store.workers)
+        return liveness(reports, time.time(), self.settings.heartbeat_s)(caller)
 
     async def _run_job(self, slot: Slot, proc: WorkerProcess, job: Job) -> bool:
         key = output_key(job.id)
@@ -342,7 +349,7 @@ class LocalDispatcher:
     async def _fail_queue_if_hopeless(self) -> None:
         """When no worker anywhere can serve, fail what is queued rather than keep it forever."""
         workers = await self.calls.run("read workers", self.store.workers)
-        fresh = [w for w in workers if w.state != "stopped" and not is_dead(w.id)
+        fresh = [w for w in workers if w.state not in ("stopped", API_STATE) and not is_dead(w.id)
                  and w.seen_at > time.time() - 3 * self.settings.heartbeat_s]
         if not fresh or any(w.state != "failed" for w in fresh):
             return
