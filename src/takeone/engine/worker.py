@@ -127,6 +127,7 @@ class JobRunner:
         self.render = render
         self.inbox: queue.Queue[RunJob | None] = queue.Queue()
         self.cancelled: set[str] = set()
+        self.orphaned = threading.Event()  # the dispatcher is gone: nobody will take a result
 
     def serve(self) -> None:
         """Run jobs until told to stop, or until this process looks poisoned: then exit, and
@@ -136,6 +137,8 @@ class JobRunner:
         failures = 0
         while (job := self.inbox.get()) is not None:
             result = self._run(job)
+            if self.orphaned.is_set():
+                return  # nobody to tell: the dispatcher is gone
             self.transport.send(result)
             self.cancelled.discard(job.job_id)
             failures = failures + 1 if _counts_as_failure(result) else 0
@@ -155,8 +158,13 @@ class JobRunner:
                 elif isinstance(msg, Shutdown):
                     break
         except (EOFError, OSError):
-            pass  # the dispatcher went away: finish up and exit
+            # The dispatcher died (its node or actor was lost): the job goes back to the queue
+            # when its lease runs out, so stop rendering it at the next step and exit.
+            self.orphaned.set()
         self.inbox.put(None)
+
+    def _stop_job(self, job_id: str) -> bool:
+        return job_id in self.cancelled or self.orphaned.is_set()
 
     def _run(self, job: RunJob) -> JobDone | JobFailed:
         try:
@@ -180,8 +188,8 @@ class JobRunner:
             started = time.perf_counter()
             info = self.render(self.model, self.profile, task, folder / "out.mp4",
                                progress=lambda step, total: self._progress(job.job_id, step, total),
-                               should_cancel=lambda: job.job_id in self.cancelled)
-            if job.job_id in self.cancelled:  # cancelled after the last step: deliver nothing
+                               should_cancel=lambda: self._stop_job(job.job_id))
+            if self._stop_job(job.job_id):  # cancelled after the last step: deliver nothing
                 raise JobCancelled()
             poster = _poster(folder / "out.mp4")  # before the MP4 is moved into the store
             self.blobs.put_file(job.output_key, folder / "out.mp4")

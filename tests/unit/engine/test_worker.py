@@ -71,3 +71,24 @@ def _replies(conn: object, count: int) -> list[type]:
         if isinstance(msg, (JobDone, JobFailed, WorkerRetiring)):
             kinds.append(type(msg))
     return kinds
+
+
+def test_a_worker_whose_dispatcher_dies_stops_the_job_and_delivers_nothing(tmp_path: Path) -> None:
+    """The dispatcher's end of the pipe closes mid-job (its Ray node or actor was lost): the
+    job will run again elsewhere, so this worker stops at the next step and writes nothing."""
+    from takeone.dispatch.messages import JobProgress
+
+    ours, theirs = multiprocessing.Pipe()
+    config = WorkerConfig(profile="tiny", device="cpu", blobs_root=str(tmp_path),
+                          scratch_dir=str(tmp_path / "tmp"), step_delay_s=1.5)
+    runner = JobRunner(PipeTransport(theirs), config)
+    serving = threading.Thread(target=runner.serve)
+    serving.start()
+    job = _job(7, _frame(tmp_path))
+    ours.send(job)
+    assert ours.poll(60)
+    assert isinstance(ours.recv(), JobProgress)
+    ours.close()
+    serving.join(timeout=60)
+    assert not serving.is_alive()
+    assert LocalBlobStore(tmp_path, b"").stat(job.output_key) is None

@@ -121,9 +121,12 @@ class RayDispatcher:
             await asyncio.wait_for(self._report("stopped"), 2.0)
 
     def notify(self) -> None:
+        """A job was queued: every actor that is not draining looks for it now. The pool's
+        view of who is idle is up to one poll old (an actor that just finished still shows
+        its job), so all are told; a busy or loading one simply ignores it."""
         self._wakeup.set()
         for m in self.members:
-            if not m.draining and m.job_id is None and m.phase == "ready":
+            if not m.draining and not m.gone:
                 m.handle.notify.remote()
 
     def cancel_running(self, job_id: str) -> None:
