@@ -21,8 +21,8 @@ import asyncio
 import functools
 import math
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import psycopg
 from psycopg.errors import TransactionRollback
@@ -43,11 +43,9 @@ from takeone.backends.postgres.jobs import PostgresJobs, lock_key
 from takeone.backends.postgres.keys import PostgresKeys
 from takeone.backends.postgres.listener import Callback, JobListener
 from takeone.backends.postgres.outbox import PostgresOutbox
-from takeone.core.accounts import RATE_WINDOW_S, ApiKey, CreatedKey
-from takeone.core.credentials import KeyWebhook
+from takeone.backends.threaded import ThreadedStore
+from takeone.core.accounts import RATE_WINDOW_S
 from takeone.core.errors import RateLimited, StoreUnavailable
-from takeone.core.jobs import Job, SubmitLimits, WorkerStatus
-from takeone.core.webhooks import Delivery
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -56,7 +54,7 @@ ROLLBACK_RETRIES = 3
 __all__ = ["PostgresStore", "upgrade"]
 
 
-class PostgresStore:
+class PostgresStore(ThreadedStore):
     def __init__(self, pool: ConnectionPool[Conn], url: str, clock: Callable[[], float] = time.time) -> None:
         self.pool = pool
         self.url = url
@@ -65,6 +63,7 @@ class PostgresStore:
         self.jobs = PostgresJobs(pool, clock)
         self.keys = PostgresKeys(pool, clock)
         self.outbox = PostgresOutbox(pool, clock)
+        self.credentials = self.keys  # the key rows hold the webhook settings and access keys
         self.listener = JobListener(url)
         self._closed = False
 
@@ -118,68 +117,6 @@ class PostgresStore:
         self.listener.close()
         self.pool.close(timeout=2.0)
 
-    # -- JobStore ----------------------------------------------------------------------------
-
-    async def submit(self, job: Job, limits: SubmitLimits, idempotency_key: str | None = None) -> Job:
-        return await self._run(self.jobs.submit, job, limits, idempotency_key)
-
-    async def get(self, job_id: str) -> Job | None:
-        return await self._run(self.jobs.get, job_id)
-
-    async def job_exists(self, job_id: str) -> bool:
-        return await self._run(self.jobs.job_exists, job_id)
-
-    async def claim(self, owner: str, lease_s: float) -> Job | None:
-        return await self._run(self.jobs.claim, owner, lease_s)
-
-    async def renew(self, job_id: str, owner: str, lease_s: float, progress: float | None = None) -> bool:
-        return await self._run(self.jobs.renew, job_id, owner, lease_s, progress)
-
-    async def complete(self, job_id: str, output: str, metrics: dict[str, Any]) -> Job | None:
-        return await self._run(self.jobs.complete, job_id, output, metrics)
-
-    async def fail(self, job_id: str, error: str) -> Job | None:
-        return await self._run(self.jobs.fail, job_id, error)
-
-    async def requeue(self, job_id: str, max_attempts: int, error: str) -> Job | None:
-        return await self._run(self.jobs.requeue, job_id, max_attempts, error)
-
-    async def expire_leases(self, max_attempts: int, is_dead: Callable[[str], bool],
-                            keep: frozenset[str] = frozenset()) -> list[Job]:
-        return await self._run(self.jobs.expire_leases, max_attempts, is_dead, keep)
-
-    async def fail_lost_callers(self, is_dead: Callable[[str], bool], reason: str) -> list[Job]:
-        return await self._run(self.jobs.fail_lost_callers, is_dead, reason)
-
-    async def queue_position(self, job_id: str) -> int | None:
-        return await self._run(self.jobs.queue_position, job_id)
-
-    async def queued_ids(self) -> list[str]:
-        return await self._run(self.jobs.queued_ids)
-
-    async def recent_for_key(self, key_id: str, limit: int) -> list[Job]:
-        return await self._run(self.jobs.recent_for_key, key_id, limit)
-
-    async def jobs_for_key(self, key_id: str, dialect: str, limit: int, offset: int = 0,
-                           after: str | None = None, ascending: bool = False,
-                           route: str | None = None) -> list[Job]:
-        return await self._run(self.jobs.jobs_for_key, key_id, dialect, limit, offset, after, ascending, route)
-
-    async def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
-        return await self._run(self.jobs.find_external, key_id, dialect, external_id)
-
-    async def expired(self, before: float) -> list[Job]:
-        return await self._run(self.jobs.expired, before)
-
-    async def delete(self, job_id: str) -> None:
-        await self._run(self.jobs.delete, job_id)
-
-    async def report_worker(self, status: WorkerStatus) -> None:
-        await self._run(self.jobs.report_worker, status)
-
-    async def workers(self) -> list[WorkerStatus]:
-        return await self._run(self.jobs.workers)
-
     async def ping(self) -> None:
         """One tiny committed write under a short statement timeout."""
         try:
@@ -193,67 +130,7 @@ class PostgresStore:
             conn.execute(f"SET LOCAL statement_timeout = {int(PING_TIMEOUT_S * 1000)}")
             conn.execute("UPDATE meta SET value = %s WHERE key = 'ping'", (repr(self.clock()),))
 
-    # -- KeyStore and Ledger -----------------------------------------------------------------
-
-    async def create(self, credits: float, scopes: Sequence[str] | None = None,
-                     rate_limit: int | None = None, max_concurrent: int | None = None,
-                     name: str = "") -> CreatedKey:
-        return await self._run(self.keys.create, credits, scopes, rate_limit, max_concurrent, name)
-
-    async def authenticate(self, secret: str | None) -> ApiKey:
-        return await self._run(self.keys.authenticate, secret)
-
-    async def get_key(self, key_id: str) -> ApiKey:
-        return await self._run(self.keys.get, key_id)
-
-    async def list_keys(self) -> list[ApiKey]:
-        return await self._run(self.keys.list)
-
-    async def revoke(self, key_id: str) -> ApiKey:
-        return await self._run(self.keys.revoke, key_id)
-
-    async def balance(self, key_id: str) -> float:
-        return await self._run(self.keys.balance, key_id)
-
-    async def credit(self, key_id: str, credits: float) -> ApiKey:
-        return await self._run(self.keys.credit, key_id, credits)
-
-    # -- Outbox ------------------------------------------------------------------------------
-
-    async def claim_deliveries(self, owner: str, lease_s: float, limit: int) -> list[Delivery]:
-        return await self._run(self.outbox.claim, owner, lease_s, limit)
-
-    async def delivery_done(self, delivery_id: int, outcome: str) -> None:
-        await self._run(self.outbox.done, delivery_id, outcome)
-
-    async def delivery_retry(self, delivery_id: int, at: float, error: str) -> None:
-        await self._run(self.outbox.retry, delivery_id, at, error)
-
-    async def next_delivery_at(self) -> float | None:
-        return await self._run(self.outbox.next_at)
-
-    # -- KeyCredentials ----------------------------------------------------------------------
-
-    async def set_webhook_url(self, key_id: str, url: str | None) -> ApiKey:
-        return await self._run(self.keys.set_webhook_url, key_id, url)
-
-    async def set_webhook_secret(self, key_id: str, sealed: str) -> ApiKey:
-        return await self._run(self.keys.set_webhook_secret, key_id, sealed)
-
-    async def webhook_of(self, key_id: str) -> KeyWebhook:
-        return await self._run(self.keys.webhook_of, key_id)
-
-    async def set_access_key(self, key_id: str, access_key: str, sealed_secret: str) -> ApiKey:
-        return await self._run(self.keys.set_access_key, key_id, access_key, sealed_secret)
-
-    async def by_access_key(self, access_key: str) -> tuple[ApiKey, str] | None:
-        return await self._run(self.keys.by_access_key, access_key)
-
     # -- RateCounter -------------------------------------------------------------------------
-
-    async def hit(self, key_id: str, per_minute: int | None) -> None:
-        if per_minute is not None:
-            await self._run(self._hit, key_id, per_minute)
 
     def _hit(self, key_id: str, per_minute: int) -> None:
         """Counted under the key's row lock, so replicas hitting at once take turns."""
