@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from takeone.core.errors import Forbidden, InvalidRequest
+from takeone.core.errors import Forbidden, InvalidRequest, RateLimited
 
 MICRO = 1_000_000
 RATE_WINDOW_S = 60.0
@@ -43,6 +43,13 @@ def check_limit(field: str, value: int | None) -> int | None:
     if value is not None and (not isinstance(value, int) or value < 1):
         raise InvalidRequest(field, value, "must be a whole number of at least 1 (leave it out for no limit)")
     return value
+
+
+def rate_limited(per_minute: int, oldest_hit: float, now: float) -> RateLimited:
+    """The answer to one request too many: when the oldest hit in the window leaves it."""
+    retry = max(1, math.ceil(oldest_hit + RATE_WINDOW_S - now))
+    return RateLimited(f"rate limit exceeded: this key may make {per_minute} generation requests"
+                       f" per minute; retry in {retry} s", retry_after=retry)
 
 
 def to_micro(credits: float) -> int:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from takeone.core.settings import Settings
+
 
 @dataclass(frozen=True)
 class DispatcherSettings:
@@ -21,6 +23,11 @@ class DispatcherSettings:
     start_timeout_s: float = 900.0
     lease_s: float = 30.0
     heartbeat_s: float = 5.0
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> DispatcherSettings:
+        return cls(max_attempts=s.max_attempts, job_timeout_s=s.job_timeout_s,
+                   start_timeout_s=s.worker_start_timeout_s, lease_s=s.lease_s, heartbeat_s=s.heartbeat_s)
 
 
 class Dispatcher(Protocol):

@@ -70,11 +70,8 @@ class Services:
         return self._local_dispatcher()
 
     def _local_dispatcher(self) -> LocalDispatcher:
-        s = self.settings
-        settings = DispatcherSettings(max_attempts=s.max_attempts, job_timeout_s=s.job_timeout_s,
-                                      start_timeout_s=s.worker_start_timeout_s, lease_s=s.lease_s,
-                                      heartbeat_s=s.heartbeat_s)
-        return LocalDispatcher(self.store, worker_configs(s), settings, self.blobs,
+        return LocalDispatcher(self.store, worker_configs(self.settings),
+                               DispatcherSettings.from_settings(self.settings), self.blobs,
                                on_finished=self.waiter.finished)
 
     def follow_changes(self) -> None:
@@ -108,16 +105,5 @@ def worker_configs(settings: Settings) -> list[WorkerConfig]:
     """One worker per GPU, or one on a CPU-only machine (``--workers`` overrides)."""
     gpus = list(settings.devices) if settings.devices else [str(i) for i in range(count_gpus())]
     count = settings.workers or max(len(gpus), 1)
-    return [
-        WorkerConfig(profile=settings.profile,
-                     visible_gpu=gpus[i % len(gpus)] if gpus else None,
-                     weights_dir=str(settings.weights_dir) if settings.weights_dir else None,
-                     offload=settings.offload,
-                     step_delay_s=settings.debug_step_delay_s,
-                     load_delay_s=settings.debug_load_delay_s,
-                     blobs_root=str(settings.data_dir),
-                     scratch_dir=str(settings.scratch_dir),
-                     storage_url=settings.storage_url,
-                     s3_endpoint=settings.s3_endpoint)
-        for i in range(count)
-    ]
+    return [WorkerConfig.from_settings(settings, gpus[i % len(gpus)] if gpus else None)
+            for i in range(count)]

@@ -34,6 +34,7 @@ from takeone.core.errors import (
     OutOfMemory,
     TakeoneError,
 )
+from takeone.core.settings import Settings
 from takeone.core.task import VideoTask
 from takeone.dispatch.messages import (
     CancelJob,
@@ -65,6 +66,17 @@ class WorkerConfig:
     scratch_dir: str = "tmp"  # where jobs render before their file is stored
     storage_url: str | None = None  # s3://BUCKET/PREFIX: blobs live in a bucket, not blobs_root
     s3_endpoint: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, visible_gpu: str | None) -> WorkerConfig:
+        """The worker a server's settings describe, on ``visible_gpu`` (None: the CPU, or the
+        GPUs the environment already chose, as under Ray)."""
+        return cls(profile=settings.profile, visible_gpu=visible_gpu,
+                   weights_dir=str(settings.weights_dir) if settings.weights_dir else None,
+                   offload=settings.offload, step_delay_s=settings.debug_step_delay_s,
+                   load_delay_s=settings.debug_load_delay_s, blobs_root=str(settings.data_dir),
+                   scratch_dir=str(settings.scratch_dir), storage_url=settings.storage_url,
+                   s3_endpoint=settings.s3_endpoint)
 
     def open_blobs(self) -> BlobStore:
         if self.storage_url is not None:

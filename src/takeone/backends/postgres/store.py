@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -44,8 +43,8 @@ from takeone.backends.postgres.keys import PostgresKeys
 from takeone.backends.postgres.listener import Callback, JobListener
 from takeone.backends.postgres.outbox import PostgresOutbox
 from takeone.backends.threaded import ThreadedStore
-from takeone.core.accounts import RATE_WINDOW_S
-from takeone.core.errors import RateLimited, StoreUnavailable
+from takeone.core.accounts import RATE_WINDOW_S, rate_limited
+from takeone.core.errors import StoreUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -141,8 +140,5 @@ class PostgresStore(ThreadedStore):
             rows = conn.execute("SELECT at FROM rate_hits WHERE key_id = %s ORDER BY at LIMIT %s",
                                 (key_id, per_minute)).fetchall()
             if len(rows) >= per_minute:
-                retry = max(1, math.ceil(rows[0]["at"] + RATE_WINDOW_S - now))
-                raise RateLimited(
-                    f"rate limit exceeded: this key may make {per_minute} generation requests"
-                    f" per minute; retry in {retry} s", retry_after=retry)
+                raise rate_limited(per_minute, rows[0]["at"], now)
             conn.execute("INSERT INTO rate_hits (key_id, at) VALUES (%s, %s)", (key_id, now))

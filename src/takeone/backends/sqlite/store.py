@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import math
 import sqlite3
 import time
 from collections.abc import Callable
@@ -29,8 +28,8 @@ from takeone.backends.sqlite.jobs import SqliteJobs
 from takeone.backends.sqlite.keys import SqliteKeys
 from takeone.backends.sqlite.outbox import SqliteOutbox
 from takeone.backends.threaded import ThreadedStore
-from takeone.core.accounts import RATE_WINDOW_S
-from takeone.core.errors import RateLimited, StoreUnavailable
+from takeone.core.accounts import RATE_WINDOW_S, rate_limited
+from takeone.core.errors import StoreUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -82,8 +81,5 @@ class SqliteStore(ThreadedStore):
             rows = conn.execute("SELECT at FROM rate_hits WHERE key_id = ? ORDER BY at LIMIT ?",
                                 (key_id, per_minute)).fetchall()
             if len(rows) >= per_minute:
-                retry = max(1, math.ceil(rows[0]["at"] + RATE_WINDOW_S - now))
-                raise RateLimited(
-                    f"rate limit exceeded: this key may make {per_minute} generation requests"
-                    f" per minute; retry in {retry} s", retry_after=retry)
+                raise rate_limited(per_minute, rows[0]["at"], now)
             conn.execute("INSERT INTO rate_hits (key_id, at) VALUES (?, ?)", (key_id, now))

@@ -43,23 +43,12 @@ class ActorState:
 
 
 def dispatcher_settings(settings: Settings) -> DispatcherSettings:
-    return DispatcherSettings(max_attempts=settings.max_attempts, job_timeout_s=settings.job_timeout_s,
-                              start_timeout_s=settings.worker_start_timeout_s, lease_s=settings.lease_s,
-                              heartbeat_s=settings.heartbeat_s)
+    return DispatcherSettings.from_settings(settings)
 
 
 def actor_worker_config(settings: Settings, gpu_ids: list[str]) -> WorkerConfig:
     """The worker an actor runs: on the GPUs Ray assigned it (none: a CPU worker)."""
-    return WorkerConfig(profile=settings.profile,
-                        visible_gpu=",".join(gpu_ids) if gpu_ids else None,
-                        weights_dir=str(settings.weights_dir) if settings.weights_dir else None,
-                        offload=settings.offload,
-                        step_delay_s=settings.debug_step_delay_s,
-                        load_delay_s=settings.debug_load_delay_s,
-                        blobs_root=str(settings.data_dir),
-                        scratch_dir=str(settings.scratch_dir),
-                        storage_url=settings.storage_url,
-                        s3_endpoint=settings.s3_endpoint)
+    return WorkerConfig.from_settings(settings, ",".join(gpu_ids) if gpu_ids else None)
 
 
 class WorkerActor:
