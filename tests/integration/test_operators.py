@@ -225,6 +225,8 @@ def test_start_banner_and_a_line_per_job_in_json(fresh_dir: Path) -> None:
     banner = next(e for e in entries if e["logger"] == "takeone.serve")
     assert banner["url"] == server.url and banner["profile"] == "tiny"
     assert banner["data_dir"] == str(fresh_dir.resolve()) and "1 local (cpu)" in banner["workers"]
+    assert f"{server.url}/metrics" in banner["message"] and f"{server.url}/docs" in banner["message"]
+    assert "store SQLite" in banner["message"]
     job = next(e for e in entries if e["logger"] == "takeone.jobs")
     assert (job["job"], job["status"], job["credits"], job["route"]) == (
         r.headers["x-request-id"], "COMPLETED", 0.438, "kling-2.6")

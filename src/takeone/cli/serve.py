@@ -248,7 +248,7 @@ def log_banner(settings: Settings, services: Any) -> None:
     lines = [
         f"takeone {__version__} serving profile {settings.profile} on {base}"
         f" (listening on {settings.host}:{settings.port})",
-        f"  playground {base}/   API docs {base}/docs",
+        f"  playground {base}/   API docs {base}/docs   metrics {base}/metrics",
         f"  data folder {settings.data_dir.resolve()}",
         f"  store {describe_store(settings)}; blobs {describe_blobs(settings)}",
         f"  workers {workers}",
