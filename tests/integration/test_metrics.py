@@ -64,6 +64,9 @@ def test_metrics_after_a_completed_and_a_failed_job(fresh_dir: Path) -> None:
     assert after[("takeone_denoising_step_seconds_sum", ())] >= 0.3 * after[
         ("takeone_denoising_step_seconds_count", ())] * 0.9
     assert after[("takeone_queue_depth", ())] == 0
+    assert after[("takeone_jobs", (("status", "completed"),))] == 1  # from the store: cluster-wide
+    assert after[("takeone_jobs", (("status", "failed"),))] == 1
+    assert after[("takeone_jobs", (("status", "processing"),))] == 0
     assert after[("takeone_webhook_deliveries_total", (("outcome", "retrying"),))] == 1
 
 

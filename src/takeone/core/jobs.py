@@ -129,6 +129,9 @@ class JobStore(Protocol):
 
     async def queued_ids(self) -> list[str]: ...
 
+    async def counts(self) -> dict[str, int]:
+        """How many jobs the store holds in each status (finished ones until retention)."""
+
     async def recent_for_key(self, key_id: str, limit: int) -> list[Job]:
         """The key's most recent jobs, newest first."""
 

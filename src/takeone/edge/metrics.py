@@ -93,6 +93,7 @@ class StoreSnapshot:
     up: bool
     queued: int = 0
     workers: dict[str, int] = field(default_factory=dict)
+    jobs: dict[str, int] = field(default_factory=dict)
 
 
 class SnapshotCollector(Collector):
@@ -113,6 +114,12 @@ class SnapshotCollector(Collector):
         for state in sorted(set(WORKER_STATES) | set(s.workers)):
             workers.add_metric([state], s.workers.get(state, 0))
         yield workers
+        jobs = GaugeMetricFamily(
+            "takeone_jobs", "Jobs the store holds by status, whichever process ran them (finished ones"
+            " until --retention removes them)", labels=["status"])
+        for status in JobStatus:
+            jobs.add_metric([status.value.lower()], s.jobs.get(status.value, 0))
+        yield jobs
 
 
 def worker_state(worker: WorkerStatus) -> str:
@@ -126,12 +133,13 @@ async def snapshot(request: Request) -> StoreSnapshot:
 
     services = request.app.state.services
     try:
-        queued = len(await services.store.queued_ids())
+        jobs = await services.store.counts()
         workers = await live_workers(services)
     except StoreUnavailable as exc:
         log.warning("metrics: the store did not answer (%s)", exc.message)
         return StoreSnapshot(up=False)
-    return StoreSnapshot(up=True, queued=queued, workers=dict(Tally(worker_state(w) for w in workers)))
+    return StoreSnapshot(up=True, queued=jobs.get(JobStatus.QUEUED.value, 0), jobs=jobs,
+                         workers=dict(Tally(worker_state(w) for w in workers)))
 
 
 def render(snap: StoreSnapshot) -> bytes:

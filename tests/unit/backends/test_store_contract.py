@@ -101,6 +101,7 @@ def test_fifo_claim_queue_position_and_leases(backend: Backend) -> None:
         assert not await s.renew("j0", "h/1/0", 30)  # finished: the worker must stop
         assert await s.job_exists("j0") and not await s.job_exists("nope")
         assert await s.get("nope") is None
+        assert await s.counts() == {"COMPLETED": 1, "QUEUED": 2}
 
     run(go())
 

@@ -199,6 +199,10 @@ class PostgresJobs:
         rows = query(self.pool, "SELECT id FROM jobs WHERE status = 'QUEUED' ORDER BY created_at, id")
         return [r["id"] for r in rows]
 
+    def counts(self) -> dict[str, int]:
+        rows = query(self.pool, "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+        return {r["status"]: int(r["n"]) for r in rows}
+
     def recent_for_key(self, key_id: str, limit: int) -> list[Job]:
         rows = query(self.pool, "SELECT * FROM jobs WHERE key_id = %s ORDER BY created_at DESC, id DESC"
                                 " LIMIT %s", (key_id, limit))

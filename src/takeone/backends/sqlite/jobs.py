@@ -173,6 +173,10 @@ class SqliteJobs:
         rows = self.db.query("SELECT id FROM jobs WHERE status = 'QUEUED' ORDER BY created_at, id")
         return [r["id"] for r in rows]
 
+    def counts(self) -> dict[str, int]:
+        rows = self.db.query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+        return {r["status"]: int(r["n"]) for r in rows}
+
     def recent_for_key(self, key_id: str, limit: int) -> list[Job]:
         rows = self.db.query(
             "SELECT * FROM jobs WHERE key_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
