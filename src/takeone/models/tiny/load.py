@@ -23,12 +23,20 @@ from takeone.models.tiny.profile import BUILTIN_WEIGHTS
 BUILTIN_PREFIX = "builtin:"
 
 
+def _is_pipeline(weights: str | Path | None) -> bool:
+    """A saved diffusers pipeline (or a built-in name); a weights root shared with the other
+    profiles (``--weights``, ``TAKEONE_WEIGHTS``) holds none of tiny's, so it builds its own."""
+    if weights is None:
+        return False
+    return str(weights).startswith(BUILTIN_PREFIX) or (Path(weights) / "model_index.json").exists()
+
+
 def load_model(
     profile: Profile, device: torch.device, weights: str | Path | None = None, offload: str | None = None
 ) -> Ltx2Model:
     """The tiny model on ``device`` (``offload`` does not apply: it is a few MB)."""
     del offload
-    source = str(weights) if weights is not None else profile.weights
+    source = str(weights) if _is_pipeline(weights) else profile.weights
     if source == BUILTIN_WEIGHTS:
         return Ltx2Model(build_tiny_components(), device)
     if source.startswith(BUILTIN_PREFIX):

@@ -282,6 +282,15 @@ def test_saved_weights_load_offline_into_the_same_model(
     assert np.array_equal(expected.frames, actual.frames)
 
 
+def test_a_shared_weights_root_does_not_stop_tiny(tiny_profile: Profile, tmp_path: Path) -> None:
+    """``TAKEONE_WEIGHTS`` names the folder of the real profiles' weights; tiny has none
+    there (it is built in), so it must still load."""
+    (tmp_path / "Lightricks" / "LTX-2").mkdir(parents=True)
+    model = load_video_model("tiny", "cpu", weights=tmp_path)
+    video = generate(model, tiny_profile, VideoTask(kind="t2v", prompt="a fox", seed=5))
+    assert video.frames.size > 0
+
+
 def test_unknown_builtin_weights_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown built-in weights"):
         load_video_model("tiny", "cpu", weights="builtin:nope")
