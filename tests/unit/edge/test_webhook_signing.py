@@ -40,3 +40,19 @@ def test_without_a_secret_the_delivery_is_unsigned() -> None:
     headers = signed_headers("msg_3", 1, b"{}", None)
     assert headers["webhook-id"] == "msg_3" and headers["webhook-timestamp"] == "1"
     assert "webhook-signature" not in headers
+
+
+def test_a_loopback_webhook_names_the_server_option() -> None:
+    import asyncio
+
+    import pytest
+
+    from takeone.core.errors import InvalidRequest
+    from takeone.edge.webhooks.delivery import check_webhook_url
+    from takeone.media.images import FetchPolicy
+
+    with pytest.raises(InvalidRequest) as refused:
+        asyncio.run(check_webhook_url("http://127.0.0.1:9/hook", "webhook_url", FetchPolicy()))
+    assert "--fetch-allow 127.0.0.1" in refused.value.message and "webhook_url" in str(refused.value.field)
+    allowed = FetchPolicy(allow_hosts=frozenset({"127.0.0.1"}))
+    assert asyncio.run(check_webhook_url("http://127.0.0.1:9/hook", "webhook_url", allowed))

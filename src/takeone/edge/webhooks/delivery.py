@@ -71,8 +71,10 @@ async def checked_addresses(url: httpx.URL, policy: FetchPolicy) -> tuple[netgua
         for address in addresses:
             reason = netguard.forbidden_reason(address)
             if reason is not None:
+                hint = (f"; a development server started with --fetch-allow {host} delivers to it"
+                        if reason.startswith(("loopback", "private")) else "")
                 raise UrlRefused(f"host {host!r} is refused: it is a {reason} address"
-                                 " (the server delivers webhooks to public addresses only)")
+                                 f" (the server delivers webhooks to public addresses only{hint})")
     return addresses
 
 
