@@ -22,6 +22,7 @@ what the tests need (PostgreSQL's binaries, the test extra).
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -113,7 +114,13 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def report(sides: list[Side], jobs: int) -> None:
+def summary(s: Side, jobs: int) -> dict[str, float]:
+    return {"job_p50_s": statistics.median(s.job_s), "job_p90_s": pct(s.job_s, 0.9),
+            "burst_jobs_per_s": jobs / s.burst_s, "status_p50_ms": statistics.median(s.status_ms),
+            "status_p99_ms": pct(s.status_ms, 0.99)}
+
+
+def report(sides: list[Side], jobs: int, out: Path) -> None:
     print(f"{'':<10} {'job p50 s':>10} {'job p90 s':>10} {'burst jobs/s':>13} {'status p50 ms':>14}"
           f" {'status p99 ms':>14}")
     for s in sides:
@@ -121,6 +128,9 @@ def report(sides: list[Side], jobs: int) -> None:
               f" {jobs / s.burst_s:>13.3f} {statistics.median(s.status_ms):>14.1f} {pct(s.status_ms, 0.99):>14.1f}")
     embedded, cluster = sides
     added = (statistics.median(cluster.job_s) - statistics.median(embedded.job_s)) * 1000
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"jobs": jobs, **{s.name: summary(s, jobs) for s in sides},
+                               "overhead_ms": added}, indent=2))
     print(f"cluster overhead per job: {added:.0f} ms")
 
 
@@ -152,12 +162,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes or actors on each side")
     parser.add_argument("--poll", type=float, default=0.05, help="seconds between status polls")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "cluster.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         sides = [with_embedded(root, args.workers, lambda s: measure(s, args.jobs, args.poll, args.warmup)),
                  with_cluster(root, args.workers, lambda s: measure(s, args.jobs, args.poll, args.warmup))]
-    report(sides, args.jobs)
+    report(sides, args.jobs, args.json)
 
 
 if __name__ == "__main__":
