@@ -129,8 +129,10 @@ def test_a_corrupt_database_refuses_to_start(tmp_path: Path) -> None:
 
 
 def _huge_jpeg_b64() -> str:
+    """A 7050x4700 photo-like JPEG: noise, so a lossless copy at full size would be ~100 MB."""
     buf = io.BytesIO()
-    Image.new("RGB", (7050, 7050), (120, 60, 30)).save(buf, format="JPEG", quality=60)
+    noise = Image.effect_noise((1410, 940), 80).convert("RGB").resize((7050, 4700))
+    noise.save(buf, format="JPEG", quality=60)
     return base64.b64encode(buf.getvalue()).decode()
 
 
@@ -158,6 +160,8 @@ def test_a_huge_image_does_not_stall_other_clients(server: Server) -> None:
     assert max(slowest) < 2.0, slowest
     stored = sorted((server.data_dir / "inputs").glob("*/first_frame.png"), key=lambda p: p.stat().st_mtime)
     assert stored and stored[-1].stat().st_size < 20 * 1024 * 1024
+    with Image.open(stored[-1]) as kept:  # scaled down to what any profile can use, aspect kept
+        assert kept.size == (2560, 1707)
 
 
 def _trickle(port: int, payload: bytes, every_s: float, limit_s: float) -> tuple[bytes, float]:

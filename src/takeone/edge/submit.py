@@ -33,6 +33,8 @@ from takeone.edge.services import Services
 from takeone.media.images import load_image
 from takeone.models.registry import get_profile
 
+INPUT_MAX_SIDE = 2560  # above the largest generation size (1920x1088) with room for crops
+
 
 @dataclass(frozen=True)
 class Submission:
@@ -131,7 +133,7 @@ async def _store_inputs(services: Services, submission: Submission, job_id: str)
     for role, (field, value) in submission.images.items():
         image = await load_image(value, field, services.fetch_policy)
         key = input_key(job_id, role)
-        await asyncio.to_thread(services.blobs.put, key, _png(image))
+        await asyncio.to_thread(_store_image, services, key, image)
         keys[role] = key
         if role == submission.aspect_from and submission.task.aspect_ratio is not None:
             task = dataclasses.replace(submission.task, aspect_ratio=nearest_aspect(*image.size))
@@ -143,6 +145,15 @@ def nearest_aspect(width: int, height: int) -> str:
     """The served aspect ratio closest to a picture's (by the log of the ratios)."""
     ratios = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0}
     return min(ratios, key=lambda name: abs(math.log((width / height) / ratios[name])))
+
+
+def _store_image(services: Services, key: str, image: Image.Image) -> None:
+    """Store an input compactly, off the event loop: no profile generates above 1920x1088, so a
+    larger picture is scaled down (aspect kept) to :data:`INPUT_MAX_SIDE` before it is stored."""
+    if max(image.size) > INPUT_MAX_SIDE:
+        image = image.copy()
+        image.thumbnail((INPUT_MAX_SIDE, INPUT_MAX_SIDE), Image.Resampling.LANCZOS)
+    services.blobs.put(key, _png(image))
 
 
 def _png(image: Image.Image) -> bytes:
