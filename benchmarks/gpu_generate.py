@@ -202,7 +202,8 @@ def build_full(device: Any, share_transformer: bool, text_encoder: str) -> dict[
         built = {name: cls().eval() for name, cls in classes.items()}
         built["vae"] = video_vae(**LTX2_VAE).eval()
         built["transformer"] = transformer(**LTX2_TRANSFORMER).eval()
-        built["transformer_full"] = built["transformer"] if share_transformer else transformer(**LTX2_TRANSFORMER).eval()
+        built["transformer_full"] = (built["transformer"] if share_transformer
+                                     else transformer(**LTX2_TRANSFORMER).eval())
         built["text_encoder"] = gemma3_12b() if text_encoder == "gemma" else stub_text_encoder(device)
     return {**built, "tokenizer": build_tokenizer(), "scheduler": ltx2_scheduler()}
 

@@ -24,7 +24,7 @@ import httpx
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.server import start_server  # noqa: E402
+from benchmarks.server import start_server
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,9 @@ async def _client(client: httpx.AsyncClient, url: str, polls: int, interval: flo
 def _pct(values: list[float], pct: float) -> float:
     if not values:
         return 0.0
-    return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1] * 1000 if len(values) > 1 else values[0] * 1000
+    if len(values) == 1:
+        return values[0] * 1000
+    return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1] * 1000
 
 
 def submit_jobs(url: str, key: str, count: int) -> list[str]:

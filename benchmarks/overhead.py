@@ -36,7 +36,7 @@ import httpx
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.server import start_server  # noqa: E402
+from benchmarks.server import start_server
 
 BODY: dict[str, Any] = {"prompt": "a red fox running through snow", "duration": 5,
                         "generate_audio": True, "seed": 42}

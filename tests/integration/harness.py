@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
 from takeone.backends.sqlite.db import Database
+from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
 
 
 def free_port() -> int:
@@ -125,7 +125,7 @@ class ImageServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 outer.hits.append(self.path)
                 entry = outer.files.get(self.path)
                 if entry is None:

@@ -86,7 +86,7 @@ def test_invalid_field_is_400_naming_field_and_value(
     assert server.balance(key) == 5  # nothing reserved
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"", "\"prompt\"".encode()])
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"", b"\"prompt\""])
 def test_malformed_body_is_400(server: Server, raw: bytes) -> None:
     r = httpx.post(server.url + "/v1/kling-2.6", content=raw,
                    headers={"x-api-key": server.key(), "content-type": "application/json"})
@@ -107,9 +107,10 @@ def test_401_missing_unknown_revoked(server: Server) -> None:
     assert httpx.post(url, json=OK_26).status_code == 401
     r = httpx.post(url, json=OK_26, headers={"x-api-key": "tk_nope"})
     assert r.status_code == 401 and "invalid API key" in r.json()["error"]
-    from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
-    from takeone.backends.sqlite.db import Database
     import time
+
+    from takeone.backends.sqlite.db import Database
+    from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
 
     store = KeyStore(Database(server.data_dir / "takeone.db"), time.time)
     created = store.create(10)

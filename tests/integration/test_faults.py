@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -152,8 +152,8 @@ def test_disk_full_fails_the_job_cleanly(fresh_dir: Path) -> None:
 
 def test_model_that_cannot_load_is_not_ready_and_answers_502(fresh_dir: Path, tmp_path: Path) -> None:
     """ltx-2 weights all present (tiny ones, real layout) but one file corrupt."""
-    from takeone.models.registry import get_profile
     from takeone.models.ltx2.tiny import write_tiny_checkpoints
+    from takeone.models.registry import get_profile
 
     weights = tmp_path / "weights"
     write_tiny_checkpoints(get_profile("ltx-2"), weights, layout="local")

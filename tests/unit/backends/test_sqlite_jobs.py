@@ -1,10 +1,10 @@
 from pathlib import Path
 
-from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
 from takeone.backends.sqlite.db import Database
-from takeone.core.task import VideoTask
 from takeone.backends.sqlite.jobs import SqliteJobs as SqliteJobStore
+from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
 from takeone.core.jobs import Job, JobStatus, SubmitLimits, WorkerStatus
+from takeone.core.task import VideoTask
 
 
 class Clock:

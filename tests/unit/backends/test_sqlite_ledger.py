@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
 from takeone.backends.sqlite.db import Database
-from takeone.core.errors import InsufficientCredits, RateLimited
-from takeone.core.task import VideoTask
 from takeone.backends.sqlite.jobs import SqliteJobs as SqliteJobStore
+from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
+from takeone.core.errors import InsufficientCredits, RateLimited
 from takeone.core.jobs import Job, JobStatus, SubmitLimits
+from takeone.core.task import VideoTask
 
 
 def _job(key_id: str, n: int, price: float = 1.0) -> Job:

@@ -59,7 +59,8 @@ def test_full_size_builders_on_meta() -> None:
     finally:
         sys.path.remove(str(SCRIPT.parent))
     built = gpu_generate.build_full(torch.device("meta"), share_transformer=True, text_encoder="gemma")
-    billions = {name: sum(p.numel() for p in built[name].parameters()) / 1e9 for name in ("transformer", "text_encoder")}
+    billions = {name: sum(p.numel() for p in built[name].parameters()) / 1e9
+                for name in ("transformer", "text_encoder")}
     assert round(billions["transformer"], 1) == 18.9
     assert round(billions["text_encoder"], 1) == 11.8
     assert built["transformer_full"] is built["transformer"]

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from takeone.edge.dialects.segmind.registry import get_endpoint
 from takeone.core.errors import InvalidRequest, NotFound
+from takeone.edge.dialects.segmind.registry import get_endpoint
 
 
 def _parse(slug: str, body: object) -> object:

@@ -121,7 +121,7 @@ def _handler_class(server: Server) -> type[BaseHTTPRequestHandler]:
             except (ConnectionError, ssl.SSLError):
                 pass  # the client gave up on purpose (size cap, timeout)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass  # keep test output quiet
 
     return RouteHandler
