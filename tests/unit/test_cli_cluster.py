@@ -81,3 +81,20 @@ def test_an_unreachable_database_is_one_sentence() -> None:
     out = _takeone("keys", "list", "--database", "postgresql://takeone:secretpw@127.0.0.1:1/takeone")
     assert out.returncode == 2
     assert "127.0.0.1:1" in out.stderr and "Traceback" not in out.stderr and "secretpw" not in out.stderr
+
+
+def test_ray_workers_on_local_state_are_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from takeone.cli.serve import warn_about_placement
+
+    caplog.set_level("WARNING", logger="takeone.serve")
+    warn_about_placement(_settings("serve", "--data-dir", str(tmp_path), "--workers", "ray"))
+    assert "--database and --storage" in caplog.text
+    caplog.clear()
+    warn_about_placement(_settings("serve", "--data-dir", str(tmp_path), "--workers", "ray",
+                                   "--database", "postgresql://db/t"))
+    assert "--storage s3://" in caplog.text
+    caplog.clear()
+    warn_about_placement(_settings("serve", "--data-dir", str(tmp_path), "--workers", "ray", "--database",
+                                   "postgresql://db/t", "--storage", "s3://b/p"))
+    warn_about_placement(_settings("serve", "--data-dir", str(tmp_path)))
+    assert caplog.text == ""

@@ -209,12 +209,25 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"takeone: {problem}", file=sys.stderr)
         return 2
     configure_logging(args.log_level, args.log_format)
+    warn_about_placement(settings)
     services = Services.build(settings, check_store=True)
     log_banner(settings, services)
     uvicorn.run(create_app(settings, services), host=settings.host, port=settings.port,
                 log_level=args.log_level, log_config=None, timeout_graceful_shutdown=10,
                 http=guarded_h11(settings.header_timeout_s))
     return 0
+
+
+def warn_about_placement(settings: Settings) -> None:
+    """Ray actors on other nodes reach only shared state: say so when it is local."""
+    if settings.run_workers and settings.worker_backend == "ray" and not settings.clustered:
+        logging.getLogger("takeone.serve").warning(
+            "--workers ray with the data folder's SQLite file and files: actors on other machines"
+            " cannot reach them; give --database and --storage for a cluster of several machines")
+    elif settings.run_workers and settings.worker_backend == "ray" and settings.storage_url is None:
+        logging.getLogger("takeone.serve").warning(
+            "--workers ray without --storage: actors on other machines cannot read inputs or store"
+            " results in this data folder; give --storage s3://BUCKET/PREFIX")
 
 
 def _local_workers(settings: Settings) -> bool:
@@ -266,6 +279,7 @@ def _worker(args: argparse.Namespace) -> int:
         print(f"takeone: {problem}", file=sys.stderr)
         return 2
     configure_logging(args.log_level, args.log_format)
+    warn_about_placement(settings)
     asyncio.run(run_workers(settings))
     return 0
 
