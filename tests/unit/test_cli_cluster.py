@@ -98,3 +98,21 @@ def test_ray_workers_on_local_state_are_warned_about(tmp_path: Path, caplog: pyt
                                    "postgresql://db/t", "--storage", "s3://b/p"))
     warn_about_placement(_settings("serve", "--data-dir", str(tmp_path)))
     assert caplog.text == ""
+
+
+def test_every_process_on_a_shared_database_must_hold_the_same_secret(tmp_path: Path) -> None:
+    """A replica started with another secret file would seal credentials the others cannot
+    open: the first secret used with a database is pinned, and a different one is refused."""
+    url = shared_server().new_database()
+    first, other = tmp_path / "first.key", tmp_path / "other.key"
+    made = _takeone("keys", "create", "--database", url, "--credits", "1")
+    key_id = made.stdout.split()[1]
+    pinned = _takeone("keys", "key-pair", "--database", url, "--secret-file", str(first), key_id)
+    assert pinned.returncode == 0, pinned.stderr
+    again = _takeone("keys", "webhook-secret", "--database", url, "--secret-file", str(first), key_id)
+    assert again.returncode == 0, again.stderr
+    refused = _takeone("keys", "key-pair", "--database", url, "--secret-file", str(other), key_id)
+    assert refused.returncode == 2 and "--secret-file" in refused.stderr and "same file" in refused.stderr
+    server = _takeone("serve", "--database", url, "--secret-file", str(other), "--no-workers", "--profile", "tiny",
+                      "--data-dir", str(tmp_path / "replica"), "--port", "1")
+    assert server.returncode == 2 and str(other) in server.stderr and "Traceback" not in server.stderr

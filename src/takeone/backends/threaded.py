@@ -93,6 +93,13 @@ class ThreadedStore:
         """Count one request under the store's own locking; RateLimited when over."""
         raise NotImplementedError
 
+    def _pin(self, key: str, value: str) -> str:
+        """Insert ``key`` into the store's meta table unless present; the value it holds."""
+        raise NotImplementedError
+
+    async def pin_secret(self, fingerprint: str) -> str:
+        return await self._run(self._pin, "secret_fingerprint", fingerprint)
+
     # -- RateCounter -------------------------------------------------------------------------
 
     async def hit(self, key_id: str, per_minute: int | None) -> None:

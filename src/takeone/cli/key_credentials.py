@@ -40,17 +40,21 @@ def register(ksub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pair.set_defaults(run=_key_pair)
 
 
-def _box(args: argparse.Namespace) -> SecretBox:
+async def _box(store: Store, args: argparse.Namespace) -> SecretBox:
+    """The box that seals with the server secret, once the store confirms it is the shared one."""
     from takeone.backends.local_blobs import load_or_create_secret
+    from takeone.core.credentials import check_shared_secret
 
-    return SecretBox(load_or_create_secret(secret_path(args)))
+    secret = load_or_create_secret(secret_path(args))
+    await check_shared_secret(store, secret, str(secret_path(args)))
+    return SecretBox(secret)
 
 
 async def issue_pair(store: Store, args: argparse.Namespace, key_id: str) -> tuple[str, str]:
     """A new access key and secret key for the key (replacing any earlier pair)."""
     key = await store.get_key(key_id)
     access, secret = ACCESS_PREFIX + secrets.token_hex(16), SECRET_PREFIX + secrets.token_urlsafe(32)
-    sealed = _box(args).seal(secret, context_for(key.id, ACCESS_CONTEXT))
+    sealed = (await _box(store, args)).seal(secret, context_for(key.id, ACCESS_CONTEXT))
     await store.set_access_key(key.id, access, sealed)
     return access, secret
 
@@ -83,7 +87,8 @@ def _webhook_secret(args: argparse.Namespace) -> int:
     async def rotate(store: Store) -> tuple[str, str]:
         key = await store.get_key(args.key_id)
         secret = new_secret()
-        await store.set_webhook_secret(key.id, _box(args).seal(secret, context_for(key.id, WEBHOOK_CONTEXT)))
+        sealed = (await _box(store, args)).seal(secret, context_for(key.id, WEBHOOK_CONTEXT))
+        await store.set_webhook_secret(key.id, sealed)
         return key.id, secret
 
     key_id, secret = _with_store(args, rotate)

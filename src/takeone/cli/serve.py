@@ -211,6 +211,7 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, args.log_format)
     warn_about_placement(settings)
     services = Services.build(settings, check_store=True)
+    asyncio.run(services.check_secret())
     log_banner(settings, services)
     uvicorn.run(create_app(settings, services), host=settings.host, port=settings.port,
                 log_level=args.log_level, log_config=None, timeout_graceful_shutdown=10,
@@ -290,6 +291,7 @@ async def run_workers(settings: Settings) -> None:
     from takeone.edge.services import Services
 
     services = Services.build(settings, check_store=True)
+    await services.check_secret()
     dispatcher = services.make_dispatcher()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

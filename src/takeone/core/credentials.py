@@ -18,6 +18,8 @@ Example::
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from takeone.core.accounts import ApiKey
+from takeone.core.errors import InvalidRequest
 
 SEAL_VERSION = "v1"
 NONCE_BYTES = 12
@@ -60,6 +63,25 @@ class SecretBox:
         except InvalidTag:
             raise ValueError("the sealed secret does not open with this server's secret.key") from None
         return plain.decode("utf-8")
+
+
+def fingerprint(server_secret: bytes) -> str:
+    """A public name for the server secret: processes sharing a store compare it at start."""
+    return hmac.new(server_secret, b"takeone server secret fingerprint v1", hashlib.sha256).hexdigest()[:32]
+
+
+async def check_shared_secret(store: SecretPin, server_secret: bytes, path: str) -> None:
+    """Refuse to go on with a server secret other than the one the store was set up with."""
+    mine = fingerprint(server_secret)
+    if await store.pin_secret(mine) != mine:
+        raise InvalidRequest("--secret-file", path,
+                             "is not the server secret this database was set up with: every replica and worker"
+                             " needs the same file (copy it from the first server), or sealed webhook secrets"
+                             " and access keys will not open")
+
+
+class SecretPin(Protocol):
+    async def pin_secret(self, fingerprint: str) -> str: ...
 
 
 def context_for(key_id: str, purpose: str) -> str:

@@ -20,3 +20,8 @@ from takeone.core.webhooks import Outbox
 
 class Store(JobStore, KeyStore, Ledger, RateCounter, Outbox, KeyCredentials, Protocol):
     def close(self) -> None: ...
+
+    async def pin_secret(self, fingerprint: str) -> str:
+        """Record the server secret's fingerprint if none is recorded; return the recorded one
+        (every process sharing the store must hold the same secret, or sealed credentials
+        made by one do not open in another)."""

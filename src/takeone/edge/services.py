@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from takeone.backends.factory import open_blobs, open_store
 from takeone.backends.local_blobs import load_or_create_secret
 from takeone.core.blobs import BlobStore
+from takeone.core.credentials import check_shared_secret
 from takeone.core.jobs import ChangeFeed, JobStatus
 from takeone.core.settings import Settings
 from takeone.core.store import Store
@@ -73,6 +74,10 @@ class Services:
         return LocalDispatcher(self.store, worker_configs(self.settings),
                                DispatcherSettings.from_settings(self.settings), self.blobs,
                                on_finished=self.waiter.finished)
+
+    async def check_secret(self) -> None:
+        """Refuse to start with a server secret other than the store's (see ``--secret-file``)."""
+        await check_shared_secret(self.store, self.server_secret, str(self.settings.secret_path))
 
     def follow_changes(self) -> None:
         """Wake this process's waiters and workers on other processes' changes, when the

@@ -102,6 +102,7 @@ def test_fifo_claim_queue_position_and_leases(backend: Backend) -> None:
         assert await s.job_exists("j0") and not await s.job_exists("nope")
         assert await s.get("nope") is None
         assert await s.counts() == {"COMPLETED": 1, "QUEUED": 2}
+        assert await s.pin_secret("aaa") == "aaa" and await s.pin_secret("bbb") == "aaa"  # the first stays
 
     run(go())
 

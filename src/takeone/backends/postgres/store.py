@@ -131,6 +131,12 @@ class PostgresStore(ThreadedStore):
 
     # -- RateCounter -------------------------------------------------------------------------
 
+    def _pin(self, key: str, value: str) -> str:
+        with transaction(self.pool) as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (key, value))
+            row = conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+        return str(row["value"]) if row else value
+
     def _hit(self, key_id: str, per_minute: int) -> None:
         """Counted under the key's row lock, so replicas hitting at once take turns."""
         now = self.clock()

@@ -74,6 +74,11 @@ class SqliteStore(ThreadedStore):
 
     # -- RateCounter -------------------------------------------------------------------------
 
+    def _pin(self, key: str, value: str) -> str:
+        with self.db.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            return str(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+
     def _hit(self, key_id: str, per_minute: int) -> None:
         now = self.clock()
         with self.db.transaction() as conn:
