@@ -211,3 +211,28 @@ def test_a_ray_node_lost_mid_job_runs_the_job_elsewhere_charged_once(stack: Clus
     assert attempts == 2
     assert ledger(stack, rid) == ["commit", "reserve"]
     assert stack.credits(key) == pytest.approx(10 - PRICE)
+
+
+def test_progress_and_queue_position_through_either_replica(stack: ClusterStack) -> None:
+    """More jobs than actors: the waiting ones show their place in the one shared queue, the
+    running ones their progress, whichever replica is asked."""
+    one, two = stack.replicas
+    key = stack.key(10)
+    rids = [submit(one if i % 2 else two, key) for i in range(6)]
+    positions: set[int] = set()
+    progress: set[float] = set()
+
+    def look() -> bool:
+        for i, rid in enumerate(rids):
+            body = status(stack.replicas[i % 2], key, rid)
+            metrics = body.get("metrics") or {}
+            if body["status"] == "QUEUED" and metrics.get("queue_position"):
+                positions.add(int(metrics["queue_position"]))
+            if body["status"] == "PROCESSING":
+                progress.add(float(metrics.get("progress", 0)))
+        return all(status(two, key, rid)["status"] == "COMPLETED" for rid in rids)
+
+    wait_for(look, 300, "the jobs did not all complete", stack.logs)
+    assert positions and min(positions) == 1, positions
+    assert any(0 < p < 1 for p in progress), progress
+    assert stack.credits(key) == pytest.approx(10 - 6 * PRICE)
