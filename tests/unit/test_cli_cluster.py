@@ -116,3 +116,18 @@ def test_every_process_on_a_shared_database_must_hold_the_same_secret(tmp_path: 
     server = _takeone("serve", "--database", url, "--secret-file", str(other), "--no-workers", "--profile", "tiny",
                       "--data-dir", str(tmp_path / "replica"), "--port", "1")
     assert server.returncode == 2 and str(other) in server.stderr and "Traceback" not in server.stderr
+
+
+def test_ray_workers_make_a_ray_pool_without_starting_ray(tmp_path: Path) -> None:
+    """``--workers ray`` picks the Ray pool (it connects only when started); a count picks
+    that many local worker processes."""
+    from takeone.dispatch.local.dispatcher import LocalDispatcher
+    from takeone.dispatch.ray.pool import RayDispatcher
+    from takeone.edge.services import Services
+
+    ray_services = Services.build(_settings("serve", "--data-dir", str(tmp_path), "--workers", "ray",
+                                            "--max-workers", "2"))
+    assert isinstance(ray_services.make_dispatcher(), RayDispatcher)
+    local = Services.build(_settings("serve", "--data-dir", str(tmp_path / "local"), "--workers", "2"))
+    made = local.make_dispatcher()
+    assert isinstance(made, LocalDispatcher) and len(made.slots) == 2

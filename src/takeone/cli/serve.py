@@ -4,6 +4,11 @@ only, against the same store as one or more ``serve --no-workers`` processes).
     takeone serve --profile tiny --data-dir data
     takeone serve --no-workers --port 8001 --data-dir data
     takeone worker --data-dir data --profile tiny --devices 0 1
+
+Cluster mode: state in PostgreSQL and a bucket, workers as actors on a Ray cluster::
+
+    takeone serve --no-workers --database postgresql://takeone@db/takeone --storage s3://videos/takeone
+    takeone worker --workers ray --ray-address head:6379 --database ... --storage ... --max-workers 8
 """
 
 from __future__ import annotations
