@@ -47,3 +47,11 @@ def test_generate_rejects_bad_input_clearly(tmp_path: Path) -> None:
                           "tiny", "--prompt", "x", "--duration", "7", "-o", str(tmp_path / "x.mp4")],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "duration" in out.stderr and "7" in out.stderr
+
+
+def test_help_shows_each_default_once() -> None:
+    for command in ("serve", "worker"):
+        text = _takeone(command, "--help")
+        assert "(default: None)" not in text and "(default: False)" not in text
+        assert "(default: 1000)" in text or command == "worker"  # --max-queue: said once, by the formatter
+        assert "default 900) (default" not in " ".join(text.split())

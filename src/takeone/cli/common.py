@@ -10,6 +10,16 @@ DEFAULT_DATA_DIR = "takeone-data"
 SubParsers = argparse._SubParsersAction
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each option's default, unless its text already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
 def add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path,
                    default=Path(os.environ.get("TAKEONE_DATA_DIR", DEFAULT_DATA_DIR)),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from takeone.cli.common import (
+    DefaultsFormatter,
     SubParsers,
     add_data_dir,
     add_weights_args,
@@ -54,12 +55,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     ray = p.add_argument_group("Ray workers (--workers ray)")
     ray.add_argument("--ray-address", metavar="ADDR",
                      help="the Ray cluster to join (default: $RAY_ADDRESS, else a local one)")
-    ray.add_argument("--min-workers", type=int, default=0, help="actors kept even when the queue is empty")
-    ray.add_argument("--max-workers", type=int,
+    ray.add_argument("--min-workers", type=int, default=0, metavar="N",
+                     help="actors kept even when the queue is empty")
+    ray.add_argument("--max-workers", type=int, metavar="N",
                      help="at most this many actors (default: one per GPU in the cluster)")
-    ray.add_argument("--worker-gpus", type=float, default=1.0,
+    ray.add_argument("--worker-gpus", type=float, default=1.0, metavar="GPUS",
                      help="GPUs each actor reserves (0 for a CPU-only pool)")
-    ray.add_argument("--worker-idle", type=float, default=60.0,
+    ray.add_argument("--worker-idle", type=float, default=60.0, metavar="SECONDS",
                      help="seconds an idle actor above --min-workers lives before it is retired")
     p.add_argument("--job-timeout", type=float, default=3600.0, help="per-job deadline in seconds")
     p.add_argument("--debug-step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -71,7 +73,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _add_serve(sub: SubParsers[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the API server (and, unless --no-workers, its workers)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       formatter_class=DefaultsFormatter,
                        description="Run the API in the foreground (it holds the terminal; Ctrl+C stops it).")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
@@ -113,7 +115,7 @@ def _delays(text: str) -> tuple[float, ...]:
 
 def _add_worker(sub: SubParsers[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("worker", help="run workers only, pulling jobs from the data folder's store",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsFormatter)
     _add_common(p)
     p.add_argument("--devices", nargs="+", metavar="GPU",
                    help="GPU indices to run one worker on each (default: every GPU, else one CPU worker)")
