@@ -36,12 +36,19 @@ def check_storage_url(url: str) -> str:
     return url
 
 
-def open_store(settings: Settings, clock: Callable[[], float] = time.time, check: bool = False) -> Store:
-    """The job/key/ledger store this process shares with every other one."""
+API_CONNECTIONS = 8  # PostgreSQL connections an API process may hold (plus one that listens)
+WORKER_CONNECTIONS = 2  # ... and a worker actor, which makes a few small writes per step
+
+
+def open_store(settings: Settings, clock: Callable[[], float] = time.time, check: bool = False,
+               connections: int = API_CONNECTIONS) -> Store:
+    """The job/key/ledger store this process shares with every other one (``connections``:
+    the most a PostgreSQL pool may open)."""
     if settings.database_url is not None:
         from takeone.backends.postgres.store import PostgresStore
 
-        return PostgresStore.open(check_database_url(settings.database_url), clock=clock, check=check)
+        return PostgresStore.open(check_database_url(settings.database_url), clock=clock, check=check,
+                                  max_size=connections)
     from takeone.backends.sqlite.store import SqliteStore
 
     return SqliteStore.open(settings.db_path, clock, settings.store_busy_timeout_s, check)

@@ -55,12 +55,13 @@ class WorkerActor:
     """A Ray actor class (wrap it with ``ray.remote``); its methods answer at once."""
 
     def __init__(self, settings: Settings) -> None:
-        from takeone.backends.factory import open_store
+        from takeone.backends.factory import WORKER_CONNECTIONS, open_store
 
         self.node_id = _node_id()
         config = actor_worker_config(settings, _gpu_ids())
-        self.dispatcher = LocalDispatcher(open_store(settings), [config], dispatcher_settings(settings),
-                                          config.open_blobs(), name=f"{socket.gethostname()}/{os.getpid()}")
+        store = open_store(settings, connections=WORKER_CONNECTIONS)
+        self.dispatcher = LocalDispatcher(store, [config], dispatcher_settings(settings), config.open_blobs(),
+                                          name=f"{socket.gethostname()}/{os.getpid()}")
         self._phase = "serving"  # then draining, drained or stopped
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, daemon=True, name="takeone-dispatcher")
