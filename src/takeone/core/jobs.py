@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from takeone.core.errors import Conflict
 from takeone.core.task import VideoTask
 
 
@@ -65,6 +66,29 @@ class Job:
     webhook_url: str | None = None  # where its status changes are delivered (the outbox)
     external_id: str | None = None  # the client's own id for it, unique per key and dialect
     meta: dict[str, Any] = field(default_factory=dict)  # the dialect's own echo fields
+
+LOST_WORKER = "the worker running this job stopped answering"
+
+
+def replays(existing: Job, new: Job, idem: str) -> bool:
+    """Whether a submit with a used Idempotency-Key answers with ``existing`` (True), or may
+    make a new attempt (False: the earlier request failed, nothing was charged, so the store
+    frees the key). A key reused for another request is a :class:`Conflict` (409)."""
+    if existing.request_hash != new.request_hash or existing.route != new.route:
+        raise Conflict(
+            f"Idempotency-Key {idem!r} was already used for a different request"
+            f" (to {existing.route}, request {existing.id}); use a new key for a new request")
+    return existing.status is not JobStatus.FAILED
+
+
+def lease_lost(owner: str | None, expires_at: float | None, now: float, is_dead: Callable[[str], bool],
+               keep: frozenset[str] = frozenset()) -> bool:
+    """A running job's lease is lost when it expired or its owner is known dead, unless the
+    owner is one of ``keep`` (alive and running it right now)."""
+    if owner in keep:
+        return False
+    return (expires_at is not None and expires_at < now) or (owner is not None and is_dead(owner))
+
 
 @dataclass(frozen=True)
 class SubmitLimits:

@@ -12,11 +12,12 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from takeone.backends.sql import listing_query
 from takeone.backends.sqlite import credits, outbox
 from takeone.backends.sqlite.db import Database
 from takeone.core.accounts import from_micro, to_micro
-from takeone.core.errors import Conflict, InvalidRequest, RateLimited
-from takeone.core.jobs import Job, JobStatus, SubmitLimits, WorkerStatus
+from takeone.core.errors import InvalidRequest, RateLimited
+from takeone.core.jobs import LOST_WORKER, Job, JobStatus, SubmitLimits, WorkerStatus, lease_lost, replays
 from takeone.core.task import VideoTask
 
 ACTIVE = ("QUEUED", "PROCESSING")
@@ -70,13 +71,8 @@ def fail_in(conn: sqlite3.Connection, job_id: str, error: str, now: float) -> bo
 
 
 def _replay(conn: sqlite3.Connection, existing: Job, new: Job, idem: str) -> bool:
-    """True: answer with ``existing``. A key reused for another request is a 409; one whose
-    request failed (nothing was charged) is freed, so a retry makes a new attempt."""
-    if existing.request_hash != new.request_hash or existing.route != new.route:
-        raise Conflict(
-            f"Idempotency-Key {idem!r} was already used for a different request"
-            f" (to {existing.route}, request {existing.id}); use a new key for a new request")
-    if existing.status is not JobStatus.FAILED:
+    """True: answer with ``existing`` (see :func:`replays`); False after freeing the key."""
+    if replays(existing, new, idem):
         return True
     conn.execute("UPDATE jobs SET idempotency_key = NULL WHERE id = ?", (existing.id,))
     return False
@@ -187,16 +183,7 @@ class SqliteJobs:
     def jobs_for_key(self, key_id: str, dialect: str, limit: int, offset: int = 0,
                      after: str | None = None, ascending: bool = False,
                      route: str | None = None) -> list[Job]:
-        order, op = ("ASC", ">") if ascending else ("DESC", "<")
-        where, params = "key_id = ? AND dialect = ?", [key_id, dialect]
-        if route is not None:
-            where += " AND endpoint = ?"
-            params.append(route)
-        if after is not None:
-            where += f" AND (created_at, id) {op} (SELECT created_at, id FROM jobs WHERE id = ?)"
-            params.append(after)
-        rows = self.db.query(f"SELECT * FROM jobs WHERE {where} ORDER BY created_at {order},"
-                             f" id {order} LIMIT ? OFFSET ?", (*params, limit, offset))
+        rows = self.db.query(*listing_query("?", key_id, dialect, limit, offset, after, ascending, route))
         return [_row_to_job(r) for r in rows]
 
     def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
@@ -244,17 +231,10 @@ class SqliteJobs:
         rows = self.db.query(
             "SELECT id, lease_owner, lease_expires_at FROM jobs WHERE status = 'PROCESSING'")
         now = self.clock()
-        touched = []
-        for row in rows:
-            owner, until = row["lease_owner"], row["lease_expires_at"]
-            if owner in keep:
-                continue
-            if (until is not None and until < now) or (owner is not None and is_dead(owner)):
-                why = "the worker running this job stopped answering"
-                job = self.requeue(row["id"], max_attempts, why, owner=owner)
-                if job is not None:
-                    touched.append(job)
-        return touched
+        lost = [(r["id"], r["lease_owner"]) for r in rows
+                if lease_lost(r["lease_owner"], r["lease_expires_at"], now, is_dead, keep)]
+        return [job for job_id, owner in lost
+                if (job := self.requeue(job_id, max_attempts, LOST_WORKER, owner=owner)) is not None]
 
     def fail_lost_callers(self, is_dead: Callable[[str], bool], reason: str) -> list[Job]:
         rows = self.db.query(
