@@ -129,7 +129,7 @@ def test_a_corrupt_database_refuses_to_start(tmp_path: Path) -> None:
 
 
 def _huge_jpeg_b64() -> str:
-    """A 7050x4700 photo-like JPEG: noise, so a lossless copy at full size would be ~100 MB."""
+    """A 7050x4700 photo-like JPEG: noise, so a lossless copy at full size takes 37.5 MB."""
     buf = io.BytesIO()
     noise = Image.effect_noise((1410, 940), 80).convert("RGB").resize((7050, 4700))
     noise.save(buf, format="JPEG", quality=60)
