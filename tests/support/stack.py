@@ -12,7 +12,6 @@ Example::
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -172,11 +171,3 @@ def wait_for(check: Any, timeout: float, why: str, logs: Any = None) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"{why}\n{logs() if logs else ''}")
         time.sleep(0.2)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

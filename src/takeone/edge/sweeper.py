@@ -12,7 +12,6 @@ import asyncio
 import logging
 
 from takeone.core.blobs import input_prefix, poster_key
-from takeone.edge.presence import fail_lost_callers
 from takeone.edge.services import Services
 
 log = logging.getLogger("takeone.sweeper")
@@ -60,10 +59,8 @@ class Sweeper:
     async def _round(self) -> None:
         removed = await self.sweep_once()
         orphans = await self.sweep_orphans()
-        lost = await fail_lost_callers(self.services)
-        if removed or orphans or lost:
-            log.info("retention: removed %d expired requests and %d orphan files; failed %d"
-                     " blocking jobs whose caller is gone", removed, orphans, len(lost))
+        if removed or orphans:
+            log.info("retention: removed %d expired requests and %d orphan files", removed, orphans)
 
 
 def _job_id(key: str) -> str:
