@@ -46,3 +46,15 @@ def test_the_word_of_one_dialect_stays_in_its_folder() -> None:
              and not any(p.is_relative_to(folder) for folder in allowed)
              and "kling" in p.read_text(errors="replace").lower()]
     assert found == []
+
+
+def test_the_layers_below_the_edge_never_import_it() -> None:
+    """core, backends, dispatch, engine, models and media run in workers and actors too: they
+    must not pull in the HTTP edge (FastAPI, the dialects) or the command line."""
+    import re
+
+    root = Path(__file__).resolve().parents[2] / "src" / "takeone"
+    upward = re.compile(r"^\s*(from|import)\s+takeone\.(edge|cli)\b", re.M)
+    found = [str(p.relative_to(root)) for folder in ("core", "backends", "dispatch", "engine", "models", "media")
+             for p in (root / folder).rglob("*.py") if upward.search(p.read_text())]
+    assert found == []

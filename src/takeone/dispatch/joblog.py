@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from takeone.core.jobs import Job, JobStatus
-from takeone.edge.metrics import observe_finished
+from takeone.core.telemetry import observe_finished
 
 log = logging.getLogger("takeone.jobs")
 

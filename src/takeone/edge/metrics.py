@@ -4,8 +4,8 @@ Two sources. What the store knows is read at scrape time, so it is right whichev
 did the work: the queue depth, the running jobs and the worker states (from the workers'
 own reports, as ``/healthz`` reads them). What happens at one moment is counted where it
 happens, in this process: finished jobs (by outcome), their durations and denoising-step
-durations (observed by :func:`observe_finished`, which the job log calls for every finished
-job) and webhook deliveries (:func:`observe_webhook`, from the sender).
+durations and webhook deliveries (:mod:`takeone.core.telemetry`, fed by the job log and the
+webhook sender).
 
 ``/metrics`` takes no API key: keep it off the public internet (bind the server to a private
 address, or let the reverse proxy refuse ``/metrics`` from outside).
@@ -13,8 +13,6 @@ address, or let the reverse proxy refuse ``/metrics`` from outside).
 Example::
 
     install(app)                       # GET /metrics, not in the OpenAPI document
-    observe_finished(job)              # when a job reaches COMPLETED or FAILED
-    observe_webhook("delivered")       # when a webhook attempt is settled
 """
 
 from __future__ import annotations
@@ -26,64 +24,17 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from takeone.core.errors import StoreUnavailable
-from takeone.core.jobs import Job, JobStatus, WorkerStatus
+from takeone.core.jobs import JobStatus, WorkerStatus
+from takeone.core.telemetry import JOB_SECONDS, JOBS_FINISHED, QUEUE_SECONDS, STEP_SECONDS, WEBHOOKS
 
 log = logging.getLogger("takeone.api")
 
-OUTCOMES = ("completed", "failed", "cancelled")
 WORKER_STATES = ("starting", "ready", "busy", "failed")
-WEBHOOK_OUTCOMES = ("delivered", "retrying", "failed", "dropped", "skipped")
-
-JOBS_FINISHED = Counter("takeone_jobs_finished", "Jobs that reached a final state, by outcome",
-                        ["outcome"], registry=None)
-JOB_SECONDS = Histogram("takeone_job_duration_seconds",
-                        "Seconds from submit to the final state, by outcome", ["outcome"], registry=None,
-                        buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200))
-QUEUE_SECONDS = Histogram("takeone_job_queue_seconds", "Seconds a job waited before a worker took it",
-                          registry=None, buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600))
-STEP_SECONDS = Histogram("takeone_denoising_step_seconds",
-                         "Seconds per denoising step (each completed job's steps, at its mean step time)",
-                         registry=None,
-                         buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120))
-WEBHOOKS = Counter("takeone_webhook_deliveries", "Webhook attempts, by how they were settled",
-                   ["outcome"], registry=None)
-for _outcome in OUTCOMES:  # every series exists from the start, at 0
-    JOBS_FINISHED.labels(_outcome)
-for _outcome in WEBHOOK_OUTCOMES:
-    WEBHOOKS.labels(_outcome)
-
-
-def outcome_of(job: Job) -> str:
-    """``completed``, ``cancelled`` or ``failed`` for a finished job."""
-    if job.status is JobStatus.COMPLETED:
-        return "completed"
-    if (job.error or "").startswith("cancelled"):
-        return "cancelled"
-    return "failed"
-
-
-def observe_finished(job: Job) -> None:
-    """Count a finished job and observe its durations (its steps too, if it completed)."""
-    outcome = outcome_of(job)
-    JOBS_FINISHED.labels(outcome).inc()
-    if job.finished_at is not None:
-        JOB_SECONDS.labels(outcome).observe(max(job.finished_at - job.created_at, 0.0))
-    if job.started_at is not None:
-        QUEUE_SECONDS.observe(max(job.started_at - job.created_at, 0.0))
-    steps, seconds = job.metrics.get("steps"), job.metrics.get("generate_seconds")
-    if isinstance(steps, int) and steps > 0 and isinstance(seconds, int | float) and seconds >= 0:
-        for _ in range(min(steps, 10_000)):
-            STEP_SECONDS.observe(seconds / steps)
-
-
-def observe_webhook(outcome: str) -> None:
-    """Count one settled webhook attempt (one of :data:`WEBHOOK_OUTCOMES`)."""
-    WEBHOOKS.labels(outcome).inc()
 
 
 @dataclass(frozen=True)

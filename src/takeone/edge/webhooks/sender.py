@@ -25,8 +25,8 @@ from typing import Any
 
 from takeone.core.credentials import WEBHOOK_CONTEXT, SecretBox, context_for
 from takeone.core.jobs import Job, JobStatus
+from takeone.core.telemetry import observe_webhook
 from takeone.core.webhooks import Delivery
-from takeone.edge.metrics import observe_webhook
 from takeone.edge.services import Services
 from takeone.edge.webhooks.delivery import Outcome, post
 from takeone.edge.webhooks.schedule import RetrySchedule
