@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone import __version__
 from takeone.core.settings import Settings
-from takeone.dispatch.identity import is_dead
 from takeone.edge import docs, metrics, openapi, playground, schemas
 from takeone.edge import errors as api_errors
 from takeone.edge.dialects.registry import dialects, renderers
@@ -38,7 +37,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _fail_lost_callers(services)
         if services.settings.run_workers:
             services.dispatcher = services.make_dispatcher()
             await services.dispatcher.start()
@@ -88,11 +86,3 @@ async def download(request: Request, key: str, expires: int = 0, sig: str = "") 
     services.blobs.check_link(key, expires, sig, services.clock())
     return await blob_response(services.blobs, key, request.headers.get("range"),
                                filename=key.rsplit("/", 1)[-1])
-
-
-async def _fail_lost_callers(services: Services) -> None:
-    """Blocking callers of an API process that is gone can never get their video."""
-    reason = "the server restarted before this blocking request finished"
-    for job in await services.store.fail_lost_callers(is_dead, reason):
-        log.info("failed blocking job %s: its caller is gone", job.id)
-
