@@ -11,8 +11,9 @@ the other one. Both sides run the same phases, side by side in one run:
 - ``sequential``: one job at a time, from ``POST /v2/kling-2.6`` until a status poll (every
   ``--poll`` seconds) sees ``COMPLETED`` and the result link is fetched; what the cluster adds
   per job is the difference of the medians;
-- ``burst``: ``--jobs`` submitted at once, then polled; throughput in jobs per second, and the
-  latency of every status call made meanwhile (p50, p99).
+- ``burst``: ``--jobs`` submitted at once, then polled; throughput in jobs per second.
+
+The status columns are the latency (p50, p99) of every status call of both phases.
 
 The last line is one figure: ``cluster overhead per job: X ms`` (the sequential medians'
 difference; the target is under 100 ms). Uses the test suite's throwaway servers, so it needs
