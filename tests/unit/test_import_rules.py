@@ -37,10 +37,11 @@ def test_the_api_side_imports_no_heavy_library(tmp_path: Path) -> None:
 
 
 def test_the_word_of_one_dialect_stays_in_its_folder() -> None:
-    """Only the Segmind dialect (whose slugs name Kling models) and Kling's own API dialect may
-    speak of Kling; everything else, the dialect registry included, stays neutral."""
+    """Only the dialects whose model names name Kling models (Segmind's slugs, Replicate's and
+    fal's model ids) and Kling's own API dialect may speak of Kling; everything else, the
+    dialect registry included, stays neutral."""
     root = Path(__file__).resolve().parents[2] / "src" / "takeone"
-    allowed = [root / "edge" / "dialects" / name for name in ("segmind", "kling")]
+    allowed = [root / "edge" / "dialects" / name for name in ("segmind", "kling", "replicate", "fal")]
     found = [str(p.relative_to(root)) for p in root.rglob("*")
              if p.is_file() and p.suffix in (".py", ".js", ".html", ".css", ".toml")
              and not any(p.is_relative_to(folder) for folder in allowed)
