@@ -26,6 +26,8 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
                 "description": "An API key from `takeone keys create` (the `tk_...` line)."},
     "bearer": {"type": "http", "scheme": "bearer",
                "description": "The same API key as `Authorization: Bearer tk_...`."},
+    "fal_key": {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "The API key as fal sends it: `Authorization: Key tk_...` (FAL_KEY)."},
     "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
             "description": "A short-lived HS256 JWT: issuer the access key, signed with the secret key"
                            " of a pair from `takeone keys key-pair`."},

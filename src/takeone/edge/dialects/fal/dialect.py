@@ -1,0 +1,6 @@
+"""The fal dialect, as the registry sees it."""
+
+from takeone.edge.dialects.base import Dialect
+from takeone.edge.dialects.fal import DIALECT, ROUTE, routes, webhook
+
+SPEC = Dialect(DIALECT, routes.install, webhook.render, (ROUTE,), routes.SCHEMAS, security=("fal_key",))
