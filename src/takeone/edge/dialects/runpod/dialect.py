@@ -1,0 +1,6 @@
+"""The RunPod dialect, as the registry sees it."""
+
+from takeone.edge.dialects.base import Dialect
+from takeone.edge.dialects.runpod import DIALECT, ROUTE, routes, webhook
+
+SPEC = Dialect(DIALECT, routes.install, webhook.render, (ROUTE,), routes.SCHEMAS, security=("bearer",))
