@@ -133,6 +133,10 @@ def test_errors_come_in_fal_shape(fal: fal_client.SyncClient, server: Server) ->
     with pytest.raises(fal_client.FalClientHTTPError) as poor:
         fal_client.SyncClient(key=server.key(0.1)).submit(LTX_FAST, arguments=T2V)
     assert poor.value.status_code == 403 and poor.value.error_type == "exhausted_balance"
+    limited = {"authorization": f"Key {server.key(rate_limit=1)}"}
+    answers = [httpx.post(server.url + "/fal/" + LTX_FAST, json={}, headers=limited) for _ in range(2)]
+    assert [a.status_code for a in answers] == [422, 429] and int(answers[1].headers["retry-after"]) >= 1
+    assert answers[1].headers["x-fal-error-type"] == "rate_limited" and "detail" in answers[1].json()
 
 
 def test_ids_are_read_only_through_their_own_dialect(fal: fal_client.SyncClient, server: Server) -> None:

@@ -102,12 +102,14 @@ def test_webhooks_follow_the_filter_and_are_signed(slow: Server, receiver: Recei
                                       webhook_events_filter=["start", "logs", "completed"])
     only_end = client.predictions.create(model="kwaivgi/kling-v2.6", input=T2V,
                                          webhook=receiver.url("/end"), webhook_events_filter=["completed"])
-    receiver.wait(lambda: len(receiver.on("/end")) == 1 and any(
+    only_output = client.predictions.create(model="kwaivgi/kling-v2.6", input=T2V,
+                                            webhook=receiver.url("/output"), webhook_events_filter=["output"])
+    receiver.wait(lambda: len(receiver.on("/end")) == 1 and len(receiver.on("/output")) == 1 and any(
         r.json()["status"] == "succeeded" for r in receiver.on("/all")), why="both completed")
     time.sleep(1.0)  # nothing more may arrive
     got = receiver.on("/all")
     for delivery in receiver.got:
-        assert delivery.verify(secret)["id"] in (every.id, only_end.id)
+        assert delivery.verify(secret)["id"] in (every.id, only_end.id, only_output.id)
         replicate.webhooks.validate(headers=delivery.headers, body=delivery.body.decode(),
                                     secret=client.webhooks.default.secret())
     statuses = [r.json()["status"] for r in got]
@@ -119,6 +121,7 @@ def test_webhooks_follow_the_filter_and_are_signed(slow: Server, receiver: Recei
     gaps = [b.at - a.at for a, b in zip(logs, logs[1:])]
     assert all(gap >= 0.45 for gap in gaps), gaps  # at most one logs event per 500 ms
     assert [r.json()["status"] for r in receiver.on("/end")] == ["succeeded"]
+    assert [r.json()["output"].startswith(server.url) for r in receiver.on("/output")] == [True]
 
 
 def test_errors_come_in_replicate_shape(client: replicate.Client, server: Server) -> None:
@@ -145,6 +148,11 @@ def test_errors_come_in_replicate_shape(client: replicate.Client, server: Server
                           headers={"authorization": f"Bearer {token(client)}", "prefer": "wait=600"})
     assert bad_wait.status_code == 422 and bad_wait.headers["content-type"] == "application/problem+json"
     assert bad_wait.json()["invalid_fields"][0]["field"] == "Prefer"
+    limited = {"authorization": f"Bearer {server.key(rate_limit=1)}"}
+    answers = [httpx.post(server.url + "/v1/predictions", json={"version": "kwaivgi/kling-v2.6", "input": {}},
+                          headers=limited) for _ in range(2)]
+    assert [a.status_code for a in answers] == [422, 429] and int(answers[1].headers["retry-after"]) >= 1
+    assert answers[1].json()["title"] == "Request was throttled"
 
 
 def test_ids_are_read_only_through_their_own_dialect(client: replicate.Client, server: Server) -> None:

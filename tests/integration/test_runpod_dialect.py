@@ -115,6 +115,11 @@ def test_errors_come_in_runpod_shape(server: Server, monkeypatch: pytest.MonkeyP
     with pytest.raises(requests.HTTPError) as poor:
         endpoint(server, monkeypatch, credits=0.1).run(T2V)
     assert poor.value.response.status_code == 402 and "insufficient credits" in poor.value.response.json()["error"]
+    limited = {"authorization": f"Bearer {server.key(rate_limit=1)}"}
+    answers = [httpx.post(server.url + "/runpod/v2/fast/run", json={"input": {}}, headers=limited)
+               for _ in range(2)]
+    assert [a.status_code for a in answers] == [400, 429] and int(answers[1].headers["retry-after"]) >= 1
+    assert "error" in answers[1].json()
 
 
 def test_ids_are_read_only_through_their_own_dialect(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
