@@ -41,6 +41,7 @@ THROTTLE_S = 0.5
 STEPS = 10  # progress lines: one per 10 %
 log = logging.getLogger("takeone.webhooks")
 _watchers: set[asyncio.Task[None]] = set()
+_watched: set[str] = set()  # job ids with a watch in this process
 
 
 def answer_errors(shape: Callable[[errors.TakeoneError], Response]) -> Callable[
@@ -118,10 +119,15 @@ ProgressRenderer = Callable[[Services, Job], dict[str, Any]]
 
 
 def watch_progress(services: Services, job: Job, render: ProgressRenderer, url: str) -> None:
-    """Send ``render(job)`` to ``url`` whenever the job's logs change while it runs."""
+    """Send ``render(job)`` to ``url`` whenever the job's logs change while it runs (once
+    per job in this process: a replayed submit does not start a second watch)."""
+    if job.id in _watched:
+        return
+    _watched.add(job.id)
     task = asyncio.get_running_loop().create_task(_watch(services, job.id, job.key_id, render, url))
     _watchers.add(task)
     task.add_done_callback(_watchers.discard)
+    task.add_done_callback(lambda _: _watched.discard(job.id))
 
 
 async def _watch(services: Services, job_id: str, key_id: str, render: ProgressRenderer,

@@ -27,7 +27,7 @@ from takeone.edge.dialects.actions import base_url, cancel_job
 from takeone.edge.dialects.hosted import job_id_of_short, short_id, watch_progress, webhook_secret
 from takeone.edge.dialects.replicate import DIALECT, ROUTE
 from takeone.edge.dialects.replicate.body import PredictionRequest, parse_create, rename
-from takeone.edge.dialects.replicate.errors import Problem, replicate_errors
+from takeone.edge.dialects.replicate.errors import MEDIA_TYPE, Problem, replicate_errors
 from takeone.edge.dialects.replicate.prediction import (
     Prediction,
     PredictionPage,
@@ -163,8 +163,9 @@ async def default_secret(request: Request) -> Response:
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": Problem, "description": "Problem details, as Replicate answers"}
-            for code in codes}
+    ref = {"$ref": f"#/components/schemas/{Problem.__name__}"}
+    return {code: {"model": Problem, "description": "Problem details, as Replicate answers",
+                   "content": {MEDIA_TYPE: {"schema": ref}}} for code in codes}
 
 
 def _create_doc() -> dict[str, Any]:
