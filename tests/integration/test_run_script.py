@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -80,58 +81,66 @@ class Run:
             time.sleep(0.5)
         raise AssertionError(f"not healthy in {timeout} s:\n{self.log()[-5000:]}")
 
-    def stop(self, sig: signal.Signals) -> int:
-        """Send ``sig`` to the process ./run started as (it execs the server) and wait."""
+    def stop(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the process ./run started as: it execs the server, so the server itself
+        shuts down (a shell in between would die alone and leave the server running)."""
         self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout=60)
+            code = self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise AssertionError(f"./run did not stop on {sig.name}:\n{self.log()[-3000:]}") from None
+        # uvicorn shuts down, then ends by the signal it caught (SIGTERM) or returns (SIGINT).
+        assert code in (0, -sig), f"exit {code}:\n{self.log()[-3000:]}"
+        assert "Application shutdown complete" in self.log(), self.log()[-3000:]
+        with pytest.raises(httpx.TransportError):
+            httpx.get(self.url + "/healthz", timeout=2)
 
 
 @pytest.mark.timeout(900)
 def test_run_from_a_fresh_clone_serves_and_a_second_run_reuses_its_venv(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True, timeout=120)
-    env = _clean_env(tmp_path)
-    started = time.monotonic()
-
-    first = Run(clone, env, tmp_path / "first.log")
     try:
-        first.wait_healthy(timeout=720)
-        first_up = time.monotonic() - started
-        log = first.log()
-        assert "installing into .venv" in log and "nothing to install" not in log, log[-3000:]
-        # No weights for the default profile here: tiny, with the way to the real ones.
-        assert "serves --profile tiny" in log and "takeone pull ltx-2" in log, log[-3000:]
-        created = subprocess.run([str(clone / ".venv/bin/takeone"), "keys", "create", "--credits", "100"],
-                                 cwd=clone, env=env, capture_output=True, text=True, timeout=120)
-        assert created.returncode == 0, created.stderr
-        key = created.stdout.strip().splitlines()[-1]
-        r = httpx.post(first.url + "/v1/kling-2.6", headers={"x-api-key": key}, timeout=300,
-                       json={"prompt": "waves on a beach", "duration": "5", "generate_audio": False})
-        assert r.status_code == 200 and r.headers["content-type"] == "video/mp4", r.text[:500]
-        left = float(r.headers["x-remaining-credits"])
-        assert left < 100
-        video = probe(r.content)
-        assert video.codec == "h264" and video.frames > 0 and video.audio_codec is None, video
-    finally:
-        code = first.stop(signal.SIGINT)
-    assert code == 0, first.log()[-3000:]
-    assert (clone / "takeone-data").is_dir()  # the default data folder, under where ./run ran
+        env = _clean_env(tmp_path)
+        started = time.monotonic()
 
-    restarted = time.monotonic()
-    second = Run(clone, env, tmp_path / "second.log")
-    try:
-        second.wait_healthy(timeout=120)
-        second_up = time.monotonic() - restarted
-        log = second.log()
-        assert "nothing to install" in log and "installing" not in log and "creating" not in log, log[-3000:]
-        # Same data folder: the key and its balance after the first video are still there.
-        credits = httpx.get(second.url + "/v1/get-user-credits", headers={"x-api-key": key}, timeout=10)
-        assert credits.status_code == 200 and credits.json()["credits"] == pytest.approx(left), credits.text
+        first = Run(clone, env, tmp_path / "first.log")
+        try:
+            first.wait_healthy(timeout=720)
+            first_up = time.monotonic() - started
+            log = first.log()
+            assert "installing into .venv" in log and "nothing to install" not in log, log[-3000:]
+            # No weights for the default profile here: tiny, with the way to the real ones.
+            assert "serves --profile tiny" in log and "takeone pull ltx-2" in log, log[-3000:]
+            created = subprocess.run([str(clone / ".venv/bin/takeone"), "keys", "create", "--credits", "100"],
+                                     cwd=clone, env=env, capture_output=True, text=True, timeout=120)
+            assert created.returncode == 0, created.stderr
+            key = created.stdout.strip().splitlines()[-1]
+            r = httpx.post(first.url + "/v1/kling-2.6", headers={"x-api-key": key}, timeout=300,
+                           json={"prompt": "waves on a beach", "duration": "5", "generate_audio": False})
+            assert r.status_code == 200 and r.headers["content-type"] == "video/mp4", r.text[:500]
+            left = float(r.headers["x-remaining-credits"])
+            assert left < 100
+            video = probe(r.content)
+            assert video.codec == "h264" and video.frames > 0 and video.audio_codec is None, video
+        finally:
+            first.stop(signal.SIGINT)
+        assert (clone / "takeone-data").is_dir()  # the default data folder, under where ./run ran
+
+        restarted = time.monotonic()
+        second = Run(clone, env, tmp_path / "second.log")
+        try:
+            second.wait_healthy(timeout=120)
+            second_up = time.monotonic() - restarted
+            log = second.log()
+            assert "nothing to install" in log, log[-3000:]
+            assert "takeone: installing" not in log and "takeone: creating" not in log, log[-3000:]
+            # Same data folder: the key and its balance after the first video are still there.
+            credits = httpx.get(second.url + "/v1/get-user-credits", headers={"x-api-key": key}, timeout=10)
+            assert credits.status_code == 200 and credits.json()["credits"] == pytest.approx(left), credits.text
+        finally:
+            second.stop(signal.SIGTERM)
+        print(f"first run healthy after {first_up:.0f} s, second after {second_up:.1f} s")
     finally:
-        code = second.stop(signal.SIGTERM)
-    assert code == 0, second.log()[-3000:]
-    print(f"first run healthy after {first_up:.0f} s, second after {second_up:.1f} s")
+        shutil.rmtree(clone / ".venv", ignore_errors=True)  # 1.4 GB; the logs stay in tmp_path
