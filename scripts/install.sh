@@ -28,6 +28,10 @@ takeone_torch_choice() {
   printf '%s\n' "$choice"
 }
 
+takeone_hash() {
+  if command -v sha256sum >/dev/null 2>&1; then sha256sum; else shasum -a 256; fi
+}
+
 takeone_venv() {
   local root="$1" python="${TAKEONE_PYTHON:-python3}"
   if ! "$root/.venv/bin/python" -c '' 2>/dev/null; then
@@ -61,7 +65,7 @@ takeone_install() {
   choice="$(takeone_torch_choice)"
   if [ "$choice" = cuda ]; then extra="${extra:+$extra,}gpu"; fi
   stamp="$root/.venv/.takeone-installed"
-  key="$(cat "$root/pyproject.toml" "$root/scripts/install.sh" | sha256sum | cut -c1-16) torch=$choice extra=$extra"
+  key="$(cat "$root/pyproject.toml" "$root/scripts/install.sh" | takeone_hash | cut -c1-16) torch=$choice extra=$extra"
   if [ -f "$stamp" ] && grep -qxF "$key" "$stamp"; then
     echo "takeone: .venv is up to date (torch: $choice${extra:+, extra: $extra}); nothing to install"
     return 0
