@@ -6,7 +6,7 @@ torch (``./run --torch`` the first time, ``TAKEONE_TORCH`` the second) is this e
 ``TAKEONE_TORCH`` when set, else ``torch==<the version these tests run on>``, which pip takes from
 its cache or local wheels (as ``.ci/run`` does) rather than downloading gigabytes. On two busy
 cores the first run's install took 71 s to 121 s (``time TAKEONE_TORCH=torch==2.13.0 ./run
---help`` in a fresh clone), the whole test 219 s."""
+--help`` in a fresh clone), the whole test 118 s to 219 s."""
 
 from __future__ import annotations
 
