@@ -1,0 +1,110 @@
+"""``benchmarks/device_wheels.py``: the wheels the GPU machine lacks, checked against its package
+list, and the set installed the way the printed command installs it and run from there.
+
+The install check downloads from the package index (CI reaches it). It installs the wheels
+with ``pip install --no-index --no-deps --target`` into a bare folder, and runs the proof's CPU
+smoke with ``python -S`` (no site-packages at all) on a path that holds only that folder,
+``src/`` and a folder standing in for the GPU machine's image: the packages
+``device_packages.txt`` lists, nothing else, at the versions read there where they are pure
+Python (huggingface_hub, transformers, tokenizers, accelerate: downloaded at those versions)
+and as installed here otherwise (torch, numpy, Pillow and the rest). The wheels are the same
+files for Python 3.11 and 3.12 (pure Python or ``abi3``), so this runs the very set the GPU
+machine gets.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import device_wheels as dw  # noqa: E402
+
+# Pure-Python (or abi3) packages whose version on the GPU machine is known: the stand-in
+# image gets exactly that version, not this machine's.
+AT_TARGET_VERSION = ("huggingface-hub", "transformers", "tokenizers", "accelerate")
+
+
+def test_the_wheels_are_exactly_what_the_machine_lacks() -> None:
+    packages = dw.target_packages()
+    assert packages["python"] == "3.12.3" and packages["torch"] == "2.11.0"
+    carried = [str(canonicalize_name(spec.split("==")[0])) for spec in dw.WHEELS]
+    assert dw.missing(packages) == carried == ["diffusers", "av", "torchao"]
+    # A package the image gains or loses changes the set, visibly.
+    assert dw.missing({**packages, "av": None}) == ["diffusers", "torchao"]
+    assert "regex" not in dw.missing(packages) and "pyyaml" not in dw.missing(packages)
+
+
+def test_wrong_tags_a_foreign_wheel_and_size_are_refused(tmp_path: Path) -> None:
+    names = ["diffusers-0.42.1-py3-none-any.whl", "av-18.1.0-cp311-abi3-manylinux_2_28_x86_64.whl",
+             "torchao-0.17.0-cp310-abi3-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl"]  # fmt: skip
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    wheels = dw.wheel_files(tmp_path)
+    assert dw.check(wheels, "3.12", 0) == [] and dw.check(wheels, "3.11", 0) == []
+    assert any("over 50 MiB" in problem for problem in dw.check(wheels, "3.12", 60 * dw.MIB))
+    (tmp_path / "regex-2026.11.19-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(b"x")
+    problems = dw.check(dw.wheel_files(tmp_path), "3.12", 0)
+    assert any(p.startswith("regex-2026.11.19-cp311") and "CPython 3.12" in p for p in problems)
+    assert any("not exactly" in p for p in problems)
+    (tmp_path / "av-18.1.0-cp311-abi3-manylinux_2_28_x86_64.whl").unlink()
+    (tmp_path / "av-18.1.0-cp312-cp312-macosx_11_0_arm64.whl").write_bytes(b"x")
+    assert any(p.startswith("av-18.1.0-cp312-cp312-macosx") for p in dw.check(dw.wheel_files(tmp_path), "3.12", 0))
+
+
+def test_the_command_fits_and_uses_python3_and_a_bare_target() -> None:
+    line = dw.command(".whl", "proof", 540)
+    assert len(line) < 2000 and " python " not in f" {line}" and line.count("python3 ") == 2
+    assert "--no-index --no-deps" in line and f"--target {dw.SITE} .whl/*.whl" in line
+    assert f"PYTHONPATH={dw.SITE}:src python3 benchmarks/gpu_proof.py --out proof --deadline 540" in line
+    with pytest.raises(ValueError, match="over 2000"):
+        dw.command(".whl", "p" * 2000, 540)
+
+
+def stand_in_image(base: Path, downloads: Path) -> None:
+    """The GPU machine's image, as far as this machine can give it (see the module docstring)."""
+    packages = dw.target_packages()
+    pinned = [f"{name}=={packages[name]}" for name in AT_TARGET_VERSION]
+    base.mkdir()
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                    "-d", str(downloads), *pinned], check=True)  # fmt: skip
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+                    "--target", str(base), *map(str, sorted(downloads.glob("*.whl")))], check=True)  # fmt: skip
+    for dist in metadata.distributions():
+        name = canonicalize_name(dist.metadata["Name"])
+        if name not in packages or name in AT_TARGET_VERSION:
+            continue
+        for top in {f.parts[0] for f in dist.files or [] if f.parts[0] != ".." and not f.name.endswith(".pth")}:
+            source, link = Path(str(dist.locate_file(top))), base / top
+            if source.exists() and not link.exists():
+                link.symlink_to(source)
+
+
+def test_the_set_installs_bare_and_runs_the_cpu_smoke(tmp_path: Path) -> None:
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    wheels = dw.download(tmp_path / "whl", python)
+    assert dw.check(wheels, python, dw.tree_bytes()) == []
+    assert dw.check(wheels, dw.TARGET_PYTHON, dw.tree_bytes()) == []  # the very files the GPU machine gets
+    site, base = tmp_path / "site", tmp_path / "image"
+    install = dw.command(str(tmp_path / "whl"), "unused", 1, site=str(site)).split(" && ")[0]
+    subprocess.run(install.replace("python3", sys.executable, 1), shell=True, check=True, cwd=ROOT)
+    stand_in_image(base, tmp_path / "downloads")
+    assert not (base / "diffusers").exists() and not (base / "av").exists() and not (base / "httpx2").exists()
+    out = tmp_path / "proof"
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": f"{site}:{base}:src"}
+    command = [sys.executable, "-S", "benchmarks/gpu_proof.py", "--cpu-smoke", "--out", str(out)]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    document = json.loads((out / "proof.json").read_text())
+    assert document["status"] == "complete"
+    environment = document["environment"]
+    assert (environment["diffusers"], environment["av"], environment["torchao"]) == ("0.42.1", "18.1.0", "0.17.0")
+    assert environment["transformers"] == "5.17.0"
