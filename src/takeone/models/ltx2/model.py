@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,8 @@ from takeone.models.recipe import Recipe, Speedups
 
 # diffusers' pipelines are untyped (their attributes come from ``register_modules``): ``Any``.
 Pipeline = Any
+# Hears of one warm-up generation: its recipe (full size), the (width, height, frames) run, seconds.
+WarmupFn = Callable[[Recipe, tuple[int, int, int], float], None]
 PIPELINES: Mapping[str, Any] = {
     "t2v": LTX2Pipeline,
     "i2v": LTX2ImageToVideoPipeline,
@@ -158,30 +161,31 @@ class Ltx2Model(VideoModel):
         except KeyError:
             raise GenerationFailed(f"LTX-2 has no {kind!r} pipeline over {transformer!r} loaded") from None
 
-    def warmup(self) -> int:
+    def warmup(self, on_run: WarmupFn | None = None) -> int:
         """Run every warm-up recipe once at a tiny size (twice, at two sizes, when compiled);
         return how many generations ran. Compilation, cuDNN autotuning and lazy CUDA set-up
-        then happen here, at start-up, instead of inside the first user's job.
+        then happen here, at start-up, instead of inside the first user's job. ``on_run``
+        hears of each generation (its recipe at full size, the warm-up size, seconds).
 
         A compile failure here (or a plan needing more recompiles than dynamo allows) does not
         stop the worker: the model drops compilation, logs why, and warms up the plain path.
         """
         if not self.speedup_report.compiled:
-            return self._warm_up()
+            return self._warm_up(on_run)
         try:
             self._warming = True
             with strict_recompiles():
-                return self._warm_up()
+                return self._warm_up(on_run)
         except TakeoneError as exc:
             failure = compile_failure(exc)
             if failure is None:
                 raise
             self._drop_compilation(f"torch.compile failed during warm-up ({describe(failure)})")
-            return self._warm_up()
+            return self._warm_up(on_run)
         finally:
             self._warming = False
 
-    def _warm_up(self) -> int:
+    def _warm_up(self, on_run: WarmupFn | None) -> int:
         spatial, temporal = vae_ratios(self.components["vae"])
         sizes = warmup_sizes(spatial, temporal, self.speedup_report.compiled)
         runs = 0
@@ -190,8 +194,11 @@ class Ltx2Model(VideoModel):
             for recipe in self.warmup_recipes:
                 for width, height, frames in sizes:
                     small = shrunk(recipe, width, height, frames)
+                    started = time.perf_counter()
                     self.generate(warmup_task(small, image), small, _ignore_progress, _never).all_frames()
                     runs += 1
+                    if on_run is not None:
+                        on_run(recipe, (width, height, frames), time.perf_counter() - started)
         return runs
 
     def _drop_compilation(self, why: str) -> None:
