@@ -39,9 +39,7 @@ import importlib
 import json
 import os
 import platform
-import shutil
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -150,6 +148,8 @@ def environment(device: Any) -> dict[str, Any]:
                     total_gib=round(total / gg.GIB, 1))  # fmt: skip
     else:
         info.update(gpu=None, cpu=platform.processor() or platform.machine())
+    from takeone.models.outlook import c_compiler
+
     info["c_compiler"] = c_compiler()
     try:
         from takeone.models.ltx2.speedups import SpeedupReport, resolve_attention_backend
@@ -158,15 +158,6 @@ def environment(device: Any) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - recorded: the build step says whether it matters
         info["attention_backend"] = f"unknown ({type(exc).__name__}: {exc})"
     return info
-
-
-def c_compiler() -> str | None:
-    """The C compiler Triton and inductor would call, or None (they then fail to compile)."""
-    configured = os.environ.get("CC") or (sysconfig.get_config_var("CC") or "").split(" ")[0]
-    for candidate in (configured, "cc", "gcc", "clang"):
-        if candidate and (found := shutil.which(candidate)):
-            return found
-    return None
 
 
 def _version(module: str) -> tuple[str | None, str | None]:

@@ -193,9 +193,11 @@ def profile_json(profile: Profile) -> dict[str, Any]:
 
 def profile_table(profile: Profile) -> str:
     """A text table: one line per (tier, case), sizes and frames for each option."""
+    from takeone.models.outlook import speedup_lines
     from takeone.models.weights import pin_lines
 
-    lines = [f"{profile.name}: {profile.description}", f"license: {profile.license}", *pin_lines(profile)]
+    lines = [f"{profile.name}: {profile.description}", f"license: {profile.license}", *pin_lines(profile),
+             *speedup_lines(profile.speedups)]
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for item in recipe_rows(profile):
         grouped.setdefault((item["tier"], item["case"]), []).append(item)

@@ -273,12 +273,23 @@ def log_banner(settings: Settings, services: Any) -> None:
         f"  data folder {settings.data_dir.resolve()}",
         f"  store {describe_store(settings)}; blobs {describe_blobs(settings)}",
         f"  workers {workers}",
+        *(f"  {line.strip()}" for line in _speedup_lines(settings.profile)),
         f"  image fetch allow-list: {allow}",
         f"  retention {settings.retention_s / 3600:g} h; blocking calls wait up to {settings.sync_timeout_s:g} s",
     ]
     logging.getLogger("takeone.serve").info("\n".join(lines), extra={
         "url": base, "profile": settings.profile, "data_dir": str(settings.data_dir.resolve()),
         "workers": workers, "fetch_allow": sorted(settings.fetch_allow)})
+
+
+def _speedup_lines(profile_name: str) -> list[str]:
+    from takeone.models.outlook import speedup_lines
+    from takeone.models.registry import get_profile
+
+    try:
+        return speedup_lines(get_profile(profile_name).speedups)
+    except ValueError:
+        return []
 
 
 def _worker(args: argparse.Namespace) -> int:

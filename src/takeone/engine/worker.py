@@ -105,8 +105,21 @@ def run_worker(transport: Transport, config: WorkerConfig) -> None:
     except Exception as exc:  # noqa: BLE001 - any load failure is reported, then the process ends
         transport.send(WorkerLoadFailed(f"{type(exc).__name__}: {exc}"))
         return
-    transport.send(WorkerReady(config.profile, runner.device, os.getpid()))
+    transport.send(WorkerReady(config.profile, runner.device, os.getpid(), model_notes(runner.model)))
     runner.serve()
+
+
+def model_notes(model: object) -> tuple[str, ...]:
+    """The loaded model's speed-ups (applied, and fallen back from with the reason) and its
+    weights' revisions, one line each, for the worker's ready line."""
+    notes = []
+    report = getattr(model, "speedup_report", None)
+    if report is not None:
+        notes += [f"speed-up: {line}" for line in report.applied]
+        notes += [f"speed-up fell back: {line}" for line in report.skipped]
+    revisions = getattr(model, "revisions", None) or {}
+    notes += [f"weights: {repo} at {revision}" for repo, revision in sorted(revisions.items())]
+    return tuple(notes)
 
 
 def _yield_cpu_to_api() -> None:

@@ -79,6 +79,7 @@ from takeone.models.ltx2.sampler import NOISE_SEED_OFFSET, AncestralFlowMatchSch
 from takeone.models.ltx2.speedups import (
     apply_speedups,
     compile_failure,
+    drop_runtime_speedups,
     reset_cache,
     strict_recompiles,
     uncompile,
@@ -169,7 +170,18 @@ class Ltx2Model(VideoModel):
 
         A compile failure here (or a plan needing more recompiles than dynamo allows) does not
         stop the worker: the model drops compilation, logs why, and warms up the plain path.
+        Nor does any other failure while fp8 or an attention backend is in place (their first
+        kernels run here): both are taken out, with the reason logged, and the warm-up reruns.
         """
+        try:
+            return self._warmup_compiled(on_run)
+        except TakeoneError as exc:
+            why = f"during warm-up ({describe(exc)})"
+            if not drop_runtime_speedups(self.components, self.speedup_report, why):
+                raise
+            return self._warmup_compiled(on_run)
+
+    def _warmup_compiled(self, on_run: WarmupFn | None) -> int:
         if not self.speedup_report.compiled:
             return self._warm_up(on_run)
         try:
