@@ -9,7 +9,8 @@ objects, so no weight is ever in memory twice and every pipeline stays warm acro
   stage 2 runs the condition pipeline with the first frame at index 0, re-encoded at the
   full size as in the reference,
 - ``condition``: :class:`LTX2ConditionPipeline` with the first frame at index 0 and the last
-  frame at index -1 (tasks of kind ``flf2v``),
+  frame at index -1 (tasks of kind ``flf2v``), placed on the last pixel frame as Lightricks
+  places keyframes (:mod:`takeone.models.ltx2.keyframes`),
 
 each over ``transformer`` (the distilled DiT for real profiles) and, when loaded,
 ``transformer_full`` (the full DiT for guided stage 1), plus :class:`LTX2LatentUpsamplePipeline`.
@@ -44,7 +45,6 @@ from typing import Any
 import torch
 from diffusers import (
     FlowMatchEulerDiscreteScheduler,
-    LTX2ConditionPipeline,
     LTX2ImageToVideoPipeline,
     LTX2LatentUpsamplePipeline,
     LTX2Pipeline,
@@ -74,6 +74,7 @@ from takeone.models.ltx2.decode import (
     ltx2_frame_count,
     use_reference_tiles,
 )
+from takeone.models.ltx2.keyframes import PixelKeyframeConditionPipeline
 from takeone.models.ltx2.recipe import Ltx2Sampling
 from takeone.models.ltx2.sampler import NOISE_SEED_OFFSET, AncestralFlowMatchScheduler
 from takeone.models.ltx2.speedups import (
@@ -94,7 +95,7 @@ WarmupFn = Callable[[Recipe, tuple[int, int, int], float], None]
 PIPELINES: Mapping[str, Any] = {
     "t2v": LTX2Pipeline,
     "i2v": LTX2ImageToVideoPipeline,
-    "condition": LTX2ConditionPipeline,
+    "condition": PixelKeyframeConditionPipeline,  # the tail image on the last frame (keyframes.py)
 }
 TRANSFORMERS = ("transformer", "transformer_full")
 log = logging.getLogger(__name__)
