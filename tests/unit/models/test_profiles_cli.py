@@ -18,7 +18,7 @@ def test_profiles_table_lists_every_profile(capsys: pytest.CaptureFixture[str]) 
     assert "ltx-2:" in out and "tiny:" in out and "LTX-2 Community License" in out
     assert "weights: Lightricks/LTX-2 @ unpinned" in out and "none is invented" in out
     master = next(line for line in out.splitlines() if line.startswith("quality   flf2v "))
-    assert "condition 2-stage" in master and "30+3" in master and "1920x1088 | 1088x1920 | 1088x1088" in master
+    assert "condition 2-stage" in master and "40+3" in master and "1920x1088 | 1088x1920 | 1088x1088" in master
     assert "24->24" in master and "121->121 | 241->241" in master
 
 

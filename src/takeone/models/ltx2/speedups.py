@@ -27,7 +27,7 @@ still loads on a CPU or an older GPU:
 - ``vae_tiling``: ``"auto"`` tiles the VAE decode above the profile's ``vae_tiling_above``
   (memory), ``"on"``/``"off"`` force it; applied when recipes are made.
 - ``cache``: diffusers' FirstBlockCache or TaylorSeer hooks on ``transformer_full`` only, the
-  guided 30-step stage 1 of the quality tier. Step-distilled stages (8 and 3 steps) have too few, too
+  guided 40-step stage 1 of the quality tier. Step-distilled stages (8 and 3 steps) have too few, too
   different steps to reuse anything, so they never get a cache.
 
 Example::
