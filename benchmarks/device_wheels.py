@@ -2,6 +2,7 @@
 
     python benchmarks/device_wheels.py                       # download into .whl/, check, print the command
     python benchmarks/device_wheels.py --python 3.11 --dest /tmp/w   # the same set for this Python (tests)
+    python benchmarks/device_wheels.py --simulate /tmp/sim   # install as there and run the CPU smoke here
 
 The GPU machine (``benchmarks/device_packages.txt``: Python 3.12.3 as ``python3``, torch
 2.11.0+cu130, transformers, tokenizers, safetensors, huggingface_hub, numpy, Pillow, regex,
@@ -21,11 +22,19 @@ package index:
 It exits non-zero, saying why, when a check fails. The same wheels serve Python 3.11 and 3.12
 (diffusers is pure Python; PyAV and torchao are ``abi3`` builds), which is what lets a test on a
 3.11 machine install and run exactly this set (``tests/unit/benchmarks/test_device_wheels.py``).
+
+``--simulate DIR`` is that check as a command: it installs the wheels the way the printed
+command does into the bare folder ``DIR/site``, makes ``DIR/image`` stand in for the GPU
+machine's image (the packages ``device_packages.txt`` lists and nothing else: the pure-Python
+ones whose version was read there, :data:`AT_TARGET_VERSION`, downloaded at that version, the
+others linked from this Python's installs, torch, numpy and Pillow among them), and runs the
+proof's CPU smoke with ``python -S`` (no site-packages) on ``DIR/site:DIR/image:src`` alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +57,9 @@ PLATFORMS = tuple(f"manylinux_2_{n}_x86_64" for n in (39, 35, 34, 31, 28, 27, 24
     "manylinux2014_x86_64",
     "manylinux1_x86_64",
 )
+# Pure-Python (or abi3) packages whose version on the GPU machine is known: the stand-in image
+# of --simulate gets exactly that version, not this machine's.
+AT_TARGET_VERSION = ("huggingface-hub", "transformers", "tokenizers", "accelerate")
 LIMIT_MIB = 50.0
 COMMAND_LIMIT = 2000
 SITE = "/tmp/takeone-site"
@@ -130,6 +142,40 @@ def command(dest: str, out: str, deadline: float, site: str = SITE) -> str:
     return line
 
 
+def stand_in_image(base: Path, downloads: Path) -> None:
+    """The GPU machine's image, as far as this machine can give it (see the module docstring)."""
+    import importlib.metadata as metadata
+
+    packages = target_packages()
+    pinned = [f"{name}=={packages[name]}" for name in AT_TARGET_VERSION]
+    base.mkdir(parents=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                    "-d", str(downloads), *pinned], check=True)  # fmt: skip
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+                    "--target", str(base), *map(str, sorted(downloads.glob("*.whl")))], check=True)  # fmt: skip
+    for dist in metadata.distributions():
+        name = canonicalize_name(dist.metadata["Name"])
+        if name not in packages or name in AT_TARGET_VERSION:
+            continue
+        for top in {f.parts[0] for f in dist.files or [] if f.parts[0] != ".." and not f.name.endswith(".pth")}:
+            source, link = Path(str(dist.locate_file(top))), base / top
+            if source.exists() and not link.exists():
+                link.symlink_to(source)
+
+
+def simulate(folder: Path, wheels: list[Path], extra: list[str]) -> subprocess.CompletedProcess[str]:
+    """Install ``wheels`` bare into ``folder/site``, build ``folder/image``, run the CPU smoke
+    from them alone (output into ``folder/proof``); returns the finished process."""
+    site, image = folder / "site", folder / "image"
+    install = command(str(wheels[0].parent), "unused", 1, site=str(site)).split(" && ")[0]
+    subprocess.run(install.replace("python3", sys.executable, 1), shell=True, check=True, cwd=ROOT)
+    stand_in_image(image, folder / "downloads")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(folder), "PYTHONPATH": f"{site}:{image}:src"}
+    proof = [sys.executable, "-S", "benchmarks/gpu_proof.py", "--cpu-smoke", "--out", str(folder / "proof"), *extra]
+    print(f"PYTHONPATH={env['PYTHONPATH']} python -S {' '.join(proof[2:])}", flush=True)
+    return subprocess.run(proof, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dest", type=Path, default=ROOT / ".whl", help="folder for the wheels (default .whl/)")
@@ -137,6 +183,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="proof", help="folder the proof writes proof.json and its MP4s to")
     parser.add_argument("--deadline", type=float, default=540.0, help="the proof's deadline in seconds")
     parser.add_argument("--no-download", action="store_true", help="check the wheels already in --dest")
+    parser.add_argument("--simulate", type=Path, metavar="DIR",
+                        help="then install them bare under DIR and run the CPU smoke from there (see above)")
     return parser.parse_args(argv)
 
 
@@ -159,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     dest = args.dest.resolve()
     shown = str(dest.relative_to(ROOT)) if dest.is_relative_to(ROOT) else str(dest)
     print(command(shown, args.out, args.deadline))
+    if args.simulate is not None:
+        done = simulate(args.simulate.resolve(), wheels, [])
+        print(done.stdout, end="")
+        if done.returncode != 0:
+            print(done.stderr[-3000:], file=sys.stderr)
+        return done.returncode
     return 0
 
 

@@ -14,10 +14,7 @@ machine gets.
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,10 +24,6 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import device_wheels as dw  # noqa: E402
-
-# Pure-Python (or abi3) packages whose version on the GPU machine is known: the stand-in
-# image gets exactly that version, not this machine's.
-AT_TARGET_VERSION = ("huggingface-hub", "transformers", "tokenizers", "accelerate")
 
 
 def test_the_wheels_are_exactly_what_the_machine_lacks() -> None:
@@ -69,40 +62,17 @@ def test_the_command_fits_and_uses_python3_and_a_bare_target() -> None:
         dw.command(".whl", "p" * 2000, 540)
 
 
-def stand_in_image(base: Path, downloads: Path) -> None:
-    """The GPU machine's image, as far as this machine can give it (see the module docstring)."""
-    packages = dw.target_packages()
-    pinned = [f"{name}=={packages[name]}" for name in AT_TARGET_VERSION]
-    base.mkdir()
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                    "-d", str(downloads), *pinned], check=True)  # fmt: skip
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-                    "--target", str(base), *map(str, sorted(downloads.glob("*.whl")))], check=True)  # fmt: skip
-    for dist in metadata.distributions():
-        name = canonicalize_name(dist.metadata["Name"])
-        if name not in packages or name in AT_TARGET_VERSION:
-            continue
-        for top in {f.parts[0] for f in dist.files or [] if f.parts[0] != ".." and not f.name.endswith(".pth")}:
-            source, link = Path(str(dist.locate_file(top))), base / top
-            if source.exists() and not link.exists():
-                link.symlink_to(source)
-
-
 def test_the_set_installs_bare_and_runs_the_cpu_smoke(tmp_path: Path) -> None:
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     wheels = dw.download(tmp_path / "whl", python)
     assert dw.check(wheels, python, dw.tree_bytes()) == []
     assert dw.check(wheels, dw.TARGET_PYTHON, dw.tree_bytes()) == []  # the very files the GPU machine gets
-    site, base = tmp_path / "site", tmp_path / "image"
-    install = dw.command(str(tmp_path / "whl"), "unused", 1, site=str(site)).split(" && ")[0]
-    subprocess.run(install.replace("python3", sys.executable, 1), shell=True, check=True, cwd=ROOT)
-    stand_in_image(base, tmp_path / "downloads")
-    assert not (base / "diffusers").exists() and not (base / "av").exists() and not (base / "httpx2").exists()
-    out = tmp_path / "proof"
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": f"{site}:{base}:src"}
-    command = [sys.executable, "-S", "benchmarks/gpu_proof.py", "--cpu-smoke", "--out", str(out)]
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    done = dw.simulate(tmp_path, wheels, [])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    image = tmp_path / "image"
+    assert not (image / "diffusers").exists() and not (image / "av").exists() and not (image / "httpx2").exists()
+    assert (tmp_path / "site" / "diffusers").is_dir() and (image / "torch").is_symlink()
+    out = tmp_path / "proof"
     document = json.loads((out / "proof.json").read_text())
     assert document["status"] == "complete"
     environment = document["environment"]
