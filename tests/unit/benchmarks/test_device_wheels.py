@@ -15,6 +15,8 @@ machine gets.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -78,3 +80,12 @@ def test_the_set_installs_bare_and_runs_the_cpu_smoke(tmp_path: Path) -> None:
     environment = document["environment"]
     assert (environment["diffusers"], environment["av"], environment["torchao"]) == ("0.42.1", "18.1.0", "0.17.0")
     assert environment["transformers"] == "5.17.0"
+    # The GPU run's full-size build (gpu_generate.build_full) with the image's transformers, on
+    # the meta device: every class and config it needs exists there, at no memory.
+    check = ("import sys, torch; sys.path.insert(0, 'benchmarks'); import gpu_generate as gg; "
+             "c = gg.build_full(torch.device('meta'), True, 'gemma'); "
+             "print(round(sum(p.numel() for p in c['transformer'].parameters()) / 1e9, 2))")  # fmt: skip
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": f"{tmp_path / 'site'}:{image}:src"}
+    built = subprocess.run([sys.executable, "-S", "-c", check], env=env, cwd=ROOT, capture_output=True, text=True,
+                           timeout=240, check=False)  # fmt: skip
+    assert built.returncode == 0 and built.stdout.strip() == "18.88", built.stderr[-3000:]

@@ -92,6 +92,15 @@ def test_a_failing_compile_falls_back_and_still_measures(tmp_path: Path) -> None
     assert document["cases"]["fast-i2v-5s"]["compiled"]["end_to_end_s"] > 0
 
 
+def test_an_attention_kernel_failing_falls_back_and_still_measures(tmp_path: Path) -> None:
+    """cuDNN attention has no CPU kernel: its first call raises, as a flash kernel refusing a GPU would."""
+    done, document = proof(tmp_path, "--attention-backend", "_native_cudnn", "--cases", "fast-i2v-5s")
+    assert done.returncode == 0 and document["status"] == "complete", done.stderr[-2000:]
+    skipped = document["speedups"]["skipped"]
+    assert any(line.startswith("transformer: attention backend failed during warm-up") for line in skipped)
+    assert document["cases"]["fast-i2v-5s"]["compiled"]["end_to_end_s"] > 0 and document["errors"] == []
+
+
 def test_the_deadline_stops_it_and_keeps_what_it_has(tmp_path: Path) -> None:
     done, document = proof(tmp_path, "--deadline", "2")
     assert done.returncode == 3 and document["status"] == "deadline"
