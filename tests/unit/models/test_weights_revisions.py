@@ -108,3 +108,17 @@ def test_the_worker_and_each_job_name_the_weights_that_ran(
     result = runner._run(RunJob("job-w", task.to_dict(), output_key("job-w")))
     assert isinstance(result, JobDone), result
     assert result.metrics["weights"] == heads
+
+
+def test_the_start_banner_names_the_speed_ups_and_the_weights_here(
+    ltx2_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from takeone.cli.serve import _profile_lines
+    from takeone.core.settings import Settings
+
+    monkeypatch.setenv("TAKEONE_REVISIONS", "")
+    lines = _profile_lines(Settings(data_dir=tmp_path, profile="ltx-2", weights_dir=ltx2_cache))
+    assert lines[0] == "speed-ups: regional compile (inductor), fp8, attention auto"
+    assert lines[-2:] == [f"weights here: {repo} at {snapshot(ltx2_cache, repo).name}"
+                          for repo in (BASE_REPO, DISTILLED_REPO)]  # fmt: skip
+    assert _profile_lines(Settings(data_dir=tmp_path, profile="tiny")) == []
