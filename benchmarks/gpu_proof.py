@@ -435,14 +435,16 @@ def _compile_state(skipped: list[str]) -> str:
 
 
 def run(session: Session) -> None:
-    """The steps in order; a step whose inputs failed is not tried."""
-    if not (step(session, "environment", lambda: setup(session)) and step(session, "build", lambda: build(session))):
+    """The steps in order; a step whose inputs failed is not tried (each speed-up step builds its
+    own model over the components, so compile is tried even when the step before it failed)."""
+    step(session, "environment", lambda: setup(session))
+    if session.profile is None or not step(session, "build", lambda: build(session)):
         return
     if not step(session, "plan", lambda: plan(session)) or not session.plans:
         return
     step(session, "plain", lambda: plain(session))
-    if step(session, "speed-ups", lambda: speedups(session)):
-        step(session, "compile", lambda: compiled(session))
+    step(session, "speed-ups", lambda: speedups(session))
+    step(session, "compile", lambda: compiled(session))
     step(session, "mp4", lambda: check_mp4s(session))
 
 

@@ -79,10 +79,18 @@ def test_a_failing_step_is_recorded_and_the_rest_still_runs(tmp_path: Path) -> N
     assert done.returncode == 1 and document["status"] == "errors"
     (error,) = document["errors"]
     assert error["step"] == "speed-ups" and "failed on purpose" in error["error"] and "Traceback" in error["traceback"]
-    assert document["cases"] == {CASES[0]: {"plain": document["cases"][CASES[0]]["plain"]}}
-    assert "compile" not in document  # it builds on the speed-ups step
-    assert document["mp4"][CASES[0]]["found"]["path"] == "plain" and document["mp4"][CASES[0]]["problems"] == []
-    assert done.stdout.strip().splitlines()[-1].startswith(f"ltx-2 {CASES[0]} plain end to end: ")
+    assert set(document["cases"][CASES[0]]) == {"plain", "compiled"} and set(document["cases"][CASES[1]]) == {
+        "compiled"}  # fmt: skip
+    assert document["compile"].startswith("not compiled")  # tried all the same: it builds its own model
+    assert document["mp4"][CASES[0]]["found"]["path"] == "compiled" and document["mp4"][CASES[0]]["problems"] == []
+    assert done.stdout.strip().splitlines()[-1].startswith(f"ltx-2 {CASES[1]} compiled end to end: ")
+
+
+def test_a_failing_build_stops_after_the_environment(tmp_path: Path) -> None:
+    done, document = proof(tmp_path, "--fail-step", "build")
+    assert done.returncode == 1 and document["status"] == "errors" and "environment" in document
+    assert [error["step"] for error in document["errors"]] == ["build"] and document["cases"] == {}
+    assert done.stdout.strip().splitlines()[-1].endswith("(errors)")
 
 
 def test_a_failing_compile_falls_back_and_still_measures(tmp_path: Path) -> None:
