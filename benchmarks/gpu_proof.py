@@ -15,9 +15,11 @@ figures first, so that a run cut short still says the most it can:
    distilled and full, since neither case runs the full one; Gemma is stubbed only if the
    card is short of memory), with the seconds it took and free memory before and after;
 3. ``plain``: the plain bf16 diffusers pipeline calls of the first case (no speed-up);
-4. ``speed-ups``: fp8 and the attention backend, no compile; each case once;
+4. ``speed-ups``: fp8 and the attention backend, no compile: a tiny warm-up of each path
+   first (a kernel that fails there is taken out, with the reason), then each case once;
 5. ``compile``: the profile's regional compile, warmed up on the paths these cases use, one
-   line per warm-up generation (each is a graph to compile: a path at a size);
+   line per warm-up generation (each is a graph to compile: a path at a size); tried even
+   when step 4 failed, since it builds its own model over the components;
 6. ``compiled``: each case twice, the second run reported (the first may still tune);
 7. ``mp4``: the delivered files opened with PyAV: frame count, fps, exact size, audio sample
    rate and length against the recipe.
