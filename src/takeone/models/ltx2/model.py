@@ -53,7 +53,7 @@ from diffusers.hooks.group_offloading import apply_group_offloading
 from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
 from PIL import Image
 
-from takeone.core.errors import GenerationFailed, JobCancelled, TakeoneError
+from takeone.core.errors import GenerationFailed, JobCancelled, OutOfMemory, TakeoneError
 from takeone.core.task import VideoTask
 from takeone.models.base import Audio, CancelFn, ProgressFn, Video, VideoModel
 from takeone.models.common import (
@@ -177,6 +177,8 @@ class Ltx2Model(VideoModel):
         try:
             return self._warmup_compiled(on_run)
         except TakeoneError as exc:
+            if isinstance(exc, OutOfMemory):
+                raise  # not a kernel's fault: dropping fp8 would only need more memory
             why = f"during warm-up ({describe(exc)})"
             if not drop_runtime_speedups(self.components, self.speedup_report, why):
                 raise

@@ -97,3 +97,19 @@ def test_a_broken_torchao_is_a_reason_not_a_crash(tmp_path: Path, monkeypatch: p
     assert speedups.try_fp8("transformer", module, CPU, report) is False
     assert report.skipped == ["transformer: fp8 failed (RuntimeError: built for torch 2.99); running in bf16"]
     assert torch.equal(module[0].weight, before) and type(module[0].weight) is torch.nn.Parameter
+
+
+def test_running_out_of_memory_in_warm_up_keeps_the_speed_ups(tiny_profile: Profile) -> None:
+    """Memory is not a kernel's fault: dropping fp8 would need more of it, so the error stands."""
+    from takeone.core.errors import OutOfMemory
+
+    model = Ltx2Model(build_tiny_components(), CPU, speedups=Speedups(attention_backend=NO_CPU_KERNEL),
+                      warmup_recipes=warmup_recipes(tiny_profile)[:1])  # fmt: skip
+
+    def no_memory(*_args: object, **_kwargs: object) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    model.components["transformer"].forward = no_memory
+    with pytest.raises(OutOfMemory):
+        model.warmup()
+    assert model.speedup_report.applied == [f"transformer: attention backend {NO_CPU_KERNEL} {speedups.ATTENTION_NOTE}"]
