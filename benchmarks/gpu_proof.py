@@ -1,27 +1,35 @@
 """The first GPU run in one short command: does ltx-2 work at full size, and how fast?
 
-    python benchmarks/gpu_proof.py --out proof            # one H100/H200, under 9 minutes
-    python benchmarks/gpu_proof.py --cpu-smoke --out p    # anywhere: tiny models, seconds (CI)
+    python3 benchmarks/gpu_proof.py --out proof            # one H100/H200, under 9 minutes
+    python3 benchmarks/gpu_proof.py --cpu-smoke --out p    # anywhere: tiny models, seconds (CI)
 
-On one GPU with full-size random weights (the weights cannot be downloaded where this runs;
-timing does not depend on their values), it:
+On a machine without a package index, ``benchmarks/device_wheels.py`` prints the one command
+that installs the wheels it lacks and runs this. With full-size random weights (the weights
+cannot be downloaded where this runs; timing does not depend on their values), cheapest
+figures first, so that a run cut short still says the most it can:
 
-1. prints and records the machine: Python, torch, CUDA, diffusers, transformers, torchao and
-   Triton versions, the GPU and its free memory, whether a C compiler exists (Triton and
-   inductor need one) and the attention backend takeone would choose;
-2. builds the components (gpu_generate.py's full-size builders; one DiT serves as distilled
-   and full, since neither case runs the full one, and Gemma is stubbed only if the card is
-   short of memory, as that script explains);
-3. runs ltx-2 ``fast`` image to video 5 s 720p and ``standard`` text to video 5 s 1080p with
-   audio, first as plain diffusers pipeline calls, then through takeone's model with the
-   profile's speed-ups (fp8 where it runs, the attention backend, regional compile of the
-   paths these two cases use only, warmed up first). A compile failure falls back to the
-   plain path, and the JSON says so.
+1. ``environment``: Python, torch, CUDA, diffusers, transformers, torchao, Triton and PyAV
+   versions (each import tried on its own: a failing one is recorded, not fatal), the GPU and
+   its free memory, the C compiler (Triton and inductor need one), the attention backend;
+2. ``build``: the full-size components (gpu_generate.py's builders; one DiT serves as
+   distilled and full, since neither case runs the full one; Gemma is stubbed only if the
+   card is short of memory), with the seconds it took and free memory before and after;
+3. ``plain``: the plain bf16 diffusers pipeline calls of the first case (no speed-up);
+4. ``speed-ups``: fp8 and the attention backend, no compile: a tiny warm-up of each path
+   first (a kernel that fails there is taken out, with the reason), then each case once;
+5. ``compile``: the profile's regional compile, warmed up on the paths these cases use, one
+   line per warm-up generation (each is a graph to compile: a path at a size); tried even
+   when step 4 failed, since it builds its own model over the components;
+6. ``compiled``: each case twice, the second run reported (the first may still tune);
+7. ``mp4``: the delivered files opened with PyAV: frame count, fps, exact size, audio sample
+   rate and length against the recipe.
 
-After every step it prints one line and rewrites ``DIR/proof.json``; at ``--deadline``
-seconds (default 540) a watchdog writes what it has, marked ``"status": "deadline"``, and
-exits with status 3, so a lease that ends mid-run still leaves figures. The last printed
-line is one figure: the optimized 1080p case, end to end.
+Every step runs in its own try/except: an error is written into ``DIR/proof.json`` (type,
+message and the end of the traceback) and the next step that can still run does. The JSON is
+rewritten after every step. At ``--deadline`` seconds (default 540) a watchdog writes what
+there is, marked ``"status": "deadline"``, and exits with status 3; otherwise the status is
+``"complete"`` (exit 0) or ``"errors"`` (exit 1). The last line is one figure: the last case
+compiled (or, failing that, its last measured path), end to end.
 """
 
 from __future__ import annotations
@@ -33,13 +41,13 @@ import importlib
 import json
 import os
 import platform
-import shutil
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +59,11 @@ CASES: tuple[tuple[str, str, dict[str, Any], float], ...] = (
     ("standard-t2v-audio-5s", "standard t2v 5 s 1080p audio", {"tier": "standard", "audio": True}, 9.2),
 )
 DEADLINE_EXIT = 3
+ERRORS_EXIT = 1
 FAILING_BACKEND = "proof_fail"
+MODULES = ("torch", "diffusers", "transformers", "torchao", "triton", "av")
+# An AAC track may run past the video by up to about two frames of 1024 samples (priming, padding).
+AUDIO_SLACK_SAMPLES = 2048
 
 
 class Proof:
@@ -64,8 +76,10 @@ class Proof:
         self.document: dict[str, Any] = {
             "benchmark": "gpu_proof", "mode": mode, "status": "running",
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "steps": [], "cases": {},
+            "errors": [],
         }  # fmt: skip
         out.mkdir(parents=True, exist_ok=True)
+        self._write()
 
     def elapsed(self) -> float:
         return round(time.perf_counter() - self.started, 2)
@@ -77,6 +91,14 @@ class Proof:
             self._write()
         detail = ", ".join(f"{key}={value}" for key, value in fields.items() if not isinstance(value, dict | list))
         print(f"[{self.elapsed():7.1f} s] {name}: {detail}", flush=True)
+
+    def error(self, name: str, exc: BaseException) -> None:
+        """Record that step ``name`` failed, with why, and go on."""
+        lines = traceback.format_exception(exc)
+        entry = {"step": name, "error": f"{type(exc).__name__}: {exc}"[:2000], "traceback": "".join(lines)[-4000:]}
+        with self.lock:
+            self.document["errors"].append(entry)
+        self.step(f"{name} FAILED", error=entry["error"][:300])
 
     def case(self, key: str, path: str, run: dict[str, Any]) -> None:
         with self.lock:
@@ -92,7 +114,7 @@ class Proof:
     def _write(self) -> None:
         target = self.out / "proof.json"
         temporary = target.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(self.document, indent=2) + "\n")
+        temporary.write_text(json.dumps(self.document, indent=2, default=str) + "\n")
         os.replace(temporary, target)
 
 
@@ -113,10 +135,14 @@ def environment(device: Any) -> dict[str, Any]:
     """Versions, memory, compiler and attention backend: what decides whether a run can work."""
     import torch
 
-    from takeone.models.ltx2.speedups import SpeedupReport, resolve_attention_backend
-
-    versions = {name: _version(name) for name in ("torch", "diffusers", "transformers", "torchao", "triton", "av")}
-    info: dict[str, Any] = {"python": platform.python_version(), **versions}
+    info: dict[str, Any] = {"python": platform.python_version()}
+    problems = {}
+    for name in MODULES:
+        info[name], problem = _version(name)
+        if problem:
+            problems[name] = problem
+    if problems:
+        info["import_errors"] = problems
     if device.type == "cuda":
         free, total = torch.cuda.mem_get_info(device)
         info.update(gpu=torch.cuda.get_device_name(device), capability=list(torch.cuda.get_device_capability(device)),
@@ -124,46 +150,84 @@ def environment(device: Any) -> dict[str, Any]:
                     total_gib=round(total / gg.GIB, 1))  # fmt: skip
     else:
         info.update(gpu=None, cpu=platform.processor() or platform.machine())
+    from takeone.models.outlook import c_compiler
+
     info["c_compiler"] = c_compiler()
-    info["attention_backend"] = resolve_attention_backend("auto", device, SpeedupReport()) or "native SDPA"
+    try:
+        from takeone.models.ltx2.speedups import SpeedupReport, resolve_attention_backend
+
+        info["attention_backend"] = resolve_attention_backend("auto", device, SpeedupReport()) or "native SDPA"
+    except Exception as exc:  # noqa: BLE001 - recorded: the build step says whether it matters
+        info["attention_backend"] = f"unknown ({type(exc).__name__}: {exc})"
     return info
 
 
-def c_compiler() -> str | None:
-    """The C compiler Triton and inductor would call, or None (they then fail to compile)."""
-    configured = os.environ.get("CC") or (sysconfig.get_config_var("CC") or "").split(" ")[0]
-    for candidate in (configured, "cc", "gcc", "clang"):
-        if candidate and (found := shutil.which(candidate)):
-            return found
-    return None
-
-
-def _version(module: str) -> str | None:
+def _version(module: str) -> tuple[str | None, str | None]:
+    """``(version, None)``, or ``(None, why)`` when the import fails (absent or broken)."""
     try:
-        return str(importlib.import_module(module).__version__)
-    except Exception:  # noqa: BLE001 - absent or broken: either way it is not usable
+        return str(importlib.import_module(module).__version__), None
+    except Exception as exc:  # noqa: BLE001 - absent or broken: either way it is not usable
+        return None, f"{type(exc).__name__}: {exc}"[:300]
+
+
+def free_gib(device: Any) -> float | None:
+    import torch
+
+    if device.type != "cuda":
         return None
+    return round(torch.cuda.mem_get_info(device)[0] / gg.GIB, 1)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="folder for proof.json")
+    parser.add_argument("--out", type=Path, required=True, help="folder for proof.json and the MP4s")
     parser.add_argument("--deadline", type=float, default=540.0, help="seconds after which it stops itself")
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny models on CPU: checks the script works")
     parser.add_argument("--cases", default=",".join(key for key, *_ in CASES), help="comma-separated case keys")
     parser.add_argument("--compile-backend", default=None,
                         help=f"torch.compile backend instead of the profile's ({FAILING_BACKEND!r}: one that "
                              "raises, to check the fallback)")  # fmt: skip
+    parser.add_argument("--attention-backend", default=None,
+                        help="diffusers attention backend instead of the profile's (e.g. _native_cudnn, flash)")
+    parser.add_argument("--fail-step", default=None, help="make this step raise (checks the error path)")
     return parser.parse_args(argv)
 
 
-def setup(args: argparse.Namespace, proof: Proof) -> tuple[Any, Any, dict[str, Any]]:
-    """Device, profile (with the compile backend asked for) and built components."""
+@dataclasses.dataclass
+class Session:
+    """What the steps share."""
+
+    args: argparse.Namespace
+    proof: Proof
+    device: Any = None
+    profile: Any = None
+    components: Any = None
+    timer: Any = None
+    folder: Path = dataclasses.field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="takeone-gpu-proof-")))
+    plans: list[tuple[str, Any, Any]] = dataclasses.field(default_factory=list)
+    model: Any = None
+    delivered: dict[str, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
+
+
+def step(session: Session, name: str, work: Callable[[], None]) -> bool:
+    """Run one step; on an error record it and return False (the caller decides what still runs)."""
+    try:
+        if session.args.fail_step == name:
+            raise RuntimeError(f"step {name} failed on purpose (--fail-step)")
+        work()
+        return True
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded; the proof goes on where it can
+        session.proof.error(name, exc)
+        return False
+
+
+def setup(session: Session) -> None:
+    """Device and profile (with the compile backend asked for), then the environment step."""
     import torch
 
-    from takeone.models.ltx2.tiny import build_tiny_ltx2_components
     from takeone.models.registry import get_profile
 
+    args = session.args
     profile = get_profile("ltx-2")
     if args.cpu_smoke:
         torch.set_num_threads(1)  # tiny models are latency-bound
@@ -178,18 +242,181 @@ def setup(args: argparse.Namespace, proof: Proof) -> tuple[Any, Any, dict[str, A
             _register_failing_backend()
         speedups = dataclasses.replace(profile.speedups, compile_backend=args.compile_backend)
         profile = dataclasses.replace(profile, speedups=speedups)
-    proof.document["environment"] = environment(device)
-    proof.step("environment", **proof.document["environment"])
-    if args.cpu_smoke:
+    if args.attention_backend:
+        speedups = dataclasses.replace(profile.speedups, attention_backend=args.attention_backend)
+        profile = dataclasses.replace(profile, speedups=speedups)
+    session.device, session.profile = device, profile
+    session.proof.document["environment"] = environment(device)
+    session.proof.step("environment", **session.proof.document["environment"])
+
+
+def build(session: Session) -> None:
+    import torch
+
+    from takeone.models.ltx2.tiny import build_tiny_ltx2_components
+
+    device, before = session.device, free_gib(session.device)
+    started = time.perf_counter()
+    if session.args.cpu_smoke:
         components, built = build_tiny_ltx2_components(), {"models": "tiny"}
     else:
-        free, _total = torch.cuda.mem_get_info(device)
         # Neither case runs the full DiT: one random DiT serves both roles (no 35 GiB to build and quantize).
-        share, text = gg.plan_memory(argparse.Namespace(share_transformer=True, text_encoder="auto"), free / gg.GIB)
+        share, text = gg.plan_memory(argparse.Namespace(share_transformer=True, text_encoder="auto"), before or 0.0)
         components = gg.build_full(device, share, text)
         built = {"models": "full-size, random bf16 weights", "shared_transformer": share, "text_encoder": text}
-    proof.step("build", **built)
-    return device, profile, components
+        torch.cuda.synchronize(device)
+    seconds = round(time.perf_counter() - started, 2)
+    built.update(seconds=seconds, free_gib_before=before, free_gib_after=free_gib(device))
+    session.components = components
+    sync: Callable[[], None] = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    session.timer = gg.StageTimer(sync)
+    gg.instrument(components, session.timer)
+    session.proof.step("build", **built)
+
+
+def plan(session: Session) -> None:
+    from takeone.models.ltx2.model import write_warmup_image
+
+    image = write_warmup_image(session.folder)
+    for key, label, fields, floor in CASES:
+        if key in session.args.cases.split(","):
+            task = gg.request_for(gg.Case(key, label, fields, floor), image)
+            session.plans.append((key, task, session.profile.recipe_for(task)))
+
+
+def plain(session: Session) -> None:
+    """The plain bf16 pipeline calls of the first case: the baseline every speed-up is read against."""
+    from takeone.models.ltx2.model import vae_ratios
+    from takeone.models.ltx2.warmup import shrunk
+
+    components, timer = session.components, session.timer
+    pipes = gg.plain_pipelines(components)
+    rate = int(components["vocoder"].config.output_sampling_rate)
+    key, task, recipe = session.plans[0]
+    # One untimed tiny run first: lazy CUDA set-up is start-up cost, not the case's.
+    spatial, temporal = vae_ratios(components["vae"])
+    gg.run_plain(pipes, components, task, shrunk(recipe, 4 * spatial, 4 * spatial, temporal + 1), timer)
+    timer.take()
+
+    def work() -> None:
+        output = gg.run_plain(pipes, components, task, recipe, timer)
+        deliver(session, key, "plain", gg.plain_video(output, recipe, rate), recipe)
+
+    session.proof.case(key, "plain", dataclasses.asdict(gg.measure(session.device, timer, work)))
+
+
+def speedups(session: Session) -> None:
+    """fp8 and the attention backend, no compile: the model as a worker without inductor has it."""
+    from takeone.models.ltx2.model import Ltx2Model
+
+    chosen = dataclasses.replace(session.profile.speedups, compile="off")
+    session.model = Ltx2Model(session.components, session.device, speedups=chosen, warmup_recipes=paths(session))
+    # A tiny run of each path first: an fp8 or attention kernel that fails here is taken out
+    # (with the reason in the report) instead of failing the cases.
+    started = time.perf_counter()
+    runs = session.model.warmup()
+    report = session.model.speedup_report
+    session.proof.document["speedups"] = {"applied": report.applied, "skipped": report.skipped}
+    session.proof.step("speed-ups", warmup_s=round(time.perf_counter() - started, 2), runs=runs,
+                       applied=report.applied, skipped=report.skipped,
+                       summary="; ".join(report.applied + report.skipped) or "none")  # fmt: skip
+    session.timer.take()
+    gg.label_stages(session.model, session.timer)
+    for key, task, recipe in session.plans:
+        run_case(session, key, "speed-ups", task, recipe)
+
+
+def compiled(session: Session) -> None:
+    """The profile's regional compile on top (fp8 is already in the weights), warmed up path by path."""
+    from takeone.models.ltx2.model import Ltx2Model
+
+    # fp8 is in the weights already (or fell back); an attention backend that failed stays out.
+    dropped = session.model is not None and any(
+        "attention backend" in line for line in session.model.speedup_report.skipped)  # fmt: skip
+    attention = None if dropped else session.profile.speedups.attention_backend
+    chosen = dataclasses.replace(session.profile.speedups, fp8=False, attention_backend=attention)
+    model = Ltx2Model(session.components, session.device, speedups=chosen, warmup_recipes=paths(session))
+    proof = session.proof
+
+    def graph(recipe: Any, size: tuple[int, int, int], seconds: float) -> None:
+        proof.step("compile graph", path=f"{recipe.pipeline}/{'x'.join(map(str, size))}",
+                   steps=recipe.steps, seconds=round(seconds, 2))  # fmt: skip
+
+    started = time.perf_counter()
+    session.timer.take()
+    runs = model.warmup(graph)
+    report = model.speedup_report
+    state = "compiled" if report.compiled else _compile_state(report.skipped)
+    proof.document["compile"] = state
+    proof.step("compile", seconds=round(time.perf_counter() - started, 2), runs=runs, compile=state,
+               applied=report.applied, skipped=report.skipped)  # fmt: skip
+    session.timer.take()
+    gg.label_stages(model, session.timer)
+    session.model = model
+    for key, task, recipe in session.plans:
+        run_case(session, key, "compiled (first)", task, recipe, record=False)
+        run_case(session, key, "compiled", task, recipe)
+
+
+def paths(session: Session) -> list[Any]:
+    """One warm-up recipe per code path the cases use (the model compiles and warms these only)."""
+    from takeone.models.ltx2.warmup import _code_path, warmup_recipes
+
+    wanted = {_code_path(recipe) for *_, recipe in session.plans}
+    return [recipe for recipe in warmup_recipes(session.profile) if _code_path(recipe) in wanted]
+
+
+def run_case(session: Session, key: str, path: str, task: Any, recipe: Any, record: bool = True) -> None:
+    def work() -> None:
+        video = session.model.generate(task, recipe, lambda _d, _t: None, lambda: False)
+        deliver(session, key, path, video, recipe)
+
+    run = dataclasses.asdict(gg.measure(session.device, session.timer, work))
+    if record:
+        session.proof.case(key, path, run)
+    else:
+        session.proof.step(f"{key} {path}", end_to_end_s=run["end_to_end_s"])
+
+
+def deliver(session: Session, key: str, path: str, video: Any, recipe: Any) -> None:
+    from takeone.models.render import deliver as write_mp4
+
+    target = session.args.out / f"{key}.mp4"
+    with session.timer("encode"):
+        write_mp4(video, recipe, target)
+    session.delivered[key] = (target, recipe, path, video.sample_rate)
+
+
+def check_mp4s(session: Session) -> None:
+    """Open each case's last MP4 as a player would and compare it with what the recipe promises."""
+    import av
+
+    for key, (path, recipe, made_by, rate) in session.delivered.items():
+        with av.open(str(path)) as container:
+            video = container.streams.video[0]
+            frames = sum(1 for _ in container.decode(video=0))
+            fps = video.average_rate or Fraction(0)
+            size = (video.codec_context.width, video.codec_context.height)
+        with av.open(str(path)) as container:  # again: the video pass read every packet
+            audio = container.streams.audio[0] if container.streams.audio else None
+            sample_rate = audio.codec_context.sample_rate if audio else None
+            samples = sum(frame.samples for frame in container.decode(audio=0)) if audio else 0
+        expected_samples = round(recipe.output_frames / recipe.output_fps * rate)
+        seconds = round(samples / sample_rate, 4) if sample_rate else None
+        found = {"path": made_by, "frames": frames, "fps": float(fps), "size": list(size),
+                 "audio_rate": sample_rate, "audio_s": seconds}  # fmt: skip
+        wanted = {"frames": recipe.output_frames, "fps": recipe.output_fps,
+                  "size": [recipe.output_width, recipe.output_height],
+                  "audio_rate": rate if recipe.audio else None,
+                  "audio_s": round(expected_samples / rate, 4) if recipe.audio else None}  # fmt: skip
+        problems = [name for name in ("frames", "fps", "size", "audio_rate") if found[name] != wanted[name]]
+        if recipe.audio and not (expected_samples <= samples <= expected_samples + AUDIO_SLACK_SAMPLES):
+            problems.append("audio_s")
+        session.proof.document.setdefault("mp4", {})[key] = {"found": found, "wanted": wanted, "problems": problems}
+        session.proof.step(f"mp4 {key}", ok=not problems, problems=",".join(problems) or "none",
+                           **{name: value for name, value in found.items() if name != "path"})  # fmt: skip
+        if problems:
+            raise AssertionError(f"{key}: {problems}: found {found}, wanted {wanted}")
 
 
 def _register_failing_backend() -> None:
@@ -201,65 +428,6 @@ def _register_failing_backend() -> None:
     register_backend(compiler_fn=fail, name=FAILING_BACKEND)
 
 
-def run(args: argparse.Namespace, proof: Proof) -> dict[str, Any]:
-    import torch
-
-    from takeone.models.ltx2.model import Ltx2Model, vae_ratios, write_warmup_image
-    from takeone.models.ltx2.warmup import shrunk, warmup_recipes
-
-    device, profile, components = setup(args, proof)
-    sync: Callable[[], None] = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    timer = gg.StageTimer(sync)
-    gg.instrument(components, timer)
-    folder = Path(tempfile.mkdtemp(prefix="takeone-gpu-proof-"))
-    image = write_warmup_image(folder)
-    plans = []
-    for key, label, fields, floor in CASES:
-        if key in args.cases.split(","):
-            task = gg.request_for(gg.Case(key, label, fields, floor), image)
-            plans.append((key, label, task, profile.recipe_for(task)))
-    pipes = gg.plain_pipelines(components)
-    rate = int(components["vocoder"].config.output_sampling_rate)
-    # One untimed tiny plain run: lazy CUDA set-up is start-up cost, not the first case's.
-    _key, _label, first_task, first_recipe = plans[0]
-    spatial, temporal = vae_ratios(components["vae"])
-    gg.run_plain(pipes, components, first_task, shrunk(first_recipe, 4 * spatial, 4 * spatial, temporal + 1), timer)
-    timer.take()
-    deliver = gg.deliver
-    for key, _label, task, recipe in plans:
-
-        def plain(task: Any = task, recipe: Any = recipe) -> None:
-            output = gg.run_plain(pipes, components, task, recipe, timer)
-            deliver(gg.plain_video(output, recipe, rate), recipe, folder, timer)
-
-        proof.case(key, "plain", dataclasses.asdict(gg.measure(device, timer, plain)))
-    # Compile only the code paths these cases use.
-    paths = [recipe for recipe in warmup_recipes(profile) if any(_same_path(recipe, r) for *_, r in plans)]
-    started = time.perf_counter()
-    model = Ltx2Model(components, device, speedups=profile.speedups, warmup_recipes=paths)
-    runs = model.warmup()
-    report = model.speedup_report
-    compile_state = "compiled" if report.compiled else _compile_state(report.skipped)
-    proof.step("warm-up", seconds=round(time.perf_counter() - started, 2), runs=runs, compile=compile_state,
-               applied=report.applied, skipped=report.skipped)  # fmt: skip
-    proof.document["compile"] = compile_state
-    timer.take()
-    gg.label_stages(model, timer)
-    for key, _label, task, recipe in plans:
-
-        def optimized(task: Any = task, recipe: Any = recipe) -> None:
-            deliver(model.generate(task, recipe, lambda _d, _t: None, lambda: False), recipe, folder, timer)
-
-        proof.case(key, "optimized", dataclasses.asdict(gg.measure(device, timer, optimized)))
-    return proof.document
-
-
-def _same_path(a: Any, b: Any) -> bool:
-    from takeone.models.ltx2.warmup import _code_path
-
-    return bool(_code_path(a) == _code_path(b))
-
-
 def _compile_state(skipped: list[str]) -> str:
     fallback = next((line for line in skipped if "running uncompiled" in line), None)
     if fallback is not None:
@@ -268,18 +436,42 @@ def _compile_state(skipped: list[str]) -> str:
     return f"not compiled: {reason}"
 
 
-def main(argv: list[str] | None = None) -> None:
+def run(session: Session) -> None:
+    """The steps in order; a step whose inputs failed is not tried (each speed-up step builds its
+    own model over the components, so compile is tried even when the step before it failed)."""
+    step(session, "environment", lambda: setup(session))
+    if session.profile is None or not step(session, "build", lambda: build(session)):
+        return
+    if not step(session, "plan", lambda: plan(session)) or not session.plans:
+        return
+    step(session, "plain", lambda: plain(session))
+    step(session, "speed-ups", lambda: speedups(session))
+    step(session, "compile", lambda: compiled(session))
+    step(session, "mp4", lambda: check_mp4s(session))
+
+
+def headline(document: dict[str, Any]) -> str | None:
+    for key in reversed(list(document["cases"])):
+        paths = document["cases"][key]
+        for path in ("compiled", "speed-ups", "plain"):
+            if path in paths:
+                return f"ltx-2 {key} {path} end to end: {paths[path]['end_to_end_s']:.2f} s"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     proof = Proof(args.out, "cpu-smoke" if args.cpu_smoke else "gpu")
     start_watchdog(proof, args.deadline)
-    document = run(args, proof)
-    proof.finish("complete")
-    print(f"wrote {args.out / 'proof.json'}")
-    last_key = [key for key, *_ in CASES if key in document["cases"]][-1]
-    figure = document["cases"][last_key]["optimized"]["end_to_end_s"]
-    suffix = " (cpu smoke, tiny models)" if args.cpu_smoke else ""
-    print(f"ltx-2 {last_key} end to end: {figure:.2f} s{suffix}")
+    run(Session(args, proof))
+    status = "errors" if proof.document["errors"] else "complete"
+    proof.finish(status)
+    print(f"wrote {args.out / 'proof.json'} ({status})")
+    line = headline(proof.document)
+    if line is not None:
+        print(line + (" (cpu smoke, tiny models)" if args.cpu_smoke else ""))
+    return ERRORS_EXIT if proof.document["errors"] else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from takeone.core.errors import InvalidRequest
+
 DEFAULT_DATA_DIR = "takeone-data"
 SubParsers = argparse._SubParsersAction
 
@@ -43,13 +45,38 @@ def add_weights_args(p: argparse.ArgumentParser) -> None:
                         " default: $TAKEONE_WEIGHTS, else the Hugging Face cache)")
     p.add_argument("--offload", choices=["none", "auto", "group"],
                    help="GPU offloading when the profile does not fit the card (default: auto)")
+    add_revision_arg(p)
+
+
+def add_revision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--revision", action="append", default=[], metavar="ORG/NAME=COMMIT",
+                   help="pin a repo to a commit (repeatable; over $TAKEONE_REVISIONS, which workers inherit)")
 
 
 def weights_dir(args: argparse.Namespace) -> Path | None:
+    """The weights root the command names (or ``TAKEONE_WEIGHTS``); first sets its ``--revision``
+    pins, since every command that reads weights asks for this before it does."""
     from takeone.models.weights import root_from_env
 
+    apply_revisions(args)
     weights: Path | None = args.weights
     return weights if weights is not None else root_from_env()
+
+
+def apply_revisions(args: argparse.Namespace) -> None:
+    """Set the command's ``--revision`` pins (merged over ``TAKEONE_REVISIONS``, into it)."""
+    from takeone.models.weights import ENV_REVISIONS, parse_pins, pin_from_flags
+
+    flags: list[str] = getattr(args, "revision", None) or []
+    for flag in flags:
+        try:
+            parse_pins([flag])
+        except ValueError:
+            raise InvalidRequest("--revision", flag, "expected ORG/NAME=COMMIT") from None
+    try:
+        pin_from_flags(flags)
+    except ValueError:
+        raise InvalidRequest(ENV_REVISIONS, os.environ.get(ENV_REVISIONS), "expected ORG/NAME=COMMIT,...") from None
 
 
 def check_profile(name: str, weights: Path | None) -> str | None:

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from takeone.cli.common import add_revision_arg
 from takeone.core.errors import InvalidRequest
 from takeone.core.task import VideoTask, kind_for
 from takeone.models.recipe import ASPECT_RATIOS, Profile, Recipe
@@ -48,11 +49,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     profiles.add_argument("--json", action="store_true", help="every recipe as JSON")
     profiles.add_argument("--weights", type=Path, metavar="DIR",
                           help="look for weights under DIR too (default: $TAKEONE_WEIGHTS)")
+    add_revision_arg(profiles)
     profiles.set_defaults(run=run_profiles)
     pull = sub.add_parser("pull", help="download exactly the weights a profile loads")
     pull.add_argument("profile", nargs="?", default=DEFAULT_PROFILE, help=f"default: {DEFAULT_PROFILE}")
     pull.add_argument("--weights", type=Path, metavar="DIR",
                       help="download into DIR/<org>/<name> instead of the Hugging Face cache")
+    add_revision_arg(pull)
     pull.set_defaults(run=run_pull)
 
 
@@ -60,17 +63,18 @@ def run_profiles(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([profile_json(profile) for profile in PROFILES.values()], indent=2))
         return 0
+    from takeone.cli.common import weights_dir
+
+    root = weights_dir(args)
     if args.all or args.names:
         try:
             chosen = list(PROFILES.values()) if args.all else [get_profile(name) for name in args.names]
         except ValueError as exc:
             print(f"takeone: {exc}", file=sys.stderr)
             return 2
-        print("\n\n".join(profile_table(profile) for profile in chosen))
+        print("\n\n".join(profile_table(profile, root) for profile in chosen))
         return 0
-    from takeone.cli.common import weights_dir
-
-    print("\n".join(summary_lines(weights_dir(args))))
+    print("\n".join(summary_lines(root)))
     return 0
 
 
@@ -108,8 +112,10 @@ def weights_state(profile: Profile, root: Path | None) -> str:
 def run_pull(args: argparse.Namespace) -> int:
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    from takeone.models.weights import needs, pull
+    from takeone.cli.common import apply_revisions
+    from takeone.models.weights import needs, pull, revisions_file
 
+    apply_revisions(args)
     try:
         profile = get_profile(args.profile)
     except ValueError as exc:
@@ -134,7 +140,7 @@ def run_pull(args: argparse.Namespace) -> int:
         print("still missing after the download (the repo layout may differ):\n  " + "\n  ".join(missing),
               file=sys.stderr)
         return 1
-    print(f"profile {profile.name!r}: all weights present")
+    print(f"profile {profile.name!r}: all weights present; commits recorded in {revisions_file(args.weights)}")
     return 0
 
 
@@ -191,11 +197,14 @@ def profile_json(profile: Profile) -> dict[str, Any]:
     }
 
 
-def profile_table(profile: Profile) -> str:
-    """A text table: one line per (tier, case), sizes and frames for each option."""
-    from takeone.models.weights import pin_lines
+def profile_table(profile: Profile, root: Path | None = None) -> str:
+    """A text table: one line per (tier, case), sizes and frames for each option; above it the
+    pins, the commits of the weights on this machine (under ``root`` or the cache) and the speed-ups."""
+    from takeone.models.outlook import speedup_lines
+    from takeone.models.weights import pin_lines, revision_lines
 
-    lines = [f"{profile.name}: {profile.description}", f"license: {profile.license}", *pin_lines(profile)]
+    lines = [f"{profile.name}: {profile.description}", f"license: {profile.license}", *pin_lines(profile),
+             *revision_lines(profile, root), *speedup_lines(profile.speedups)]
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for item in recipe_rows(profile):
         grouped.setdefault((item["tier"], item["case"]), []).append(item)

@@ -273,12 +273,30 @@ def log_banner(settings: Settings, services: Any) -> None:
         f"  data folder {settings.data_dir.resolve()}",
         f"  store {describe_store(settings)}; blobs {describe_blobs(settings)}",
         f"  workers {workers}",
+        *(f"  {line.strip()}" for line in _profile_lines(settings)),
         f"  image fetch allow-list: {allow}",
         f"  retention {settings.retention_s / 3600:g} h; blocking calls wait up to {settings.sync_timeout_s:g} s",
     ]
     logging.getLogger("takeone.serve").info("\n".join(lines), extra={
         "url": base, "profile": settings.profile, "data_dir": str(settings.data_dir.resolve()),
         "workers": workers, "fetch_allow": sorted(settings.fetch_allow)})
+
+
+def _profile_lines(settings: Settings) -> list[str]:
+    """The profile's speed-ups as this machine sees them and, for workers here, the commits of
+    the weights they will read (Ray actors read their own node's: their ready lines say)."""
+    from takeone.models.outlook import speedup_lines
+    from takeone.models.registry import get_profile
+    from takeone.models.weights import revision_lines
+
+    try:
+        profile = get_profile(settings.profile)
+    except ValueError:
+        return []
+    lines = speedup_lines(profile.speedups)
+    if _local_workers(settings):
+        lines += revision_lines(profile, settings.weights_dir)
+    return lines
 
 
 def _worker(args: argparse.Namespace) -> int:

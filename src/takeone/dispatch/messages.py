@@ -38,6 +38,9 @@ class WorkerReady:
     profile: str
     device: str
     pid: int
+    # What the loaded model says of itself, one line each: speed-ups applied and fallen back
+    # from (with why), the weights' revisions. Logged by the dispatcher with the ready line.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

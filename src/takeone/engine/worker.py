@@ -19,6 +19,7 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -49,6 +50,7 @@ from takeone.dispatch.messages import (
     WorkerRetiring,
 )
 from takeone.engine.transport import Transport
+from takeone.models.recipe import Profile
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,33 @@ def run_worker(transport: Transport, config: WorkerConfig) -> None:
     except Exception as exc:  # noqa: BLE001 - any load failure is reported, then the process ends
         transport.send(WorkerLoadFailed(f"{type(exc).__name__}: {exc}"))
         return
-    transport.send(WorkerReady(config.profile, runner.device, os.getpid()))
+    notes = model_notes(runner.model, runner.revisions)
+    transport.send(WorkerReady(config.profile, runner.device, os.getpid(), notes))
     runner.serve()
+
+
+def model_notes(model: object, revisions: Mapping[str, str]) -> tuple[str, ...]:
+    """The loaded model's speed-ups (applied, and fallen back from with the reason) and its
+    weights' revisions, one line each, for the worker's ready line."""
+    notes = []
+    report = getattr(model, "speedup_report", None)
+    if report is not None:
+        notes += [f"speed-up: {line}" for line in report.applied]
+        notes += [f"speed-up fell back: {line}" for line in report.skipped]
+    notes += [f"weights: {repo} at {revision}" for repo, revision in revisions.items()]
+    return tuple(notes)
+
+
+def weights_revisions(profile: Profile, weights_dir: str | None) -> dict[str, str]:
+    """The commit of each repo the loaded profile read (see :func:`takeone.models.weights.revisions`);
+    empty where it cannot be told: naming the weights must never stop a worker."""
+    from takeone.models.weights import revisions
+
+    try:
+        return revisions(profile, Path(weights_dir) if weights_dir else None)
+    except Exception:  # a label, not a precondition (the loader already found the files)
+        logging.getLogger("takeone.worker").exception("could not tell the weights' revisions")
+        return {}
 
 
 def _yield_cpu_to_api() -> None:
@@ -132,6 +159,7 @@ class JobRunner:
         self.scratch = Path(config.scratch_dir)
         self.profile = get_profile(config.profile)
         self.model = load_video_model(config.profile, config.device, config.weights_dir, config.offload)
+        self.revisions = weights_revisions(self.profile, config.weights_dir)  # which weights ran
         warmup = getattr(self.model, "warmup", None)
         if callable(warmup):  # compile before the first user pays for it; ready only after
             warmup()
@@ -211,6 +239,8 @@ class JobRunner:
             shutil.rmtree(folder, ignore_errors=True)
         metrics: dict[str, Any] = dataclasses.asdict(info)
         metrics["inference_time"] = round(time.perf_counter() - started, 3)
+        if self.revisions:
+            metrics["weights"] = dict(self.revisions)
         return JobDone(job.job_id, metrics)
 
     def _store_poster(self, output_key: str, jpeg: bytes) -> None:

@@ -19,7 +19,15 @@ Revisions: a :class:`~takeone.models.recipe.WeightSource` may pin its repo to a 
 loaders alike, so both see the same snapshot) pins or re-pins repos without editing the
 profile table. A pinned repo is pulled at that commit and read from that snapshot of the
 cache; a ``root/<org>/<name>`` folder is checked against the commit ``hf download
---local-dir`` recorded for its files, when it recorded one.
+--local-dir`` recorded for its files, when it recorded one. ``takeone --revision
+org/name=<commit>`` sets the same pins from the command line.
+
+Which weights ran: :func:`pull` records the commit each repo resolved to in
+``takeone-revisions.json`` in the weights folder (the root, or the cache it downloaded into),
+and :func:`revisions` reads, for each repo a profile reads, the commit of the snapshot on disk
+(a cache snapshot is named by its commit; a ``--local-dir`` folder recorded it per file), or
+that record where the folder says nothing. The worker's ready line, ``takeone profiles``, the
+start banner and each job's metrics name them.
 
 Example::
 
@@ -31,7 +39,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +54,8 @@ __all__ = ["InsufficientGpuMemory", "WeightsMissing", "check", "pull", "require_
 
 ENV_ROOT = "TAKEONE_WEIGHTS"
 ENV_REVISIONS = "TAKEONE_REVISIONS"
+REVISIONS_FILE = "takeone-revisions.json"
+UNKNOWN_REVISION = "unknown"
 BUILTIN_PREFIX = "builtin:"
 RESERVED_GIB = 4.0  # CUDA context, allocator fragmentation, cuDNN/cuBLAS workspaces
 # What "auto" streams from host RAM first: the least used component first (the full DiT
@@ -143,16 +153,79 @@ def pull(profile: Profile, root: Path | None = None, cache_dir: Path | None = No
     already there are skipped, interrupted downloads resume, and ``huggingface_hub`` shows
     its progress bars and uses ``HF_TOKEN`` for gated repos.
     """
+    resolved: dict[str, str] = {}
     for need in needs(profile):
         local_dir = root / need.repo if root is not None else None
         try:
-            snapshot_download(
+            folder = snapshot_download(
                 need.repo, revision=need.revision, allow_patterns=need.allow_patterns, cache_dir=cache_dir,
                 local_dir=local_dir,
             )
         except GatedRepoError as exc:
             raise PermissionError(gated_message(profile, need.repo)) from exc
+        if commit := revision_of(Path(folder)) or need.revision:
+            resolved[need.repo] = commit
+    record_revisions(resolved, root, cache_dir)
     return check(profile, root, cache_dir)
+
+
+def revisions_file(root: Path | None = None, cache_dir: Path | None = None) -> Path:
+    """Where :func:`pull` records commits: in the weights root, else in the cache it used."""
+    if root is not None:
+        return root / REVISIONS_FILE
+    if cache_dir is not None:
+        return cache_dir / REVISIONS_FILE
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE) / REVISIONS_FILE
+
+
+def recorded_revisions(root: Path | None = None, cache_dir: Path | None = None) -> dict[str, str]:
+    """What :func:`pull` recorded (repo -> commit); empty when nothing was, or it is unreadable."""
+    try:
+        data = json.loads(revisions_file(root, cache_dir).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(repo): str(commit) for repo, commit in data.items()} if isinstance(data, dict) else {}
+
+
+def record_revisions(resolved: Mapping[str, str], root: Path | None = None, cache_dir: Path | None = None) -> None:
+    """Add ``resolved`` (repo -> commit) to the record, keeping other repos' entries."""
+    if not resolved:
+        return
+    target = revisions_file(root, cache_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    merged = {**recorded_revisions(root, cache_dir), **resolved}
+    temporary = target.with_suffix(".tmp")
+    temporary.write_text(json.dumps(dict(sorted(merged.items())), indent=2) + "\n")
+    os.replace(temporary, target)
+
+
+def revision_of(folder: Path) -> str | None:
+    """The commit a located repo folder holds: a cache snapshot is named by it; a ``--local-dir``
+    folder recorded it for each file (one commit for all, or it is mixed: ``None``)."""
+    if folder.parent.name == "snapshots":
+        return folder.name
+    records = (folder / ".cache" / "huggingface" / "download").rglob("*.metadata")
+    commits = {record.read_text().split("\n", 1)[0].strip() for record in records}
+    return commits.pop() if len(commits) == 1 else None
+
+
+def revisions(profile: Profile, root: Path | None = None, cache_dir: Path | None = None) -> dict[str, str]:
+    """repo -> commit of each repo ``profile`` reads that is on disk: the folder's own, else
+    what :func:`pull` recorded, else ``"unknown"``. Repos not on disk are left out."""
+    recorded = recorded_revisions(root, cache_dir)
+    found: dict[str, str] = {}
+    for need in needs(profile):
+        folder = _locate(need, root, cache_dir)
+        if folder is not None:
+            found[need.repo] = revision_of(folder) or recorded.get(need.repo) or UNKNOWN_REVISION
+    return found
+
+
+def revision_lines(profile: Profile, root: Path | None = None) -> list[str]:
+    """``weights here: org/name at <commit>`` for each repo of ``profile`` on disk."""
+    return [f"weights here: {repo} at {commit}" for repo, commit in revisions(profile, root).items()]
 
 
 def gated_message(profile: Profile, repo: str) -> str:
@@ -176,13 +249,27 @@ def revisions_from_env(environ: Mapping[str, str] | None = None) -> dict[str, st
 
     Pins naming repos a profile does not read are ignored for that profile."""
     value = (os.environ if environ is None else environ).get(ENV_REVISIONS, "")
+    return parse_pins(value.split(","), ENV_REVISIONS)
+
+
+def parse_pins(items: Iterable[str], where: str = "--revision") -> dict[str, str]:
+    """``org/name=<commit>`` items as a mapping; ``ValueError`` naming ``where`` and the item."""
     pins: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in value.split(","))):
+    for item in filter(None, (part.strip() for part in items)):
         repo, sep, revision = item.partition("=")
-        if not sep or not repo.strip() or not revision.strip():
-            raise ValueError(f"{ENV_REVISIONS} entries are org/name=<commit>, not {item!r}")
+        if not sep or not repo.strip() or not revision.strip() or repo.strip().count("/") != 1:
+            raise ValueError(f"{where} entries are org/name=<commit>, not {item!r}")
         pins[repo.strip()] = revision.strip()
     return pins
+
+
+def pin_from_flags(flags: Iterable[str], environ: MutableMapping[str, str] | None = None) -> None:
+    """Merge ``--revision org/name=<commit>`` flags over ``TAKEONE_REVISIONS`` into it, so that
+    this process and the workers it starts (which inherit it) read the same snapshots."""
+    target = os.environ if environ is None else environ
+    pins = {**revisions_from_env(target), **parse_pins(flags)}
+    if pins:
+        target[ENV_REVISIONS] = ",".join(f"{repo}={commit}" for repo, commit in pins.items())
 
 
 def pin_lines(profile: Profile) -> list[str]:

@@ -18,7 +18,7 @@ def test_profiles_table_lists_every_profile(capsys: pytest.CaptureFixture[str]) 
     assert "ltx-2:" in out and "tiny:" in out and "LTX-2 Community License" in out
     assert "weights: Lightricks/LTX-2 @ unpinned" in out and "none is invented" in out
     master = next(line for line in out.splitlines() if line.startswith("quality   flf2v "))
-    assert "condition 2-stage" in master and "30+3" in master and "1920x1088 | 1088x1920 | 1088x1088" in master
+    assert "condition 2-stage" in master and "40+3" in master and "1920x1088 | 1088x1920 | 1088x1088" in master
     assert "24->24" in master and "121->121 | 241->241" in master
 
 
@@ -62,3 +62,25 @@ def test_pinned_revisions_show_in_the_table(
     monkeypatch.setenv("TAKEONE_REVISIONS", "Lightricks/LTX-2=" + "a" * 40)
     assert main(["profiles", "ltx-2"]) == 0
     assert "weights: Lightricks/LTX-2 @ " + "a" * 40 in capsys.readouterr().out
+
+
+def test_profiles_say_which_speed_ups_this_machine_can_give(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked for, then what this machine makes of it: no C compiler and no torchao here (an
+    empty PATH, a CC that does not exist), then a torchao package on the path."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if not (Path(p) / "torchao").exists()])
+    assert main(["profiles", "ltx-2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    asked = lines.index("speed-ups: regional compile (inductor), fp8, attention auto")
+    assert "fp8 falls back to bf16 (torchao not installed)" in lines[asked + 1]
+    assert "compile falls back to uncompiled (no C compiler found)" in lines[asked + 1]
+    (tmp_path / "torchao").mkdir()
+    (tmp_path / "torchao" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["profiles", "ltx-2"]) == 0
+    assert "fp8 via torchao on GPUs of compute capability >= 8.9" in capsys.readouterr().out
+    assert main(["profiles", "tiny"]) == 0
+    assert "speed-ups:" not in capsys.readouterr().out  # tiny asks for none

@@ -206,7 +206,8 @@ class LocalDispatcher:
         if isinstance(event, WorkerReady):
             slot.device, slot.load_errors = event.device, []
             await self._set_state(slot, "ready")
-            log.info("worker %d ready on %s (pid %s)", slot.index, event.device, event.pid)
+            notes = "".join(f"\n  {note}" for note in event.notes)
+            log.info("worker %d ready on %s (pid %s)%s", slot.index, event.device, event.pid, notes)
             return True
         reason = _load_failure(event)
         slot.load_errors.append(reason)

@@ -9,7 +9,8 @@ objects, so no weight is ever in memory twice and every pipeline stays warm acro
   stage 2 runs the condition pipeline with the first frame at index 0, re-encoded at the
   full size as in the reference,
 - ``condition``: :class:`LTX2ConditionPipeline` with the first frame at index 0 and the last
-  frame at index -1 (tasks of kind ``flf2v``),
+  frame at index -1 (tasks of kind ``flf2v``), placed on the last pixel frame as Lightricks
+  places keyframes (:mod:`takeone.models.ltx2.keyframes`),
 
 each over ``transformer`` (the distilled DiT for real profiles) and, when loaded,
 ``transformer_full`` (the full DiT for guided stage 1), plus :class:`LTX2LatentUpsamplePipeline`.
@@ -36,14 +37,14 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from diffusers import (
     FlowMatchEulerDiscreteScheduler,
-    LTX2ConditionPipeline,
     LTX2ImageToVideoPipeline,
     LTX2LatentUpsamplePipeline,
     LTX2Pipeline,
@@ -52,7 +53,7 @@ from diffusers.hooks.group_offloading import apply_group_offloading
 from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
 from PIL import Image
 
-from takeone.core.errors import GenerationFailed, JobCancelled, TakeoneError
+from takeone.core.errors import GenerationFailed, JobCancelled, OutOfMemory, TakeoneError
 from takeone.core.task import VideoTask
 from takeone.models.base import Audio, CancelFn, ProgressFn, Video, VideoModel
 from takeone.models.common import (
@@ -73,11 +74,13 @@ from takeone.models.ltx2.decode import (
     ltx2_frame_count,
     use_reference_tiles,
 )
+from takeone.models.ltx2.keyframes import PixelKeyframeConditionPipeline
 from takeone.models.ltx2.recipe import Ltx2Sampling
 from takeone.models.ltx2.sampler import NOISE_SEED_OFFSET, AncestralFlowMatchScheduler
 from takeone.models.ltx2.speedups import (
     apply_speedups,
     compile_failure,
+    drop_runtime_speedups,
     reset_cache,
     strict_recompiles,
     uncompile,
@@ -87,10 +90,12 @@ from takeone.models.recipe import Recipe, Speedups
 
 # diffusers' pipelines are untyped (their attributes come from ``register_modules``): ``Any``.
 Pipeline = Any
+# Hears of one warm-up generation: its recipe (full size), the (width, height, frames) run, seconds.
+WarmupFn = Callable[[Recipe, tuple[int, int, int], float], None]
 PIPELINES: Mapping[str, Any] = {
     "t2v": LTX2Pipeline,
     "i2v": LTX2ImageToVideoPipeline,
-    "condition": LTX2ConditionPipeline,
+    "condition": PixelKeyframeConditionPipeline,  # the tail image on the last frame (keyframes.py)
 }
 TRANSFORMERS = ("transformer", "transformer_full")
 log = logging.getLogger(__name__)
@@ -158,30 +163,44 @@ class Ltx2Model(VideoModel):
         except KeyError:
             raise GenerationFailed(f"LTX-2 has no {kind!r} pipeline over {transformer!r} loaded") from None
 
-    def warmup(self) -> int:
+    def warmup(self, on_run: WarmupFn | None = None) -> int:
         """Run every warm-up recipe once at a tiny size (twice, at two sizes, when compiled);
         return how many generations ran. Compilation, cuDNN autotuning and lazy CUDA set-up
-        then happen here, at start-up, instead of inside the first user's job.
+        then happen here, at start-up, instead of inside the first user's job. ``on_run``
+        hears of each generation (its recipe at full size, the warm-up size, seconds).
 
         A compile failure here (or a plan needing more recompiles than dynamo allows) does not
         stop the worker: the model drops compilation, logs why, and warms up the plain path.
+        Nor does any other failure while fp8 or an attention backend is in place (their first
+        kernels run here): both are taken out, with the reason logged, and the warm-up reruns.
         """
+        try:
+            return self._warmup_compiled(on_run)
+        except TakeoneError as exc:
+            if isinstance(exc, OutOfMemory):
+                raise  # not a kernel's fault: dropping fp8 would only need more memory
+            why = f"during warm-up ({describe(exc)})"
+            if not drop_runtime_speedups(self.components, self.speedup_report, why):
+                raise
+            return self._warmup_compiled(on_run)
+
+    def _warmup_compiled(self, on_run: WarmupFn | None) -> int:
         if not self.speedup_report.compiled:
-            return self._warm_up()
+            return self._warm_up(on_run)
         try:
             self._warming = True
             with strict_recompiles():
-                return self._warm_up()
+                return self._warm_up(on_run)
         except TakeoneError as exc:
             failure = compile_failure(exc)
             if failure is None:
                 raise
             self._drop_compilation(f"torch.compile failed during warm-up ({describe(failure)})")
-            return self._warm_up()
+            return self._warm_up(on_run)
         finally:
             self._warming = False
 
-    def _warm_up(self) -> int:
+    def _warm_up(self, on_run: WarmupFn | None) -> int:
         spatial, temporal = vae_ratios(self.components["vae"])
         sizes = warmup_sizes(spatial, temporal, self.speedup_report.compiled)
         runs = 0
@@ -190,8 +209,11 @@ class Ltx2Model(VideoModel):
             for recipe in self.warmup_recipes:
                 for width, height, frames in sizes:
                     small = shrunk(recipe, width, height, frames)
+                    started = time.perf_counter()
                     self.generate(warmup_task(small, image), small, _ignore_progress, _never).all_frames()
                     runs += 1
+                    if on_run is not None:
+                        on_run(recipe, (width, height, frames), time.perf_counter() - started)
         return runs
 
     def _drop_compilation(self, why: str) -> None:

@@ -32,7 +32,7 @@ Recipes (``takeone profiles`` prints the table):
   frames at 24 fps.
 - ``fast``: distilled, 8 steps with ``DISTILLED_SIGMA_VALUES``, guidance 1, 720p.
 - ``standard``: the same at 1080p.
-- ``quality``: stage 1 with the full DiT, 30 steps on the reference's fixed schedule (shifted
+- ``quality``: stage 1 with the full DiT, 40 steps (as the reference) on its fixed schedule (shifted
   as for 4,096 tokens whatever the size, stretched to 0.1: :func:`reference_sigmas`; diffusers
   would shift by the real token count), CFG + STG (block 29, LTX-2.0's recommended block) +
   modality guidance with guidance rescale 0.7 (4 transformer passes a step), audio CFG 7;
@@ -123,7 +123,7 @@ DISTILLED = Ltx2Sampling(
     stage2_sigmas=STAGE_2_SIGMAS,
     stage2_noise_scale=STAGE_2_SIGMAS[0],
 )
-FULL_STEPS = 30
+FULL_STEPS = 40  # Lightricks' reference (ltx-pipelines' two-stage default)
 FULL = Ltx2Sampling(
     sigmas=reference_sigmas(FULL_STEPS),
     audio_guidance_scale=7.0,
@@ -167,7 +167,10 @@ LICENSE_25 = LICENSE.replace("LTX-2 Community", "LTX-2.x Community")
 # The reference's 2.3+ full-model recipe: STG on block 28 (2.0: 29), cross-timestep
 # modulation on; the distilled stage 1 samples with the ancestral Euler step since 2.5.
 DISTILLED_25 = dataclasses.replace(DISTILLED, use_cross_timestep=True, stage1_sampler="ancestral")
-FULL_25 = dataclasses.replace(FULL, stg_blocks=(28,), use_cross_timestep=True)
+# ltx-2.5 keeps the 30 full-model steps its recipe table was checked against; only LTX-2's
+# reference was read for 40 (FULL_STEPS).
+FULL_STEPS_25 = 30
+FULL_25 = dataclasses.replace(FULL, sigmas=reference_sigmas(FULL_STEPS_25), stg_blocks=(28,), use_cross_timestep=True)
 
 
 def sources_25() -> tuple[WeightSource, ...]:
@@ -208,7 +211,7 @@ def ltx25_profile() -> Profile:
         qualities={
             "fast": Quality(steps, SIZES_720P, sampling=DISTILLED_25, weights=REPO_25),
             "standard": Quality(steps, SIZES_1080P, sampling=DISTILLED_25, weights=REPO_25),
-            "quality": Quality(FULL_STEPS, SIZES_1080P, QUALITY_GUIDANCE, sampling=FULL_25, weights=full),
+            "quality": Quality(FULL_STEPS_25, SIZES_1080P, QUALITY_GUIDANCE, sampling=FULL_25, weights=full),
         },
         gen_frames=GEN_FRAMES,
         negative_prompt=NEGATIVE_PROMPT,

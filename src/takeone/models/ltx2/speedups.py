@@ -27,7 +27,7 @@ still loads on a CPU or an older GPU:
 - ``vae_tiling``: ``"auto"`` tiles the VAE decode above the profile's ``vae_tiling_above``
   (memory), ``"on"``/``"off"`` force it; applied when recipes are made.
 - ``cache``: diffusers' FirstBlockCache or TaylorSeer hooks on ``transformer_full`` only, the
-  guided 30-step stage 1 of the quality tier. Step-distilled stages (8 and 3 steps) have too few, too
+  guided 40-step stage 1 of the quality tier. Step-distilled stages (8 and 3 steps) have too few, too
   different steps to reuse anything, so they never get a cache.
 
 Example::
@@ -64,6 +64,8 @@ MASKED_ATTENTION = ("attn2", "audio_attn2")
 CACHED_TRANSFORMER = "transformer_full"
 COMPILER_MODULES = ("torch._dynamo", "torch._inductor", "triton")
 TRANSFORMERS = ("transformer", "transformer_full")
+FP8_APPLIED = "fp8 linear layers (torchao, dynamic per-row activations)"
+ATTENTION_NOTE = "(text cross-attention stays native)"
 
 
 @dataclass
@@ -92,7 +94,12 @@ def apply_speedups(
     and attach cache hooks before compiling (so the hooks' forward is what gets traced).
     """
     report = SpeedupReport()
-    backend = resolve_attention_backend(speedups.attention_backend, device, report)
+    try:
+        backend = resolve_attention_backend(speedups.attention_backend, device, report)
+    except Exception as exc:  # noqa: BLE001 - a speed-up that cannot be chosen costs speed, not the worker
+        report.skip(f"attention backend {speedups.attention_backend!r} could not be checked ({_describe(exc)}); "
+                    "using native SDPA")  # fmt: skip
+        backend = None
     done: set[int] = set()
     for name in TRANSFORMERS:
         module = components.get(name)
@@ -102,8 +109,7 @@ def apply_speedups(
         if speedups.fp8:
             _fp8(name, module, device, name in offloaded, report)
         if backend is not None:
-            set_attention_backend(module, backend)
-            report.apply(f"{name}: attention backend {backend} (text cross-attention stays native)")
+            _attention(name, module, backend, report)
         if speedups.cache is not None and name == CACHED_TRANSFORMER:
             attach_cache(module, speedups)
             report.apply(f"{name}: {speedups.cache} cache")
@@ -129,6 +135,8 @@ def fp8_unavailable_reason(device: torch.device, capability: tuple[int, int] | N
         importlib.import_module("torchao")
     except ImportError:
         return "fp8 needs the optional torchao package (pip install torchao); running in bf16"
+    except Exception as exc:  # noqa: BLE001 - installed but broken (say, built for another torch)
+        return f"torchao does not import ({_describe(exc)}); running in bf16"
     return None
 
 
@@ -139,8 +147,36 @@ def _fp8(name: str, module: Any, device: torch.device, offloaded: bool, report: 
     if reason is not None:
         report.skip(f"{name}: {reason}")
         return
-    quantize_fp8(module, device)
-    report.apply(f"{name}: fp8 linear layers (torchao, dynamic per-row activations)")
+    try_fp8(name, module, device, report)
+
+
+def try_fp8(name: str, module: Any, device: torch.device, report: SpeedupReport) -> bool:
+    """Quantize ``module`` to fp8; on any error put back what was quantized (bf16), say why, go on."""
+    try:
+        quantize_fp8(module, device)
+    except Exception as exc:  # noqa: BLE001 - torchao failing costs speed, never the worker
+        restored = dequantize_fp8(module)
+        report.skip(f"{name}: fp8 failed ({_describe(exc)}); running in bf16"
+                    + (f" ({restored} layers put back)" if restored else ""))  # fmt: skip
+        return False
+    report.apply(f"{name}: {FP8_APPLIED}")
+    return True
+
+
+def dequantize_fp8(module: Any) -> int:
+    """Put every quantized linear weight of ``module`` back as a plain tensor in its original
+    dtype; returns how many there were (torchao's tensors know how to dequantize themselves)."""
+    import torch
+
+    count = 0
+    for sub in module.modules():
+        weight = getattr(sub, "weight", None)
+        if not isinstance(sub, torch.nn.Linear) or weight is None or type(weight) in (torch.Tensor, torch.nn.Parameter):
+            continue
+        if callable(getattr(weight, "dequantize", None)):
+            sub.weight = torch.nn.Parameter(weight.dequantize(), requires_grad=False)
+            count += 1
+    return count
 
 
 def quantize_fp8(module: Any, device: torch.device | None = None) -> None:
@@ -198,8 +234,19 @@ def attention_backend_usable(name: str) -> bool:
     return not name.endswith("_hub")
 
 
-def set_attention_backend(module: Any, backend: str) -> None:
-    """Point every unmasked attention processor of ``module`` at ``backend``.
+def _attention(name: str, module: Any, backend: str, report: SpeedupReport) -> None:
+    try:
+        set_attention_backend(module, backend)
+    except Exception as exc:  # noqa: BLE001 - costs speed, never the worker
+        set_attention_backend(module, None)
+        report.skip(f"{name}: attention backend {backend} failed ({_describe(exc)}); using native SDPA")
+        return
+    report.apply(f"{name}: attention backend {backend} {ATTENTION_NOTE}")
+
+
+def set_attention_backend(module: Any, backend: str | None) -> int:
+    """Point every unmasked attention processor of ``module`` at ``backend`` (``None``: back to
+    the default, PyTorch's SDPA); returns how many processors had another backend before.
 
     diffusers' own ``set_attention_backend`` would also switch the masked text
     cross-attentions and the process-wide default (which the text connectors use), so the
@@ -208,13 +255,49 @@ def set_attention_backend(module: Any, backend: str) -> None:
     from diffusers.models.attention import AttentionModuleMixin
     from diffusers.models.attention_dispatch import AttentionBackendName
 
-    chosen = AttentionBackendName(backend)
+    chosen = AttentionBackendName(backend) if backend is not None else None
+    changed = 0
     for name, sub in module.named_modules():
         if not isinstance(sub, AttentionModuleMixin) or name.rsplit(".", 1)[-1] in MASKED_ATTENTION:
             continue
         processor = getattr(sub, "processor", None)
         if processor is not None and hasattr(processor, "_attention_backend"):
+            changed += processor._attention_backend != chosen
             processor._attention_backend = chosen
+    return changed
+
+
+def drop_runtime_speedups(components: Mapping[str, Any], report: SpeedupReport, why: str) -> list[str]:
+    """After a generation failed with fp8 or an attention backend in place (they apply without
+    error but can fail in their first kernel): take both out of the transformers, say why in
+    ``report``, and return what was dropped (empty: neither was in place, the failure is another)."""
+    dropped = []
+    for name, module in _distinct_transformers(components):
+        if set_attention_backend(module, None):
+            dropped.append(f"{name}: attention backend")
+        if dequantize_fp8(module):
+            dropped.append(f"{name}: fp8")
+    for what in dropped:
+        report.applied = [line for line in report.applied if not line.startswith(what)]
+        report.skip(f"{what} failed {why}; running without it")
+    return dropped
+
+
+def _distinct_transformers(components: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    seen: set[int] = set()
+    found = []
+    for name in TRANSFORMERS:
+        module = components.get(name)
+        if module is not None and id(module) not in seen:
+            seen.add(id(module))
+            found.append((name, module))
+    return found
+
+
+def _describe(exc: BaseException) -> str:
+    from takeone.models.common import describe
+
+    return describe(exc)
 
 
 # --- feature caches --------------------------------------------------------------------
@@ -286,7 +369,12 @@ def _compile(name: str, module: Any, speedups: Speedups, device: torch.device, r
 
     config: Any = torch._dynamo.config
     config.recompile_limit = max(int(config.recompile_limit), RECOMPILE_LIMIT)
-    compile_blocks(module, speedups)
+    try:
+        compile_blocks(module, speedups)
+    except Exception as exc:  # noqa: BLE001 - an unknown backend or mode: costs speed, never the worker
+        uncompile({name: module})
+        report.skip(f"{name}: torch.compile could not be set up ({_describe(exc)}); running uncompiled")
+        return
     report.compiled = True
     report.apply(f"{name}: regional torch.compile ({speedups.compile_backend}, mode {speedups.compile_mode})")
 

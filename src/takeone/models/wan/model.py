@@ -60,7 +60,7 @@ from takeone.models.wan.decode import (
     wan_frame_chunks,
     wan_frame_count,
 )
-from takeone.models.wan.recipe import WanSampling
+from takeone.models.wan.recipe import WanSampling, expert_guidance
 
 if TYPE_CHECKING:
     from takeone.models.wan.load import WanSources
@@ -159,6 +159,7 @@ class WanModel(VideoModel):
         pipe = self.pipeline(recipe.pipeline)
         assert isinstance(recipe.sampling, WanSampling)  # checked by generate
         apply_boundary(pipe, recipe.sampling.boundary_ratio)
+        apply_flow_shift(pipe, recipe.sampling.flow_shift)
         if self.offload and self._placed != recipe.pipeline:
             # Re-hook for this pipeline's components (shared ones included) before it runs.
             pipe.enable_model_cpu_offload(device=self.device)
@@ -175,6 +176,13 @@ def apply_boundary(pipe: Pipeline, ratio: float | None) -> None:
     pipe.register_to_config(boundary_ratio=ratio)
 
 
+def apply_flow_shift(pipe: Pipeline, shift: float | None) -> None:
+    """Give the pipeline a scheduler with the recipe's flow shift (``None``: the checkpoint's)."""
+    if shift is None or pipe.scheduler.config.get("flow_shift") == shift:
+        return
+    pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, flow_shift=shift)
+
+
 def arguments(
     task: VideoTask, recipe: Recipe, seed: int, progress: ProgressFn, should_cancel: CancelFn
 ) -> dict[str, Any]:
@@ -187,7 +195,7 @@ def arguments(
         "width": recipe.gen_width,
         "num_frames": recipe.gen_frames,
         "num_inference_steps": recipe.steps,
-        "guidance_scale": recipe.guidance_scale,
+        **guidance_arguments(recipe),
         "max_sequence_length": recipe.max_sequence_length,
         "generator": seeded_generator(seed),
         "callback_on_step_end": step_callback(progress, should_cancel),
@@ -195,6 +203,12 @@ def arguments(
         "return_dict": True,
         **conditioning(task, recipe),
     }
+
+
+def guidance_arguments(recipe: Recipe) -> dict[str, Any]:
+    """``guidance_scale`` and, for two-expert recipes with per-expert scales, ``guidance_scale_2``."""
+    high, low = expert_guidance(recipe)
+    return {"guidance_scale": high} if low is None else {"guidance_scale": high, "guidance_scale_2": low}
 
 
 def conditioning(task: VideoTask, recipe: Recipe) -> dict[str, Any]:

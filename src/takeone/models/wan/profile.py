@@ -19,10 +19,13 @@ Recipe choices, and why:
   720x1280, and 960x960 for 1:1, the same token count as 1280x720) and deliver 1280x720,
   720x1280, 720x720. Wan's 720p is its maximum; 1080p is not offered.
 - Steps: 40 (Wan's recipe) for ``fast`` and ``standard``; 50 for ``quality``.
-- Guidance: ``guidance`` 0..1 maps linearly onto 1..5 for both experts, so 0.7 and 0.8 give
-  3.8 and 4.2, inside Wan's recommended 3.5..4 band, and 0 turns classifier-free guidance
-  off (half the cost). Wan's own T2V recipe uses 4.0 / 3.0 for the high / low-noise experts;
-  we use one value for both.
+- Guidance: ``guidance`` 0..1 maps linearly onto 1..5; at the default 0.5 (3.0) each expert
+  gets Wan's reference scale: text to video 4.0 (high-noise expert) and 3.0 (low-noise), image
+  to video 3.5 and 3.5; other values scale both alike (0 still turns classifier-free guidance
+  off, at half the cost; see :func:`takeone.models.wan.recipe.expert_guidance`). FLF2V (one
+  expert) takes the mapped value as it is.
+- Scheduler shift: Wan's reference 12 for text to video and 5 for image to video (the
+  diffusers repos ship 3.0); FLF2V keeps its checkpoint's.
 - A task without a negative prompt gets Wan's reference default one (in Chinese, as Wan
   was trained with it).
 - Wan makes no audio: a task asking for audio is refused with a 400 naming ``audio``.
@@ -75,8 +78,15 @@ _QUALITIES: Mapping[Tier, tuple[int, Mapping[str, Size]]] = {
     "standard": (40, SIZES_720P),
     "quality": (50, SIZES_720P),
 }
+# Wan 2.2's reference (its generate.py configs): T2V guides the high-noise expert at 4.0 and the
+# low-noise one at 3.0 with sample shift 12; I2V 3.5 and 3.5 with shift 5. The diffusers repos'
+# schedulers carry shift 3.0. FLF2V (Wan 2.1, one expert) keeps its checkpoint's scheduler.
+EXPERT_GUIDANCE: Mapping[str, tuple[float, float]] = {"t2v": (4.0, 3.0), "i2v": (3.5, 3.5)}
+FLOW_SHIFTS: Mapping[str, float] = {"t2v": 12.0, "i2v": 5.0}
 SAMPLING: Mapping[str, WanSampling] = {
-    pipeline: WanSampling(boundary_ratio=BOUNDARY_RATIOS.get(pipeline)) for pipeline in REPOS
+    pipeline: WanSampling(boundary_ratio=BOUNDARY_RATIOS.get(pipeline), expert_guidance=EXPERT_GUIDANCE.get(pipeline),
+                          flow_shift=FLOW_SHIFTS.get(pipeline))
+    for pipeline in REPOS
 }
 
 

@@ -145,21 +145,22 @@ def test_temporally_tiled_decode_equals_the_pipeline(
 
 
 def test_models_decode_in_the_references_tiles(ltx2_model: Ltx2Model) -> None:
-    """512 px tiles overlapping by 64, 64-frame tiles overlapping by 24 (diffusers: 16 / 8)."""
+    """Lightricks' current helpers: 768 px tiles overlapping by 64, 80-frame tiles overlapping
+    by 24 (diffusers: 16 / 8)."""
     vae = ltx2_model.components["vae"]
-    assert TemporalTiles.of(vae) == TemporalTiles(latent_size=8, latent_stride=5, stride=40, blend=24)
+    assert TemporalTiles.of(vae) == TemporalTiles(latent_size=10, latent_stride=7, stride=56, blend=24)
     space = (vae.tile_sample_min_width, vae.tile_sample_stride_width, vae.tile_sample_min_height,
              vae.tile_sample_stride_height)
-    assert space == (512, 448, 512, 448)
+    assert space == (768, 704, 768, 704)
 
 
-def test_a_long_clip_decodes_in_64_frame_tiles_equal_to_the_pipeline(
+def test_a_long_clip_decodes_in_80_frame_tiles_equal_to_the_pipeline(
     model: Ltx2Model, recipe: Recipe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """81 frames (11 latent frames) tiled: two 64-frame tiles, handed over as 41 + 40 frames."""
-    long = dataclasses.replace(recipe, gen_frames=81, vae_tiling=True)
+    """97 frames (13 latent frames) tiled: two 80-frame tiles, handed over as 57 + 40 frames."""
+    long = dataclasses.replace(recipe, gen_frames=97, vae_tiling=True)
     chunks = assert_same_as_pipeline(model, long, monkeypatch)
-    assert [len(chunk) for chunk in chunks] == [41, 40]
+    assert [len(chunk) for chunk in chunks] == [57, 40]
 
 
 def test_spatial_tiles_inside_temporal_tiles_equal_the_pipeline(

@@ -33,8 +33,8 @@ def expected(task: VideoTask) -> dict[str, Any]:
     return {
         "pipeline": {"t2v": "t2v", "i2v": "i2v", "flf2v": "condition"}[task.kind],
         "stage1_transformer": "transformer_full" if quality else "transformer",
-        "steps": 30 if quality else 8,
-        "sigmas": pytest.approx(full_model_schedule(30)) if quality else DISTILLED_SIGMAS,
+        "steps": 40 if quality else 8,
+        "sigmas": pytest.approx(full_model_schedule(40)) if quality else DISTILLED_SIGMAS,
         "output": (P720 if task.tier == "fast" else P1080)[task.aspect_ratio or ""],
         "frames": FRAMES[task.seconds],
         "audio": task.audio,
@@ -159,7 +159,7 @@ def test_scaled_profile_changes_sizes_only() -> None:
 def test_quality_schedule_is_the_references_fixed_one() -> None:
     recipe = get_profile("ltx-2").recipe_for(VideoTask(kind="i2v", tier="quality", first_frame="a.png"))
     sampling = ltx2_sampling(recipe)
-    assert sampling.sigmas == pytest.approx(full_model_schedule(30)) and recipe.steps == 30
+    assert sampling.sigmas == pytest.approx(full_model_schedule(40)) and recipe.steps == 40  # as the reference
     assert sampling.sigmas is not None and sampling.sigmas[0] == 1.0 and sampling.sigmas[-1] == pytest.approx(0.1)
 
 

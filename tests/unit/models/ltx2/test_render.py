@@ -115,9 +115,9 @@ def test_every_recipe_renders(
     assert (info.width, info.height, info.frames, info.has_audio, info.seed) == (width, height, frames, has_audio, 7)
     total = recipe.steps + 3 + 1  # stage 1, 3 distilled stage-2 steps, then decode and MP4
     assert calls == [(done, total) for done in range(1, total + 1)]
-    # Quality: 30 full-model steps, each a CFG pair (one batched pass) + STG + modality pass.
+    # Quality: 40 full-model steps, each a CFG pair (one batched pass) + STG + modality pass.
     quality = case.tier == "quality"
-    full_passes = 30 * 3 if quality else 0
+    full_passes = 40 * 3 if quality else 0
     distilled_passes = 3 if quality else 8 + 3
     # The prompt is encoded once per job (twice when guided: prompt and negative prompt).
     text_passes = 2 if quality else 1
@@ -163,7 +163,7 @@ def test_quality_stage_one_runs_the_references_fixed_schedule_at_any_size(
     task = VideoTask(kind="t2v", tier="quality", prompt="a fox", aspect_ratio=aspect_ratio, seed=2)
     recipe = scaled_ltx2.recipe_for(task)
     steps = stage_timesteps(ltx2_model, "transformer_full", lambda: ltx2_model.generate(task, recipe, ignore, never))
-    assert steps == pytest.approx([1000 * sigma for sigma in full_model_schedule(30)], rel=1e-5)
+    assert steps == pytest.approx([1000 * sigma for sigma in full_model_schedule(40)], rel=1e-5)
 
 
 def test_distilled_sigmas_are_used_unshifted(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:

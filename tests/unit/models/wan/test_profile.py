@@ -56,7 +56,9 @@ def test_real_recipe_table(request_: VideoTask) -> None:
     assert (recipe.gen_width, recipe.gen_height) == gen_sizes[request_.aspect_ratio or ""]
     assert (recipe.output_width, recipe.output_height) == OUTPUT[request_.aspect_ratio or ""]
     assert (recipe.gen_frames, recipe.output_frames, recipe.output_fps) == (gen_frames, output_frames, 16)
-    assert (recipe.steps, recipe.sampling, recipe.audio) == (steps, WanSampling(BOUNDARY[pipeline]), False)
+    expert_guidance = {"t2v": (4.0, 3.0), "i2v": (3.5, 3.5)}.get(pipeline)
+    sampling = WanSampling(BOUNDARY[pipeline], expert_guidance, {"t2v": 12.0, "i2v": 5.0}.get(pipeline))
+    assert (recipe.steps, recipe.sampling, recipe.audio) == (steps, sampling, False)
     assert recipe.license == "Apache-2.0" and recipe.max_sequence_length == 512
     assert_wan_valid(recipe)
 
@@ -126,3 +128,19 @@ def test_a_task_may_leave_fps_to_the_profile_or_ask_for_its_rate() -> None:
     assert get_profile("wan-2.2").recipe_for(dataclasses.replace(task, fps=16)).output_frames == 81
     with pytest.raises(InvalidRequest, match="must be 16"):
         get_profile("wan-2.2").recipe_for(dataclasses.replace(task, fps=24))
+
+
+@pytest.mark.parametrize(("kind", "position", "scales"), [
+    ("t2v", 0.5, (4.0, 3.0)), ("i2v", 0.5, (3.5, 3.5)),  # Wan 2.2's reference at the default guidance
+    ("t2v", 0.0, (1.0, 1.0)), ("t2v", 1.0, (7.0, 5.0)), ("i2v", 0.75, (4.75, 4.75)),
+    ("flf2v", 0.5, (3.0, None)),  # one expert: the mapped scale as it is
+])  # fmt: skip
+def test_each_expert_gets_the_references_guidance(kind: str, position: float, scales: tuple[float, Any]) -> None:
+    from takeone.models.wan.recipe import expert_guidance, wan_sampling
+
+    first, last = ("a.png" if kind != "t2v" else None), ("b.png" if kind == "flf2v" else None)
+    request = VideoTask(kind=kind, first_frame=first, last_frame=last, guidance=position)  # type: ignore[arg-type]
+    recipe = get_profile("wan-2.2").recipe_for(request)
+    assert expert_guidance(recipe) == pytest.approx(scales) if scales[1] else expert_guidance(recipe) == scales
+    shift = {"t2v": 12.0, "i2v": 5.0, "flf2v": None}[kind]
+    assert wan_sampling(recipe).flow_shift == shift

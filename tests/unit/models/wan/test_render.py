@@ -185,12 +185,18 @@ def test_both_experts_denoise_split_at_the_boundary(
 ) -> None:
     first = make_png(64, 64) if kind == "i2v" else None
     request = VideoTask(kind=kind, first_frame=first, seed=1)
-    recipe = wan_profile.recipe_for(request)
+    recipe = dataclasses.replace(wan_profile.recipe_for(request), steps=4)
     pipe = wan_model.pipeline(recipe.pipeline)
     with count_calls(pipe.transformer) as high, count_calls(pipe.transformer_2) as low:
         wan_model.generate(request, recipe, ignore, never)
-    # 2 steps with classifier-free guidance: one step per expert, two passes per step.
-    assert (high, low) == ([2], [2]) and pipe.config.boundary_ratio == boundary
+    # Steps at or above the boundary go to the high-noise expert, two passes each (guidance).
+    timesteps = pipe.scheduler.timesteps
+    above = int((timesteps >= boundary * pipe.scheduler.config.num_train_timesteps).sum())
+    assert 0 < above < 4 and (high, low) == ([2 * above], [2 * (4 - above)])
+    assert pipe.config.boundary_ratio == boundary
+    # Wan 2.2's reference scales per expert and scheduler shift (the repos ship shift 3.0).
+    expected = {"t2v": ((4.0, 3.0), 12.0), "i2v": ((3.5, 3.5), 5.0)}[kind]
+    assert ((pipe._guidance_scale, pipe._guidance_scale_2), pipe.scheduler.config.flow_shift) == expected
 
 
 @pytest.fixture(scope="session")
