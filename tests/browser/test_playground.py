@@ -289,3 +289,110 @@ def test_phone_width_keyboard_and_labels(browser: Any, pg_server: Server, api_ke
         page.screenshot(path=str(artifacts / "playground-phone.png"), full_page=True)
     finally:
         context.close()
+
+
+def wait_hosted(url: str, headers: dict[str, str], done: tuple[str, ...]) -> dict[str, Any]:
+    """Poll another dialect's status URL until its status is one of ``done``."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        body = httpx.get(url, headers=headers, timeout=30).json()
+        if body["status"] in done:
+            return dict(body)
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not finish in 90 s")
+
+
+@pytest.mark.timeout(180)
+def test_history_shows_replicate_and_fal_requests(page: Page, pg_server: Server,
+                                                  api_key: str) -> None:
+    bearer = {"Authorization": f"Bearer {api_key}"}
+    made = httpx.post(pg_server.url + "/v1/predictions", headers=bearer, timeout=30, json={
+        "version": "kwaivgi/kling-v2.6", "input": {
+            "prompt": "a heron lifts off a misty lake", "duration": 5, "aspect_ratio": "9:16",
+            "mode": "pro", "generate_audio": False, "seed": 21}})
+    assert made.status_code == 201, made.text
+    prediction = made.json()
+    fal_key = {"Authorization": f"Key {api_key}"}
+    queued = httpx.post(pg_server.url + "/fal/fal-ai/ltx-2/text-to-video/fast", headers=fal_key,
+                        timeout=30, json={"prompt": "neon rain on a city street", "duration": 6})
+    assert queued.status_code == 200, queued.text
+    fal_id = queued.json()["request_id"]
+    assert wait_hosted(prediction["urls"]["get"], bearer, ("succeeded", "failed"))["status"] == "succeeded"
+    assert wait_hosted(queued.json()["status_url"], fal_key, ("COMPLETED",)).get("error") is None
+
+    open_playground(page, api_key)
+    heron = page.locator(".history-item", has_text="a heron lifts off a misty lake")
+    rain = page.locator(f'.history-item[data-request-id="{fal_id}"]')
+    expect(heron).to_have_attribute("data-dialect", "replicate")
+    expect(heron.locator(".badge").first).to_have_text("COMPLETED")
+    expect(heron.locator(".dialect-tag")).to_have_text("Replicate")
+    expect(heron.locator("strong")).to_have_text("kwaivgi/kling-v2.6")
+    expect(heron.locator(".history-route")).to_have_text("POST /v1/predictions")
+    expect(heron).to_contain_text("5 s · 9:16 · mode pro · seed 21")
+    expect(rain.locator(".dialect-tag")).to_have_text("fal queue")
+    expect(rain.locator(".history-route")).to_have_text("POST /fal/fal-ai/ltx-2/text-to-video/fast")
+    expect(rain).to_contain_text("neon rain on a city street")
+    expect(rain.get_by_role("button", name=re.compile("^Open"))).to_be_hidden()
+    for item in (heron, rain):  # the MP4 each made, from a signed link
+        href = item.get_by_role("link", name=re.compile("^Video of request")).get_attribute("href")
+        assert href is not None and href.startswith(pg_server.url + "/files/")
+        video = httpx.get(href, timeout=30)
+        assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+
+    # Replicate's kling-v2.6 "pro" is Segmind's kling-2.6 form, filled in as it was sent.
+    heron.get_by_role("button", name=re.compile("^Replay")).click()
+    expect(page.get_by_label("Endpoint")).to_have_value("kling-2.6")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("a heron lifts off a misty lake")
+    expect(page.locator("#f-aspect_ratio option:checked")).to_have_text("9:16")
+    expect(page.locator("#f-duration option:checked")).to_have_text("5")
+    expect(page.locator("#f-generate_audio")).not_to_be_checked()
+    expect(page.locator("#f-seed")).to_have_value("21")
+    expect(page.locator("#announce")).to_contain_text("made through Replicate, as kling-2.6")
+    # LTX-2 fast text to video is no Segmind form's: Replay says why instead.
+    rain.get_by_role("button", name=re.compile("^Replay")).click()
+    expect(page.locator("#form-error")).to_contain_text(
+        f"Request {fal_id[:8]} cannot be replayed in a Segmind form: no Segmind form makes the same video")
+    expect(page.locator("#form-error")).to_contain_text("kling-2.6: mode: Input should be 'pro' (got 'std')")
+
+
+@pytest.mark.timeout(240)
+def test_copy_as_code_for_replicate_fal_and_runpod_runs(page: Page, pg_server: Server, api_key: str,
+                                                        tmp_path: Path) -> None:
+    open_playground(page, api_key)
+    choose(page, "kling-2.6")
+    page.get_by_label("Prompt", exact=True).fill("a paper boat drifts down a gutter")
+    page.locator("#f-duration").select_option(label="5")
+    page.locator("#f-aspect_ratio").select_option(label="1:1")
+    page.locator("#f-seed").fill("77")
+    page.get_by_role("button", name="Copy as code").click()
+    kinds = ("replicate", "fal", "runpod")
+    code = {kind: page.locator(f'.snippet[data-kind="{kind}"] code').inner_text() for kind in kinds}
+    assert 'client.run("kwaivgi/kling-v2.6"' in code["replicate"]
+    assert 'fal_client.subscribe("fal-ai/kling-video/v2.6/pro/text-to-video"' in code["fal"]
+    assert "# fal's Kling takes no seed: left out." in code["fal"]
+    assert 'runpod.Endpoint("standard"' in code["runpod"]
+    env = dict(os.environ, TAKEONE_API_KEY=api_key, TAKEONE_KEY=api_key)
+    env.pop("FAL_QUEUE_RUN_HOST", None)
+
+    for kind in kinds:  # each prints the MP4's link first
+        printed = _run([sys.executable, "-c", code[kind]], tmp_path, env)
+        assert printed.strip().startswith(pg_server.url + "/files/"), (kind, printed)
+    history = api(pg_server, api_key, "GET", "/v2/requests?limit=3").json()["requests"]
+    assert sorted(item["dialect"] for item in history) == sorted(kinds)
+    for item in history:  # the same video as the form's: each replays into it
+        assert item["status"] == "COMPLETED" and item["replay_endpoint"] == "kling-2.6", item
+        assert item["params"]["prompt"] == "a paper boat drifts down a gutter"
+        assert item["params"]["aspect_ratio"] == "1:1" and item["params"]["duration"] == 5
+    assert {item["dialect"]: item["seed"] for item in history if item["dialect"] != "fal"} == {
+        "replicate": 77, "runpod": 77}
+
+    # An uploaded first frame travels as each client takes files.
+    choose(page, "kling-2.1")
+    page.locator("#f-image-file").set_input_files(
+        {"name": "first.png", "mimeType": "image/png", "buffer": png_bytes((320, 240))})
+    expect(page.locator('.snippet[data-kind="runpod"] code')).to_contain_text('image_file("first.png")')
+    code = {kind: page.locator(f'.snippet[data-kind="{kind}"] code').inner_text() for kind in kinds}
+    assert '"start_image": open("first.png", "rb")' in code["replicate"]
+    assert 'file_encoding_strategy="base64"' in code["replicate"]
+    assert '"image_url": fal_client.encode_file("first.png")' in code["fal"]
+    assert "fal-ai/kling-video/v2.1/pro/image-to-video" in code["fal"]

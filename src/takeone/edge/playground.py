@@ -3,8 +3,10 @@
 ``install(app)`` adds the page at ``/`` and ``/playground``, its static files under
 ``/playground/static/`` (plain HTML, CSS and ES modules shipped in this package: no build step,
 nothing fetched from a CDN), and ``GET /v2/requests?limit=N``, a takeone extension of the
-Segmind API: the calling key's most recent requests, newest first, each with what it takes to
-send it again (its body fields, and signed links to the images it was made with).
+Segmind API: the calling key's most recent requests through every dialect, newest first, each
+with the route it came in by, its status and video link, and what it takes to send it again
+through a Segmind form (its body fields, and signed links to the images it was made with), or
+why no Segmind form makes the same video.
 
 The page builds its forms from the server's own ``/openapi.json`` and talks to the queued API
 like any other client, with the key the user typed (kept in the tab's session storage).
@@ -17,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,10 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from takeone.core.errors import InvalidRequest
-from takeone.core.jobs import Job
+from takeone.core.jobs import Job, JobStatus
+from takeone.core.task import VideoTask
+from takeone.edge.dialects.hosted import short_id
+from takeone.edge.dialects.openai.video import public_id as openai_id
 from takeone.edge.dialects.segmind.registry import ENDPOINTS, MODE_OF_TIER, EndpointSpec
 from takeone.edge.dialects.segmind.routes import base_url
 from takeone.edge.schemas import ERRORS, Status
@@ -55,7 +61,9 @@ class HistoryItem(BaseModel):
     """One request of the key's history, with what it takes to send it again."""
 
     request_id: str
-    endpoint: str = Field(description="The model slug, as in POST /v2/{slug}.")
+    endpoint: str = Field(
+        description="The model slug, as in POST /v2/{slug}, for a Segmind request; for another"
+        " dialect's, the model (or RunPod endpoint, or Kling task kind) it named.")
     status: Status
     created_at: float = Field(description="When it was accepted (Unix seconds).")
     finished_at: float | None = Field(None, description="When it ended (Unix seconds).")
@@ -67,6 +75,20 @@ class HistoryItem(BaseModel):
     images: dict[str, str] = Field(
         description="Image field -> signed, expiring link to the image it was made with (PNG).")
     seed: int | None = Field(None, description="The seed the video was made with, once known.")
+    dialect: str = Field("segmind", description="The API it came in by: segmind, openai, kling,"
+                         " replicate, fal or runpod.")
+    route: str = Field("", description="The request that made it, e.g. POST /v1/predictions.")
+    dialect_id: str = Field("", description="Its id in that dialect's own answers.")
+    status_url: str = Field("", description="Where that dialect answers its status.")
+    output: str | None = Field(None, description="A signed, expiring link to the MP4 once"
+                               " it is COMPLETED.")
+    replay_endpoint: str | None = Field(
+        None, description="The Segmind slug whose form params and images fill to make the same"
+        " video again (the endpoint itself for a Segmind request); null when none does.")
+    replay_error: str | None = Field(
+        None, description="Why no Segmind form makes the same video (when replay_endpoint is"
+        " null); params then hold its settings in Segmind's field names, and images are keyed"
+        " by role (first_frame, last_frame).")
 
 
 class HistoryBody(BaseModel):
@@ -98,7 +120,7 @@ async def page() -> FileResponse:
 async def history(request: Request, response: Response) -> HistoryBody:
     services: Services = request.app.state.services
     key = await authenticate(services, request)
-    jobs = await services.store.jobs_for_key(key.id, "segmind", _limit(request))
+    jobs = await services.store.recent_for_key(key.id, _limit(request))
     response.headers["x-remaining-credits"] = f"{await services.store.balance(key.id):g}"
     base = base_url(services, request)
     expires = services.clock() + services.settings.link_ttl_s
@@ -114,36 +136,129 @@ def _limit(request: Request) -> int:
     return int(raw)
 
 
+# Task fields a replay must give back, by their names in the Segmind forms.
+SEGMIND_NAMES = {"kind": "the kind of video", "tier": "the tier", "seconds": "duration",
+                 "aspect_ratio": "aspect_ratio", "audio": "generate_audio", "seed": "seed",
+                 "prompt": "prompt", "negative_prompt": "negative_prompt",
+                 "guidance": "cfg_scale"}
+
+
 def _item(services: Services, base: str, expires: float, job: Job) -> HistoryItem:
-    spec = ENDPOINTS.get(job.route)
     seed = job.metrics.get("seed", job.task.seed)
+    slug, replay_error = _replay_slug(job)
+    spec = ENDPOINTS.get(slug) if slug else None
+    route, dialect_id, status_path = _where(job)
+    output = None
+    if job.status is JobStatus.COMPLETED and job.output is not None:
+        output = services.blobs.url(job.output, base, expires)
     return HistoryItem(
-        request_id=job.id, endpoint=job.route, status=job.status.value,
+        request_id=job.id, endpoint=_endpoint(job), status=job.status.value,
         created_at=job.created_at, finished_at=job.finished_at, progress=round(job.progress, 4),
         error=job.error, blocking=job.blocking,
-        params=_params(spec, job) if spec else {},
-        images=_images(services, spec, job, base, expires) if spec else {},
-        seed=seed if isinstance(seed, int) else None)
+        params=_params(spec, job.task) if spec else _values(job.task),
+        images=_images(services, spec, job, base, expires),
+        seed=seed if isinstance(seed, int) else None,
+        dialect=job.dialect, route=route, dialect_id=dialect_id, status_url=base + status_path,
+        output=output, replay_endpoint=slug, replay_error=replay_error)
 
 
-def _params(spec: EndpointSpec, job: Job) -> dict[str, Any]:
-    """The endpoint's body fields back from the neutral task (the inverse of
-    :meth:`EndpointSpec.to_task`), images aside."""
-    task = job.task
+def _endpoint(job: Job) -> str:
+    if job.dialect == "segmind":
+        return job.route
+    name = job.meta.get("model") or job.meta.get("endpoint")
+    return str(name) if name else job.route
+
+
+def _where(job: Job) -> tuple[str, str, str]:
+    """The request that made ``job``, its id in its dialect, and that dialect's status path."""
+    dialect, route, meta = job.dialect, job.route, job.meta
+    if dialect == "openai":
+        public = openai_id(job.id)
+        return "POST /v1/videos", public, f"/v1/videos/{public}"
+    if dialect == "kling":
+        return f"POST /v1/videos/{route}", job.id, f"/v1/videos/{route}/{job.id}"
+    if dialect == "replicate":
+        public = short_id(job.id)
+        return "POST /v1/predictions", public, f"/v1/predictions/{public}"
+    if dialect == "fal":
+        return (f"POST /fal/{meta.get('model', '')}", job.id,
+                f"/fal/{meta.get('app', '')}/requests/{job.id}/status")
+    if dialect == "runpod":
+        endpoint = meta.get("endpoint", "")
+        return (f"POST /runpod/v2/{endpoint}/run", job.id,
+                f"/runpod/v2/{endpoint}/status/{job.id}")
+    version = "v1" if job.blocking else "v2"
+    return f"POST /{version}/{route}", job.id, f"/v2/requests/{job.id}/status"
+
+
+def _replay_slug(job: Job) -> tuple[str | None, str | None]:
+    """The Segmind endpoint whose form makes the same video as ``job``, or why none does.
+
+    A Segmind request replays through its own endpoint. Another dialect's is tried on each
+    endpoint: its settings in that endpoint's fields must validate there and give back the
+    same task (tier, length, shape, sound, prompts, guidance, seed and input images)."""
+    if job.dialect == "segmind":
+        return (job.route, None) if job.route in ENDPOINTS else (None, f"unknown endpoint {job.route!r}")
+    reasons = []
+    for slug, spec in ENDPOINTS.items():
+        reason = _mismatch(spec, job.task)
+        if reason is None:
+            return slug, None
+        reasons.append(f"{slug}: {reason}")
+    return None, "no Segmind form makes the same video (" + "; ".join(reasons) + ")"
+
+
+def _mismatch(spec: EndpointSpec, task: VideoTask) -> str | None:
+    """Why ``spec``'s form cannot make ``task`` (None when it can)."""
+    roles = spec.roles()
+    for role in task.inputs():
+        if role not in roles.values():
+            return f"it takes no {role.replace('_', ' ')} image"
+    if task.size is not None:
+        return f"it takes an aspect_ratio, not an exact size ({task.size})"
+    if task.fps is not None:
+        return f"it takes no frame rate ({task.fps} fps)"
+    placeholders = {field: f"https://input.invalid/{role}.png"
+                    for field, role in roles.items() if role in task.inputs()}
+    try:
+        body = spec.parse(json.dumps({**_params(spec, task), **placeholders}).encode())
+        made = spec.to_task(body, {field: task.inputs()[roles[field]] for field in placeholders})
+    except InvalidRequest as exc:
+        return str(exc)
+    if task.audio and not spec.audio_field:
+        return "it makes no sound, and this video has sound"
+    for name, field in SEGMIND_NAMES.items():
+        want, got = getattr(task, name), getattr(made, name)
+        if want != got:
+            return f"{field} would be {got!r}, not {want!r}"
+    return None
+
+
+def _values(task: VideoTask) -> dict[str, Any]:
+    """The task's settings in Segmind's field names (every endpoint's fields together)."""
     values: dict[str, Any] = {
         "prompt": task.prompt, "negative_prompt": task.negative_prompt,
         "cfg_scale": task.guidance, "mode": MODE_OF_TIER[task.tier],
-        "aspect_ratio": task.aspect_ratio, "duration": task.seconds, "seed": task.seed}
+        "aspect_ratio": task.aspect_ratio, "duration": task.seconds, "seed": task.seed,
+        "generate_audio": task.audio}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _params(spec: EndpointSpec, task: VideoTask) -> dict[str, Any]:
+    """The endpoint's body fields back from the neutral task (the inverse of
+    :meth:`EndpointSpec.to_task`), images aside."""
+    values = _values(task)
     if spec.audio_field:
         values[spec.audio_field] = task.audio
     fields = spec.schema.model_fields
-    return {name: value for name, value in values.items() if name in fields and value is not None}
+    return {name: value for name, value in values.items() if name in fields}
 
 
-def _images(services: Services, spec: EndpointSpec, job: Job, base: str,
+def _images(services: Services, spec: EndpointSpec | None, job: Job, base: str,
             expires: float) -> dict[str, str]:
-    """Signed links to the input images, by the endpoint's field names. Retention deletes a
-    job's inputs with its record, so a listed job still has them."""
+    """Signed links to the input images, by the endpoint's field names (by role without
+    one). Retention deletes a job's inputs with its record, so a listed job still has them."""
     inputs = job.task.inputs()
+    names = spec.roles() if spec else {role: role for role in inputs}
     return {field: services.blobs.url(inputs[role], base, expires)
-            for field, role in spec.roles().items() if role in inputs}
+            for field, role in names.items() if role in inputs}

@@ -6,7 +6,8 @@ import { snippets } from "./snippets.js";
 
 const POLL_MS = 500;
 const HISTORY_LIMIT = 20;
-const SNIPPET_TITLES = { requests: "Python (requests)", segmind: "Python (segmind SDK)", curl: "curl" };
+const SNIPPET_TITLES = { requests: "Python (requests)", segmind: "Python (segmind SDK)", curl: "curl",
+  replicate: "Python (replicate)", fal: "Python (fal_client)", runpod: "Python (runpod)" };
 
 const $ = (id) => document.getElementById(id);
 const state = { endpoints: [], form: null, job: null };
@@ -326,9 +327,15 @@ async function loadHistory() {
   }
 }
 
+// The APIs a request can come in by (GET /v2/requests lists them all).
+const DIALECTS = { segmind: "Segmind", openai: "OpenAI Videos", kling: "Kling", replicate: "Replicate",
+  fal: "fal queue", runpod: "RunPod" };
+
 function historyItem(item) {
   const short = item.request_id.slice(0, 8);
   const when = new Date(item.created_at * 1000);
+  const dialect = item.dialect || "segmind";  // a server from before other dialects were listed
+  const segmind = dialect === "segmind";
   const p = item.params;
   const facts = [p.duration && `${p.duration} s`, p.aspect_ratio, p.mode && `mode ${p.mode}`,
     item.seed !== null && `seed ${item.seed}`, Object.keys(item.images).length && "with image",
@@ -338,35 +345,56 @@ function historyItem(item) {
   const open = el("button", { type: "button", class: "secondary small",
     "aria-label": `Open request ${short}` }, "Open");
   replay.addEventListener("click", () => replayRequest(item));
-  replay.hidden = !state.endpoints.some((e) => e.slug === item.endpoint);  // another dialect's
   open.addEventListener("click", () => startJob(item.request_id, false));
-  return el("li", { class: "history-item", "data-request-id": item.request_id },
+  open.hidden = !segmind;  // the queued API reads its own requests only: the others show here
+  const video = item.output
+    ? el("a", { href: item.output, "aria-label": `Video of request ${short}` }, "Video") : null;
+  return el("li", { class: "history-item", "data-request-id": item.request_id,
+    "data-dialect": dialect },
     el("div", { class: "history-line" },
       el("span", { class: `badge status-${item.status.toLowerCase()}` }, item.status),
+      el("span", { class: "dialect-tag" }, DIALECTS[dialect] || dialect),
       el("strong", {}, item.endpoint),
       el("time", { datetime: when.toISOString() }, when.toLocaleString()),
       el("span", { class: "mono" }, short)),
+    item.route ? el("p", { class: "mono history-route" }, item.route) : null,
     p.prompt ? el("p", { class: "history-prompt" }, p.prompt) : null,
     el("p", { class: "help" }, facts.filter(Boolean).join(" · ")),
     item.error ? el("p", { class: "error" }, item.error) : null,
-    el("div", { class: "actions" }, replay, open));
+    el("div", { class: "actions" }, replay, open, video));
+}
+
+/** The Segmind form a request replays in: null, with the reason, when none makes the same video. */
+function replayTarget(item) {
+  const slug = item.replay_endpoint === undefined ? item.endpoint : item.replay_endpoint;
+  if (slug && state.endpoints.some((e) => e.slug === slug)) return { slug };
+  return { slug: null, reason: item.replay_error || `this page has no form for ${item.endpoint}` };
 }
 
 async function replayRequest(item) {
-  buildForm(item.endpoint);
+  const short = item.request_id.slice(0, 8);
+  const { slug, reason } = replayTarget(item);
+  if (!slug) {
+    showFormError(`Request ${short} cannot be replayed in a Segmind form: ${reason}.`);
+    $("request-heading").focus();
+    return;
+  }
+  buildForm(slug);
   const params = { ...item.params };
   if (params.seed === undefined && item.seed !== null) params.seed = item.seed;
   state.form.setValues(params);
   try {
     for (const [name, url] of Object.entries(item.images)) {
       const dataUri = await api.inputImage(url);
-      state.form.useFile(name, dataUri, `${name}-${item.request_id.slice(0, 8)}.png`);
+      state.form.useFile(name, dataUri, `${name}-${short}.png`);
     }
   } catch (err) {
     showFormError(`Could not load the request's images: ${err.message}`);
   }
   refreshCode();
-  $("announce").textContent = `Form filled from request ${item.request_id.slice(0, 8)}.`;
+  const from = (item.dialect || "segmind") === "segmind" ? ""
+    : ` (made through ${DIALECTS[item.dialect] || item.dialect}, as ${slug})`;
+  $("announce").textContent = `Form filled from request ${short}${from}.`;
   $("request-heading").focus();
 }
 

@@ -1,14 +1,18 @@
 // "Copy as code": the request in the form as a `requests` script, a `segmind` SDK call and a
-// curl command. Uploaded images are read from a file of the same name (raw base64 is accepted).
+// curl command, and as the hosted-queue clients' calls (hosted_snippets.js). Uploaded images are
+// read from a file of the same name (raw base64 is accepted).
+
+import { hostedSnippets } from "./hosted_snippets.js";
 
 const KEY_ENV = "TAKEONE_API_KEY";
 
-/** `{requests, segmind, curl}` source texts for POST /v2/{slug} with `body`. */
+/** `{requests, segmind, curl, replicate, fal, runpod}` source texts for POST /v2/{slug} with `body`. */
 export function snippets(origin, slug, body, uploads) {
   return {
     requests: requestsSnippet(origin, slug, body, uploads),
     segmind: segmindSnippet(origin, slug, body, uploads),
     curl: curlSnippet(origin, slug, body, uploads),
+    ...hostedSnippets(origin, slug, body, uploads, KEY_ENV),
   };
 }
 
