@@ -129,7 +129,8 @@ def test_ltx2_is_the_serve_default() -> None:
 
 @pytest.mark.parametrize(
     ("field", "changes"),
-    [("seconds", {"seconds": 7}), ("aspect_ratio", {"aspect_ratio": "4:3"}), ("fps", {"fps": 30}),
+    [("seconds", {"seconds": 21}), ("seconds", {"seconds": 13}), ("aspect_ratio", {"aspect_ratio": "4:3"}),
+     ("fps", {"fps": 30}),
      ("size", {"aspect_ratio": None, "size": "1280x720"})],
 )
 def test_unservable_requests_name_the_field(field: str, changes: dict[str, Any]) -> None:
