@@ -381,6 +381,19 @@ class Profile:
         )
         return dataclasses.replace(recipe, vae_tiling=self._tiled(recipe))
 
+    def recipes_for(self, task: VideoTask) -> tuple[Recipe, ...]:
+        """One recipe per shot, in order (one for a single-shot task). A shot that cannot be
+        served raises ``InvalidRequest`` naming ``shots.<i>.<field>``."""
+        if not task.shots:
+            return (self.recipe_for(task),)
+        recipes = []
+        for index, shot in enumerate(task.shot_tasks()):
+            try:
+                recipes.append(self.recipe_for(shot))
+            except InvalidRequest as exc:
+                raise type(exc)(f"shots.{index}.{exc.field}", exc.value, exc.reason) from None
+        return tuple(recipes)
+
     def _tiled(self, recipe: Recipe) -> bool:
         """``speedups.vae_tiling`` "on"/"off" force it; "auto" tiles above ``vae_tiling_above``
         generated pixels x frames, where a one-pass decode would not fit beside the weights."""
