@@ -137,3 +137,20 @@ def test_keys_credits_and_slugs_answer_as_the_seeds_do(server: Server) -> None:
     assert _post(server, "kling-3-text2video", {"prompt": "x"}).status_code == 404
     scoped = server.key(10.0, scopes=["kling-2.6"])
     assert _post(server, "kling-2.5-turbo", {"prompt": "x"}, scoped).status_code == 403
+
+
+def test_openapi_describes_the_new_routes(server: Server) -> None:
+    doc = httpx.get(server.url + "/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    for slug, schema in (("kling-2.5-turbo", "Kling25TurboInput"), (STANDARD, "Kling3Input"), (PRO, "Kling3Input")):
+        for version in ("v1", "v2"):
+            body = doc["paths"][f"/{version}/{slug}"]["post"]["requestBody"]["content"]["application/json"]
+            assert body["schema"]["$ref"].endswith(f"/{schema}")
+    kling3 = schemas["Kling3Input"]["properties"]
+    assert (kling3["duration"]["minimum"], kling3["duration"]["maximum"], kling3["duration"]["default"]) == (3, 15, 5)
+    assert kling3["cfg_scale"]["default"] == 0.5 and kling3["generate_audio"]["default"] is True
+    shots = next(b for b in kling3["multi_prompt"]["anyOf"] if b.get("type") == "array")
+    assert shots["maxItems"] == 5 and shots["items"]["$ref"].endswith("/ShotInput")
+    assert schemas["ShotInput"]["properties"]["prompt"]["maxLength"] == 512
+    turbo = schemas["Kling25TurboInput"]["properties"]
+    assert (turbo["cfg_scale"]["default"], turbo["duration"]["default"], turbo["mode"]["default"]) == (0.7, 10, "pro")

@@ -46,8 +46,8 @@ def _whole_seconds(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[int, BeforeValidator(_whole_seconds), Field(ge=MIN_SECONDS, le=MAX_SECONDS)]
-ShotSeconds = Annotated[int, BeforeValidator(_whole_seconds), Field(ge=1, le=MAX_SECONDS)]
+Seconds = Annotated[int, Field(ge=MIN_SECONDS, le=MAX_SECONDS), BeforeValidator(_whole_seconds)]
+ShotSeconds = Annotated[int, Field(ge=1, le=MAX_SECONDS), BeforeValidator(_whole_seconds)]
 
 
 class ShotInput(BaseModel):
