@@ -60,12 +60,13 @@ def test_kling_2_5_turbo_sdk_with_an_image(server: Server, images: ImageServer) 
     _check(httpx.get(result["output"]).content, 5, "9:16")
 
 
-def test_kling_3_standard_makes_every_duration(server: Server) -> None:
+@pytest.mark.parametrize("slug", [STANDARD, PRO])
+def test_kling_3_makes_every_duration(server: Server, slug: str) -> None:
     """3 to 15 s, each its own length (1:1, silent, blocking: the cheapest tiny clips)."""
     key = server.key(100.0)
     for seconds in range(3, 16):
-        response = _post(server, STANDARD, {"prompt": "fog in a temple", "duration": str(seconds),
-                                            "aspect_ratio": "1:1", "generate_audio": False}, key)
+        response = _post(server, slug, {"prompt": "fog in a temple", "duration": str(seconds),
+                                        "aspect_ratio": "1:1", "generate_audio": False}, key)
         assert response.status_code == 200, (seconds, response.text)
         _check(response.content, seconds, "1:1")
 
