@@ -94,6 +94,16 @@ def test_kling_3_pro_segmind_snippet_and_its_memory_cap(server: Server) -> None:
     _check(response.content, 15, "1:1")
 
 
+def test_kling_3_standard_sdk_run_and_run_sync(server: Server) -> None:
+    key = server.key(10.0)
+    client = segmind.SegmindClient(api_key=key, base_url=server.url + "/v1", timeout=60)
+    result = client.run(STANDARD, prompt="Slow push-in through an empty temple.", duration="3")
+    assert result["status"] == "COMPLETED"
+    _check(httpx.get(result["output"]).content, 3, audio=True)  # generate_audio defaults to true
+    _check(client.run_sync(STANDARD, prompt="fog", duration=4, generate_audio=False).content, 4)
+    assert server.balance(key) == pytest.approx(10 - 3 * 0.56 - 4 * 0.168)
+
+
 def test_kling_3_multi_prompt_is_one_continuous_clip(server: Server) -> None:
     """Three shots through the SDK's run: one MP4 of their summed length, one audio track as
     long as the picture, priced by the total seconds, progress at 100% when done."""
