@@ -96,3 +96,19 @@ def test_shot_tasks_round_trip_through_the_job_record() -> None:
 
     assert VideoTask.from_dict(json.loads(json.dumps(task.to_dict()))) == task
     assert [t.first_frame for t in task.shot_tasks()] == [None, SHOT_FRAME]
+
+
+def test_cancelling_during_a_later_shot_delivers_nothing(
+    tiny_model: VideoModel, tiny_profile: Profile, tmp_path: Path
+) -> None:
+    """A cancel once the second shot has started stops it; the first shot's
+    frames already encoded are thrown away with the partial file."""
+    from takeone.core.errors import JobCancelled
+
+    model = Recording(tiny_model)
+    task = VideoTask(kind="t2v", seconds=3, prompt="x", shots=(Shot("a", 1), Shot("b", 2)))
+    out = tmp_path / "out.mp4"
+    with pytest.raises(JobCancelled):
+        render(model, tiny_profile, task, out, lambda d, t: None, lambda: len(model.calls) >= 2)
+    assert len(model.calls) == 2 and not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".mp4" or ".tmp" in p.name] == []
