@@ -26,7 +26,7 @@ def open_playground(page: Page, key: str, path: str = "/") -> None:
     page.get_by_label("API key", exact=True).fill(key)
     page.get_by_role("button", name="Use key").click()
     expect(page.locator("#key-state")).to_contain_text("Key accepted")
-    expect(page.locator("#endpoint option")).to_have_count(2)
+    expect(page.locator("#endpoint option")).to_have_count(5)
 
 
 def choose(page: Page, slug: str) -> None:
@@ -119,6 +119,31 @@ def test_generate_watch_progress_and_play(page: Page, pg_server: Server, api_key
     expect(first.locator(".badge")).to_have_text("COMPLETED")
     show_a_frame(page)
     page.screenshot(path=str(artifacts / "playground-desktop.png"), full_page=True)
+
+
+@pytest.mark.timeout(120)
+def test_kling_3_multi_prompt_from_the_form(page: Page, pg_server: Server, api_key: str) -> None:
+    """The new routes are in the list, their defaults come from the OpenAPI document, and the
+    multi_prompt field takes JSON: three shots play as one clip of their total length."""
+    open_playground(page, api_key)
+    options = page.locator("#endpoint option").evaluate_all("os => os.map(o => o.value)")
+    assert {"kling-2.5-turbo", "kling-3-standard-text2video", "kling-3-pro-text2video"} <= set(options)
+    choose(page, "kling-3-pro-text2video")
+    expect(page.locator("#f-cfg_scale")).to_have_value("0.5")
+    expect(page.locator("#f-duration")).to_have_value("5")
+    expect(page.locator("#f-multi_prompt-help")).to_contain_text('"duration":5')
+    page.get_by_label("Prompt", exact=True).fill("a short scene")
+    page.locator("#f-multi_prompt").fill(
+        '[{"prompt": "a door opens", "duration": "2"}, {"prompt": "a hand", "duration": 3},'
+        ' {"prompt": "darkness", "duration": "1"}]')
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#job-status")).to_have_text("COMPLETED", timeout=JOB_TIMEOUT_MS)
+    page.wait_for_function("document.getElementById('video').readyState >= 2", timeout=30_000)
+    duration = page.locator("#video").evaluate("v => v.duration")
+    assert abs(duration - 6.0) < 0.25, duration
+    page.locator("#f-multi_prompt").fill('[{"prompt": "", "duration": 2}, {"prompt": "b", "duration": 2}]')
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#f-multi_prompt-error")).to_contain_text("multi_prompt")
 
 
 @pytest.mark.timeout(120)

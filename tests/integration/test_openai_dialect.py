@@ -47,12 +47,27 @@ def test_input_reference_and_openai_durations(client: openai.OpenAI, server: Ser
     video = client.videos.create_and_poll(prompt="the cat looks up", input_reference=picture,
                                           model="sora-2-pro", seconds="4")
     assert video.status == "completed", video.error
-    assert (video.model, video.seconds, video.size) == ("sora-2-pro", "5", "144x256")  # 4 -> 5 s; portrait
+    assert (video.model, video.seconds, video.size) == ("sora-2-pro", "4", "144x256")  # portrait
     data = client.videos.download_content(video.id).read()
-    assert probe(data).frames == 121
+    assert probe(data).frames == 97
     ranged = httpx.get(f"{server.url}/v1/videos/{video.id}/content", headers={
         "authorization": f"Bearer {client.api_key}", "range": "bytes=0-99"})
     assert ranged.status_code == 206 and ranged.content == data[:100]
+
+
+def test_openai_lengths_are_delivered_exactly(client: openai.OpenAI) -> None:
+    """4, 8 and 12 s give 4, 8 and 12 s: 24 s + 1 frames at 24 fps (8k+1, LTX-2's frame rule),
+    sound as long as the picture; 13 s at 9:16 is past the standard tier's memory cap."""
+    for seconds in ("4", "8", "12"):
+        video = client.videos.create_and_poll(prompt="waves", seconds=seconds)  # type: ignore[arg-type]
+        assert (video.status, video.seconds) == ("completed", seconds), video.error
+        clip = probe(client.videos.download_content(video.id).read())
+        assert (clip.frames, clip.fps) == (24 * int(seconds) + 1, 24.0)
+        assert abs(clip.duration - int(seconds)) < 0.05 and clip.audio_duration is not None
+        assert abs(clip.audio_duration - clip.duration) < 0.1
+    with pytest.raises(openai.BadRequestError) as long:
+        client.videos.create(prompt="waves", seconds="13")  # type: ignore[arg-type]
+    assert long.value.body["param"] == "seconds" and "at most 12" in long.value.body["message"]  # type: ignore[index]
 
 
 def test_list_is_paginated_and_delete_forgets(client: openai.OpenAI) -> None:

@@ -26,7 +26,12 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
         "cfg_scale": args.cfg_scale, "seed": args.seed,
     }
     spec = get_endpoint(args.slug)
-    fields[spec.first_frame_field] = args.image
+    if "mode" not in spec.schema.model_fields:
+        fields.pop("mode")  # the route is one tier (kling-3-standard-text2video, kling-3-pro-...)
+    if spec.first_frame_field is not None:
+        fields[spec.first_frame_field] = args.image
+    elif args.image:
+        raise SystemExit(f"takeone: {args.slug} takes no image (--image)")
     if spec.last_frame_field is not None:
         fields[spec.last_frame_field] = args.image_tail
     elif args.image_tail:

@@ -54,7 +54,8 @@ def prompt_only_slug() -> str:
     from takeone.edge.dialects.segmind.registry import ENDPOINTS
 
     return next(slug for slug, spec in ENDPOINTS.items()
-                if not spec.schema.model_fields[spec.first_frame_field].is_required())
+                if spec.first_frame_field is None
+                or not spec.schema.model_fields[spec.first_frame_field].is_required())
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,7 +38,7 @@ CASES: tuple[tuple[str, bool, bool, bool], ...] = (
     ("flf2v", True, True, False),
 )
 COLUMNS = ("tier", "case", "pipeline", "weights", "steps", "generation", "output", "fps",
-           "frames", "audio")
+           "seconds", "frames", "audio")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -193,18 +193,29 @@ def profile_json(profile: Profile) -> dict[str, Any]:
         "license": profile.license,
         "weights": [{"repo": n.repo, "revision": n.revision, "folders": list(n.folders), "files": list(n.files)}
                     for n in needs(profile)],
+        "seconds": {"low": profile.seconds.low, "high": profile.seconds.high, "step": profile.seconds.step},
+        "max_seconds": max_seconds_table(profile),
         "recipes": list(recipe_rows(profile)),
     }
 
 
+def max_seconds_table(profile: Profile) -> dict[str, dict[str, int]]:
+    """The longest clip per tier and aspect ratio (text or image to video), GPU memory allowing."""
+    return {tier: {aspect: profile.max_seconds(tier, size[0], size[1]) for aspect, size in quality.sizes.items()}
+            for tier, quality in profile.qualities.items()}
+
+
 def profile_table(profile: Profile, root: Path | None = None) -> str:
     """A text table: one line per (tier, case), sizes and frames for each option; above it the
-    pins, the commits of the weights on this machine (under ``root`` or the cache) and the speed-ups."""
+    pins, the commits of the weights on this machine (under ``root`` or the cache), the speed-ups
+    and the seconds served."""
     from takeone.models.outlook import speedup_lines
     from takeone.models.weights import pin_lines, revision_lines
 
     lines = [f"{profile.name}: {profile.description}", f"license: {profile.license}", *pin_lines(profile),
-             *revision_lines(profile, root), *speedup_lines(profile.speedups)]
+             *revision_lines(profile, root), *speedup_lines(profile.speedups),
+             f"seconds: {profile.durations_label()}, capped by GPU memory per tier and size as the"
+             " seconds column shows (a longer request is a 400 naming the duration)"]
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for item in recipe_rows(profile):
         grouped.setdefault((item["tier"], item["case"]), []).append(item)
@@ -220,9 +231,21 @@ def _summary(items: list[dict[str, Any]]) -> tuple[str, ...]:
     def distinct(key: str) -> str:
         return " | ".join(dict.fromkeys(str(item[key]) for item in items))
 
-    fps = dict.fromkeys(f"{item['gen_fps']:g}->{item['fps']}" for item in items)
-    frames = dict.fromkeys(f"{item['gen_frames']}->{item['frames']}" for item in items)
+    shown = [item for item in items if item["seconds"] in (5, 10)] or items
+    fps = dict.fromkeys(f"{item['gen_fps']:g}->{item['fps']}" for item in shown)
+    frames = [f"{item['gen_frames']}->{item['frames']}" for item in shown]
     audio = "yes" if first["audio"] else "no"
     return (first["tier"], first["case"], first["pipeline"], first["weights"],
-            first["steps"], distinct("generation"), distinct("output"), " | ".join(fps), " | ".join(frames),
-            audio)
+            first["steps"], distinct("generation"), distinct("output"), " | ".join(fps), seconds_label(items),
+            " | ".join(dict.fromkeys(frames)) + " (5 | 10 s)", audio)
+
+
+def seconds_label(items: list[dict[str, Any]]) -> str:
+    """The seconds served per aspect ratio, e.g. ``1-12 (16:9, 9:16), 1-20 (1:1)``."""
+    spans: dict[str, list[str]] = {}
+    for aspect in dict.fromkeys(item["aspect_ratio"] for item in items):
+        served = [item["seconds"] for item in items if item["aspect_ratio"] == aspect]
+        spans.setdefault(f"{min(served)}-{max(served)}", []).append(aspect)
+    if len(spans) == 1:
+        return next(iter(spans))
+    return ", ".join(f"{span} ({', '.join(aspects)})" for span, aspects in spans.items())

@@ -28,7 +28,18 @@ KINDS: tuple[TaskKind, ...] = get_args(TaskKind)
 TIERS: tuple[Tier, ...] = get_args(Tier)
 INPUT_ROLES = ("first_frame", "last_frame")
 TASK_FIELDS = ("kind", "tier", "seconds", "aspect_ratio", "size", "fps", "audio", "seed",
-               "prompt", "negative_prompt", "guidance", "first_frame", "last_frame")
+               "prompt", "negative_prompt", "guidance", "first_frame", "last_frame", "shots")
+MAX_SHOTS = 5
+SHOT_FRAME = "shot:previous-last-frame"
+"""The first frame of every shot after the first, until the worker has rendered the shot before."""
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One shot of a multi-shot video: its own prompt and length in seconds."""
+
+    prompt: str
+    seconds: int
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,9 @@ class VideoTask:
     - ``aspect_ratio`` or ``size`` (``"WIDTHxHEIGHT"``, the exact output size): one of them.
     - ``guidance``: 0..1, where in the tier's guidance range to sample (0.5 is the middle).
     - ``first_frame`` / ``last_frame``: blob keys of the input images (PNG).
+    - ``shots``: a multi-shot video (at most :data:`MAX_SHOTS`): the shots are rendered in
+      order as one clip, each from its own prompt and conditioned on the previous shot's last
+      frame; ``seconds`` is their sum. Empty: one shot of ``prompt``.
     """
 
     kind: TaskKind
@@ -58,6 +72,7 @@ class VideoTask:
     guidance: float = 0.5
     first_frame: str | None = None
     last_frame: str | None = None
+    shots: tuple[Shot, ...] = ()
 
     def __post_init__(self) -> None:
         _check_choice("kind", self.kind, KINDS)
@@ -68,6 +83,30 @@ class VideoTask:
         if (self.aspect_ratio is None) == (self.size is None):
             raise InvalidRequest("size", self.size, "give exactly one of aspect_ratio and size")
         self._check_frames()
+        self._check_shots()
+
+    def _check_shots(self) -> None:
+        if not self.shots:
+            return
+        if len(self.shots) > MAX_SHOTS or self.kind == "flf2v":
+            raise InvalidRequest("shots", len(self.shots), f"must be 1 to {MAX_SHOTS} shots, without a last frame")
+        if any(shot.seconds < 1 for shot in self.shots):
+            raise InvalidRequest("shots", [s.seconds for s in self.shots], "each shot must last 1 second or more")
+        total = sum(shot.seconds for shot in self.shots)
+        if total != self.seconds:
+            raise InvalidRequest("seconds", self.seconds, f"must be the shots' total, {total}")
+
+    def shot_tasks(self) -> tuple[VideoTask, ...]:
+        """One single-shot task per shot, in order (just this task when it has no shots). The
+        shots after the first are image to video from :data:`SHOT_FRAME`, which the worker
+        replaces with the previous shot's last frame."""
+        if not self.shots:
+            return (self,)
+        return tuple(
+            dataclasses.replace(self, shots=(), prompt=shot.prompt, seconds=shot.seconds,
+                                kind=self.kind if i == 0 else "i2v",
+                                first_frame=self.first_frame if i == 0 else SHOT_FRAME)
+            for i, shot in enumerate(self.shots))
 
     def _check_frames(self) -> None:
         wants_first = self.kind in ("i2v", "flf2v")
@@ -98,7 +137,8 @@ class VideoTask:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoTask:
-        return cls(**data)
+        shots = tuple(Shot(**shot) for shot in data.get("shots", ()))
+        return cls(**{**data, "shots": shots})
 
 
 def kind_for(first_frame: object | None, last_frame: object | None) -> TaskKind:

@@ -115,7 +115,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 def _check_servable(services: Services, submission: Submission) -> None:
     """400 in the dialect's field names if the profile cannot serve the task."""
     try:
-        get_profile(services.settings.profile).recipe_for(submission.task)
+        get_profile(services.settings.profile).recipes_for(submission.task)
     except InvalidRequest as exc:
         raise submission.rename(exc) from None
 

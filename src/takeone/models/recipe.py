@@ -12,9 +12,13 @@ Rules shared by every profile:
 
 - ``t2v`` runs the text-to-video pipeline, ``i2v`` the image-to-video one, and ``flf2v``
   (first and last frame) the ``condition`` pipeline.
-- A profile serves the tiers it has a :class:`Quality` for, the durations in its
-  ``gen_frames`` table and the sizes in each quality's table; anything else is an
-  ``InvalidRequest`` naming the task field (the dialect renames it to its own).
+- A profile serves the tiers it has a :class:`Quality` for, the seconds of its
+  :class:`SecondsRange` (every ``step`` seconds from ``low`` to ``high``) and the sizes in each
+  quality's table; anything else is an ``InvalidRequest`` naming the task field (the dialect
+  renames it to its own).
+- Memory: a quality may cap the latent tokens of one clip (``max_tokens``); a longer clip at
+  that size is an ``InvalidRequest`` naming ``seconds`` that states the longest one served.
+  :meth:`Profile.max_seconds` gives the cap per tier and generation size.
 - Output is at the profile's ``output_fps`` (24, or 16 for Wan A14B, whose content is 16 fps:
   repeating frames to reach 24 would judder); ``s`` seconds are ``fps * s + 1`` frames (121 for
   5 s at 24 fps). A task may leave ``fps`` unset (the profile's rate) or ask for exactly it.
@@ -31,6 +35,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -112,6 +117,49 @@ class Speedups:
 def _check_choice(name: str, value: object, allowed: tuple[object, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"Speedups.{name} must be one of {allowed}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class SecondsRange:
+    """The clip lengths a profile serves, and the frames it generates for each.
+
+    Every ``step`` seconds from ``low`` to ``high``. ``s`` seconds generate the smallest
+    ``frame_multiple * k + 1`` frames covering ``s * gen_fps`` (``gen_fps`` None: the output
+    rate), the frame rule of the family's VAE (8k+1 for LTX-2, 4k+1 for Wan). ``latent`` is
+    ``(pixels per token side, frames per latent frame)``, for counting a clip's latent tokens.
+
+    Example::
+
+        SecondsRange(1, 20).gen_frames(4, 24)       # 97 (8 * 12 + 1)
+        SecondsRange(1, 20, gen_fps=3.2).gen_frames(5, 24)   # 17
+    """
+
+    low: int
+    high: int
+    step: int = 1
+    frame_multiple: int = 8
+    gen_fps: float | None = None
+    latent: tuple[int, int] = (32, 8)
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.low <= self.high and self.step >= 1 and self.frame_multiple >= 1):
+            raise ValueError(f"bad seconds range {self.low}..{self.high} step {self.step}")
+
+    def seconds(self) -> tuple[int, ...]:
+        return tuple(range(self.low, self.high + 1, self.step))
+
+    def gen_frames(self, seconds: int, output_fps: int) -> int:
+        wanted = seconds * (self.gen_fps or output_fps)
+        return self.frame_multiple * math.ceil(wanted / self.frame_multiple - 1e-9) + 1
+
+    def tokens(self, width: int, height: int, frames: int) -> int:
+        """Latent tokens of a ``width`` x ``height`` x ``frames`` clip."""
+        spatial, temporal = self.latent
+        return (width // spatial) * (height // spatial) * ((frames - 1) // temporal + 1)
+
+    def label(self) -> str:
+        every = "" if self.step == 1 else f" every {self.step}"
+        return f"{self.low}-{self.high} s{every}"
 
 
 @dataclass(frozen=True)
@@ -208,7 +256,8 @@ class Quality:
     ``pipeline_sizes`` and ``pipeline_sampling`` override ``sizes`` and ``sampling`` for one
     pipeline (a checkpoint that serves one size only, an expert switch per checkpoint).
     ``weights`` names the checkpoints the tier runs, for the recipe table (``None``: the
-    profile's).
+    profile's). ``max_tokens`` caps one clip's latent tokens (GPU memory; ``None``: no cap
+    below the profile's longest duration).
     """
 
     steps: int
@@ -218,6 +267,7 @@ class Quality:
     weights: str | None = None
     pipeline_sizes: Mapping[str, Mapping[str, Size]] = field(default_factory=dict)
     pipeline_sampling: Mapping[str, Sampling] = field(default_factory=dict)
+    max_tokens: int | None = None
 
     def guidance(self, position: float) -> float:
         """The guidance scale at ``position`` (0..1) of this tier's range."""
@@ -262,7 +312,9 @@ class Profile:
 
     ``family`` is the registry key of the code that loads it (:mod:`.registry`).
     ``qualities`` is keyed by tier; a missing key means the profile does not serve that
-    tier. ``gen_frames`` maps a duration in seconds to the generated frame count.
+    tier. ``seconds`` is the range of clip lengths served and their frame rule;
+    ``gen_frames``, when given, replaces it with an explicit table (seconds -> generated
+    frames), which test-sized profiles use.
     ``weights`` names where the loader gets the components: a Hugging Face repo id, a local
     directory, or ``builtin:<name>`` for components built in-process; ``sources`` lists
     exactly which repo folders it reads (see :mod:`.weights`).
@@ -278,7 +330,8 @@ class Profile:
     description: str
     weights: str
     qualities: Mapping[Tier, Quality]
-    gen_frames: Mapping[int, int]
+    seconds: SecondsRange = field(default_factory=lambda: SecondsRange(5, 10, 5))
+    gen_frames: Mapping[int, int] = field(default_factory=dict)
     has_audio: bool = True
     max_sequence_length: int = 1024
     # Used where guidance runs and the task gives no negative prompt (the model family's
@@ -306,6 +359,7 @@ class Profile:
             raise InvalidRequest("audio", True, f"profile {self.name!r} makes silent videos only")
         gen_w, gen_h, out_w, out_h = quality.size_for(task, pipeline)
         gen_frames, out_frames = self._frames(task)
+        self._check_memory(task, quality, (gen_w, gen_h, out_w, out_h), gen_frames)
         recipe = Recipe(
             pipeline=pipeline,
             steps=quality.steps,
@@ -326,6 +380,19 @@ class Profile:
             sampling=quality.sampling_for(pipeline),
         )
         return dataclasses.replace(recipe, vae_tiling=self._tiled(recipe))
+
+    def recipes_for(self, task: VideoTask) -> tuple[Recipe, ...]:
+        """One recipe per shot, in order (one for a single-shot task). A shot that cannot be
+        served raises ``InvalidRequest`` naming ``shots.<i>.<field>``."""
+        if not task.shots:
+            return (self.recipe_for(task),)
+        recipes = []
+        for index, shot in enumerate(task.shot_tasks()):
+            try:
+                recipes.append(self.recipe_for(shot))
+            except InvalidRequest as exc:
+                raise type(exc)(f"shots.{index}.{exc.field}", exc.value, exc.reason) from None
+        return tuple(recipes)
 
     def _tiled(self, recipe: Recipe) -> bool:
         """``speedups.vae_tiling`` "on"/"off" force it; "auto" tiles above ``vae_tiling_above``
@@ -385,11 +452,40 @@ class Profile:
     def _frames(self, task: VideoTask) -> tuple[int, int]:
         if task.fps is not None and task.fps != self.output_fps:
             raise InvalidRequest("fps", task.fps, f"must be {self.output_fps} (profile {self.name!r})")
-        if task.seconds not in self.gen_frames:
-            allowed = ", ".join(str(d) for d in self.durations())
-            raise InvalidRequest("seconds", task.seconds, f"must be one of {allowed}")
-        return self.gen_frames[task.seconds], task.seconds * self.output_fps + 1
+        if task.seconds not in self.durations():
+            raise InvalidRequest("seconds", task.seconds, f"must be one of {self.durations_label()}")
+        return self.frames_for(task.seconds), task.seconds * self.output_fps + 1
+
+    def frames_for(self, seconds: int) -> int:
+        """The frames generated for a clip of ``seconds``."""
+        if self.gen_frames:
+            return self.gen_frames[seconds]
+        return self.seconds.gen_frames(seconds, self.output_fps)
 
     def durations(self) -> tuple[int, ...]:
-        """The clip lengths in seconds this profile serves."""
-        return tuple(sorted(self.gen_frames))
+        """The clip lengths in seconds this profile serves (before any memory cap)."""
+        return tuple(sorted(self.gen_frames)) if self.gen_frames else self.seconds.seconds()
+
+    def durations_label(self) -> str:
+        """``"1-20 s"``, or the explicit list of a test-sized profile."""
+        if self.gen_frames:
+            return ", ".join(str(d) for d in self.durations())
+        return self.seconds.label()
+
+    def _check_memory(self, task: VideoTask, quality: Quality, size: Size, frames: int) -> None:
+        width, height, out_w, out_h = size
+        if quality.max_tokens is None or self.seconds.tokens(width, height, frames) <= quality.max_tokens:
+            return
+        longest = self.max_seconds(task.tier, width, height)
+        raise InvalidRequest("seconds", task.seconds,
+                             f"must be at most {longest} for tier {task.tier} at {out_w}x{out_h}"
+                             f" (profile {self.name!r}: GPU memory)")
+
+    def max_seconds(self, tier: Tier, width: int, height: int) -> int:
+        """The longest clip served at generation size ``width`` x ``height`` on ``tier``
+        (0: none). Example: ``get_profile("ltx-2").max_seconds("standard", 1920, 1088)``  # 12"""
+        quality = self.qualities[tier]
+        fits = [s for s in self.durations()
+                if quality.max_tokens is None
+                or self.seconds.tokens(width, height, self.frames_for(s)) <= quality.max_tokens]
+        return max(fits, default=0)

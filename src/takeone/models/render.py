@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -76,6 +77,8 @@ def render(
     ``JobCancelled`` when ``should_cancel`` turns true (also after generation, so a cancelled
     job never delivers), and the model's ``OutOfMemory`` / ``GenerationFailed``.
     """
+    if task.shots:
+        return render_shots(model, profile, task, out_path, progress, should_cancel)
     recipe = profile.recipe_for(task)
     steps = _StepsThenDelivery(progress)
     started = time.perf_counter()
@@ -98,6 +101,107 @@ def render(
         deliver_seconds=round(time.perf_counter() - generated, 3),
         steps=steps.total,
     )
+
+
+def render_shots(
+    model: VideoModel,
+    profile: Profile,
+    task: VideoTask,
+    out_path: Path,
+    progress: ProgressFn,
+    should_cancel: CancelFn,
+) -> RenderInfo:
+    """Render a multi-shot task as one continuous MP4, shot after shot.
+
+    Each shot after the first is image to video from the previous shot's last generated
+    frame (written beside ``out_path``), with the first shot's seed, and delivers its own
+    ``seconds * fps`` frames after that shared frame, so the clip has ``seconds * fps + 1``
+    frames for the shots' total, as a single shot of that length would. The audio is one track:
+    each shot's sound cut to exactly its own frames and joined without a gap. Progress counts
+    every shot's denoising steps in order, then one unit for finishing the file.
+    """
+    shots = task.shot_tasks()
+    recipes = profile.recipes_for(task)  # every shot checked before any work
+    total = sum(recipe.total_steps for recipe in recipes)
+    first = recipes[0]
+    fps = first.output_fps
+    seed, done_before, frames_out, generate_s = task.seed, 0, 0, 0.0
+    audio_parts: list[Audio] = []
+    encoder: _Encoder | None = None
+    started = time.perf_counter()
+    try:
+        for index, (shot, recipe) in enumerate(zip(shots, recipes)):
+            if index:
+                shot = dataclasses.replace(shot, first_frame=str(out_path.parent / f"shot-{index - 1}-last.png"),
+                                           seed=seed)
+
+            def report(done: int, _total: int, before: int = done_before) -> None:
+                progress(before + done, total + 1)
+
+            began = time.perf_counter()
+            video = model.generate(shot, recipe, report, should_cancel)
+            generate_s += time.perf_counter() - began
+            seed = video.seed if seed is None else seed
+            if should_cancel():
+                video.close()
+                raise JobCancelled()
+            if encoder is None:
+                channels = 0 if not recipe.audio or video.audio is None else video.audio.shape[0]
+                writer = Mp4Writer(out_path, fps, first.output_width, first.output_height, channels, video.sample_rate)
+                encoder = _Encoder(writer, None)
+                encoder.start()
+            counts = repeat_counts(video.frame_count, recipe.output_frames)
+            if index:
+                counts[0] -= 1  # the previous shot's last frame, delivered once already
+            with closing(video.chunks()) as chunks:
+                last = _feed(chunks, encoder, video.frame_count, counts)
+            if last is None:
+                break  # the encoder failed: finish() raises its error
+            _save_frame(last, out_path.parent / f"shot-{index}-last.png")
+            before_frames, frames_out = frames_out, frames_out + int(counts.sum())
+            if recipe.audio and video.audio is not None:
+                audio_parts.append(_audio_span(video.audio, video.sample_rate, fps, before_frames, frames_out))
+            done_before += recipe.total_steps
+            progress(done_before, total + 1)
+    except BaseException:
+        if encoder is not None:
+            encoder.stop()
+        raise
+    assert encoder is not None
+    encoder.finish(np.concatenate(audio_parts, axis=1) if audio_parts else None)
+    progress(total + 1, total + 1)
+    return RenderInfo(
+        width=first.output_width,
+        height=first.output_height,
+        frames=frames_out,
+        fps=fps,
+        duration_s=frames_out / fps,
+        has_audio=bool(audio_parts),
+        seed=seed if seed is not None else 0,
+        generate_seconds=round(generate_s, 3),
+        deliver_seconds=round(time.perf_counter() - started - generate_s, 3),
+        steps=total,
+    )
+
+
+def _audio_span(audio: Audio, sample_rate: int, fps: int, start_frame: int, end_frame: int) -> Audio:
+    """A shot's audio cut (or padded with silence) to exactly its frames' place in the clip,
+    counted from the clip's start so that rounding never adds up across shots. A shot after
+    the first skips its first frame's sound, as its first frame (the previous shot's last)
+    is not delivered again."""
+    start = round(start_frame / fps * sample_rate)
+    wanted = round(end_frame / fps * sample_rate) - start
+    skip = round(sample_rate / fps) if start_frame else 0
+    part = audio[:, skip : skip + wanted]
+    if part.shape[1] < wanted:
+        part = np.pad(part, ((0, 0), (0, wanted - part.shape[1])))
+    return part.astype(np.float32, copy=False)
+
+
+def _save_frame(frame: Frames, path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.ascontiguousarray(frame)).save(path)
 
 
 class _StepsThenDelivery:
@@ -133,11 +237,11 @@ def deliver(video: Video, recipe: Recipe, out_path: Path) -> bool:
         out_path, recipe.output_fps, recipe.output_width, recipe.output_height, channels, video.sample_rate
     )
     counts = repeat_counts(video.frame_count, recipe.output_frames)
-    encoder = _Encoder(writer, counts, audio)
+    encoder = _Encoder(writer, audio)
     encoder.start()
     try:
         with closing(video.chunks()) as chunks:
-            _feed(chunks, encoder, video.frame_count)
+            _feed(chunks, encoder, video.frame_count, counts)
     except BaseException:
         encoder.stop()
         raise
@@ -145,17 +249,21 @@ def deliver(video: Video, recipe: Recipe, out_path: Path) -> bool:
     return audio is not None
 
 
-def _feed(chunks: Iterator[Frames], encoder: _Encoder, expected: int) -> None:
-    """Hand every chunk to ``encoder``; stop early, quietly, if the encoder has failed."""
-    received = 0
+def _feed(chunks: Iterator[Frames], encoder: _Encoder, expected: int, counts: npt.NDArray[np.intp]) -> Frames | None:
+    """Hand every chunk to ``encoder`` with how often each frame is delivered; stop early,
+    quietly, if the encoder has failed. Returns the last frame handed over."""
+    received, last = 0, None
     for chunk in chunks:
-        received += len(chunk)
-        if received > expected:
+        if received + len(chunk) > expected:
+            received += len(chunk)
             break
-        if not encoder.put(chunk):
-            return
+        if not encoder.put(chunk, counts[received : received + len(chunk)]):
+            return None
+        received += len(chunk)
+        last = chunk[-1] if len(chunk) else last
     if received != expected:
         raise GenerationFailed(f"the model announced {expected} frames but produced {received}")
+    return last
 
 
 class _Encoder:
@@ -167,11 +275,10 @@ class _Encoder:
     removes it) and waits for it.
     """
 
-    def __init__(self, writer: Mp4Writer, counts: npt.NDArray[np.intp], audio: Audio | None) -> None:
+    def __init__(self, writer: Mp4Writer, audio: Audio | None) -> None:
         self._writer = writer
-        self._counts = counts
         self._audio = audio
-        self._queue: deque[Frames] = deque()
+        self._queue: deque[tuple[Frames, npt.NDArray[np.intp]]] = deque()
         self._ready = threading.Condition()
         self._done = False  # the feeder has handed over everything
         self._stopped = False  # either side gave up: no more hand-overs
@@ -181,17 +288,21 @@ class _Encoder:
     def start(self) -> None:
         self._thread.start()
 
-    def put(self, chunk: Frames) -> bool:
+    def put(self, chunk: Frames, counts: npt.NDArray[np.intp]) -> bool:
         with self._ready:
             self._ready.wait_for(lambda: self._stopped or len(self._queue) < QUEUE_CHUNKS)
             if self._stopped:
                 return False
-            self._queue.append(chunk)
+            self._queue.append((chunk, counts))
             self._ready.notify_all()
             return True
 
-    def finish(self) -> None:
+    def finish(self, audio: Audio | None = None) -> None:
+        """Let the encoder drain and complete the file (with ``audio`` if given, written after
+        the frames); raise its error if it had one."""
         with self._ready:
+            if audio is not None:
+                self._audio = audio
             self._done = True
             self._ready.notify_all()
         self._thread.join()
@@ -208,7 +319,7 @@ class _Encoder:
             self._queue.clear()
             self._ready.notify_all()
 
-    def _take(self) -> Frames | None:
+    def _take(self) -> tuple[Frames, npt.NDArray[np.intp]] | None:
         """The next chunk; None when the feeder is done; ``_Stopped`` when it gave up."""
         with self._ready:
             self._ready.wait_for(lambda: self._stopped or self._done or bool(self._queue))
@@ -231,12 +342,11 @@ class _Encoder:
             self._halt()
 
     def _encode(self, writer: Mp4Writer) -> None:
-        first = 0
-        while (chunk := self._take()) is not None:
-            for frame, count in zip(chunk, self._counts[first : first + len(chunk)]):
+        while (item := self._take()) is not None:
+            chunk, counts = item
+            for frame, count in zip(chunk, counts):
                 if count:
                     writer.write_frame(frame, repeat=int(count))
-            first += len(chunk)
         if self._audio is not None:
             writer.write_audio(self._audio)
 

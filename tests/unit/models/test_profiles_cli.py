@@ -19,15 +19,21 @@ def test_profiles_table_lists_every_profile(capsys: pytest.CaptureFixture[str]) 
     assert "weights: Lightricks/LTX-2 @ unpinned" in out and "none is invented" in out
     master = next(line for line in out.splitlines() if line.startswith("quality   flf2v "))
     assert "condition 2-stage" in master and "40+3" in master and "1920x1088 | 1088x1920 | 1088x1088" in master
-    assert "24->24" in master and "121->121 | 241->241" in master
+    assert "24->24" in master and "121->121 | 241->241 (5 | 10 s)" in master
+    assert "  1-12 (16:9, 9:16), 1-20 (1:1)  " in master  # 1080p's memory cap, per size
+    fast = next(line for line in out.splitlines() if line.startswith("fast      t2v "))
+    assert "  1-20  " in fast
 
 
 def test_profiles_json_has_one_row_per_case(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["profiles", "--json"]) == 0
     profiles = {item["name"]: item for item in json.loads(capsys.readouterr().out)}
     ltx2 = profiles["ltx-2"]
-    # 3 tiers x 5 cases (t2v, t2v+audio, i2v, i2v+audio, flf2v) x 3 aspect ratios x 2 durations
-    assert len(ltx2["recipes"]) == 3 * 5 * 3 * 2
+    # 3 tiers x 5 cases (t2v, t2v+audio, i2v, i2v+audio, flf2v) x 3 aspect ratios x 20 durations,
+    # less 13-20 s of 16:9 and 9:16 on the 1080p tiers (standard, quality): GPU memory
+    assert len(ltx2["recipes"]) == 3 * 5 * 3 * 20 - 2 * 5 * 2 * 8
+    assert ltx2["max_seconds"]["standard"] == {"16:9": 12, "9:16": 12, "1:1": 20}
+    assert ltx2["max_seconds"]["fast"] == {"16:9": 20, "9:16": 20, "1:1": 20}
     row = next(r for r in ltx2["recipes"] if r["tier"] == "fast" and r["case"] == "i2v")
     assert (row["generation"], row["output"], row["steps"], row["fps"]) == ("1280x704", "1280x720", "8+3", 24)
     assert {r["audio"] for r in ltx2["recipes"] if r["case"].endswith("+audio")} == {True}

@@ -20,12 +20,14 @@ from takeone.models.recipe import Recipe
 from takeone.models.registry import PROFILES, get_profile
 
 ASPECTS = ("16:9", "9:16", "1:1", "4:3")
-DURATIONS = (5, 10, 7)
+DURATIONS = (5, 10, 7, 1, 13, 20, 21)
 RATES = (24, 30)
 TINY_OUTPUT = {"16:9": (256, 144), "9:16": (144, 256), "1:1": (144, 144)}
 TINY_STEPS = {"fast": 2, "standard": 3, "quality": 4}
 PIPELINES = {"t2v": "t2v", "i2v": "i2v", "flf2v": "condition"}
-OUTPUT_FRAMES = {5: 121, 10: 241}
+SERVED = range(1, 21)  # every whole second from 1 to 20 s
+# The standard and quality tiers' memory cap: 16:9 and 9:16 up to 12 s (1:1 up to 20 s).
+CAPPED = {("standard", "16:9"): 12, ("standard", "9:16"): 12, ("quality", "16:9"): 12, ("quality", "9:16"): 12}
 
 
 def expected(task: VideoTask) -> str | dict[str, Any]:
@@ -34,7 +36,7 @@ def expected(task: VideoTask) -> str | dict[str, Any]:
         return "aspect_ratio"
     if task.fps != 24:
         return "fps"
-    if task.seconds not in OUTPUT_FRAMES:
+    if task.seconds not in SERVED or task.seconds > CAPPED.get((task.tier, task.aspect_ratio), 20):
         return "seconds"
     width, height = TINY_OUTPUT[task.aspect_ratio]
     return {
@@ -42,7 +44,7 @@ def expected(task: VideoTask) -> str | dict[str, Any]:
         "audio": task.audio,
         "output_width": width,
         "output_height": height,
-        "output_frames": OUTPUT_FRAMES[task.seconds],
+        "output_frames": 24 * task.seconds + 1,
         "output_fps": 24,
         "steps": TINY_STEPS[task.tier],
     }

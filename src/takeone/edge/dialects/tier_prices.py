@@ -2,13 +2,16 @@
 OpenAI dialect, the JWT-signed one); the Segmind dialect keeps its own table, by slug and
 mode, from its seed pages.
 
-The defaults match the Segmind dialect's prices for the same work: ``fast`` as its std mode,
-``standard`` as pro, ``quality`` as master, and audio as its audio prices (doubled for the
-quality tier, which Segmind does not sell with audio). Override any entry under ``[tier.*]``
-in the same TOML file as the Segmind prices (``--prices FILE`` or ``prices.toml``)::
+Prices scale per second: each tier has a rate per second (``per_second``) and one with audio
+(``per_second+audio``); an entry for one duration (``"5"``, ``"5+audio"``) overrides the rate
+for that duration. The defaults match the Segmind dialect's prices for the same work: ``fast``
+as its std mode, ``standard`` as pro, ``quality`` as master, and audio as its audio prices
+(doubled for the quality tier, which Segmind does not sell with audio). Override any entry
+under ``[tier.*]`` in the same TOML file as the Segmind prices (``--prices FILE`` or
+``prices.toml``)::
 
     [tier.standard]
-    "5" = 0.40
+    per_second = 0.08
     "5+audio" = 0.80
 
 Example::
@@ -19,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +31,31 @@ from typing import Any
 from takeone.core.task import VideoTask
 
 TABLE = "tier"
+RATE, RATE_AUDIO = "per_second", "per_second+audio"
 DEFAULT_TIER_PRICES: dict[str, dict[str, float]] = {
-    "fast": {"5": 0.25, "10": 0.50, "5+audio": 0.50, "10+audio": 1.00},
-    "standard": {"5": 0.45, "10": 0.90, "5+audio": 0.875, "10+audio": 1.75},
-    "quality": {"5": 1.40, "10": 2.80, "5+audio": 1.75, "10+audio": 3.50},
+    "fast": {RATE: 0.05, RATE_AUDIO: 0.10},
+    "standard": {RATE: 0.09, RATE_AUDIO: 0.175},
+    "quality": {RATE: 0.28, RATE_AUDIO: 0.35},
 }
+_DURATION_KEY = re.compile(r"[1-9][0-9]?(\+audio)?")
 
 
 def price_key(task: VideoTask) -> str:
     return f"{task.seconds}{'+audio' if task.audio else ''}"
+
+
+def price_of(entries: dict[str, float], task: VideoTask) -> float:
+    """The entry for the task's duration if there is one, else the rate per second times its
+    seconds. Example: ``price_of({"per_second": 0.09}, VideoTask(kind="t2v", seconds=4))``  # 0.36"""
+    explicit = entries.get(price_key(task))
+    if explicit is not None:
+        return explicit
+    return round(entries[RATE_AUDIO if task.audio else RATE] * task.seconds, 6)
+
+
+def valid_key(key: str) -> bool:
+    """``per_second``, ``per_second+audio``, or one duration (``"5"``, ``"12+audio"``)."""
+    return key in (RATE, RATE_AUDIO) or _DURATION_KEY.fullmatch(key) is not None
 
 
 @dataclass(frozen=True)
@@ -61,14 +81,14 @@ class TierPrices:
         return prices
 
     def price(self, task: VideoTask) -> float:
-        return self.table[task.tier][price_key(task)]
+        return price_of(self.table[task.tier], task)
 
 
 def _merge(table: dict[str, dict[str, float]], tier: str, entries: Any, path: Path) -> None:
     if tier not in table or not isinstance(entries, dict):
         raise ValueError(f"{path}: unknown tier [{TABLE}.{tier}] (known: {', '.join(table)})")
     for key, value in entries.items():
-        if (key not in table[tier] or not isinstance(value, (int, float)) or not math.isfinite(value)
+        if (not valid_key(key) or not isinstance(value, (int, float)) or not math.isfinite(value)
                 or value < 0):
             raise ValueError(f"{path}: bad price {TABLE}.{tier}.{key} = {value!r}")
         table[tier][key] = float(value)

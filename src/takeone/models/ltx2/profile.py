@@ -28,8 +28,9 @@ Recipes (``takeone profiles`` prints the table):
   doubles it, stage 2 refines 3 steps at the generation size with
   ``STAGE_2_DISTILLED_SIGMA_VALUES``, re-noised to its first value. Generation sizes are
   multiples of 64 (stage 1 must be a multiple of 32): 1280x704 for 720p and 1920x1088 for
-  1080p (704x704 / 1088x1088 for 1:1), then scaled to the exact output size. 121 or 241
-  frames at 24 fps.
+  1080p (704x704 / 1088x1088 for 1:1), then scaled to the exact output size. Every whole
+  second from 1 to 20 s at 24 fps (24 s + 1 frames, always 8k+1), within a latent-token
+  budget for GPU memory (:data:`MAX_TOKENS`: 1080p 16:9 and 9:16 up to 12 s).
 - ``fast``: distilled, 8 steps with ``DISTILLED_SIGMA_VALUES``, guidance 1, 720p.
 - ``standard``: the same at 1080p.
 - ``quality``: stage 1 with the full DiT, 40 steps (as the reference) on its fixed schedule (shifted
@@ -69,7 +70,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from takeone.models.ltx2.recipe import Ltx2Sampling, reference_sigmas
-from takeone.models.recipe import Profile, Quality, Size, Speedups, WeightSource
+from takeone.models.recipe import Profile, Quality, SecondsRange, Size, Speedups, WeightSource
 
 NAME = "ltx-2"
 BASE_REPO = "Lightricks/LTX-2"
@@ -82,7 +83,14 @@ LICENSE = (
 # process can read recipes without importing diffusers.
 DISTILLED_SIGMAS = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875)
 STAGE_2_SIGMAS = (0.909375, 0.725, 0.421875)
-GEN_FRAMES: Mapping[int, int] = {5: 121, 10: 241}
+# Every whole second from 1 to 20 s (Lightricks' reference makes up to 20 s at 24 fps): 24 s + 1
+# frames, which is always 8k+1.
+SECONDS = SecondsRange(1, 20, frame_multiple=8, latent=(32, 8))
+# GPU memory: a clip may have at most the latent tokens of 1080p 16:9 for 12 s (2,040 tokens
+# per latent frame x 37 = 75,480), the longest clip the activation reserve (ACTIVATION_GIB)
+# is planned for; 720p reaches 20 s within it, 1080p 1:1 20 s, 1080p 16:9 and 9:16 12 s.
+# An estimate (tokens scale activations linearly with flash attention), not measured on a GPU.
+MAX_TOKENS = 60 * 34 * 37
 SIZES_720P: Mapping[str, Size] = {
     "16:9": (1280, 704, 1280, 720),
     "9:16": (704, 1280, 720, 1280),
@@ -209,11 +217,12 @@ def ltx25_profile() -> Profile:
         "full + distilled (quality). Gated repo: needs HF_TOKEN.",
         weights=REPO_25,
         qualities={
-            "fast": Quality(steps, SIZES_720P, sampling=DISTILLED_25, weights=REPO_25),
-            "standard": Quality(steps, SIZES_1080P, sampling=DISTILLED_25, weights=REPO_25),
-            "quality": Quality(FULL_STEPS_25, SIZES_1080P, QUALITY_GUIDANCE, sampling=FULL_25, weights=full),
+            "fast": Quality(steps, SIZES_720P, sampling=DISTILLED_25, weights=REPO_25, max_tokens=MAX_TOKENS),
+            "standard": Quality(steps, SIZES_1080P, sampling=DISTILLED_25, weights=REPO_25, max_tokens=MAX_TOKENS),
+            "quality": Quality(FULL_STEPS_25, SIZES_1080P, QUALITY_GUIDANCE, sampling=FULL_25, weights=full,
+                               max_tokens=MAX_TOKENS),
         },
-        gen_frames=GEN_FRAMES,
+        seconds=SECONDS,
         negative_prompt=NEGATIVE_PROMPT,
         sources=sources_25(),
         offload="auto",
@@ -235,11 +244,12 @@ def ltx2_profile() -> Profile:
         description="LTX-2 19B: distilled two-stage (fast, standard), full + distilled (quality), with audio.",
         weights=BASE_REPO,
         qualities={
-            "fast": Quality(steps, SIZES_720P, sampling=DISTILLED, weights=distilled),
-            "standard": Quality(steps, SIZES_1080P, sampling=DISTILLED, weights=distilled),
-            "quality": Quality(FULL_STEPS, SIZES_1080P, QUALITY_GUIDANCE, sampling=FULL, weights=full),
+            "fast": Quality(steps, SIZES_720P, sampling=DISTILLED, weights=distilled, max_tokens=MAX_TOKENS),
+            "standard": Quality(steps, SIZES_1080P, sampling=DISTILLED, weights=distilled, max_tokens=MAX_TOKENS),
+            "quality": Quality(FULL_STEPS, SIZES_1080P, QUALITY_GUIDANCE, sampling=FULL, weights=full,
+                               max_tokens=MAX_TOKENS),
         },
-        gen_frames=GEN_FRAMES,
+        seconds=SECONDS,
         negative_prompt=NEGATIVE_PROMPT,
         sources=sources(),
         offload="auto",

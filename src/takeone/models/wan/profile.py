@@ -10,7 +10,8 @@ Which checkpoint serves which kind (``Recipe.weights`` names it):
 Recipe choices, and why:
 
 - A14B content is 16 fps, so the clip is delivered at 16 fps, every generated frame once:
-  81 frames for 5 s (5.06 s) and 161 for 10 s (10.06 s). Resampling to 24 fps would repeat
+  16 s + 1 frames for every whole second from 1 to 15 s (81 for 5 s, 161 for 10 s), within a
+  latent-token budget (:data:`MAX_TOKENS`: 720p up to 10 s, 480p up to 15 s). Resampling to 24 fps would repeat
   every other frame (a 1-2-1-2 judder). 161 frames is twice Wan's training length: expect
   weaker motion coherence on 10 s clips.
 - Sizes: ``fast`` generates at Wan's 480p (832x480, 480x832, 624x624) and is upscaled to the
@@ -41,7 +42,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from takeone.core.task import Tier
-from takeone.models.recipe import Profile, Quality, Size, WeightSource
+from takeone.models.recipe import Profile, Quality, SecondsRange, Size, WeightSource
 from takeone.models.wan.recipe import WanSampling
 
 NAME = "wan-2.2"
@@ -52,7 +53,13 @@ FLF2V_REPO = "Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers"
 REPOS: Mapping[str, str] = {"i2v": I2V_REPO, "t2v": T2V_REPO, "condition": FLF2V_REPO}
 BOUNDARY_RATIOS: Mapping[str, float] = {"i2v": 0.9, "t2v": 0.875}
 GEN_FPS = 16
-GEN_FRAMES: Mapping[int, int] = {5: 81, 10: 161}
+# Every whole second from 1 to 15 s at 16 fps: 16 s + 1 frames, always 4k+1 (the Wan VAE's
+# rule); latent tokens are 16 px a side (8x VAE, 2x2 patch) by 4 frames.
+SECONDS = SecondsRange(1, 15, frame_multiple=4, latent=(16, 4))
+# GPU memory: at most the latent tokens of 720p for 10 s (3,600 x 41 = 147,600), the longest
+# clip it served before; 480p generation (fast) reaches 15 s within it. An estimate, not
+# measured on a GPU.
+MAX_TOKENS = 80 * 45 * 41
 GUIDANCE_RANGE = (1.0, 5.0)
 MAX_SEQUENCE_LENGTH = 512
 # Wan's reference default negative prompt (its shared config), used when a task gives none.
@@ -120,7 +127,8 @@ def sources() -> tuple[WeightSource, ...]:
 def wan_22_profile() -> Profile:
     """Build the ``wan-2.2`` profile."""
     qualities = {
-        key: Quality(steps, sizes, GUIDANCE_RANGE, pipeline_sampling=SAMPLING, pipeline_sizes={"condition": SIZES_720P})
+        key: Quality(steps, sizes, GUIDANCE_RANGE, pipeline_sampling=SAMPLING,
+                     pipeline_sizes={"condition": SIZES_720P}, max_tokens=MAX_TOKENS)
         for key, (steps, sizes) in _QUALITIES.items()
     }
     return Profile(
@@ -130,7 +138,7 @@ def wan_22_profile() -> Profile:
         description="Wan 2.2 A14B (text/image to video) and Wan 2.1 FLF2V (first+last frame), silent.",
         weights=I2V_REPO,
         qualities=qualities,
-        gen_frames=GEN_FRAMES,
+        seconds=SECONDS,
         has_audio=False,
         output_fps=GEN_FPS,
         max_sequence_length=MAX_SEQUENCE_LENGTH,

@@ -20,7 +20,7 @@ def parse(**fields: Any) -> Any:
 
 def test_defaults_are_openais() -> None:
     create = parse()
-    assert (create.model, create.tier, create.seconds, create.aspect_ratio) == ("sora-2", "standard", 5, "9:16")
+    assert (create.model, create.tier, create.seconds, create.aspect_ratio) == ("sora-2", "standard", 4, "9:16")
     task = create.task()
     assert (task.kind, task.audio, task.first_frame) == ("t2v", True, None)
 
@@ -31,9 +31,15 @@ def test_models_pick_tiers(model: str, tier: str) -> None:
     assert parse(model=model).tier == tier
 
 
-@pytest.mark.parametrize("seconds,served", [("4", 5), ("8", 10), ("12", 10), ("5", 5), (10, 10)])
-def test_openai_durations_are_served_as_the_nearest(seconds: object, served: int) -> None:
+@pytest.mark.parametrize("seconds,served", [("4", 4), ("8", 8), ("12", 12), ("5", 5), (10, 10), ("7", 7)])
+def test_openai_durations_are_served_exactly(seconds: object, served: int) -> None:
     assert parse(seconds=seconds).seconds == served
+
+
+def test_a_profile_without_openais_lengths_serves_the_nearest() -> None:
+    """A test-sized profile with an explicit 5 / 10 s table: 4 -> 5, 8 and 12 -> 10."""
+    small = get_profile("ltx-2").scaled(TINY.qualities["fast"].sizes, {5: 9, 10: 17})
+    assert [parse_create({"prompt": "x", "seconds": s}, small).seconds for s in ("4", "8", "12")] == [5, 10, 10]
 
 
 def test_sizes_are_openais_or_the_profiles() -> None:
@@ -44,7 +50,8 @@ def test_sizes_are_openais_or_the_profiles() -> None:
 
 
 @pytest.mark.parametrize("fields,param", [
-    ({"seconds": "7"}, "seconds"), ({"seconds": True}, "seconds"), ({"model": "gpt-5"}, "model"),
+    ({"seconds": "21"}, "seconds"), ({"seconds": "0"}, "seconds"), ({"seconds": True}, "seconds"),
+    ({"model": "gpt-5"}, "model"),
     ({"prompt": ""}, "prompt"), ({"prompt": 3}, "prompt"),
     ({"input_reference": {"file_id": "file_1"}}, "input_reference.file_id"),
     ({"input_reference": {"image_url": "https://x/y.png", "detail": "high"}}, "input_reference"),

@@ -129,7 +129,8 @@ def test_ltx2_is_the_serve_default() -> None:
 
 @pytest.mark.parametrize(
     ("field", "changes"),
-    [("seconds", {"seconds": 7}), ("aspect_ratio", {"aspect_ratio": "4:3"}), ("fps", {"fps": 30}),
+    [("seconds", {"seconds": 21}), ("seconds", {"seconds": 13}), ("aspect_ratio", {"aspect_ratio": "4:3"}),
+     ("fps", {"fps": 30}),
      ("size", {"aspect_ratio": None, "size": "1280x720"})],
 )
 def test_unservable_requests_name_the_field(field: str, changes: dict[str, Any]) -> None:
@@ -177,3 +178,15 @@ def test_a_task_without_negative_prompt_gets_the_references_default(profile: str
     own = dataclasses.replace(task, negative_prompt="no rain")
     assert get_profile(profile).recipe_for(own).negative_prompt == "no rain"
     assert get_profile("tiny").recipe_for(task).negative_prompt == ""
+
+
+@pytest.mark.parametrize(("tier", "aspect", "seconds", "frames"), [
+    ("standard", "16:9", 4, 97), ("standard", "16:9", 12, 289), ("standard", "1:1", 20, 481),
+    ("fast", "9:16", 20, 481), ("quality", "9:16", 1, 25),
+])
+def test_every_whole_second_within_the_memory_cap(tier: str, aspect: str, seconds: int, frames: int) -> None:
+    """24 s + 1 frames (always 8k+1) generated and delivered, up to the tier's cap at that size."""
+    task = VideoTask(kind="t2v", tier=tier, aspect_ratio=aspect, seconds=seconds)  # type: ignore[arg-type]
+    recipe = get_profile("ltx-2").recipe_for(task)
+    assert (recipe.gen_frames, recipe.output_frames, recipe.output_fps) == (frames, frames, 24)
+    assert (recipe.gen_frames - 1) % 8 == 0

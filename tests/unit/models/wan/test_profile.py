@@ -25,7 +25,7 @@ OUTPUT = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)}
 GEN_480P = {"16:9": (832, 480), "9:16": (480, 832), "1:1": (624, 624)}
 GEN_720P = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960)}
 TIERS_ = {"fast": (40, GEN_480P), "standard": (40, GEN_720P), "quality": (50, GEN_720P)}
-FRAMES = {5: (81, 81), 10: (161, 161)}  # generated, delivered: the same frames at 16 fps
+FRAMES = {1: (17, 17), 3: (49, 49), 5: (81, 81), 10: (161, 161)}  # 16 s + 1 at 16 fps, both
 WEIGHTS = {"i2v": I2V_REPO, "t2v": T2V_REPO, "condition": FLF2V_REPO}
 BOUNDARY = {"i2v": 0.9, "t2v": 0.875, "condition": None}
 PIPELINES = {"t2v": "t2v", "i2v": "i2v", "flf2v": "condition"}
@@ -91,7 +91,8 @@ def test_audio_is_refused_with_a_400_naming_the_field(kind: str) -> None:
     ("field", "changes"),
     [
         ("aspect_ratio", {"aspect_ratio": "4:3"}),
-        ("seconds", {"seconds": 7}),
+        ("seconds", {"seconds": 16}),
+        ("seconds", {"seconds": 11}),
         ("fps", {"fps": 24}),
         ("size", {"aspect_ratio": None, "size": "1920x1080"}),
     ],
@@ -112,7 +113,7 @@ def test_guidance_maps_onto_1_to_5(position: float, guidance: float) -> None:
 def test_shrink_keeps_everything_but_sizes_frames_and_steps() -> None:
     real = get_profile("wan-2.2")
     small = shrink(real, gen_frames={5: 9, 10: 17}, steps=2)
-    for request in servable_requests():
+    for request in (r for r in servable_requests() if r.seconds in (5, 10)):
         big, little = real.recipe_for(request), small.recipe_for(request)
         kept = ("family", "pipeline", "weights", "sampling", "guidance_scale", "audio", "output_frames")
         assert all(getattr(big, name) == getattr(little, name) for name in kept)
@@ -144,3 +145,17 @@ def test_each_expert_gets_the_references_guidance(kind: str, position: float, sc
     assert expert_guidance(recipe) == pytest.approx(scales) if scales[1] else expert_guidance(recipe) == scales
     shift = {"t2v": 12.0, "i2v": 5.0, "flf2v": None}[kind]
     assert wan_sampling(recipe).flow_shift == shift
+
+
+def test_memory_caps_720p_at_10_s_and_480p_reaches_15() -> None:
+    """The latent-token budget: 480p generation (fast) serves 15 s, 720p (standard, and the
+    720p-only first+last-frame checkpoint on every tier) stops at 10 s, naming seconds."""
+    wan = get_profile("wan-2.2")
+    fast = wan.recipe_for(VideoTask(kind="i2v", tier="fast", first_frame="a.png", seconds=15))
+    assert (fast.gen_frames, fast.output_frames) == (241, 241)
+    for tier, kind in (("standard", "t2v"), ("fast", "flf2v")):
+        task = VideoTask(kind=kind, tier=tier, seconds=11, first_frame="a.png" if kind == "flf2v" else None,
+                         last_frame="z.png" if kind == "flf2v" else None)
+        with pytest.raises(InvalidRequest) as caught:
+            wan.recipe_for(task)
+        assert caught.value.field == "seconds" and "at most 10" in caught.value.reason

@@ -3,9 +3,11 @@
 - ``prompt``: required.
 - ``model``: ``sora-2`` (and its dated names) runs the standard tier, ``sora-2-pro`` the
   quality tier; the served profile's own name is the standard tier too.
-- ``seconds``: OpenAI's ``4``, ``8``, ``12`` are served as the nearest duration the profile
-  makes (5, 10, 10 s) and the answer's ``seconds`` says which; the profile's own durations
-  (``5``, ``10``) are taken as they are.
+- ``seconds``: OpenAI's ``4``, ``8``, ``12`` are delivered exactly (97, 193, 289 frames at
+  24 fps), as is any other whole second the profile serves (``1`` to ``20`` for LTX-2); a
+  profile that does not make one of OpenAI's lengths serves the nearest it makes, and the
+  answer's ``seconds`` says which. A length past the tier's memory cap at that size is a 400
+  naming ``seconds``.
 - ``size``: OpenAI's four sizes choose the aspect ratio (landscape 16:9, portrait 9:16) at the
   tier's resolution; the profile's exact output sizes are taken as they are. The answer's
   ``size`` is what is delivered.
@@ -39,7 +41,7 @@ from takeone.edge.dialects.openai.errors import UnknownParameter
 from takeone.models.recipe import Profile
 
 MAX_PROMPT = 10_000
-OPENAI_SECONDS = {"4": 5, "8": 10, "12": 10}
+OPENAI_SECONDS = {"4": 4, "8": 8, "12": 12}
 OPENAI_SIZES = {"720x1280": "9:16", "1280x720": "16:9", "1024x1792": "9:16", "1792x1024": "16:9"}
 DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE = "sora-2", "4", "720x1280"
 SORA_TIERS: Mapping[str, Tier] = {
@@ -160,7 +162,8 @@ def _seconds(value: object, profile: Profile) -> int:
     served = {str(d): d for d in profile.durations()}
     allowed = {**{k: _nearest(v, profile) for k, v in OPENAI_SECONDS.items()}, **served}
     if text is None or text.strip() not in allowed:
-        raise InvalidRequest("seconds", value, f"must be one of {', '.join(allowed)}")
+        raise InvalidRequest("seconds", value, f"must be 4, 8, 12 or a duration profile {profile.name!r}"
+                             f" serves ({profile.durations_label()})")
     return allowed[text.strip()]
 
 

@@ -173,7 +173,7 @@ def _create_doc() -> dict[str, Any]:
         "model": {"type": "string", "default": "sora-2",
                   "description": "sora-2 (standard tier), sora-2-pro (quality tier) or the profile's name."},
         "seconds": {"type": "string", "default": "4",
-                    "description": "4, 8, 12 (served as 5, 10, 10) or a duration the profile serves."},
+                    "description": "4, 8, 12 (delivered exactly) or any whole second the profile serves."},
         "size": {"type": "string", "default": "720x1280",
                  "description": "720x1280, 1280x720, 1024x1792, 1792x1024 or an exact size the profile serves."},
     }

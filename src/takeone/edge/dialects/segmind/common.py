@@ -71,9 +71,10 @@ def parse_body(model: type[EndpointInput], body: bytes) -> EndpointInput:
 
 
 def _to_invalid(exc: ValidationError, data: dict[str, Any]) -> InvalidRequest:
-    unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
-    if unknown:
-        return InvalidRequest(", ".join(unknown), {k: data[k] for k in unknown},
+    extra = [e for e in exc.errors() if e["type"] == "extra_forbidden"]
+    if extra:  # a nested one (a multi_prompt shot's) is named by its path: multi_prompt.0.seconds
+        unknown = [".".join(str(p) for p in e["loc"]) for e in extra]
+        return InvalidRequest(", ".join(unknown), {name: e["input"] for name, e in zip(unknown, extra)},
                               "unknown field(s); check the spelling against the API reference")
     first = exc.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or "body"

@@ -1,15 +1,19 @@
-"""The Segmind price table: credits per video by slug, mode, duration and audio.
+"""The Segmind price table: credits per video by slug, mode, seconds and audio.
 
-The defaults follow the seed pages (Kling 2.6: 0.438 for 5 s without audio up to 1.75 for
-10 s with audio). An operator overrides any entry in a TOML file::
+Prices scale per second: each slug and mode has a rate per second (``per_second``, and
+``per_second+audio`` where the route makes sound); an entry for one duration (``"5"``,
+``"10+audio"``) overrides the rate for that duration. The defaults follow Segmind's pages
+(Kling 2.6: 0.438 for 5 s without audio up to 1.75 for 10 s with audio; Kling 2.5 Turbo
+0.44 / 0.88; Kling 3 Standard 0.504 for 3 s silent up to 8.40 for 15 s with audio). A
+multi-shot video is priced by its total seconds. An operator overrides any entry in a TOML
+file::
 
     ["kling-2.6".pro]
     "5" = 0.438            # 5 s without audio
-    "5+audio" = 0.875      # 5 s with audio
+    per_second = 0.08      # any other duration without audio
 
-    ["kling-2.1".pro]
-    "5" = 0.45
-    "10" = 0.90
+    ["kling-3-pro-text2video".pro]
+    "per_second+audio" = 0.70
 """
 
 from __future__ import annotations
@@ -23,21 +27,29 @@ from typing import Any
 from takeone.core.accounts import MAX_CREDITS
 from takeone.core.task import VideoTask
 from takeone.edge.dialects.segmind.registry import MODE_OF_TIER
+from takeone.edge.dialects.tier_prices import RATE, RATE_AUDIO, price_of, valid_key
 
 DEFAULT_PRICES: dict[str, dict[str, dict[str, float]]] = {
     "kling-2.1": {
-        "std": {"5": 0.25, "10": 0.50},
-        "pro": {"5": 0.45, "10": 0.90},
-        "master": {"5": 1.40, "10": 2.80},
+        "std": {RATE: 0.05},
+        "pro": {RATE: 0.09},
+        "master": {RATE: 0.28},
     },
     "kling-2.6": {
-        "pro": {"5": 0.438, "10": 0.875, "5+audio": 0.875, "10+audio": 1.75},
+        "pro": {RATE: 0.0875, RATE_AUDIO: 0.175, "5": 0.438},  # Segmind lists 0.438 for 5 s
+    },
+    "kling-2.5-turbo": {
+        "pro": {RATE: 0.088},
+    },
+    # Segmind lists 0.504 (3 s, silent) to 8.40 (15 s with audio) for Standard; Pro's prices
+    # could not be read: Standard's times 4/3 (Kling's own pro/std ratio), rounded.
+    "kling-3-standard-text2video": {
+        "std": {RATE: 0.168, RATE_AUDIO: 0.56},
+    },
+    "kling-3-pro-text2video": {
+        "pro": {RATE: 0.224, RATE_AUDIO: 0.75},
     },
 }
-
-
-def price_key(task: VideoTask) -> str:
-    return f"{task.seconds}{'+audio' if task.audio else ''}"
 
 
 @dataclass(frozen=True)
@@ -69,8 +81,7 @@ class PriceTable:
         return prices
 
     def price(self, slug: str, task: VideoTask) -> float:
-        modes = self.table[slug]
-        return modes[MODE_OF_TIER[task.tier]][price_key(task)]
+        return price_of(self.table[slug][MODE_OF_TIER[task.tier]], task)
 
 
 def _merge(table: dict[str, dict[str, dict[str, float]]], endpoint: str, modes: Any, path: Path) -> None:
@@ -80,7 +91,7 @@ def _merge(table: dict[str, dict[str, dict[str, float]]], endpoint: str, modes: 
         if mode not in table[endpoint] or not isinstance(entries, dict):
             raise ValueError(f"{path}: unknown mode {mode!r} for {endpoint}")
         for key, value in entries.items():
-            if (key not in table[endpoint][mode] or not isinstance(value, (int, float))
+            if (not valid_key(key) or not isinstance(value, (int, float))
                     or not math.isfinite(value) or not 0 <= value <= MAX_CREDITS):
                 raise ValueError(f"{path}: bad price {endpoint}.{mode}.{key} = {value!r}")
             table[endpoint][mode][key] = float(value)

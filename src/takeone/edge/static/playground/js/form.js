@@ -26,9 +26,19 @@ export function endpointsFrom(doc) {
     const schema = resolve(doc, ref);
     if (!schema?.properties) continue;
     const summary = (item.post.summary || match[1]).replace(/ \(queued\)$/, "");
-    found.push({ slug: match[1], summary, schema });
+    found.push({ slug: match[1], summary, schema: withItems(doc, schema) });
   }
   return found;
+}
+
+/** The schema with each array property's `items: {$ref}` resolved (for the JSON fields' help). */
+function withItems(doc, schema) {
+  const properties = {};
+  for (const [name, prop] of Object.entries(schema.properties)) {
+    const fix = (node) => (node.items?.$ref ? { ...node, items: resolve(doc, node.items.$ref) } : node);
+    properties[name] = prop.anyOf ? { ...prop, anyOf: prop.anyOf.map(fix) } : fix(prop);
+  }
+  return { ...schema, properties };
 }
 
 function resolve(doc, ref) {
@@ -47,6 +57,7 @@ function describe(name, prop, required) {
     : spec.type === "boolean" ? "boolean"
     : spec.type === "number" ? "number"
     : spec.type === "integer" ? "integer"
+    : spec.type === "array" || spec.type === "object" ? "json"
     : (spec.maxLength || 0) > LONG_TEXT ? "text" : "string";
   const nullable = branches.some((b) => b.type === "null");
   return { name, spec, choices, kind, required, nullable, title: spec.title || name };
@@ -65,10 +76,35 @@ function helpText(field) {
     parts.push(`Up to ${spec.maxLength.toLocaleString("en")} characters.`);
   }
   if (kind === "image") parts.push("An http(s) URL, or a file from this device.");
+  if (kind === "json") parts.push("JSON, for example " + jsonExample(spec) + "; leave empty for none.");
   if (spec.default !== undefined && spec.default !== null && kind !== "text") {
     parts.push(`Default: ${JSON.stringify(spec.default)}.`);
   }
   return parts.filter(Boolean).join(" ");
+}
+
+// A one-line example of an array-of-objects field from its item schema's required fields and defaults.
+function jsonExample(spec) {
+  const item = spec.items || {};
+  const entry = {};
+  for (const [name, prop] of Object.entries(item.properties || {})) {
+    entry[name] = prop.default !== undefined ? prop.default : `${name}…`;
+  }
+  return JSON.stringify(spec.type === "array" ? [entry] : entry);
+}
+
+// The seconds a list of shots adds up to, or null (not a list of shots, or a duration that is
+// not a whole number: the server then says what is wrong).
+function shotsTotal(field, value) {
+  const shot = field.spec.items?.properties?.duration;
+  if (field.kind !== "json" || !shot || !Array.isArray(value) || !value.length) return null;
+  let total = 0;
+  for (const item of value) {
+    const seconds = Number(item?.duration ?? shot.default);
+    if (!Number.isInteger(seconds)) return null;
+    total += seconds;
+  }
+  return total;
 }
 
 // The label is the title alone; the API's field name and "(required)" sit beside it (the
@@ -110,9 +146,9 @@ export class SchemaForm {
       this.write(field, field.spec.default);
       return el("div", { class: "field check", "data-field": field.name },
         el("div", { class: "row" }, control, labelFor(field, id)), help, error);
-    } else if (field.kind === "text") {
+    } else if (field.kind === "text" || field.kind === "json") {
       control = el("textarea", { id, name: field.name, rows: 4, "aria-describedby": describedBy,
-        required: field.required });
+        required: field.required, spellcheck: field.kind === "json" ? "false" : undefined });
     } else {
       const numeric = field.kind === "number" || field.kind === "integer";
       control = el("input", {
@@ -193,12 +229,18 @@ export class SchemaForm {
     this.useUrl(name, "");
   }
 
-  /** The JSON body: defaults filled in, empty optional fields left out. */
+  /** The JSON body: defaults filled in, empty optional fields left out. A list of shots
+   * (items with their own `duration`) sets the top-level `duration` to their total, which
+   * the API requires it to be when both are sent. */
   values() {
     const body = {};
     for (const field of this.fields) {
       const value = this.read(field);
       if (value !== undefined) body[field.name] = value;
+    }
+    for (const field of this.fields) {
+      const total = shotsTotal(field, body[field.name]);
+      if (total !== null && "duration" in body) body.duration = total;
     }
     return body;
   }
@@ -213,6 +255,14 @@ export class SchemaForm {
     if (kind === "enum") return field.choices[Number(control.value)];
     if (kind === "boolean") return control.checked;
     const raw = control.value;
+    if (kind === "json") {
+      if (raw.trim() === "") return undefined;
+      try {
+        return JSON.parse(raw);
+      } catch {
+        return raw;  // the server says what is wrong with it
+      }
+    }
     if (kind === "number" || kind === "integer") {
       const typed = control.validity.badInput ? "not a number" : raw.trim();
       if (typed === "") return undefined;
@@ -231,6 +281,8 @@ export class SchemaForm {
       control.value = String(Math.max(index, 0));
     } else if (kind === "boolean") {
       control.checked = Boolean(value);
+    } else if (kind === "json") {
+      control.value = value === undefined || value === null ? "" : JSON.stringify(value);
     } else {
       control.value = value === undefined || value === null ? "" : String(value);
     }
