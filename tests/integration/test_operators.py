@@ -102,7 +102,7 @@ def test_keys_commands_name_what_is_wrong(tmp_path: Path) -> None:
         out = _cli(*args, "--data-dir", data)
         assert out.returncode == 2 and "no API key 'key_nope'" in out.stderr and "Traceback" not in out.stderr
     key_id = _cli("keys", "list", "--data-dir", data).stdout.splitlines()[1].split()[0]
-    out = _cli("keys", "credit", key_id, "-1000", "--data-dir", data)
+    out = _cli("keys", "debit", key_id, "1000", "--data-dir", data)
     assert out.returncode == 2 and "negative" in out.stderr
     serve = _cli("serve", "--rate-limit", "0", "--data-dir", data, "--profile", "tiny")
     assert serve.returncode == 2 and "--rate-limit" in serve.stderr

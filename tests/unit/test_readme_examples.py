@@ -70,3 +70,19 @@ def test_a_readme_command_parses(where: str, command: str) -> None:
     for name in (getattr(args, "profile", None), *getattr(args, "names", ())):
         if isinstance(name, str) and not name.isupper():  # PROFILE is a placeholder
             assert name in PROFILES, f"{command!r}: unknown profile {name!r}"
+
+
+def _data_dirs(command: str) -> list[str]:
+    argv = shlex.split(command, comments=True)
+    return [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--data-dir"]
+
+
+def test_one_data_folder_in_every_example() -> None:
+    """A key made in another folder than the server's is a 401: every README example and
+    ``takeone --help`` example uses the default folder (``--data-dir`` only where it says so)."""
+    from takeone.cli.main import EXAMPLES
+
+    shown = [c for _, c in COMMANDS] + _commands(EXAMPLES.splitlines())
+    others = {(c, d) for c in shown for d in _data_dirs(c) if d != "takeone-data"}
+    assert others == set()
+    assert "--data-dir data" not in build_parser().format_help()

@@ -1,7 +1,7 @@
 // "Copy as code": the request in the form as a `requests` script, a `segmind` SDK call and a
 // curl command. Uploaded images are read from a file of the same name (raw base64 is accepted).
 
-const KEY_ENV = "TAKEONE_API_KEY";
+const KEY_ENV = "TAKEONE_KEY";
 
 /** `{requests, segmind, curl}` source texts for POST /v2/{slug} with `body`. */
 export function snippets(origin, slug, body, uploads) {
