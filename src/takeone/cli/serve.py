@@ -229,6 +229,9 @@ def _serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(create_app(settings, services), log_level=args.log_level, log_config=None,
                             timeout_graceful_shutdown=10, access_log=args.access_log,
                             http=guarded_h11(settings.header_timeout_s))
+    # uvicorn re-raises the signal that stopped it once it has shut down; a supervisor's SIGTERM
+    # is a clean stop (exit 0), as Ctrl+C is (130, from KeyboardInterrupt)
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.Server(config).run(sockets=[listener])
     return 0
 

@@ -25,8 +25,10 @@ import contextlib
 import logging
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -105,7 +107,8 @@ class RayDispatcher:
     # -- the Dispatcher protocol -------------------------------------------------------------
 
     async def start(self) -> None:
-        await asyncio.to_thread(connect, self.settings.ray_address)
+        with keep_stop_signals():
+            await asyncio.to_thread(connect, self.settings.ray_address)
         await self._report("ready")
         self._task = asyncio.create_task(self._run())
 
@@ -312,6 +315,26 @@ class RayDispatcher:
             with contextlib.suppress(Exception):
                 ray.kill(m.handle)
         self.members = []
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def keep_stop_signals() -> Iterator[None]:
+    """Ray's core worker installs a C++ failure handler for SIGTERM in the process that joins
+    a cluster (it prints a stack trace and aborts): put the process's own handlers back, so a
+    supervisor's SIGTERM stops it as cleanly as Ctrl+C. Only the main thread owns signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def connect(address: str | None) -> None:
