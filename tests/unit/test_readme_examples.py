@@ -18,13 +18,14 @@ from takeone.models.registry import PROFILES
 README = Path(__file__).resolve().parents[2] / "README.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 INLINE = re.compile(r"`(takeone [^`\n]+)`")
-SEPARATORS = re.compile(r"&&|\|\||;|\||\$\(|\)")
+SEPARATORS = re.compile(r"&&|\|\||;|\||\$\(|\)|&")
+REDIRECTS = re.compile(r"\s+\d?>&?\s*\S+")  # `> pool.log 2>&1`
 
 
 def _commands(pieces: list[str]) -> list[str]:
     found = []
     for piece in pieces:
-        for part in SEPARATORS.split(piece.strip().removeprefix("$ ")):
+        for part in SEPARATORS.split(REDIRECTS.sub("", piece.strip().removeprefix("$ "))):
             part = part.strip()
             if part.startswith("takeone "):
                 found.append(part)
