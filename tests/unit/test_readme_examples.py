@@ -87,3 +87,12 @@ def test_one_data_folder_in_every_example() -> None:
     others = {(c, d) for c in shown for d in _data_dirs(c) if d != "takeone-data"}
     assert others == set()
     assert "--data-dir data" not in build_parser().format_help()
+
+
+def test_set_up_says_which_torch_fits_cpu_and_gpu_machines() -> None:
+    """From PyPI, ``pip install torch`` is the multi-GB CUDA build: Set up shows the CPU wheel's
+    index first and the CUDA one as the GPU machine's line, as First five minutes does."""
+    section = TEXT.split("\n## Set up", 1)[1].split("\n## ", 1)[0]
+    torch = [line for _, body in FENCE.findall(section) for line in body.splitlines() if "install torch" in line]
+    assert any("download.pytorch.org/whl/cpu" in line and "CPU" in line for line in torch), torch
+    assert any(line.startswith("# pip install torch") and "GPU" in line for line in torch), torch

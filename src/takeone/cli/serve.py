@@ -220,11 +220,11 @@ def _serve(args: argparse.Namespace) -> int:
     if _local_workers(settings) and (problem := check_profile(settings.profile, settings.weights_dir)):
         print(f"takeone: {problem}", file=sys.stderr)
         return 2
-    listener = bind_port(settings.host, settings.port)  # a busy port is said at once, before any banner
     configure_logging(args.log_level, args.log_format)
     warn_about_placement(settings)
     services = Services.build(settings, check_store=True)
     asyncio.run(services.check_secret())
+    listener = bind_port(settings.host, settings.port)  # a busy port is said at once, before the banner
     log_banner(settings, services)
     config = uvicorn.Config(create_app(settings, services), log_level=args.log_level, log_config=None,
                             timeout_graceful_shutdown=10, access_log=args.access_log,
