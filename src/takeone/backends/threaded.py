@@ -67,6 +67,7 @@ class SyncOutbox(Protocol):
     def claim(self, owner: str, lease_s: float, limit: int) -> list[Delivery]: ...
     def done(self, delivery_id: int, outcome: str) -> None: ...
     def retry(self, delivery_id: int, at: float, error: str) -> None: ...
+    def defer(self, delivery_id: int, at: float) -> None: ...
     def next_at(self) -> float | None: ...
 
 
@@ -206,6 +207,9 @@ class ThreadedStore:
 
     async def delivery_retry(self, delivery_id: int, at: float, error: str) -> None:
         await self._run(self.outbox.retry, delivery_id, at, error)
+
+    async def delivery_defer(self, delivery_id: int, at: float) -> None:
+        await self._run(self.outbox.defer, delivery_id, at)
 
     async def next_delivery_at(self) -> float | None:
         return await self._run(self.outbox.next_at)

@@ -53,7 +53,8 @@ class Settings:
     # Webhooks: seconds to wait after each failed attempt (Standard Webhooks' schedule), and
     # how long one attempt may take.
     webhook_retry_delays_s: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
-    webhook_timeout_s: float = 15.0
+    webhook_timeout_s: float = 15.0  # the whole attempt: connect, send, the answer's last byte
+    webhook_late_note_s: float = 30.0  # /healthz notes deliveries waiting longer for a slot
     # Slows every denoising step down; only for exercising timeouts, cancels and crashes.
     debug_step_delay_s: float = 0.0
     debug_load_delay_s: float = 0.0

@@ -12,6 +12,7 @@ import time
 
 from takeone.core.errors import StoreUnavailable, WorkerUnavailable
 from takeone.core.jobs import WorkerStatus
+from takeone.core.telemetry import webhook_late_seconds
 from takeone.dispatch.identity import API_STATE, is_dead
 from takeone.edge.services import Services
 
@@ -26,8 +27,19 @@ async def live_workers(services: Services) -> list[WorkerStatus]:
             and not is_dead(w.id)]
 
 
+def notes(services: Services) -> list[str]:
+    """What an operator should know although the server is up (late webhooks...)."""
+    found = []
+    late = webhook_late_seconds()
+    if late > services.settings.webhook_late_note_s:
+        found.append(f"webhook deliveries are late: due ones have waited {late:.0f} s for a free"
+                     " sending slot")
+    return found
+
+
 async def health(services: Services) -> tuple[int, dict[str, object]]:
-    body: dict[str, object] = {"profile": services.settings.profile, "workers": [], "error": None}
+    body: dict[str, object] = {"profile": services.settings.profile, "workers": [], "error": None,
+                               "notes": notes(services)}
     try:
         await services.store.ping()
         await asyncio.to_thread(services.blobs.probe)

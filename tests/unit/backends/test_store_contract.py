@@ -398,6 +398,10 @@ def test_outbox_in_order_under_leases_with_retries(backend: Backend) -> None:
         await s.delivery_retry(again.id, clock.now + 5, "HTTP 500")
         assert await s.claim_deliveries("a", 60, 10) == [] and await s.next_delivery_at() == clock.now + 5
         clock.now += 5
+        (deferred,) = await s.claim_deliveries("a", 60, 10)
+        await s.delivery_defer(deferred.id, clock.now + 3)  # put back unattempted
+        assert await s.claim_deliveries("a", 60, 10) == [] and await s.next_delivery_at() == clock.now + 3
+        clock.now += 3
         (third,) = await s.claim_deliveries("a", 60, 10)
         assert third.attempts == 1
         await s.complete("j1", "outputs/j1.mp4", {})
