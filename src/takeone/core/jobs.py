@@ -165,6 +165,9 @@ class JobStore(Protocol):
         """One dialect's jobs of a key (of one ``route`` if given), newest first (or oldest
         first), skipping ``offset`` or starting after the job ``after`` (a cursor)."""
 
+    async def find_idempotent(self, key_id: str, idempotency_key: str) -> Job | None:
+        """The key's job submitted with ``idempotency_key`` (None: none holds it)."""
+
     async def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
         """The key's job that the client named ``external_id`` in ``dialect``."""
 

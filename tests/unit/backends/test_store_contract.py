@@ -201,6 +201,8 @@ def test_idempotency_replay_conflict_and_retry_after_failure(backend: Backend) -
         first = await s.submit(job(key, 1, request_hash="h1"), OPEN, idempotency_key="abc")
         again = await s.submit(job(key, 2, request_hash="h1"), OPEN, idempotency_key="abc")
         assert again.id == first.id and await s.balance(key) == 4.0 and await s.get("j2") is None
+        found = await s.find_idempotent(key, "abc")
+        assert found is not None and found.id == "j1" and await s.find_idempotent(key, "zzz") is None
         with pytest.raises(Conflict, match="'abc' was already used for a different request"):
             await s.submit(job(key, 3, request_hash="other"), OPEN, idempotency_key="abc")
         other_key = await new_key(s, 5.0)  # keys are per API key

@@ -209,6 +209,11 @@ class PostgresJobs:
         rows = query(self.pool, *listing_query("%s", key_id, dialect, limit, offset, after, ascending, route))
         return [row_to_job(r) for r in rows]
 
+    def find_idempotent(self, key_id: str, idempotency_key: str) -> Job | None:
+        row = query_one(self.pool, "SELECT * FROM jobs WHERE key_id = %s AND idempotency_key = %s",
+                        (key_id, idempotency_key))
+        return row_to_job(row) if row else None
+
     def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
         row = query_one(self.pool, "SELECT * FROM jobs WHERE key_id = %s AND dialect = %s AND external_id = %s",
                         (key_id, dialect, external_id))

@@ -186,6 +186,11 @@ class SqliteJobs:
         rows = self.db.query(*listing_query("?", key_id, dialect, limit, offset, after, ascending, route))
         return [_row_to_job(r) for r in rows]
 
+    def find_idempotent(self, key_id: str, idempotency_key: str) -> Job | None:
+        row = self.db.query_one("SELECT * FROM jobs WHERE key_id = ? AND idempotency_key = ?",
+                                (key_id, idempotency_key))
+        return _row_to_job(row) if row else None
+
     def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
         row = self.db.query_one("SELECT * FROM jobs WHERE key_id = ? AND dialect = ? AND external_id = ?",
                                 (key_id, dialect, external_id))
