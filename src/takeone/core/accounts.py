@@ -74,6 +74,7 @@ class ApiKey:
     reserved: float
     created_at: float
     revoked: bool
+    max_queued: int | None = None  # its share of the queue (None: the server's default share)
 
     def check_scope(self, route: str) -> None:
         if self.scopes is not None and route not in self.scopes:
@@ -89,8 +90,9 @@ class CreatedKey:
 class KeyStore(Protocol):
     async def create(self, credits: float, scopes: Sequence[str] | None = None,
                      rate_limit: int | None = None, max_concurrent: int | None = None,
-                     name: str = "") -> CreatedKey:
-        """A new key; its secret is in the answer and nowhere else."""
+                     name: str = "", max_queued: int | None = None) -> CreatedKey:
+        """A new key; its secret is in the answer and nowhere else. ``max_queued``: its own
+        share of the queue (None: the server's default share)."""
 
     async def authenticate(self, secret: str | None) -> ApiKey:
         """The key behind ``secret``; :class:`Unauthorized` if missing, unknown or revoked."""

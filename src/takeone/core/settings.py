@@ -40,6 +40,7 @@ class Settings:
     retention_s: float = DAY_S
     link_ttl_s: float = DAY_S
     max_queue: int = 1000
+    queue_share: float = 0.5  # a key's default share of max_queue (a key's own max_queued wins)
     max_attempts: int = 2
     default_rate_limit: int | None = None
     max_body_bytes: int = 32 * 1024 * 1024

@@ -5,7 +5,8 @@ keys still placeholders), the raw image values by role, the price and how to ren
 error into its own field names. The order is the contract's: the key (401), the route (404),
 the key's scope (403), the rate limit (429, before the body is read), the body (413/400),
 the workers (502), the task against the profile (400), an earlier job with the same
-Idempotency-Key (answered as is), the credits (406), and only then the images are fetched,
+Idempotency-Key (answered as is), the credits (406), the key's share of the queue and the
+queue's length (429), and only then the images are fetched,
 decoded and stored (on :class:`~takeone.edge.imagework.ImageWork`'s own threads: a huge image
 never stalls the server, nor takes the threads other keys' store calls need).
 The job is persisted with its price reserved before the client hears anything.
@@ -28,7 +29,7 @@ from PIL import Image
 from takeone.core.accounts import ApiKey
 from takeone.core.blobs import input_key, input_prefix
 from takeone.core.errors import InsufficientCredits, InvalidRequest, PayloadTooLarge
-from takeone.core.jobs import Job, JobStatus, SubmitLimits, replays
+from takeone.core.jobs import Job, JobStatus, SubmitLimits, check_queue, replays
 from takeone.core.task import VideoTask
 from takeone.edge.health import check_available
 from takeone.edge.services import Services
@@ -83,6 +84,8 @@ async def accept(services: Services, request: Request, key: ApiKey, submission: 
         if earlier is not None:
             return earlier
     await _check_credits(services, key, submission.price)
+    limits = limits_for(services, key)
+    check_queue(limits, *await services.store.queue_counts(key.id))
     job_id = str(uuid.uuid4())
     try:
         with services.images.admit():
@@ -92,7 +95,7 @@ async def accept(services: Services, request: Request, key: ApiKey, submission: 
             webhook = (await services.store.webhook_of(key.id)).url
         stored = await services.store.submit(
             _new_job(services, key, submission, task, job_id, blocking, webhook),
-            SubmitLimits(key.max_concurrent, services.settings.max_queue),
+            limits,
             idempotency_key)
     except BaseException:
         await asyncio.to_thread(services.blobs.delete_prefix, input_prefix(job_id))
@@ -102,6 +105,15 @@ async def accept(services: Services, request: Request, key: ApiKey, submission: 
     if services.dispatcher is not None:
         services.dispatcher.notify()
     return stored
+
+
+def limits_for(services: Services, key: ApiKey) -> SubmitLimits:
+    """The key's concurrent jobs, the queue's length and the key's share of it: its own
+    ``max_queued``, else ``--queue-share`` of ``--max-queue`` (at least one job)."""
+    max_queue = services.settings.max_queue
+    share = key.max_queued if key.max_queued is not None else \
+        max(1, math.ceil(max_queue * services.settings.queue_share))
+    return SubmitLimits(key.max_concurrent, max_queue, min(share, max_queue))
 
 
 async def read_body(request: Request, limit: int) -> bytes:

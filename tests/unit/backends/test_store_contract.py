@@ -232,6 +232,36 @@ def test_queue_bound_and_concurrency_limit(backend: Backend) -> None:
     run(go())
 
 
+def test_a_key_gets_its_share_of_the_queue_and_claims_go_round_robin(backend: Backend) -> None:
+    s, clock = backend.store, backend.clock
+
+    async def go() -> None:
+        a, b = await new_key(s), await new_key(s)
+        shared = SubmitLimits(None, 6, 3)
+        for n in range(3):
+            await s.submit(job(a, n), shared)
+        with pytest.raises(RateLimited, match=r"3 jobs waiting, its share of the queue \(3 of 6\)") as refused:
+            await s.submit(job(a, 3), shared)
+        assert refused.value.retry_after > 0 and await s.get("j3") is None
+        assert await s.queue_counts(a) == (3, 3)
+        await s.submit(job(b, 10), shared)  # another key still gets in
+        await s.submit(job(b, 11), shared)
+        assert await s.queue_counts(b) == (5, 2)
+        order = []
+        for _ in range(5):
+            clock.now += 1
+            claimed = await s.claim("w", 30)
+            assert claimed is not None
+            order.append(claimed.id)
+        assert order == ["j0", "j10", "j1", "j11", "j2"]  # the least recently served key first
+        own = (await s.create(1.0, max_queued=1)).key
+        assert own.max_queued == 1 and (await s.get_key(own.id)).max_queued == 1
+        with pytest.raises(InvalidRequest, match="max_queued"):
+            await s.create(1.0, max_queued=0)
+
+    run(go())
+
+
 def test_external_ids_are_unique_per_key_and_dialect(backend: Backend) -> None:
     s = backend.store
 
