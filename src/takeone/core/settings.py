@@ -50,6 +50,7 @@ class Settings:
     header_timeout_s: float = 15.0  # a client must send its request headers within this
     body_timeout_s: float = 120.0  # ... and its whole body within this
     heartbeat_s: float = 5.0
+    load_cooldown_s: float = 60.0  # a worker that keeps crashing rests this long (doubling) then retries
     store_busy_timeout_s: float = 30.0
     # Webhooks: seconds to wait after each failed attempt (Standard Webhooks' schedule), and
     # how long one attempt may take.

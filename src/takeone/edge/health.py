@@ -52,6 +52,9 @@ async def health(services: Services) -> tuple[int, dict[str, object]]:
     failed = [w.error for w in workers if w.state == "failed"]
     if workers and len(failed) == len(workers):
         return 503, {**body, "status": "unavailable", "error": failed[0]}
+    cooling = [w.error for w in workers if w.state == "cooling"]
+    if cooling and len(cooling) + len(failed) == len(workers):
+        return 503, {**body, "status": "unavailable", "error": cooling[0]}
     errors = [w.error for w in workers if w.error]
     waiting = None if workers or services.settings.run_workers else NO_WORKERS
     return 503, {**body, "status": "starting", "error": errors[0] if errors else waiting}

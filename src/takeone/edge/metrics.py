@@ -34,7 +34,7 @@ from takeone.core.telemetry import JOB_SECONDS, JOBS_FINISHED, QUEUE_SECONDS, ST
 
 log = logging.getLogger("takeone.api")
 
-WORKER_STATES = ("starting", "ready", "busy", "failed")
+WORKER_STATES = ("starting", "ready", "busy", "cooling", "failed")
 
 
 @dataclass(frozen=True)
