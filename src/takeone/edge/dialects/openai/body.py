@@ -109,13 +109,29 @@ async def _form_fields(request: Request, body: bytes, limit: int) -> dict[str, A
         raise InvalidRequest("body", MISSING, f"is not a readable form ({type(exc).__name__})") from None
     fields: dict[str, Any] = {}
     for name, value in form.multi_items():
+        if name.startswith(IMAGE_FIELD + "[") and name.endswith("]"):  # the SDK's dict encoding
+            _set_reference_part(fields, name, value)
+            continue
+        if name in fields:
+            raise InvalidRequest(name, MISSING, "is given more than once; send it once")
         if isinstance(value, UploadFile):
             fields[name] = base64.b64encode(await value.read()).decode("ascii")
-        elif name.startswith(IMAGE_FIELD + "[") and name.endswith("]"):  # the SDK's dict encoding
-            fields.setdefault(IMAGE_FIELD, {})[name[len(IMAGE_FIELD) + 1:-1]] = value
         else:
             fields[name] = value
     return fields
+
+
+def _set_reference_part(fields: dict[str, Any], name: str, value: object) -> None:
+    """``input_reference[image_url]`` and the like, into one object; never beside a file."""
+    reference = fields.setdefault(IMAGE_FIELD, {})
+    if not isinstance(reference, dict):
+        raise InvalidRequest(IMAGE_FIELD, MISSING, f"is given both as a file and as {name}; send one")
+    if isinstance(value, UploadFile):
+        raise InvalidRequest(name, MISSING, "must be a text field, not a file")
+    part = name[len(IMAGE_FIELD) + 1:-1]
+    if part in reference:
+        raise InvalidRequest(name, MISSING, "is given more than once; send it once")
+    reference[part] = value
 
 
 def parse_create(fields: Mapping[str, Any], profile: Profile) -> CreateVideo:
