@@ -60,3 +60,17 @@ def test_files_declares_the_400_it_answers(server: Server) -> None:
     assert "400" in doc["paths"]["/files/{key}"]["get"]["responses"]
     r = httpx.get(server.url + "/files/outputs/x.mp4", params={"expires": "soon", "sig": "x"})
     assert r.status_code == 400 and "expires" in r.json()["error"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc", "/docs/oauth2-redirect", "/playground"])
+def test_every_html_answer_carries_the_security_headers(server: Server, page: str) -> None:
+    r = httpx.get(server.url + page)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "no-referrer"
+    assert "'unsafe-inline'" not in r.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+
+
+def test_api_answers_are_not_sniffed_nor_referred(server: Server) -> None:
+    r = httpx.get(server.url + "/healthz")
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "no-referrer"

@@ -22,6 +22,7 @@ from takeone.edge import docs, metrics, openapi, playground, schemas
 from takeone.edge import errors as api_errors
 from takeone.edge.dialects.registry import dialects, renderers
 from takeone.edge.files import blob_response
+from takeone.edge.headers import SecurityHeaders
 from takeone.edge.health import health
 from takeone.edge.limits import BodyDeadline
 from takeone.edge.presence import Presence
@@ -59,6 +60,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None)  # docs.install serves them without a CDN
     app.state.services = services
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout_s)
+    app.add_middleware(SecurityHeaders)
     api_errors.install(app)
     for dialect in dialects():  # a dialect with a catch-all route comes last
         dialect.install(app)
