@@ -262,6 +262,24 @@ def test_a_key_gets_its_share_of_the_queue_and_claims_go_round_robin(backend: Ba
     run(go())
 
 
+def test_booleans_are_not_numbers(backend: Backend) -> None:
+    """``credits: true`` is not one credit, nor ``max_concurrent: true`` one job."""
+    s = backend.store
+
+    async def go() -> None:
+        with pytest.raises(InvalidRequest, match="credits"):
+            await s.create(True)  # type: ignore[arg-type]
+        key = await new_key(s, 1.0)
+        with pytest.raises(InvalidRequest, match="credits"):
+            await s.credit(key, False)  # type: ignore[arg-type]
+        for limit in ("rate_limit", "max_concurrent", "max_queued"):
+            with pytest.raises(InvalidRequest, match=limit):
+                await s.create(1.0, **{limit: True})
+        assert await s.balance(key) == 1.0
+
+    run(go())
+
+
 def test_external_ids_are_unique_per_key_and_dialect(backend: Backend) -> None:
     s = backend.store
 
