@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from takeone.core.errors import MISSING, InvalidRequest
+from takeone.edge.dialects.unknown_fields import unknown_fields
 
 MAX_PROMPT = 2500
 MAX_IMAGE_FIELD = 28 * 1024 * 1024  # base64 of a 20 MiB image, plus a data: prefix
@@ -70,21 +71,10 @@ def parse_body(model: type[EndpointInput], body: bytes) -> EndpointInput:
         raise _to_invalid(exc, data) from None
 
 
-MAX_NAMED = 5  # unknown fields named in a 400 (a body of a million unknown names gets a short answer)
-MAX_NAME = 40
-
-
-def _short(name: str) -> str:
-    return name if len(name) <= MAX_NAME else name[:MAX_NAME] + "..."
-
-
 def _to_invalid(exc: ValidationError, data: dict[str, Any]) -> InvalidRequest:
     unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
     if unknown:
-        shown = [_short(name) for name in unknown[:MAX_NAMED]]
-        more = f" (and {len(unknown) - MAX_NAMED} more)" if len(unknown) > MAX_NAMED else ""
-        return InvalidRequest(", ".join(shown), {k: data[k] for k in unknown[:MAX_NAMED]},
-                              f"unknown field(s){more}; check the spelling against the API reference")
+        return unknown_fields(unknown, data, "check the spelling against the API reference")
     first = exc.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or "body"
     if first["type"] == "missing":
