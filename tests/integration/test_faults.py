@@ -126,6 +126,7 @@ def test_write_failure_is_500_and_releases_credits(fresh_dir: Path) -> None:
         r = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key}, timeout=60)
         assert r.status_code == 500
         assert "generation failed" in r.json()["error"]
+        assert str(fresh_dir) not in r.json()["error"] and "/tmp/" not in r.json()["error"], r.json()
         assert server.balance(key) == 10
 
 
