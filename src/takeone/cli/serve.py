@@ -94,6 +94,9 @@ def _add_serve(sub: SubParsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--sweep-interval", type=float, default=300.0,
                    help="seconds between retention sweeps (default 300)")
     p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before submits get 429")
+    p.add_argument("--health-details", action="store_true",
+                   help="/healthz shows worker ids, pids, running jobs and full errors to anyone"
+                        " (default: only to a key created with --scope health)")
     p.add_argument("--queue-share", type=float, default=0.5, metavar="FRACTION",
                    help="the part of --max-queue one key may fill (keys create --max-queued overrides)")
     p.add_argument("--rate-limit", type=int, help="default requests per minute for keys without one")
@@ -194,6 +197,7 @@ def serve_settings(args: argparse.Namespace) -> Settings:
         sync_timeout_s=args.sync_timeout, job_timeout_s=args.job_timeout,
         retention_s=args.retention * 3600, link_ttl_s=max(args.retention * 3600, 3600),
         max_queue=args.max_queue, queue_share=args.queue_share, default_rate_limit=args.rate_limit,
+        health_details=args.health_details,
         debug_step_delay_s=args.debug_step_delay, sweep_interval_s=args.sweep_interval,
         debug_load_delay_s=args.debug_load_delay, header_timeout_s=args.header_timeout,
         load_cooldown_s=args.load_cooldown,

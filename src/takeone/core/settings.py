@@ -56,6 +56,7 @@ class Settings:
     # how long one attempt may take.
     webhook_retry_delays_s: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     webhook_timeout_s: float = 15.0  # the whole attempt: connect, send, the answer's last byte
+    health_details: bool = False  # /healthz shows worker ids, pids, jobs and full errors to anyone
     webhook_late_note_s: float = 30.0  # /healthz notes deliveries waiting longer for a slot
     # Slows every denoising step down; only for exercising timeouts, cancels and crashes.
     debug_step_delay_s: float = 0.0

@@ -3,6 +3,11 @@
 503 while the store cannot take writes (with the reason), 503 until some worker (in this
 process tree or another) reports ready, 200 after. Worker reports older than a few
 heartbeats, or from processes known to be gone, are ignored.
+
+Anyone may ask, so the public answer is minimal: the status, the profile, the reason without
+server paths, notes, and each worker's state and device. Worker ids (host and pid), pids,
+running job ids and full errors are for operators: with ``--health-details``, or to a key
+created with ``--scope health``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import time
 
 from takeone.core.errors import StoreUnavailable, WorkerUnavailable
 from takeone.core.jobs import WorkerStatus
+from takeone.core.redact import without_paths
 from takeone.core.telemetry import webhook_late_seconds
 from takeone.dispatch.identity import API_STATE, is_dead
 from takeone.edge.services import Services
@@ -37,7 +43,22 @@ def notes(services: Services) -> list[str]:
     return found
 
 
-async def health(services: Services) -> tuple[int, dict[str, object]]:
+HEALTH_SCOPE = "health"
+
+
+async def health(services: Services, detailed: bool = True) -> tuple[int, dict[str, object]]:
+    """The status code and body; ``detailed`` False: the public answer."""
+    code, body = await _health(services)
+    if detailed:
+        return code, body
+    workers = body["workers"]
+    assert isinstance(workers, list)
+    error = body["error"]
+    return code, {**body, "error": without_paths(error) if isinstance(error, str) else None,
+                  "workers": [{"state": w["state"], "device": w["device"]} for w in workers]}
+
+
+async def _health(services: Services) -> tuple[int, dict[str, object]]:
     body: dict[str, object] = {"profile": services.settings.profile, "workers": [], "error": None,
                                "notes": notes(services)}
     try:
