@@ -74,3 +74,20 @@ def test_every_html_answer_carries_the_security_headers(server: Server, page: st
 def test_api_answers_are_not_sniffed_nor_referred(server: Server) -> None:
     r = httpx.get(server.url + "/healthz")
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize("path,methods", [
+    ("/v1/videos/text2video/abc", {"GET"}), ("/v1/videos/video_abc", {"GET", "DELETE"}),
+    ("/v2/requests/abc/status", {"GET"}), ("/v1/get-user-credits", {"GET"})])
+def test_options_and_405_name_every_method_of_the_path(server: Server, path: str, methods: set[str]) -> None:
+    """Every route of a path counts (before: only the first one's methods were named)."""
+    r = httpx.options(server.url + path)
+    assert r.status_code == 204 and set(r.headers["allow"].split(", ")) == methods, r.headers
+    r = httpx.put(server.url + path)
+    assert r.status_code == 405 and set(r.headers["allow"].split(", ")) == methods
+
+
+@pytest.mark.parametrize("path", ["/v1/get-user-credits", "/v2/requests"])
+def test_post_on_a_get_path_is_a_405_not_an_unknown_model(server: Server, path: str) -> None:
+    r = httpx.post(server.url + path, headers={"x-api-key": server.key(1)})
+    assert r.status_code == 405 and r.headers["allow"] == "GET" and "error" in r.json()
