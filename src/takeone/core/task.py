@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from takeone.core.errors import InvalidRequest
+from takeone.core.loras import LoraUse, parse_loras
 
 TaskKind = Literal["t2v", "i2v", "flf2v"]
 Tier = Literal["fast", "standard", "quality"]
@@ -28,7 +29,7 @@ KINDS: tuple[TaskKind, ...] = get_args(TaskKind)
 TIERS: tuple[Tier, ...] = get_args(Tier)
 INPUT_ROLES = ("first_frame", "last_frame")
 TASK_FIELDS = ("kind", "tier", "seconds", "aspect_ratio", "size", "fps", "audio", "seed",
-               "prompt", "negative_prompt", "guidance", "first_frame", "last_frame")
+               "prompt", "negative_prompt", "guidance", "first_frame", "last_frame", "loras")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class VideoTask:
     - ``aspect_ratio`` or ``size`` (``"WIDTHxHEIGHT"``, the exact output size): one of them.
     - ``guidance``: 0..1, where in the tier's guidance range to sample (0.5 is the middle).
     - ``first_frame`` / ``last_frame``: blob keys of the input images (PNG).
+    - ``loras``: the library's LoRAs to run with and their scales (empty: the base model).
     """
 
     kind: TaskKind
@@ -58,6 +60,7 @@ class VideoTask:
     guidance: float = 0.5
     first_frame: str | None = None
     last_frame: str | None = None
+    loras: tuple[LoraUse, ...] = ()
 
     def __post_init__(self) -> None:
         _check_choice("kind", self.kind, KINDS)
@@ -98,7 +101,8 @@ class VideoTask:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoTask:
-        return cls(**data)
+        loras = data.get("loras") or ()
+        return cls(**{**data, "loras": parse_loras(list(loras)) if loras else ()})
 
 
 def kind_for(first_frame: object | None, last_frame: object | None) -> TaskKind:
