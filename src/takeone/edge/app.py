@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone import __version__
 from takeone.core.settings import Settings
-from takeone.edge import docs, metrics, openapi, playground, schemas
+from takeone.edge import docs, loras, metrics, openapi, playground, schemas
 from takeone.edge import errors as api_errors
 from takeone.edge.dialects.registry import dialects, renderers
 from takeone.edge.files import blob_response
@@ -60,6 +60,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.services = services
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout_s)
     api_errors.install(app)
+    loras.install(app)  # before the dialects: /v1/{model} must not take it
     for dialect in dialects():  # a dialect with a catch-all route comes last
         dialect.install(app)
     playground.install(app)

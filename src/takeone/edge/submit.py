@@ -29,6 +29,7 @@ from takeone.core.errors import InsufficientCredits, InvalidRequest, PayloadTooL
 from takeone.core.jobs import Job, JobStatus, SubmitLimits
 from takeone.core.task import VideoTask
 from takeone.edge.health import check_available
+from takeone.edge.loras import with_loras
 from takeone.edge.services import Services
 from takeone.media.images import load_image
 from takeone.models.registry import get_profile
@@ -75,6 +76,7 @@ async def accept(services: Services, request: Request, key: ApiKey, submission: 
     """Check, store the inputs, persist the job with its price reserved; return it."""
     await check_available(services)
     _check_servable(services, submission)
+    submission = await with_loras(services, key, submission)  # surcharges before the credit check
     if request.headers.get("idempotency-key") is None:  # a retry may answer with its first job
         await _check_credits(services, key, submission.price)
     job_id = str(uuid.uuid4())

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from takeone.core.errors import InvalidRequest, NotFound
+from takeone.core.loras import parse_loras
 from takeone.core.task import Tier, VideoTask, kind_for
 from takeone.edge.dialects.segmind import kling_2_1, kling_2_6
 from takeone.edge.dialects.segmind.common import EndpointInput, parse_body
@@ -67,7 +68,7 @@ class EndpointSpec:
                 seconds=int(fields["duration"]), aspect_ratio=fields["aspect_ratio"], audio=audio,
                 seed=fields["seed"], prompt=fields["prompt"],
                 negative_prompt=fields["negative_prompt"], guidance=float(fields["cfg_scale"]),
-                first_frame=first, last_frame=last)
+                first_frame=first, last_frame=last, loras=parse_loras(fields.get("loras")))
         except InvalidRequest as exc:
             raise self.rename(exc) from None
 

@@ -222,6 +222,8 @@ async def _own_job(services: Services, request: Request, request_id: str) -> Job
 async def _metrics(services: Services, job: Job) -> dict[str, Any]:
     metrics = dict(job.metrics)
     metrics["progress"] = round(job.progress, 4)
+    if job.task.loras:  # takeone extension: the LoRAs the job runs with
+        metrics["loras"] = [{"name": u.name, "scale": u.scale} for u in job.task.loras]
     if job.status is JobStatus.QUEUED:
         metrics["queue_position"] = await services.store.queue_position(job.id)
     return metrics
