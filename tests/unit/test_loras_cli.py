@@ -31,6 +31,11 @@ def test_add_list_remove_both_layouts(tmp_path: Path, capsys: pytest.CaptureFixt
     code, out, err = run(capsys, "loras", "add", "ink", str(kohya), "--profile", "tiny", "--data-dir", data)
     assert code == 0, err
     assert "rank 3" in out and "kohya layout" in out
+    # rank 4 makes a header 0x380 bytes long: its first byte is 0x80, a pickle's first byte too
+    wide = make_lora(tmp_path / "c.safetensors", rank=4)
+    assert wide.read_bytes()[0] == 0x80
+    code, out, err = run(capsys, "loras", "add", "wide", str(wide), "--profile", "tiny", "--data-dir", data)
+    assert code == 0, err
     code, out, _ = run(capsys, "loras", "list", "--data-dir", data)
     assert code == 0 and "anime" in out and "ink" in out and "0.5" in out
     catalog = LoraCatalog(LocalBlobStore(Path(data), b""))
@@ -41,7 +46,7 @@ def test_add_list_remove_both_layouts(tmp_path: Path, capsys: pytest.CaptureFixt
     assert all(k.startswith("transformer.") and ".lora_" in k for k in header if k != "__metadata__")
     code, out, _ = run(capsys, "loras", "remove", "anime", "--data-dir", data)
     assert code == 0 and "removed" in out
-    assert [m.name for m in catalog.entries()] == ["ink"]
+    assert [m.name for m in catalog.entries()] == ["ink", "wide"]
     code, _, err = run(capsys, "loras", "remove", "anime", "--data-dir", data)
     assert code == 2 and "no LoRA named 'anime'" in err
 

@@ -53,7 +53,9 @@ def check_file_kind(path: Path, field: str = "FILE") -> None:
                                                " accepted (pickles can run code when loaded)")
     with path.open("rb") as handle:
         head = handle.read(9)
-    if len(head) < 9 or head[:1] == b"\x80" or head[8:9] != b"{":
+    size = path.stat().st_size
+    # safetensors: an 8-byte little-endian header length, then that many bytes of JSON.
+    if len(head) < 9 or head[8:9] != b"{" or struct.unpack("<Q", head[:8])[0] > size - 8:
         raise InvalidRequest(field, path.name, "is not a safetensors file (only .safetensors is accepted)")
 
 
