@@ -146,3 +146,144 @@ class LoraSwitcher:
                 if name in (getattr(module, "peft_config", None) or {}):
                     module.delete_adapters(name)
             del self.device[name]
+
+
+class HotswapSwitcher(LoraSwitcher):
+    """For compiled transformers: ``device_slots`` fixed adapters whose weights are swapped in
+    place (diffusers' ``enable_lora_hotswap`` + ``load_lora_adapter(..., hotswap=True)``), so a
+    new LoRA, a new scale or no LoRA at all never changes the compiled graph.
+
+    ``set_adapters`` and ``disable_lora`` would each recompile (they change what the graph's
+    guards see), so this mode uses neither: a LoRA's scale is folded into its ``lora_B``, and a
+    slot a job does not use holds zeros (its term adds exact zeros: the base output). The slots
+    are made at the first LoRA job (one recompile, then none) over the union of the modules the
+    library's LoRAs for this profile adapt, at the library's highest rank; a LoRA added later
+    that adapts other modules or has a higher rank rebuilds the slots (one more recompile).
+    """
+
+    def __init__(self, model: object, blobs: BlobStore, scratch: Path, profile: str,
+                 host_slots: int = HOST_SLOTS, device_slots: int = DEVICE_SLOTS) -> None:
+        super().__init__(model, blobs, scratch, host_slots, device_slots)
+        self.profile = profile
+        self.slots: list[tuple[str, float] | None] = []  # what each slot holds (None: zeros)
+        self.targets: tuple[str, ...] = ()
+        self.rank = 0
+
+    def activate(self, uses: Sequence[LoraUse]) -> float:
+        started = time.perf_counter()
+        if len(uses) > self.device_slots:
+            raise GenerationFailed(f"{len(uses)} LoRAs asked; this worker keeps {self.device_slots} loaded")
+        transformers = adaptable_transformers(self.model)
+        if uses and not transformers:
+            raise GenerationFailed("this model's transformers take no LoRA adapters")
+        for use in uses:
+            self._drop_if_replaced(use.name)
+        states = {use.name: self._state(use.name) for use in uses}
+        if uses and not self._slots_fit(states):
+            self._build_slots(transformers, states)
+        if self.slots:
+            self._assign(transformers, uses, states)
+        self.last_switch_s = time.perf_counter() - started
+        return self.last_switch_s
+
+    def _slots_fit(self, states: dict[str, dict[str, torch.Tensor]]) -> bool:
+        if not self.slots:
+            return False
+        for state in states.values():
+            modules, rank = _modules_and_rank(state)
+            if not set(modules) <= set(self.targets) or rank > self.rank:
+                return False
+        return True
+
+    def _build_slots(self, transformers: list[Any], states: dict[str, dict[str, torch.Tensor]]) -> None:
+        from takeone.core.loras import LoraCatalog
+
+        library = [m for m in LoraCatalog(self.blobs).entries() if m.profile == self.profile]
+        targets = {t for m in library for t in m.targets}
+        rank = max([m.rank for m in library] + [1])
+        for state in states.values():
+            modules, lora_rank = _modules_and_rank(state)
+            targets |= set(modules)
+            rank = max(rank, lora_rank)
+        log.info("LoRA hot-swap slots: %d over %d modules at rank %d (one recompile)",
+                 self.device_slots, len(targets), rank)
+        shapes = _linear_shapes(transformers[0], targets)
+        for module in transformers:
+            for slot in range(len(self.slots)):
+                if f"slot{slot}" in (getattr(module, "peft_config", None) or {}):
+                    module.delete_adapters(f"slot{slot}")
+            module.enable_lora_hotswap(target_rank=rank, check_compiled="ignore")
+            for slot in range(self.device_slots):
+                module.load_lora_adapter(_zeros(shapes, rank), adapter_name=f"slot{slot}", prefix="transformer")
+            module.enable_lora()  # every slot active at weight 1, once: a job changes weights only
+            module.set_adapters([f"slot{slot}" for slot in range(self.device_slots)], [1.0] * self.device_slots)
+        self.targets, self.rank = tuple(sorted(targets)), rank
+        self.slots = [None] * self.device_slots
+
+    def _assign(self, transformers: list[Any], uses: Sequence[LoraUse],
+                states: dict[str, dict[str, torch.Tensor]]) -> None:
+        wanted = [(use.name, use.scale) for use in uses]
+        keep = [i for i, held in enumerate(self.slots) if held in wanted]
+        plan: dict[int, tuple[str, float] | None] = {}
+        free = [i for i in range(len(self.slots)) if i not in keep]
+        for item in wanted:
+            if item not in self.slots:
+                plan[free.pop(0)] = item
+        for i in free:
+            if self.slots[i] is not None:
+                plan[i] = None
+        if not plan:
+            return
+        shapes = _linear_shapes(transformers[0], set(self.targets))
+        for slot, held in plan.items():
+            state = _zeros(shapes, self.rank) if held is None else _scaled(states[held[0]], held[1], shapes)
+            for module in transformers:
+                module.load_lora_adapter(dict(state), adapter_name=f"slot{slot}", prefix="transformer",
+                                         hotswap=True)
+            self.slots[slot] = held
+
+
+def _modules_and_rank(state: dict[str, torch.Tensor]) -> tuple[list[str], int]:
+    suffix = ".lora_A.weight"
+    keys = [k for k in state if k.endswith(suffix)]
+    modules = [k[len("transformer."):-len(suffix)] for k in keys]
+    return modules, max((int(state[k].shape[0]) for k in keys), default=0)
+
+
+def _linear_shapes(transformer: Any, targets: set[str]) -> dict[str, tuple[int, int]]:
+    import torch
+
+    shapes = {}
+    for name, module in transformer.named_modules():
+        base = getattr(module, "base_layer", module)
+        if name in targets and isinstance(base, torch.nn.Linear):
+            shapes[name] = (base.out_features, base.in_features)
+    return shapes
+
+
+def _zeros(shapes: dict[str, tuple[int, int]], rank: int) -> dict[str, torch.Tensor]:
+    import torch
+
+    state = {}
+    for name, (out_features, in_features) in shapes.items():
+        state[f"transformer.{name}.lora_A.weight"] = torch.zeros(rank, in_features)
+        state[f"transformer.{name}.lora_B.weight"] = torch.zeros(out_features, rank)
+    return state
+
+
+def _scaled(state: dict[str, torch.Tensor], scale: float,
+            shapes: dict[str, tuple[int, int]]) -> dict[str, torch.Tensor]:
+    """``state`` with ``scale`` folded into ``lora_B``, and zeros for the slot's other modules."""
+    _, rank = _modules_and_rank(state)
+    out = _zeros(shapes, rank)
+    for key, tensor in state.items():
+        out[key] = tensor * scale if key.endswith(".lora_B.weight") else tensor
+    return out
+
+
+def make_switcher(model: object, blobs: BlobStore, scratch: Path, profile: str) -> LoraSwitcher:
+    """Hot-swap slots for a compiled model (no recompile per LoRA), adapter switching otherwise."""
+    report = getattr(model, "speedup_report", None)
+    if report is not None and getattr(report, "compiled", False):
+        return HotswapSwitcher(model, blobs, scratch, profile)
+    return LoraSwitcher(model, blobs, scratch)

@@ -147,7 +147,7 @@ def _yield_cpu_to_api() -> None:
 
 class JobRunner:
     def __init__(self, transport: Transport, config: WorkerConfig) -> None:
-        from takeone.engine.loras import LoraSwitcher
+        from takeone.engine.loras import make_switcher
         from takeone.models.loader import load_video_model
         from takeone.models.registry import get_profile
         from takeone.models.render import (
@@ -166,7 +166,7 @@ class JobRunner:
             warmup()
         self.device = str(getattr(self.model, "device", config.device or "cpu"))
         self.render = render
-        self.loras = LoraSwitcher(self.model, self.blobs, self.scratch / "loras")
+        self.loras = make_switcher(self.model, self.blobs, self.scratch / "loras", self.profile.name)
         self.inbox: queue.Queue[RunJob | None] = queue.Queue()
         self.cancelled: set[str] = set()
         self.orphaned = threading.Event()  # the dispatcher is gone: nobody will take a result

@@ -77,3 +77,24 @@ def test_lru_evicts_and_reloads_the_same_adapter(rig: tuple[object, LoraSwitcher
     assert "gamma" not in switcher.device and len(switcher.device) == 2 and len(switcher.host) <= 2
     again, _ = _video(rig, "g2", LoraUse("gamma", 1.0))
     assert again == first
+
+
+def test_hotswap_slots_keep_the_base_exact(rig: tuple[object, LoraSwitcher, Path]) -> None:
+    """The compiled-model mode (uncompiled here: the weights logic is the same): LoRAs are
+    swapped into fixed slots with their scale folded in; unused slots hold zeros."""
+    from takeone.engine.loras import HotswapSwitcher
+
+    model, plain, root = rig
+    base, _ = _video(rig, "hs-base")
+    for module in __import__("takeone.engine.loras", fromlist=["x"]).adaptable_transformers(model):
+        for name in list(getattr(module, "peft_config", {}) or {}):
+            module.delete_adapters(name)  # a fresh model state for the slots
+    plain.device.clear()
+    swap = HotswapSwitcher(model, plain.blobs, root / "hs", "tiny", device_slots=2)
+    hs_rig = (model, swap, root)
+    alpha, _ = _video(hs_rig, "hs-alpha", LoraUse("alpha", 1.0))
+    assert alpha != base and swap.slots.count(None) == 1
+    assert _video(hs_rig, "hs-zero", LoraUse("alpha", 0.0))[0] == base
+    _video(hs_rig, "hs-two", LoraUse("beta", 1.0), LoraUse("gamma", 0.5))
+    assert _video(hs_rig, "hs-after")[0] == base and swap.slots == [None, None]
+    assert _video(hs_rig, "hs-alpha-again", LoraUse("alpha", 1.0))[0] == alpha
