@@ -186,6 +186,12 @@ class HotswapSwitcher(LoraSwitcher):
         self.last_switch_s = time.perf_counter() - started
         return self.last_switch_s
 
+    def forget(self, name: str) -> None:
+        super().forget(name)
+        for i, held in enumerate(self.slots):
+            if held is not None and held[0] == name:
+                self.slots[i] = (f"{name} (replaced)", 0.0)  # matches no request: swapped out next
+
     def _slots_fit(self, states: dict[str, dict[str, torch.Tensor]]) -> bool:
         if not self.slots:
             return False

@@ -98,3 +98,13 @@ def test_hotswap_slots_keep_the_base_exact(rig: tuple[object, LoraSwitcher, Path
     _video(hs_rig, "hs-two", LoraUse("beta", 1.0), LoraUse("gamma", 0.5))
     assert _video(hs_rig, "hs-after")[0] == base and swap.slots == [None, None]
     assert _video(hs_rig, "hs-alpha-again", LoraUse("alpha", 1.0))[0] == alpha
+
+
+def test_a_replaced_lora_is_read_again(rig: tuple[object, LoraSwitcher, Path]) -> None:
+    _, switcher, root = rig
+    before, _ = _video(rig, "r1", LoraUse("alpha", 1.0))
+    other = make_lora(root / "alpha2.safetensors", seed=11)
+    data = str(root / "data")
+    assert main(["loras", "add", "alpha", str(other), "--profile", "tiny", "--data-dir", data, "--replace"]) == 0
+    after, _ = _video(rig, "r2", LoraUse("alpha", 1.0))
+    assert after != before
