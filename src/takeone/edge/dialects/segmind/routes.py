@@ -132,7 +132,8 @@ def _submission(services: Services, spec: EndpointSpec, body: EndpointInput) -> 
     fields = spec.roles()
     images = {fields[name]: (name, value) for name, value in spec.image_inputs(body).items()}
     task = spec.to_task(body, {name: f"pending:{name}" for name in spec.image_inputs(body)})
-    fingerprint = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True).encode()).hexdigest()
+    fields = body.model_dump(exclude={"loras"} if body.loras is None else None)  # as before LoRAs
+    fingerprint = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
     return Submission(route=spec.slug, task=task, images=images,
                       price=services.prices.price(spec.slug, task), rename=spec.rename,
                       fingerprint=fingerprint)
