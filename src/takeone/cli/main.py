@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from takeone.cli import db, keys, serve
+from takeone.cli import db, keys, loras, serve
 from takeone.cli.common import SubParsers, add_weights_args, check_profile, weights_dir
 from takeone.cli.profiles import register as register_profile_commands
 from takeone.core.errors import TakeoneError
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(sub)
     keys.register(sub)
     db.register(sub)
+    loras.register(sub)
     _add_generate(sub)
     register_profile_commands(sub)
     return parser

@@ -148,6 +148,7 @@ def _yield_cpu_to_api() -> None:
 
 class JobRunner:
     def __init__(self, transport: Transport, config: WorkerConfig) -> None:
+        from takeone.engine.loras import make_switcher
         from takeone.models.loader import load_video_model
         from takeone.models.registry import get_profile
         from takeone.models.render import (
@@ -166,6 +167,7 @@ class JobRunner:
             warmup()
         self.device = str(getattr(self.model, "device", config.device or "cpu"))
         self.render = render
+        self.loras = make_switcher(self.model, self.blobs, self.scratch / "loras", self.profile.name)
         self.inbox: queue.Queue[RunJob | None] = queue.Queue()
         self.cancelled: set[str] = set()
         self.orphaned = threading.Event()  # the dispatcher is gone: nobody will take a result
@@ -236,6 +238,7 @@ class JobRunner:
         try:
             task = self._localize(VideoTask.from_dict(job.task), folder)
             started = time.perf_counter()
+            switch_s = self.loras.activate(task.loras)  # none: the base model, exactly
             info = self.render(self.model, self.profile, task, folder / "out.mp4",
                                progress=lambda step, total: self._progress(job.job_id, step, total),
                                should_cancel=lambda: self._stop_job(job.job_id))
@@ -251,6 +254,9 @@ class JobRunner:
         metrics["inference_time"] = round(time.perf_counter() - started, 3)
         if self.revisions:
             metrics["weights"] = dict(self.revisions)
+        if task.loras:
+            metrics["loras"] = [dataclasses.asdict(use) for use in task.loras]
+            metrics["lora_switch_time"] = round(switch_s, 4)
         return JobDone(job.job_id, metrics)
 
     def _store_poster(self, output_key: str, jpeg: bytes) -> None:
