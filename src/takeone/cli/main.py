@@ -86,6 +86,10 @@ def _add_generate(sub: SubParsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-audio", action="store_true", help="no audio track (where the slug makes audio)")
     p.add_argument("--seed", type=int)
     p.add_argument("--profile", default="ltx-2")
+    p.add_argument("--gpus-per-job", type=int, default=1, metavar="N",
+                   help="render on a group of N devices (N CPU ranks over gloo without GPUs)")
+    p.add_argument("--parallel", default="auto", choices=["auto", "cfg", "sequence"],
+                   help="how the group splits the job (see README, Speed options)")
     add_weights_args(p)
     p.add_argument("--fetch-allow", action="append", default=[], metavar="HOST")
     p.add_argument("-o", "--output", type=Path, default=Path("takeone.mp4"))

@@ -63,6 +63,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                      help="GPUs each actor reserves (0 for a CPU-only pool)")
     ray.add_argument("--worker-idle", type=float, default=60.0, metavar="SECONDS",
                      help="seconds an idle actor above --min-workers lives before it is retired")
+    p.add_argument("--gpus-per-job", type=int, default=1, metavar="N",
+                   help="devices forming one worker group that runs one job at a time (CPU ranks"
+                        " over gloo where there is no GPU); see README, Speed options")
+    p.add_argument("--parallel", default="auto", choices=["auto", "cfg", "sequence"],
+                   help="how a group splits a job: cfg (guided halves), sequence (video tokens)")
     p.add_argument("--job-timeout", type=float, default=3600.0, help="per-job deadline in seconds")
     p.add_argument("--debug-step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--debug-load-delay", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -168,6 +173,11 @@ def _check_numbers(args: argparse.Namespace) -> None:
     check_limit("--rate-limit", getattr(args, "rate_limit", None))
     check_limit("--workers", args.workers if isinstance(args.workers, int) else None)
     check_limit("--max-queue", getattr(args, "max_queue", 1))
+    if args.gpus_per_job < 1:
+        raise InvalidRequest("--gpus-per-job", args.gpus_per_job, "must be 1 or more")
+    if args.gpus_per_job > 1 and args.workers == "ray":
+        raise InvalidRequest("--gpus-per-job", args.gpus_per_job,
+                             "applies to local workers only: Ray actors do not form groups yet")
     for flag in ("sync_timeout", "job_timeout", "retention", "sweep_interval", "header_timeout",
                  "body_timeout", "worker_idle"):
         value = getattr(args, flag, 1.0)
@@ -189,6 +199,7 @@ def serve_settings(args: argparse.Namespace) -> Settings:
         debug_step_delay_s=args.debug_step_delay, sweep_interval_s=args.sweep_interval,
         debug_load_delay_s=args.debug_load_delay, header_timeout_s=args.header_timeout,
         body_timeout_s=args.body_timeout, webhook_retry_delays_s=args.webhook_retry_delays,
+        gpus_per_job=args.gpus_per_job, parallel=args.parallel,
         **_backend_args(args),
     )
 
@@ -200,6 +211,7 @@ def worker_settings(args: argparse.Namespace) -> Settings:
         offload=args.offload,
         devices=tuple(args.devices) if args.devices else None, job_timeout_s=args.job_timeout,
         debug_step_delay_s=args.debug_step_delay, debug_load_delay_s=args.debug_load_delay,
+        gpus_per_job=args.gpus_per_job, parallel=args.parallel,
         **_backend_args(args),
     )
 
