@@ -266,7 +266,14 @@ def describe_workers(settings: Settings) -> str:
                 f" ({settings.min_workers} to {most}, {settings.worker_gpus:g} GPU each)")
     configs = worker_configs(settings)
     where = ", ".join(f"gpu {c.visible_gpu}" if c.visible_gpu else "cpu" for c in configs)
-    return f"{len(configs)} local ({where})"
+    if settings.gpus_per_job == 1:
+        return f"{len(configs)} local ({where})"
+    from takeone.edge.services import unused_gpus
+
+    text = (f"{len(configs)} local group(s) of {settings.gpus_per_job} ranks ({where}),"
+            f" parallel {settings.parallel}")
+    left = unused_gpus(settings)
+    return text + (f"; GPU {','.join(left)} unused (too few for a group)" if left else "")
 
 
 def log_banner(settings: Settings, services: Any) -> None:

@@ -123,9 +123,20 @@ def gpu_groups(gpus: list[str], per_job: int) -> list[str]:
     return groups
 
 
+def local_gpus(settings: Settings) -> list[str]:
+    return list(settings.devices) if settings.devices else [str(i) for i in range(count_gpus())]
+
+
+def unused_gpus(settings: Settings) -> list[str]:
+    """GPUs that do not fill a group of ``--gpus-per-job`` (left idle, and said so)."""
+    from takeone.dispatch.local.group import group_devices
+
+    return group_devices(local_gpus(settings), settings.gpus_per_job)[1]
+
+
 def worker_configs(settings: Settings) -> list[WorkerConfig]:
     """One worker per GPU, or one on a CPU-only machine (``--workers`` overrides)."""
-    gpus = list(settings.devices) if settings.devices else [str(i) for i in range(count_gpus())]
+    gpus = local_gpus(settings)
     if settings.gpus_per_job > 1:
         gpus = gpu_groups(gpus, settings.gpus_per_job)
     count = settings.workers or max(len(gpus), 1)
