@@ -8,10 +8,11 @@ anywhere, and on fewer than 1% of the values). After x264 (lossy) a one-level di
 move a block's choice of prediction, so the delivered MP4s are compared by their mean
 (under 0.5 level) with a loose bound on any pixel.
 
-Sequence parallelism (diffusers' context-parallel attention, Ulysses all-to-all) does not run
-over gloo: tried on the tiny LTX-2 transformer with two gloo ranks, the context-parallel
-attention never returned. A CPU group therefore refuses ``--parallel sequence`` with a clear
-error (tested); it is meant for NCCL on GPUs, where it stays to be measured.
+Sequence parallelism (diffusers' context-parallel attention, Ulysses all-to-all) cannot run
+on CPU ranks: diffusers 0.42 puts each rank on an accelerator device while setting it up, and
+with two gloo ranks on a machine without one ``enable_parallelism`` fails (ZeroDivisionError
+over zero devices). A CPU group therefore refuses ``--parallel sequence`` with a clear error
+(tested); it is meant for NCCL on GPUs, where it stays to be checked and measured.
 """
 
 from __future__ import annotations

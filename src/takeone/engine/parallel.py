@@ -12,9 +12,10 @@ does:
   useful size; a larger group still gets two-way parallelism only.
 - ``sequence``: diffusers' context-parallel API (:meth:`enable_parallelism` with a
   ``ContextParallelConfig`` of Ulysses degree N) splits the video tokens across the ranks and
-  exchanges them around attention with all-to-all collectives. It needs NCCL: on gloo the
-  context-parallel attention of the tiny LTX-2 transformer never returned, so a CPU group
-  refuses it with a clear error rather than hanging.
+  exchanges them around attention with all-to-all collectives. It needs GPUs: diffusers
+  0.42 places each rank on an accelerator device while setting it up (on a machine without
+  one, ``enable_parallelism`` fails with a ZeroDivisionError over zero devices), so a CPU
+  group refuses it with a clear error instead.
 
 Text encoding and the VAE decode run on every rank, on identical inputs: they are a small
 part of a job next to the denoising steps, and running them everywhere keeps every rank's
@@ -75,8 +76,8 @@ def apply_strategy(model: Any, strategy: str, rank: int, world: int) -> str:
             split_guidance_batch(transformer, rank, world)
     else:
         if backend_for(device) != "nccl":
-            raise ValueError("--parallel sequence needs GPUs (NCCL): the context-parallel attention"
-                             " does not run over gloo; use --parallel cfg on CPU ranks")
+            raise ValueError("--parallel sequence needs GPUs (NCCL): diffusers' context parallelism"
+                             " places each rank on an accelerator; use --parallel cfg on CPU ranks")
         from diffusers import ContextParallelConfig
 
         config: Any = ContextParallelConfig
