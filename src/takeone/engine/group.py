@@ -235,7 +235,8 @@ def run_one_job(config: WorkerConfig, task: VideoTask, output: Path,
                                      scratch_dir=str(Path(tmp) / "scratch"), storage_url=None)
         conn, ranks = spawn_group(config)
         try:
-            result = _follow(conn, RunJob("local", task.with_inputs(inputs).to_dict(), output_key("local")), progress)
+            job = RunJob("local", task.with_inputs(inputs).to_dict(), output_key("local"))
+            result = _follow(conn, job, progress, ranks)
             blobs.fetch_to(output_key("local"), output)
             return result.metrics
         finally:
@@ -246,14 +247,15 @@ def run_one_job(config: WorkerConfig, task: VideoTask, output: Path,
                     rank.kill()
 
 
-def _follow(conn: Connection, job: RunJob, progress: Callable[[int, int], None]) -> JobDone:
+def _follow(conn: Connection, job: RunJob, progress: Callable[[int, int], None],
+            ranks: list[BaseProcess]) -> JobDone:
     try:
-        message = conn.recv()
+        message = _next(conn, ranks)
         if isinstance(message, WorkerLoadFailed):
             raise GenerationFailed(f"the worker group did not load: {message.error}")
         conn.send(job)
         while True:
-            message = conn.recv()
+            message = _next(conn, ranks)
             if isinstance(message, JobProgress):
                 progress(message.step, message.total)
             elif isinstance(message, JobDone):
@@ -262,6 +264,16 @@ def _follow(conn: Connection, job: RunJob, progress: Callable[[int, int], None])
                 raise GenerationFailed(message.error)
     except (EOFError, OSError) as exc:
         raise GenerationFailed("a rank of the worker group exited") from exc
+
+
+def _next(conn: Connection, ranks: list[BaseProcess]) -> object:
+    """Rank 0's next message; a rank that exits meanwhile ends the wait (NCCL would not)."""
+    while not conn.poll(1.0):
+        dead = [i for i, rank in enumerate(ranks) if not rank.is_alive()]
+        if dead:
+            raise GenerationFailed(f"rank {dead[0]} of the worker group exited")
+    message: object = conn.recv()
+    return message
 
 
 _LOST_PEER_MARKERS = ("Connection closed by peer", "Connection reset by peer", "NCCL", "gloo")
