@@ -90,6 +90,10 @@ def _add_generate(sub: SubParsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-audio", action="store_true", help="no audio track (where the slug makes audio)")
     p.add_argument("--seed", type=int, help="0 to 2^32-1 (default: random)")
     p.add_argument("--profile", default="ltx-2", help="model profile (default: ltx-2; tiny needs no weights)")
+    p.add_argument("--gpus-per-job", type=int, default=1, metavar="N",
+                   help="render on a group of N devices (N CPU ranks over gloo without GPUs)")
+    p.add_argument("--parallel", default="auto", choices=["auto", "cfg", "sequence"],
+                   help="how the group splits the job (see README, Speed options)")
     add_weights_args(p)
     p.add_argument("--fetch-allow", action="append", default=[], metavar="HOST",
                    help="exempt HOST from the image-fetch address checks (development); repeatable")

@@ -64,6 +64,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                      help="GPUs each actor reserves (0 for a CPU-only pool)")
     ray.add_argument("--worker-idle", type=float, default=60.0, metavar="SECONDS",
                      help="seconds an idle actor above --min-workers lives before it is retired")
+    p.add_argument("--gpus-per-job", type=int, default=1, metavar="N",
+                   help="devices forming one worker group that runs one job at a time (CPU ranks"
+                        " over gloo where there is no GPU); see README, Speed options")
+    p.add_argument("--parallel", default="auto", choices=["auto", "cfg", "sequence"],
+                   help="how a group splits a job: cfg (guided halves), sequence (video tokens)")
     p.add_argument("--job-timeout", type=float, default=3600.0, help="per-job deadline in seconds")
     p.add_argument("--load-cooldown", type=float, default=60.0, metavar="SECONDS",
                    help="a worker that keeps crashing rests this long (doubling, at most 900 s) and"
@@ -184,6 +189,11 @@ def _check_numbers(args: argparse.Namespace) -> None:
     share = getattr(args, "queue_share", 0.5)
     if not 0 < share <= 1:
         raise InvalidRequest("--queue-share", share, "must be a fraction above 0 and at most 1")
+    if args.gpus_per_job < 1:
+        raise InvalidRequest("--gpus-per-job", args.gpus_per_job, "must be 1 or more")
+    if args.gpus_per_job > 1 and args.workers == "ray":
+        raise InvalidRequest("--gpus-per-job", args.gpus_per_job,
+                             "applies to local workers only: Ray actors do not form groups yet")
     for flag in ("sync_timeout", "job_timeout", "retention", "sweep_interval", "header_timeout",
                  "body_timeout", "worker_idle", "load_cooldown"):
         value = getattr(args, flag, 1.0)
@@ -207,6 +217,7 @@ def serve_settings(args: argparse.Namespace) -> Settings:
         debug_load_delay_s=args.debug_load_delay, header_timeout_s=args.header_timeout,
         load_cooldown_s=args.load_cooldown,
         body_timeout_s=args.body_timeout, webhook_retry_delays_s=args.webhook_retry_delays,
+        gpus_per_job=args.gpus_per_job, parallel=args.parallel,
         **_backend_args(args),
     )
 
@@ -218,7 +229,8 @@ def worker_settings(args: argparse.Namespace) -> Settings:
         offload=args.offload,
         devices=tuple(args.devices) if args.devices else None, job_timeout_s=args.job_timeout,
         debug_step_delay_s=args.debug_step_delay, debug_load_delay_s=args.debug_load_delay,
-        load_cooldown_s=args.load_cooldown, **_backend_args(args),
+        load_cooldown_s=args.load_cooldown, gpus_per_job=args.gpus_per_job, parallel=args.parallel,
+        **_backend_args(args),
     )
 
 
@@ -294,7 +306,14 @@ def describe_workers(settings: Settings) -> str:
                 f" ({settings.min_workers} to {most}, {settings.worker_gpus:g} GPU each)")
     configs = worker_configs(settings)
     where = ", ".join(f"gpu {c.visible_gpu}" if c.visible_gpu else "cpu" for c in configs)
-    return f"{len(configs)} local ({where})"
+    if settings.gpus_per_job == 1:
+        return f"{len(configs)} local ({where})"
+    from takeone.edge.services import unused_gpus
+
+    text = (f"{len(configs)} local group(s) of {settings.gpus_per_job} ranks ({where}),"
+            f" parallel {settings.parallel}")
+    left = unused_gpus(settings)
+    return text + (f"; GPU {','.join(left)} unused (too few for a group)" if left else "")
 
 
 def log_banner(settings: Settings, services: Any) -> None:

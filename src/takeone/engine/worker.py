@@ -69,6 +69,8 @@ class WorkerConfig:
     scratch_dir: str = "tmp"  # where jobs render before their file is stored
     storage_url: str | None = None  # s3://BUCKET/PREFIX: blobs live in a bucket, not blobs_root
     s3_endpoint: str | None = None
+    gpus_per_job: int = 1  # ranks in this worker's group (engine/group.py); 1: a plain worker
+    parallel: str = "auto"  # the group's strategy: auto | cfg | sequence
 
     @classmethod
     def from_settings(cls, settings: Settings, visible_gpu: str | None) -> WorkerConfig:
@@ -79,7 +81,8 @@ class WorkerConfig:
                    offload=settings.offload, step_delay_s=settings.debug_step_delay_s,
                    load_delay_s=settings.debug_load_delay_s, blobs_root=str(settings.data_dir),
                    scratch_dir=str(settings.scratch_dir), storage_url=settings.storage_url,
-                   s3_endpoint=settings.s3_endpoint)
+                   s3_endpoint=settings.s3_endpoint, gpus_per_job=settings.gpus_per_job,
+                   parallel=settings.parallel)
 
     def open_blobs(self) -> BlobStore:
         if self.storage_url is not None:

@@ -33,6 +33,7 @@ from takeone.core.errors import StoreUnavailable
 from takeone.core.jobs import Job, JobStore, WorkerStatus
 from takeone.dispatch.identity import API_STATE, is_dead, liveness, process_identity
 from takeone.dispatch.joblog import log_finished
+from takeone.dispatch.local.group import make_process
 from takeone.dispatch.local.process import Event, WorkerDied, WorkerProcess
 from takeone.dispatch.messages import (
     CancelJob,
@@ -227,7 +228,7 @@ class LocalDispatcher:
 
     async def _start_worker(self, slot: Slot) -> bool:
         slot.job_id = None
-        slot.process = WorkerProcess(slot.config, asyncio.get_running_loop())
+        slot.process = make_process(slot.config, asyncio.get_running_loop())
         slot.process.start()
         await self._set_state(slot, "starting", slot.error)
         try:
