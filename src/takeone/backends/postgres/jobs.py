@@ -119,7 +119,7 @@ def _check_external_id(conn: Conn, job: Job) -> None:
 
 def _check_capacity(conn: Conn, key_id: str, limits: SubmitLimits) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (QUEUE_LOCK,))
-    queued = conn.execute("SELECT COUNT(*) AS n FROM jobs WHERE status = 'QUEUED'").fetchone()
+    queued = conn.execute("SELECT COALESCE(SUM(n), 0) AS n FROM job_counts WHERE status = 'QUEUED'").fetchone()
     if queued is not None and queued["n"] >= limits.max_queue:
         raise RateLimited(f"the queue is full ({limits.max_queue} jobs waiting); retry later", 30)
     if limits.max_concurrent is None:
@@ -195,7 +195,8 @@ class PostgresJobs:
         return [r["id"] for r in rows]
 
     def counts(self) -> dict[str, int]:
-        rows = query(self.pool, "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+        """Kept by triggers in each status change's transaction: no scan of the jobs table."""
+        rows = query(self.pool, "SELECT status, SUM(n) AS n FROM job_counts GROUP BY status HAVING SUM(n) > 0")
         return {r["status"]: int(r["n"]) for r in rows}
 
     def recent_for_key(self, key_id: str, limit: int) -> list[Job]:
@@ -214,11 +215,11 @@ class PostgresJobs:
                         (key_id, dialect, external_id))
         return row_to_job(row) if row else None
 
-    def expired(self, before: float) -> list[Job]:
+    def expired(self, before: float, limit: int) -> list[Job]:
         rows = query(self.pool,
                      "SELECT * FROM jobs j WHERE status IN ('COMPLETED', 'FAILED') AND finished_at < %s"
                      " AND NOT EXISTS (SELECT 1 FROM webhook_outbox o WHERE o.job_id = j.id"
-                     " AND o.done_at IS NULL)", (before,))
+                     " AND o.done_at IS NULL) ORDER BY finished_at LIMIT %s", (before, limit))
         return [row_to_job(r) for r in rows]
 
     # -- leases ------------------------------------------------------------------------------

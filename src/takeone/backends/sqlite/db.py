@@ -20,7 +20,7 @@ from typing import Any
 
 from takeone.backends.sqlite.legacy import legacy_task
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_S = 30.0
 PING_TIMEOUT_S = 1.0
 
@@ -134,6 +134,28 @@ CREATE INDEX IF NOT EXISTS outbox_due ON webhook_outbox(done_at, next_at);
 CREATE INDEX IF NOT EXISTS outbox_job ON webhook_outbox(job_id);
 """
 
+# Version 5: what grows with the number of stored jobs stays off the hot paths. Each status's
+# job count is kept by triggers in the transaction that changes it (/metrics and the submit's
+# queue check read it rather than counting the table), and finished jobs are found by their
+# finish time (the sweeper pages through them). A tuple: the trigger bodies hold semicolons.
+UPGRADE_5: tuple[str, ...] = (
+    "CREATE TABLE IF NOT EXISTS job_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS job_counts_insert AFTER INSERT ON jobs BEGIN"
+    " INSERT INTO job_counts (status, n) VALUES (NEW.status, 1)"
+    " ON CONFLICT (status) DO UPDATE SET n = n + 1; END",
+    "CREATE TRIGGER IF NOT EXISTS job_counts_delete AFTER DELETE ON jobs BEGIN"
+    " UPDATE job_counts SET n = n - 1 WHERE status = OLD.status; END",
+    "CREATE TRIGGER IF NOT EXISTS job_counts_update AFTER UPDATE OF status ON jobs"
+    " WHEN OLD.status IS NOT NEW.status BEGIN"
+    " UPDATE job_counts SET n = n - 1 WHERE status = OLD.status;"
+    " INSERT INTO job_counts (status, n) VALUES (NEW.status, 1)"
+    " ON CONFLICT (status) DO UPDATE SET n = n + 1; END",
+    "DELETE FROM job_counts",
+    "INSERT INTO job_counts (status, n) SELECT status, COUNT(*) FROM jobs GROUP BY status",
+    "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at)"
+    " WHERE status IN ('COMPLETED', 'FAILED')",
+)
+
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=timeout)
@@ -181,6 +203,9 @@ class Database:
                 _run_script(conn, UPGRADE_3)
             if "dialect" not in columns:
                 _run_script(conn, UPGRADE_4)
+            if version < 5:
+                for statement in UPGRADE_5:
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
