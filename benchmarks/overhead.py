@@ -74,12 +74,13 @@ def direct_child(warmup: int) -> None:
     import torch
 
     from takeone.edge.dialects.segmind.registry import get_endpoint
+    from takeone.engine.worker import usable_cores
     from takeone.models.loader import load_video_model
     from takeone.models.registry import get_profile
     from takeone.models.render import render
 
     os.nice(10)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+    torch.set_num_threads(usable_cores())  # as the server's CPU worker sets it
     endpoint = get_endpoint(SLUG)
     request = endpoint.to_task(endpoint.parse(json.dumps(BODY).encode()), {})
     model, profile = load_video_model("tiny"), get_profile("tiny")
