@@ -23,11 +23,13 @@ class DispatcherSettings:
     start_timeout_s: float = 900.0
     lease_s: float = 30.0
     heartbeat_s: float = 5.0
+    load_cooldown_s: float = 60.0  # the first pause after the bounded restarts (then doubled)
 
     @classmethod
     def from_settings(cls, s: Settings) -> DispatcherSettings:
         return cls(max_attempts=s.max_attempts, job_timeout_s=s.job_timeout_s,
-                   start_timeout_s=s.worker_start_timeout_s, lease_s=s.lease_s, heartbeat_s=s.heartbeat_s)
+                   start_timeout_s=s.worker_start_timeout_s, lease_s=s.lease_s, heartbeat_s=s.heartbeat_s,
+                   load_cooldown_s=s.load_cooldown_s)
 
 
 class Dispatcher(Protocol):

@@ -30,11 +30,11 @@ from prometheus_client.registry import Collector
 
 from takeone.core.errors import StoreUnavailable
 from takeone.core.jobs import JobStatus, WorkerStatus
-from takeone.core.telemetry import JOB_SECONDS, JOBS_FINISHED, QUEUE_SECONDS, STEP_SECONDS, WEBHOOKS
+from takeone.core.telemetry import JOB_SECONDS, JOBS_FINISHED, QUEUE_SECONDS, STEP_SECONDS, WEBHOOK_LATE, WEBHOOKS
 
 log = logging.getLogger("takeone.api")
 
-WORKER_STATES = ("starting", "ready", "busy", "failed")
+WORKER_STATES = ("starting", "ready", "busy", "cooling", "failed")
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def render(snap: StoreSnapshot) -> bytes:
     """The Prometheus text format of ``snap`` and this process's counters."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SnapshotCollector(snap))
-    for metric in (JOBS_FINISHED, JOB_SECONDS, QUEUE_SECONDS, STEP_SECONDS, WEBHOOKS):
+    for metric in (JOBS_FINISHED, JOB_SECONDS, QUEUE_SECONDS, STEP_SECONDS, WEBHOOKS, WEBHOOK_LATE):
         registry.register(metric)
     return generate_latest(registry)
 

@@ -35,6 +35,7 @@ from takeone.core.errors import (
     OutOfMemory,
     TakeoneError,
 )
+from takeone.core.redact import without_paths
 from takeone.core.settings import Settings
 from takeone.core.task import VideoTask
 from takeone.dispatch.messages import (
@@ -218,6 +219,15 @@ class JobRunner:
         return job_id in self.cancelled or self.orphaned.is_set()
 
     def _run(self, job: RunJob) -> JobDone | JobFailed:
+        """The job's outcome; a failure's text goes to the caller without this machine's
+        paths (the full text is logged here)."""
+        outcome = self._attempt(job)
+        if isinstance(outcome, JobFailed) and without_paths(outcome.error) != outcome.error:
+            logging.getLogger("takeone.worker").warning("job %s failed: %s", job.job_id, outcome.error)
+            outcome = dataclasses.replace(outcome, error=without_paths(outcome.error))
+        return outcome
+
+    def _attempt(self, job: RunJob) -> JobDone | JobFailed:
         try:
             return self._render(job)
         except JobCancelled:

@@ -93,8 +93,8 @@ def test_submit_and_claim_through_the_async_api(tmp_path: Path) -> None:
     asyncio.run(run())
 
 
-def test_version_4_counts_its_jobs_on_upgrade_and_the_hot_queries_use_indexes(tmp_path: Path) -> None:
-    """Version 5 keeps each status's count (filled from the jobs already stored) and finds
+def test_version_5_counts_its_jobs_on_upgrade_and_the_hot_queries_use_indexes(tmp_path: Path) -> None:
+    """Version 6 keeps each status's count (filled from the jobs already stored) and finds
     queue positions and expired jobs through indexes, not by reading every job."""
     path = tmp_path / "t.db"
     store = SqliteStore.open(path)
@@ -104,11 +104,11 @@ def test_version_4_counts_its_jobs_on_upgrade_and_the_hot_queries_use_indexes(tm
                                      price=1.0, status=JobStatus.QUEUED, created_at=1000.0 + n),
                                  SubmitLimits(None, 10)))
     store.close()
-    old = sqlite3.connect(path)  # back to version 4, with a status changed behind the counts' back
+    old = sqlite3.connect(path)  # back to version 5, with a status changed behind the counts' back
     old.executescript("DROP TRIGGER job_counts_insert; DROP TRIGGER job_counts_delete;"
                       " DROP TRIGGER job_counts_update; DROP TABLE job_counts; DROP INDEX jobs_finished;"
                       " UPDATE jobs SET status = 'COMPLETED', finished_at = 1 WHERE id = 'j2';"
-                      " PRAGMA user_version = 4;")
+                      " PRAGMA user_version = 5;")
     old.close()
     store = SqliteStore.open(path)
     assert asyncio.run(store.counts()) == {"COMPLETED": 1, "QUEUED": 2}

@@ -27,7 +27,7 @@ from takeone.core.errors import StoreUnavailable
 
 Conn = psycopg.Connection[DictRow]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CONNECT_TIMEOUT_S = 3
 POOL_TIMEOUT_S = 8.0
 RECONNECT_TIMEOUT_S = 10.0  # then a slot gives up; the next caller starts a fresh attempt
@@ -133,14 +133,19 @@ CREATE INDEX outbox_due ON webhook_outbox (next_at) WHERE done_at IS NULL;
 CREATE INDEX outbox_job ON webhook_outbox (job_id);
 """
 
-# Version 2: each status's job count, kept by triggers in the transaction that changes a status
+# Version 2: each key's own share of the queue; the index behind round-robin claims.
+MIGRATION_2 = """
+ALTER TABLE api_keys ADD COLUMN max_queued INTEGER;
+CREATE INDEX jobs_key_started ON jobs (key_id, started_at);
+"""
+# Version 3: each status's job count, kept by triggers in the transaction that changes a status
 # (/metrics and the submit's queue check read it rather than counting the jobs table). A
 # status's count is spread over COUNT_SHARDS rows, picked by the writing connection's backend
 # pid, so concurrent claims and submits on different connections rarely update the same row;
 # the counter row is the last lock a status change takes. Creating the triggers locks out
 # writers until the migration commits, so the backfill below counts every job exactly once.
 COUNT_SHARDS = 64
-MIGRATION_2: tuple[str, ...] = (
+MIGRATION_3: tuple[str, ...] = (
     "CREATE TABLE job_counts (status TEXT NOT NULL, shard INTEGER NOT NULL, n BIGINT NOT NULL,"
     " PRIMARY KEY (status, shard))",
     "CREATE FUNCTION takeone_count_jobs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
@@ -163,7 +168,7 @@ def _statements(script: str) -> tuple[str, ...]:
     return tuple(s for s in script.split(";") if s.strip())
 
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_statements(MIGRATION_1), MIGRATION_2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_statements(MIGRATION_1), _statements(MIGRATION_2), MIGRATION_3)
 
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 """What an unreachable, restarting or overloaded server raises (the pool's timeout included)."""

@@ -12,12 +12,13 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from takeone.backends.queue_order import FAIR_ORDER
 from takeone.backends.sql import listing_query
 from takeone.backends.sqlite import credits, outbox
 from takeone.backends.sqlite.db import Database
 from takeone.core.accounts import from_micro, to_micro
 from takeone.core.errors import InvalidRequest, RateLimited
-from takeone.core.jobs import LOST_WORKER, Job, JobStatus, SubmitLimits, WorkerStatus, lease_lost, replays
+from takeone.core.jobs import LOST_WORKER, Job, JobStatus, SubmitLimits, WorkerStatus, check_queue, lease_lost, replays
 from takeone.core.task import VideoTask
 
 ACTIVE = ("QUEUED", "PROCESSING")
@@ -125,8 +126,9 @@ class SqliteJobs:
     def _check_capacity(self, conn: sqlite3.Connection, key_id: str, limits: SubmitLimits) -> None:
         row = conn.execute("SELECT n FROM job_counts WHERE status = 'QUEUED'").fetchone()
         queued = row[0] if row is not None else 0
-        if queued >= limits.max_queue:
-            raise RateLimited(f"the queue is full ({limits.max_queue} jobs waiting); retry later", 30)
+        mine = conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'QUEUED' AND key_id = ?",
+                            (key_id,)).fetchone()[0]
+        check_queue(limits, queued, mine)
         if limits.max_concurrent is None:
             return
         active = conn.execute(
@@ -191,6 +193,16 @@ class SqliteJobs:
         rows = self.db.query(*listing_query("?", key_id, dialect, limit, offset, after, ascending, route))
         return [_row_to_job(r) for r in rows]
 
+    def queue_counts(self, key_id: str) -> tuple[int, int]:
+        row = self.db.query_one("SELECT COUNT(*) AS n, COALESCE(SUM(key_id = ?), 0) AS mine FROM jobs"
+                                " WHERE status = 'QUEUED'", (key_id,))
+        return (int(row["n"]), int(row["mine"])) if row else (0, 0)
+
+    def find_idempotent(self, key_id: str, idempotency_key: str) -> Job | None:
+        row = self.db.query_one("SELECT * FROM jobs WHERE key_id = ? AND idempotency_key = ?",
+                                (key_id, idempotency_key))
+        return _row_to_job(row) if row else None
+
     def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
         row = self.db.query_one("SELECT * FROM jobs WHERE key_id = ? AND dialect = ? AND external_id = ?",
                                 (key_id, dialect, external_id))
@@ -211,9 +223,7 @@ class SqliteJobs:
 
     def claim(self, owner: str, lease_s: float) -> Job | None:
         with self.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT id FROM jobs WHERE status = 'QUEUED' ORDER BY created_at, id LIMIT 1"
-            ).fetchone()
+            row = conn.execute(f"SELECT id FROM jobs j WHERE status = 'QUEUED' {FAIR_ORDER} LIMIT 1").fetchone()
             if row is None:
                 return None
             now = self.clock()
