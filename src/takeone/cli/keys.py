@@ -8,18 +8,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from takeone.cli import key_credentials
 from takeone.cli.common import DEFAULT_DATA_DIR, SubParsers, add_data_dir
-from takeone.core.accounts import check_amount
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.loras import check_name
-from takeone.core.store import Store
+
+if TYPE_CHECKING:  # the store loads when a command runs, not for `takeone --help`
+    from takeone.core.store import Store
 
 T = TypeVar("T")
 
@@ -70,6 +70,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _with_store(args: argparse.Namespace, call: Callable[[Store], Coroutine[Any, Any, T]],
                 create: bool = False) -> T:
+    import asyncio
+
     from takeone.backends.factory import open_store
     from takeone.core.settings import Settings
 
@@ -144,6 +146,8 @@ def _revoke(args: argparse.Namespace) -> int:
 
 def _positive(amount: float, other: str) -> float:
     """A credit or debit amount: more than 0 (the other command goes the other way)."""
+    from takeone.core.accounts import check_amount
+
     if amount <= 0:
         raise InvalidRequest("AMOUNT", amount, f"must be more than 0 (`takeone keys {other}` goes the other way)")
     return check_amount("AMOUNT", amount)

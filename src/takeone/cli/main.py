@@ -16,6 +16,7 @@ from takeone.cli.common import SubParsers, add_weights_args, check_profile, weig
 from takeone.cli.profiles import register as register_profile_commands
 from takeone.core.errors import TakeoneError
 from takeone.core.settings import env_fetch_allow
+from takeone.edge.dialects.segmind.example import PROMPT_ONLY_SLUG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,17 +52,8 @@ Every command keeps its database, keys and videos in ./takeone-data unless given
 once with `takeone pull PROFILE`."""
 
 
-def prompt_only_slug() -> str:
-    """A model slug that takes a prompt alone, for the first example (it needs no image)."""
-    from takeone.edge.dialects.segmind.registry import ENDPOINTS
-
-    return next(slug for slug, spec in ENDPOINTS.items()
-                if spec.first_frame_field is None
-                or not spec.schema.model_fields[spec.first_frame_field].is_required())
-
-
 def build_parser() -> argparse.ArgumentParser:
-    description = f"{SUMMARY}\n\n{EXAMPLES.format(slug=prompt_only_slug())}"
+    description = f"{SUMMARY}\n\n{EXAMPLES.format(slug=PROMPT_ONLY_SLUG)}"
     parser = argparse.ArgumentParser(prog="takeone", description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(title="commands")
@@ -75,10 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_generate(sub: SubParsers[argparse.ArgumentParser]) -> None:
-    from takeone.cli.keys import known_routes
-
     p = sub.add_parser("generate", help="generate one video locally (no server needed)")
-    p.add_argument("slug", choices=known_routes(), help="the model slug, as in POST /v1/SLUG")
+    p.add_argument("slug", metavar="SLUG",
+                   help="the model slug, as in POST /v1/SLUG (`takeone profiles` lists the profiles)")
     p.add_argument("--prompt", help="what the video shows (the slug's default where it has one)")
     p.add_argument("--negative-prompt", help="what to avoid")
     p.add_argument("--image", help="first frame: a file path or URL")
@@ -104,7 +95,11 @@ def _add_generate(sub: SubParsers[argparse.ArgumentParser]) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     from takeone.cli.generate import check_image_args, generate_locally
+    from takeone.cli.keys import known_routes
 
+    if args.slug not in known_routes():
+        print(f"takeone: unknown slug {args.slug!r} (known: {', '.join(known_routes())})", file=sys.stderr)
+        return 2
     problem = check_image_args(args)
     if problem is not None:
         print(f"takeone: {problem}", file=sys.stderr)

@@ -14,7 +14,6 @@ Cluster mode: state in PostgreSQL and a bucket, workers as actors on a Ray clust
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import signal
 import socket
@@ -235,6 +234,8 @@ def worker_settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
     import uvicorn
 
     from takeone.edge.app import create_app
@@ -359,6 +360,8 @@ def _profile_lines(settings: Settings) -> list[str]:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+
     settings = worker_settings(args)
     if _local_workers(settings) and (problem := check_profile(settings.profile, settings.weights_dir)):
         print(f"takeone: {problem}", file=sys.stderr)
@@ -371,6 +374,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 async def run_workers(settings: Settings) -> None:
     """Run a dispatcher and its worker processes until SIGINT or SIGTERM."""
+    import asyncio
+
     from takeone.backends.factory import describe_blobs, describe_store
     from takeone.edge.services import Services
 

@@ -140,13 +140,24 @@ def weights_revisions(profile: Profile, weights_dir: str | None) -> dict[str, st
         return {}
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container's cpuset sets it),
+    else the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity on this platform
+        return max(1, os.cpu_count() or 1)
+
+
 def _yield_cpu_to_api() -> None:
     """On a CPU-only machine generation would take every core and starve the API process
-    (status polls waited seconds): leave it one core and a higher scheduling priority."""
+    (status polls waited seconds): the worker runs at a lower scheduling priority, so the API
+    takes a core whenever it needs one, and torch uses every core the rest of the time (a
+    thread fewer than the cores left a 2-core machine's second core idle)."""
     import torch
 
     os.nice(10)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+    torch.set_num_threads(usable_cores())
 
 
 class JobRunner:
