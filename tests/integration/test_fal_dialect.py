@@ -56,11 +56,11 @@ def test_subscribe_text_to_video_with_logs(fal: fal_client.SyncClient, server: S
     data = httpx.get(video["url"]).content
     assert len(data) == video["file_size"] and isinstance(result["seed"], int)
     clip = probe(data)
-    assert (clip.width, clip.height, clip.frames, clip.audio_codec) == (256, 144, 121, None)  # 6 s -> 5 s
+    assert (clip.width, clip.height, clip.frames, clip.audio_codec) == (256, 144, 145, None)  # 6 s, exactly
     done = updates[-1]
     assert isinstance(done, fal_client.Completed) and done.error is None and done.logs
     assert done.logs[-1]["message"].startswith("100%") and done.metrics["inference_time"] > 0
-    assert server.balance(key_of(fal)) == pytest.approx(10.0 - 0.25)  # fast tier, 5 s, no audio
+    assert server.balance(key_of(fal)) == pytest.approx(10.0 - 0.30)  # fast tier, 6 s at 0.05 a second, no audio
 
 
 def test_submit_status_result_image_to_video(fal: fal_client.SyncClient, images: ImageServer) -> None:
@@ -97,7 +97,7 @@ def test_queue_position_stream_and_cancel(slow: Server, monkeypatch: pytest.Monk
         handles[0].cancel()
     assert late.value.status_code == 400 and "ALREADY_COMPLETED" in late.value.response.text
     handles[1].get(interval=0.2)
-    assert slow.balance(key_of(client)) == pytest.approx(10.0 - 2 * 0.25)
+    assert slow.balance(key_of(client)) == pytest.approx(10.0 - 2 * 0.30)  # two 6 s clips (fal's default length)
 
 
 def test_fal_webhook_is_signed(fal: fal_client.SyncClient, server: Server) -> None:
@@ -165,4 +165,4 @@ def test_scopes_and_idempotency(fal: fal_client.SyncClient, server: Server) -> N
     again = client.submit(LTX_FAST, arguments=T2V, headers={"Idempotency-Key": "f1"})
     assert first.request_id == again.request_id
     first.get(interval=0.1)
-    assert server.balance(key) == pytest.approx(2.0 - 0.25)
+    assert server.balance(key) == pytest.approx(2.0 - 0.30)  # one 6 s clip, charged once
