@@ -19,9 +19,11 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Final
 
+from takeone.core.errors import TakeoneError
+from takeone.core.task import VideoTask
 from takeone.models.recipe import Profile, Recipe
 
 BATCHABLE: Final[Mapping[str, Mapping[str, bool]]] = {
@@ -52,3 +54,19 @@ def can_batch(recipe: Recipe, family: str) -> bool:
 def batch_key(recipe: Recipe, guided: bool) -> Recipe:
     """The recipe with what may differ per job cleared (``guided``: whether guidance runs)."""
     return dataclasses.replace(recipe, guidance_scale=2.0 if guided else 1.0, negative_prompt="")
+
+
+def job_batch_key(profile: Profile, task: VideoTask) -> Hashable | None:
+    """What ``task`` may share a run with on ``profile``; None when it runs alone (a multi-shot
+    task, a case the family cannot batch, or a task the profile refuses: it fails alone)."""
+    if task.shots:
+        return None
+    try:
+        recipe = profile.recipe_for(task)
+    except TakeoneError:
+        return None
+    if not can_batch(recipe, profile.family):
+        return None
+    guided = getattr(recipe.sampling, "guided", None)
+    runs_guidance = guided(recipe.guidance_scale) if callable(guided) else recipe.guidance_scale > 1.0
+    return (profile.name, batch_key(recipe, bool(runs_guidance)))

@@ -473,7 +473,8 @@ def test_claim_batch_runs_a_job_its_family_cannot_batch_alone(backend: Backend) 
 
     async def go() -> None:
         key = await new_key(s)
-        await s.submit(dataclasses.replace(job(key, 0), task=VideoTask(kind="flf2v", first_frame="a", last_frame="b")), OPEN)
+        alone = VideoTask(kind="flf2v", first_frame="a", last_frame="b")
+        await s.submit(dataclasses.replace(job(key, 0), task=alone), OPEN)
         for n in (1, 2):
             await s.submit(job(key, n), OPEN)
         assert [j.id for j in await s.claim_batch("h/1/0", 30, 4, by_seconds)] == ["j0"]
