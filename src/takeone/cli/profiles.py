@@ -24,6 +24,7 @@ from typing import Any
 from takeone.cli.common import add_revision_arg
 from takeone.core.errors import InvalidRequest
 from takeone.core.task import VideoTask, kind_for
+from takeone.models.batch import batching_line, profile_max_batch
 from takeone.models.recipe import ASPECT_RATIOS, Profile, Recipe
 from takeone.models.registry import PROFILES, get_profile
 
@@ -195,6 +196,7 @@ def profile_json(profile: Profile) -> dict[str, Any]:
                     for n in needs(profile)],
         "seconds": {"low": profile.seconds.low, "high": profile.seconds.high, "step": profile.seconds.step},
         "max_seconds": max_seconds_table(profile),
+        "max_batch": profile_max_batch(profile),
         "recipes": list(recipe_rows(profile)),
     }
 
@@ -215,7 +217,7 @@ def profile_table(profile: Profile, root: Path | None = None) -> str:
     lines = [f"{profile.name}: {profile.description}", f"license: {profile.license}", *pin_lines(profile),
              *revision_lines(profile, root), *speedup_lines(profile.speedups),
              f"seconds: {profile.durations_label()}, capped by GPU memory per tier and size as the"
-             " seconds column shows (a longer request is a 400 naming the duration)"]
+             " seconds column shows (a longer request is a 400 naming the duration)", batching_line(profile)]
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for item in recipe_rows(profile):
         grouped.setdefault((item["tier"], item["case"]), []).append(item)

@@ -64,6 +64,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     ray.add_argument("--worker-idle", type=float, default=60.0, metavar="SECONDS",
                      help="seconds an idle actor above --min-workers lives before it is retired")
     p.add_argument("--job-timeout", type=float, default=3600.0, help="per-job deadline in seconds")
+    p.add_argument("--max-batch", type=int, metavar="N",
+                   help="at most N compatible queued jobs share one denoising run (default: the profile's"
+                        " limit, see `takeone profiles`; 1 turns batching off)")
+    p.add_argument("--batch-window-ms", type=float, metavar="MS",
+                   help="how long a lone job waits for company before it runs (default: 25 on a GPU, 0 on CPU)")
     p.add_argument("--debug-step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--debug-load-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -149,6 +154,10 @@ def _backend_args(args: argparse.Namespace) -> dict[str, Any]:
         raise InvalidRequest("--worker-gpus", args.worker_gpus, "must be from 0 to 64")
     if args.ray_address is not None and backend != "ray":
         raise InvalidRequest("--ray-address", args.ray_address, "needs --workers ray")
+    if args.max_batch is not None and not 1 <= args.max_batch <= 64:
+        raise InvalidRequest("--max-batch", args.max_batch, "must be from 1 to 64")
+    if args.batch_window_ms is not None and not 0 <= args.batch_window_ms <= 60_000:
+        raise InvalidRequest("--batch-window-ms", args.batch_window_ms, "must be from 0 to 60000")
     return dict(
         workers=count, worker_backend=backend, ray_address=args.ray_address,
         min_workers=args.min_workers, max_workers=args.max_workers, worker_gpus=args.worker_gpus,
@@ -156,7 +165,7 @@ def _backend_args(args: argparse.Namespace) -> dict[str, Any]:
         database_url=check_database_url(args.database) if args.database else None,
         storage_url=check_storage_url(args.storage) if args.storage else None,
         s3_endpoint=args.s3_endpoint, s3_public_endpoint=args.s3_public_endpoint,
-        secret_file=args.secret_file,
+        secret_file=args.secret_file, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
     )
 
 
@@ -257,6 +266,18 @@ def describe_workers(settings: Settings) -> str:
     return f"{len(configs)} local ({where})"
 
 
+def describe_batching(settings: Settings) -> str:
+    """The batch limit and window this server's workers use, for the start banner."""
+    from takeone.dispatch.protocol import max_batch_of
+
+    limit = max_batch_of(settings)
+    if limit <= 1:
+        return "batching off (one job per run; --max-batch N turns it on)"
+    window = ("25 ms on a GPU, 0 on CPU" if settings.batch_window_ms is None
+              else f"{settings.batch_window_ms:g} ms")
+    return f"batching up to {limit} compatible jobs per run (a lone job waits {window} for company)"
+
+
 def log_banner(settings: Settings, services: Any) -> None:
     """One start line an operator can act on: where, what, with which workers and limits."""
     from takeone import __version__
@@ -273,6 +294,7 @@ def log_banner(settings: Settings, services: Any) -> None:
         f"  data folder {settings.data_dir.resolve()}",
         f"  store {describe_store(settings)}; blobs {describe_blobs(settings)}",
         f"  workers {workers}",
+        f"  {describe_batching(settings)}",
         *(f"  {line.strip()}" for line in _profile_lines(settings)),
         f"  image fetch allow-list: {allow}",
         f"  retention {settings.retention_s / 3600:g} h; blocking calls wait up to {settings.sync_timeout_s:g} s",

@@ -34,7 +34,9 @@ BATCHABLE: Final[Mapping[str, Mapping[str, bool]]] = {
     # negative prompts once guidance is off: not batched yet, every Wan job runs alone.
     "wan": {},
 }
-DEFAULT_MAX_BATCH: Final[Mapping[str, int]] = {"tiny": 4, "ltx2": 4, "wan": 1}
+# The tiny profile batches when asked (``--max-batch``) but not by default: it serves tests and
+# tries, where one job at a time keeps queue positions and timings simple to read.
+DEFAULT_MAX_BATCH: Final[Mapping[str, int]] = {"tiny": 1, "ltx2": 4, "wan": 1}
 
 
 def profile_max_batch(profile: Profile) -> int:
@@ -70,3 +72,14 @@ def job_batch_key(profile: Profile, task: VideoTask) -> Hashable | None:
     guided = getattr(recipe.sampling, "guided", None)
     runs_guidance = guided(recipe.guidance_scale) if callable(guided) else recipe.guidance_scale > 1.0
     return (profile.name, batch_key(recipe, bool(runs_guidance)))
+
+
+def batching_line(profile: Profile) -> str:
+    """What ``takeone profiles`` says of the profile's batching: its limit and what it batches."""
+    limit = profile_max_batch(profile)
+    kinds = BATCHABLE.get(profile.family, {})
+    if not kinds:
+        return "batching: none (every job runs alone; --max-batch does not apply)"
+    cases = ", ".join(kind if two_stage else f"{kind} (single-stage tiers)" for kind, two_stage in kinds.items())
+    default = f"default --max-batch {limit}" + (" (off)" if limit <= 1 else "")
+    return f"batching: {cases} in one run; {default}; other cases run alone"
