@@ -24,6 +24,7 @@ from takeone.models.base import Video, VideoModel
 from takeone.models.batch import batch_key, can_batch
 from takeone.models.ltx2.batch import BatchItem, generate_batch
 from takeone.models.ltx2.model import Ltx2Model
+from takeone.models.ltx2.recipe import Ltx2Sampling
 from takeone.models.recipe import Profile
 from tests.unit.models.callbacks import ignore, never, whole
 
@@ -124,3 +125,23 @@ def test_a_batch_refuses_a_case_its_family_cannot_batch(tiny_model: VideoModel, 
     assert isinstance(tiny_model, Ltx2Model)
     with pytest.raises(GenerationFailed, match="cannot batch"):
         generate_batch(tiny_model, [BatchItem(task, tiny_profile.recipe_for(task), ignore, never)])
+
+
+def test_ltx25_ancestral_stage_draws_each_jobs_own_noise(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """LTX-2.5's distilled stage 1 renoises every step (ancestral): each row from its own seed."""
+    from takeone.models.loader import load_video_model
+    from takeone.models.ltx2.tiny import write_tiny_checkpoints
+    from takeone.models.registry import get_profile
+    from tests.unit.models.conftest import TINY_LTX2_FRAMES, TINY_LTX2_SIZES
+
+    cache = tmp_path_factory.mktemp("hf-home-25-batch") / "hub"
+    write_tiny_checkpoints(get_profile("ltx-2.5"), cache)
+    profile = get_profile("ltx-2.5").scaled(TINY_LTX2_SIZES, TINY_LTX2_FRAMES, 32, {"stg_blocks": (1,)})
+    model = load_video_model(profile, "cpu", weights=cache)
+    tasks = _tasks(seconds=5)[:2]
+    recipe = profile.recipe_for(tasks[0])
+    assert isinstance(recipe.sampling, Ltx2Sampling)
+    assert recipe.sampling.stage1_sampler == "ancestral" and len(recipe.stage_steps) == 2
+    batched = _batched(model, profile, tasks)
+    for video, task in zip(batched, tasks):
+        _assert_same(video, _alone(model, profile, task))
