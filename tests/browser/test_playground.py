@@ -15,6 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from takeone.edge.dialects.segmind.kling_2_6 import EXAMPLE_PROMPT
 from tests.browser.conftest import PHONE
 from tests.integration.harness import ImageServer, Server, png_bytes
 
@@ -209,6 +210,7 @@ def test_errors_are_shown_next_to_the_field_the_server_named(page: Page, pg_serv
 def test_copy_as_code_runs(page: Page, pg_server: Server, api_key: str, tmp_path: Path) -> None:
     open_playground(page, api_key)
     choose(page, "kling-2.6")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(EXAMPLE_PROMPT)  # prefilled, as 2.1's
     page.get_by_label("Prompt", exact=True).fill("a fox says \"hi\" and 'bye' for $HOME and `whoami` \\o/")
     page.locator("#f-duration").select_option(label="5")
     page.get_by_role("button", name="Copy as code").click()
@@ -216,7 +218,7 @@ def test_copy_as_code_runs(page: Page, pg_server: Server, api_key: str, tmp_path
     code = {kind: page.locator(f'.snippet[data-kind="{kind}"] code').inner_text()
             for kind in ("requests", "segmind", "curl")}
     assert 'client.run(\n    "kling-2.6",' in code["segmind"] and "duration=5" in code["segmind"]
-    env = dict(os.environ, TAKEONE_API_KEY=api_key)
+    env = dict(os.environ, TAKEONE_KEY=api_key)
 
     done = _run([sys.executable, "-c", code["requests"]], tmp_path, env)
     assert "saved takeone.mp4, seed" in done and (tmp_path / "takeone.mp4").stat().st_size > 1000

@@ -102,7 +102,7 @@ def test_keys_commands_name_what_is_wrong(tmp_path: Path) -> None:
         out = _cli(*args, "--data-dir", data)
         assert out.returncode == 2 and "no API key 'key_nope'" in out.stderr and "Traceback" not in out.stderr
     key_id = _cli("keys", "list", "--data-dir", data).stdout.splitlines()[1].split()[0]
-    out = _cli("keys", "credit", key_id, "-1000", "--data-dir", data)
+    out = _cli("keys", "debit", key_id, "1000", "--data-dir", data)
     assert out.returncode == 2 and "negative" in out.stderr
     serve = _cli("serve", "--rate-limit", "0", "--data-dir", data, "--profile", "tiny")
     assert serve.returncode == 2 and "--rate-limit" in serve.stderr
@@ -221,11 +221,12 @@ def test_slow_clients_are_cut_off(fresh_dir: Path) -> None:
 def test_start_banner_and_a_line_per_job_in_json(fresh_dir: Path) -> None:
     import json
 
-    with running(fresh_dir, "--profile", "tiny", "--log-format", "json") as server:
+    with running(fresh_dir, "--profile", "tiny", "--log-format", "json", "--access-log") as server:
         key = server.key(10)
         r = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key}, timeout=120)
         assert r.status_code == 200
-        entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        assert server.log_path is not None  # the whole log: log() is only its tail
+        entries = [json.loads(line) for line in server.log_path.read_text().splitlines() if line.startswith("{")]
     banner = next(e for e in entries if e["logger"] == "takeone.serve")
     assert banner["url"] == server.url and banner["profile"] == "tiny"
     assert banner["data_dir"] == str(fresh_dir.resolve()) and "1 local (cpu)" in banner["workers"]
@@ -234,4 +235,4 @@ def test_start_banner_and_a_line_per_job_in_json(fresh_dir: Path) -> None:
     job = next(e for e in entries if e["logger"] == "takeone.jobs")
     assert (job["job"], job["status"], job["credits"], job["route"]) == (
         r.headers["x-request-id"], "COMPLETED", 0.438, "kling-2.6")
-    assert any(e["logger"] == "uvicorn.access" for e in entries)  # one format for every line
+    assert any(e["logger"] == "uvicorn.access" for e in entries)  # --access-log: one format for every line

@@ -19,13 +19,14 @@ from takeone.models.registry import PROFILES
 README = Path(__file__).resolve().parents[2] / "README.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 INLINE = re.compile(r"`(?:\.venv/bin/)?(takeone [^`\n]+)`")
-SEPARATORS = re.compile(r"&&|\|\||;|\||\$\(|\)")
+SEPARATORS = re.compile(r"&&|\|\||;|\||\$\(|\)|&")
+REDIRECTS = re.compile(r"\s+\d?>&?\s*\S+")  # `> pool.log 2>&1`
 
 
 def _commands(pieces: list[str]) -> list[str]:
     found = []
     for piece in pieces:
-        for part in SEPARATORS.split(piece.strip().removeprefix("$ ")):
+        for part in SEPARATORS.split(REDIRECTS.sub("", piece.strip().removeprefix("$ "))):
             part = part.strip()
             if part.startswith("takeone "):
                 found.append(part)
@@ -72,3 +73,28 @@ def test_a_readme_command_parses(where: str, command: str) -> None:
     for name in (getattr(args, "profile", None), *getattr(args, "names", ())):
         if isinstance(name, str) and not name.isupper():  # PROFILE is a placeholder
             assert name in PROFILES, f"{command!r}: unknown profile {name!r}"
+
+
+def _data_dirs(command: str) -> list[str]:
+    argv = shlex.split(command, comments=True)
+    return [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--data-dir"]
+
+
+def test_one_data_folder_in_every_example() -> None:
+    """A key made in another folder than the server's is a 401: every README example and
+    ``takeone --help`` example uses the default folder (``--data-dir`` only where it says so)."""
+    from takeone.cli.main import EXAMPLES
+
+    shown = [c for _, c in COMMANDS] + _commands(EXAMPLES.splitlines())
+    others = {(c, d) for c in shown for d in _data_dirs(c) if d != "takeone-data"}
+    assert others == set()
+    assert "--data-dir data" not in build_parser().format_help()
+
+
+def test_set_up_says_which_torch_fits_cpu_and_gpu_machines() -> None:
+    """From PyPI, ``pip install torch`` is the multi-GB CUDA build: Set up shows the CPU wheel's
+    index first and the CUDA one as the GPU machine's line, as First five minutes does."""
+    section = TEXT.split("\n## Set up", 1)[1].split("\n## ", 1)[0]
+    torch = [line for _, body in FENCE.findall(section) for line in body.splitlines() if "install torch" in line]
+    assert any("download.pytorch.org/whl/cpu" in line and "CPU" in line for line in torch), torch
+    assert any(line.startswith("# pip install torch") and "GPU" in line for line in torch), torch

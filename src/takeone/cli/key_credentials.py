@@ -1,9 +1,9 @@
 """``takeone keys webhook | webhook-secret | key-pair``: a key's webhook settings and its
 access-key pair (for clients that sign HS256 tokens rather than send the key).
 
-    takeone keys webhook --data-dir data KEY_ID https://hooks.example.com/takeone
-    takeone keys webhook-secret --data-dir data KEY_ID   # whsec_..., shown once
-    takeone keys key-pair --data-dir data KEY_ID         # access key + secret key, shown once
+    takeone keys webhook KEY_ID https://hooks.example.com/takeone
+    takeone keys webhook-secret KEY_ID   # whsec_..., shown once
+    takeone keys key-pair KEY_ID         # access key + secret key, shown once
 
 Secrets are stored sealed with the data folder's ``secret.key`` (see
 :mod:`takeone.core.credentials`), never in plaintext in the database.
@@ -20,23 +20,24 @@ from takeone.core.errors import InvalidRequest
 from takeone.core.store import Store
 
 ACCESS_PREFIX, SECRET_PREFIX = "ak_", "sk_"
+KEY_ID_HELP = "key id (key_...) or its printed prefix"
 
 
 def register(ksub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hook = ksub.add_parser("webhook", help="set the URL that receives the key's webhook events")
     add_data_dir(hook)
-    hook.add_argument("key_id")
+    hook.add_argument("key_id", metavar="KEY_ID", help=KEY_ID_HELP)
     hook.add_argument("url", nargs="?", help="an http(s) URL; leave out with --clear")
     hook.add_argument("--clear", action="store_true", help="remove the key's webhook URL")
     hook.set_defaults(run=_webhook)
     secret = ksub.add_parser("webhook-secret",
                              help="make a new webhook signing secret (whsec_..., shown once)")
     add_data_dir(secret)
-    secret.add_argument("key_id")
+    secret.add_argument("key_id", metavar="KEY_ID", help=KEY_ID_HELP)
     secret.set_defaults(run=_webhook_secret)
     pair = ksub.add_parser("key-pair", help="issue a new access key + secret key pair (JWT auth)")
     add_data_dir(pair)
-    pair.add_argument("key_id")
+    pair.add_argument("key_id", metavar="KEY_ID", help=KEY_ID_HELP)
     pair.set_defaults(run=_key_pair)
 
 

@@ -40,13 +40,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 SUMMARY = "takeone: serve, run workers, manage keys, generate one video locally."
 EXAMPLES = """\
     takeone generate {slug} --profile tiny --prompt "a red fox in snow" -o fox.mp4
-    takeone serve --profile tiny --data-dir data
-    takeone keys create --data-dir data --credits 100
-    takeone worker --profile tiny --data-dir data
+    takeone serve --profile tiny
+    takeone keys create --credits 100
+    takeone worker --profile tiny
     takeone profiles
 
-The tiny profile needs no weights (random pixels, for trying things out); the real ones
-(`takeone profiles`) are downloaded once with `takeone pull PROFILE`."""
+Every command keeps its database, keys and videos in ./takeone-data unless given --data-dir
+(or $TAKEONE_DATA_DIR): give the same one to all of them. The tiny profile needs no weights
+(random pixels, for trying things out); the real ones (`takeone profiles`) are downloaded
+once with `takeone pull PROFILE`."""
 
 
 def prompt_only_slug() -> str:
@@ -76,20 +78,22 @@ def _add_generate(sub: SubParsers[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("generate", help="generate one video locally (no server needed)")
     p.add_argument("slug", choices=known_routes(), help="the model slug, as in POST /v1/SLUG")
-    p.add_argument("--prompt")
-    p.add_argument("--negative-prompt")
+    p.add_argument("--prompt", help="what the video shows (the slug's default where it has one)")
+    p.add_argument("--negative-prompt", help="what to avoid")
     p.add_argument("--image", help="first frame: a file path or URL")
     p.add_argument("--image-tail", help="last frame (where the slug takes one)")
-    p.add_argument("--mode")
-    p.add_argument("--aspect-ratio")
-    p.add_argument("--duration", type=int)
-    p.add_argument("--cfg-scale", type=float)
+    p.add_argument("--mode", help="the slug's mode: std, pro or master (default: pro)")
+    p.add_argument("--aspect-ratio", help="16:9, 9:16 or 1:1 (default: 16:9)")
+    p.add_argument("--duration", type=int, help="seconds: 5 or 10 (default: the slug's)")
+    p.add_argument("--cfg-scale", type=float, help="guidance from 0 to 1 (default: the slug's)")
     p.add_argument("--no-audio", action="store_true", help="no audio track (where the slug makes audio)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--profile", default="ltx-2")
+    p.add_argument("--seed", type=int, help="0 to 2^32-1 (default: random)")
+    p.add_argument("--profile", default="ltx-2", help="model profile (default: ltx-2; tiny needs no weights)")
     add_weights_args(p)
-    p.add_argument("--fetch-allow", action="append", default=[], metavar="HOST")
-    p.add_argument("-o", "--output", type=Path, default=Path("takeone.mp4"))
+    p.add_argument("--fetch-allow", action="append", default=[], metavar="HOST",
+                   help="exempt HOST from the image-fetch address checks (development); repeatable")
+    p.add_argument("-o", "--output", type=Path, default=Path("takeone.mp4"),
+                   help="where to write the MP4 (default: takeone.mp4)")
     p.set_defaults(run=_generate)
 
 

@@ -1,9 +1,9 @@
 """``takeone serve`` (the API, and by default its workers) and ``takeone worker`` (workers
 only, against the same store as one or more ``serve --no-workers`` processes).
 
-    takeone serve --profile tiny --data-dir data
-    takeone serve --no-workers --port 8001 --data-dir data
-    takeone worker --data-dir data --profile tiny --devices 0 1
+    takeone serve --profile tiny
+    takeone serve --no-workers --port 8001
+    takeone worker --profile tiny --devices 0 1
 
 Cluster mode: state in PostgreSQL and a bucket, workers as actors on a Ray cluster::
 
@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="how long a lone job waits for company before it runs (default: 25 on a GPU, 0 on CPU)")
     p.add_argument("--debug-step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--debug-load-delay", type=float, default=0.0, help=argparse.SUPPRESS)
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="least severe log lines shown")
     p.add_argument("--log-format", default="text", choices=["text", "json"],
                    help="text for people, json (one object per line) for log shippers")
 
@@ -80,11 +82,14 @@ def _add_serve(sub: SubParsers[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the API server (and, unless --no-workers, its workers)",
                        formatter_class=DefaultsFormatter,
                        description="Run the API in the foreground (it holds the terminal; Ctrl+C stops it).")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port to listen on")
     _add_common(p)
     p.add_argument("--no-workers", action="store_true",
                    help="serve the API only; run `takeone worker` on the same data folder")
+    p.add_argument("--access-log", action="store_true",
+                   help="also log one line per HTTP request (by default: one line per finished job)")
     p.add_argument("--public-url", help="absolute base URL clients use (default: from each request)")
     p.add_argument("--fetch-allow", action="append", default=[], metavar="HOST",
                    help="exempt HOST from the image-fetch address checks (development); repeatable")
@@ -228,11 +233,33 @@ def _serve(args: argparse.Namespace) -> int:
     warn_about_placement(settings)
     services = Services.build(settings, check_store=True)
     asyncio.run(services.check_secret())
+    listener = bind_port(settings.host, settings.port)  # a busy port is said at once, before the banner
     log_banner(settings, services)
-    uvicorn.run(create_app(settings, services), host=settings.host, port=settings.port,
-                log_level=args.log_level, log_config=None, timeout_graceful_shutdown=10,
-                http=guarded_h11(settings.header_timeout_s))
+    config = uvicorn.Config(create_app(settings, services), log_level=args.log_level, log_config=None,
+                            timeout_graceful_shutdown=10, access_log=args.access_log,
+                            http=guarded_h11(settings.header_timeout_s))
+    # uvicorn re-raises the signal that stopped it once it has shut down; a supervisor's SIGTERM
+    # is a clean stop (exit 0), as Ctrl+C is (130, from KeyboardInterrupt)
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """The listening address, bound now; :class:`InvalidRequest` naming ``--port`` if it is taken."""
+    from takeone.core.errors import InvalidRequest
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))  # uvicorn listens once the app is ready
+    except OSError as exc:
+        sock.close()
+        raise InvalidRequest("--port", port, f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                             " (is another server running there? give another --port)") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def warn_about_placement(settings: Settings) -> None:

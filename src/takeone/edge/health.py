@@ -35,6 +35,8 @@ async def health(services: Services) -> tuple[int, dict[str, object]]:
     except StoreUnavailable as exc:
         return 503, {**body, "status": "unavailable", "error": exc.message}
     body["workers"] = [_public(w) for w in workers]
+    if (mismatch := profile_mismatch(services, workers)) is not None:
+        return 503, {**body, "status": "unavailable", "error": mismatch}
     if any(w.state == "ready" for w in workers):
         return 200, {**body, "status": "ready"}
     failed = [w.error for w in workers if w.state == "failed"]
@@ -50,9 +52,24 @@ def _public(w: WorkerStatus) -> dict[str, object]:
             "error": w.error}
 
 
+def profile_mismatch(services: Services, workers: list[WorkerStatus]) -> str | None:
+    """Why this API process must not accept jobs for the workers there are: they all serve
+    another profile than its ``--profile``, so it would price and describe (sizes, frame
+    rates) videos that are not the ones delivered. None when any worker serves its profile."""
+    mine = services.settings.profile
+    theirs = sorted({w.profile for w in workers})
+    if not theirs or mine in theirs:
+        return None
+    return (f"the workers serve profile {', '.join(theirs)}, but this API process was started with"
+            f" --profile {mine}: start it with --profile {theirs[0]}")
+
+
 async def check_available(services: Services) -> None:
-    """:class:`WorkerUnavailable` (502) when every live worker has failed for good."""
+    """:class:`WorkerUnavailable` (502) when every live worker has failed for good, or serves
+    another profile than this process."""
     workers = await live_workers(services)
+    if (mismatch := profile_mismatch(services, workers)) is not None:
+        raise WorkerUnavailable(mismatch)
     failed = [w for w in workers if w.state == "failed"]
     if workers and len(failed) == len(workers):
         raise WorkerUnavailable(f"no worker can serve requests: {failed[0].error}")

@@ -264,8 +264,9 @@ def test_another_dialects_request_replays_through_the_matching_segmind_form(
     assert Image.open(io.BytesIO(got.content)).size == (64, 48)
     runpod = items["runpod fox"]  # text to video at the quality tier: no Segmind form has it
     assert runpod["replay_endpoint"] is None
-    assert runpod["replay_error"] == (
+    assert runpod["replay_error"].startswith(
         "no Segmind form makes the same video (kling-2.1: image: is required (got nothing);"
-        " kling-2.6: mode: Input should be 'pro' (got 'master'))")
+        " kling-2.6: mode: Input should be 'pro' (got 'master');")
+    assert "kling-3-pro-text2video: the tier would be 'standard', not 'quality'" in runpod["replay_error"]
     assert runpod["params"]["mode"] == "master" and runpod["params"]["cfg_scale"] == 0.3
     assert items["segmind fox"]["replay_endpoint"] == "kling-2.6"

@@ -102,6 +102,7 @@ class LocalDispatcher:
     async def stop(self) -> None:
         self._stopping = True
         self._wakeup.set()
+        running = [s.job_id for s in self.slots if s.job_id is not None]
         for slot in self.slots:
             if slot.process is not None:
                 slot.process.send(Shutdown())
@@ -111,6 +112,11 @@ class LocalDispatcher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await asyncio.gather(*(asyncio.to_thread(s.process.stop) for s in self.slots if s.process))
+        for job_id in running:  # back to the queue now, not when its lease runs out
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.store.requeue(job_id, self.settings.max_attempts,
+                                                          "its worker was stopped"), 5.0)
+                log.info("job %s: back in the queue (its worker was stopped)", job_id)
         for slot in self.slots:
             slot.state = "stopped"
             with contextlib.suppress(Exception):

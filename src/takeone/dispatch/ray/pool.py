@@ -25,8 +25,10 @@ import contextlib
 import logging
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -43,6 +45,7 @@ log = logging.getLogger("takeone.ray")
 NAMESPACE = "takeone"
 STATE_WAIT_S = 0.5
 STOP_WAIT_S = 30.0
+PLACEMENT_WAIT_S = 30.0  # an actor not placed after this long is reported, with the reason
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 
@@ -52,6 +55,7 @@ class Member:
 
     handle: Any  # ray.actor.ActorHandle
     idle_since: float
+    created: float = field(default_factory=time.monotonic)
     state: ActorState | None = None
     asking: Any = None  # the state() call in flight, if any
     draining: bool = False
@@ -96,6 +100,7 @@ class RayDispatcher:
         self.identity = f"{process_identity()}/pool"
         self.members: list[Member] = []
         self.error: str | None = None
+        self.unplaced: str | None = None  # why actors have waited PLACEMENT_WAIT_S to be placed
         self.calls = StoreRetry("ray pool")
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -105,7 +110,8 @@ class RayDispatcher:
     # -- the Dispatcher protocol -------------------------------------------------------------
 
     async def start(self) -> None:
-        await asyncio.to_thread(connect, self.settings.ray_address)
+        with keep_stop_signals():
+            await asyncio.to_thread(connect, self.settings.ray_address)
         await self._report("ready")
         self._task = asyncio.create_task(self._run())
 
@@ -175,6 +181,7 @@ class RayDispatcher:
         self._reap()
         queued = len(await self.calls.run("read queue", self.store.queued_ids))
         await asyncio.to_thread(self._resize, queued)
+        await self._check_placement()
         await self._stop_cancelled()
         await self._expire_leases()
         state = self._pool_state()
@@ -253,7 +260,36 @@ class RayDispatcher:
             failed = live[0].state
             self.error = failed.error if failed is not None else None
             return "failed"
+        if self.unplaced is not None and not any(m.phase in ("ready", "busy") for m in live):
+            return "starting"  # jobs cannot run: /healthz answers 503 with the reason
         return "ready"
+
+    async def _check_placement(self) -> None:
+        """Say why, once actors have waited :data:`PLACEMENT_WAIT_S` for Ray to place them
+        (no node has the GPUs or CPUs each asks for), in the log and in the pool's report."""
+        now = time.monotonic()
+        waiting = [m for m in self.members if m.state is None and not m.draining
+                   and now - m.created >= PLACEMENT_WAIT_S]
+        if not waiting:
+            self.unplaced = None
+            return
+        reason = await asyncio.to_thread(self._placement_reason, len(waiting), now - waiting[0].created)
+        if reason != self.unplaced:
+            log.warning("ray pool: %s", reason)
+        self.unplaced = reason
+
+    def _placement_reason(self, count: int, waited: float) -> str:
+        import ray
+
+        gpus = self.settings.worker_gpus
+        wanted = f"{gpus:g} GPU" if gpus > 0 else "1 CPU"
+        resources: dict[str, float] = ray.available_resources()  # type: ignore[no-untyped-call]
+        total: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        kind = "GPU" if gpus > 0 else "CPU"
+        hint = ("; on machines without GPUs give --worker-gpus 0 (CPU actors)" if gpus > 0
+                else "; add CPUs or nodes to the Ray cluster")
+        return (f"{count} worker actor(s) not placed by Ray after {waited:.0f} s: each asks for {wanted},"
+                f" the cluster has {total.get(kind, 0.0):g} {kind} ({resources.get(kind, 0.0):g} free){hint}")
 
     async def _stop_cancelled(self) -> None:
         """Tell an actor at once that its job was cancelled (or failed) elsewhere: its own
@@ -299,7 +335,8 @@ class RayDispatcher:
         view = self.view()
         status = WorkerStatus(id=self.identity, profile=self.settings.profile, state=state,
                               seen_at=time.time(), device=f"ray pool: {view.actors} actors, {view.busy} busy",
-                              job_id=None, error=self.error if state == "failed" else None, pid=os.getpid())
+                              job_id=None, pid=os.getpid(),
+                              error=self.error if state == "failed" else self.unplaced)
         await self.calls.run("report pool", lambda: self.store.report_worker(status))
 
     def _stop_all(self) -> None:
@@ -312,6 +349,26 @@ class RayDispatcher:
             with contextlib.suppress(Exception):
                 ray.kill(m.handle)
         self.members = []
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def keep_stop_signals() -> Iterator[None]:
+    """Ray's core worker installs a C++ failure handler for SIGTERM in the process that joins
+    a cluster (it prints a stack trace and aborts): put the process's own handlers back, so a
+    supervisor's SIGTERM stops it as cleanly as Ctrl+C. Only the main thread owns signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def connect(address: str | None) -> None:

@@ -86,7 +86,7 @@ def test_fal_models_and_fields() -> None:
     ltx = model_of("fal-ai/ltx-2/image-to-video/fast")
     parsed = ltx.parse(body(prompt="x", image_url="https://example.com/a.png", duration=8))
     task = ltx.task(parsed, "pending:first_frame", None, TINY)
-    assert (task.tier, task.seconds, task.kind, ltx.app) == ("fast", 10, "i2v", "fal-ai/ltx-2")
+    assert (task.tier, task.seconds, task.kind, ltx.app) == ("fast", 8, "i2v", "fal-ai/ltx-2")
     master = MODELS["fal-ai/kling-video/v2.1/master/text-to-video"]
     assert master.task(master.parse(body(prompt="x")), None, None, TINY).tier == "quality"
     with pytest.raises(NotFound):

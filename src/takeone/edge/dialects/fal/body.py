@@ -7,7 +7,7 @@ required there), ``tail_image_url`` (a last frame, pro and master), ``duration``
 true). ``standard`` runs the fast tier, ``pro`` the standard tier, ``master`` the quality tier.
 
 LTX-2 (``fal-ai/ltx-2/...``): ``prompt``, ``image_url`` (image to video), ``duration`` 6, 8 or
-10 (served as the nearest length the profile makes: 5, 10, 10 s), ``resolution`` and ``fps``
+10 (delivered exactly where the profile serves that length, else the nearest it makes), ``resolution`` and ``fps``
 (taken; the clip comes at the tier's own size and rate, which the answer's file shows),
 ``aspect_ratio`` 16:9 or 9:16, ``generate_audio`` (default true). ``/fast`` runs the fast
 tier, the others the standard tier.

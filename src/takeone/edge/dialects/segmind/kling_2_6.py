@@ -18,13 +18,16 @@ from takeone.edge.dialects.segmind.common import (
 
 SLUG = "kling-2.6"
 DEFAULT_NEGATIVE = "no noise, no distortion, no clutter"
+# The seed's example, shortened; the playground starts with it (the field has no default)
+EXAMPLE_PROMPT = "Visual: a narrow street packed with vibrant murals. Audio: street drums and claps."
 
 
 class Kling26Input(EndpointInput):
     """The body of ``POST /v1/kling-2.6`` and ``POST /v2/kling-2.6``."""
 
     prompt: Annotated[Prompt, Field(min_length=1)] = Field(
-        description="Guides the scene. Try 'tranquil forest morning' for nature-themed visuals.")
+        description="Guides the scene. Try 'tranquil forest morning' for nature-themed visuals.",
+        examples=[EXAMPLE_PROMPT])
     negative_prompt: Prompt = Field(DEFAULT_NEGATIVE, description="Removes unwanted elements."
                                     " Use 'no noise' for cleaner visuals.")
     cfg_scale: CfgScale = Field(0.8, description="Adjusts style strength. Set to 0.8 for vivid"

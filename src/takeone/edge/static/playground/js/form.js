@@ -63,6 +63,12 @@ function describe(name, prop, required) {
   return { name, spec, choices, kind, required, nullable, title: spec.title || name };
 }
 
+/** What a field starts with: its default, else the schema's first example (2.6's prompt). */
+function initialValue(field) {
+  const { spec } = field;
+  return spec.default ?? (Array.isArray(spec.examples) ? spec.examples[0] : undefined);
+}
+
 function helpText(field) {
   const { spec, kind } = field;
   const parts = [spec.description || ""];
@@ -143,7 +149,7 @@ export class SchemaForm {
     } else if (field.kind === "boolean") {
       control = el("input", { id, name: field.name, type: "checkbox", "aria-describedby": describedBy });
       field.control = control;
-      this.write(field, field.spec.default);
+      this.write(field, initialValue(field));
       return el("div", { class: "field check", "data-field": field.name },
         el("div", { class: "row" }, control, labelFor(field, id)), help, error);
     } else if (field.kind === "text" || field.kind === "json") {
@@ -161,7 +167,7 @@ export class SchemaForm {
       });
     }
     field.control = control;
-    this.write(field, field.spec.default);
+    this.write(field, initialValue(field));
     return el("div", { class: "field", "data-field": field.name }, labelFor(field, id), control,
       help, error);
   }

@@ -4,7 +4,7 @@
 
 import { hostedSnippets } from "./hosted_snippets.js";
 
-const KEY_ENV = "TAKEONE_API_KEY";
+const KEY_ENV = "TAKEONE_KEY";
 
 /** `{requests, segmind, curl, replicate, fal, runpod}` source texts for POST /v2/{slug} with `body`. */
 export function snippets(origin, slug, body, uploads) {
