@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.integration.harness import Server, running
 from tests.integration.test_contract import FRAMES
@@ -74,3 +75,24 @@ def test_a_lone_job_waits_at_most_the_window(fresh_dir: Path) -> None:
         queued = scrape(server)[("takeone_job_queue_seconds_sum", ())]
         assert 0.6 <= queued < 0.8 + 1.0, queued  # the window, plus at most one poll's slack
         assert time.monotonic() - started < 60
+
+
+def test_cancelling_one_job_of_a_batch_releases_it_and_the_others_complete(fresh_dir: Path) -> None:
+    args = ("--profile", "tiny", "--max-batch", "4", "--batch-window-ms", str(WINDOW_MS),
+            "--debug-step-delay", "0.5")
+    with running(fresh_dir, *args) as server:
+        key = server.key(100)
+        h = {"x-api-key": key}
+        with ThreadPoolExecutor(4) as pool:
+            ids = list(pool.map(lambda n: _submit(server, key, 5, n), range(4)))
+        status_of = lambda job_id: httpx.get(server.url + f"/v2/requests/{job_id}/status", headers=h).json()  # noqa: E731
+        wait_for(lambda: all(status_of(job_id)["status"] == "PROCESSING" for job_id in ids))  # one batch
+        after_charges = server.balance(key)
+        cancelled = httpx.post(f"{server.url}/v2/requests/{ids[1]}/cancel", headers=h)
+        assert cancelled.status_code == 200 and cancelled.json()["error"] == "cancelled"
+        answers = _finished(server, key, ids)
+        assert [answers[job_id]["status"] for job_id in ids] == ["COMPLETED", "FAILED", "COMPLETED", "COMPLETED"]
+        buckets = _batch_sizes(server)
+        assert buckets["3.0"] == 0 and buckets["4.0"] == 3  # the three ran in the batch of four
+        price = (100 - after_charges) / 4  # four equal jobs reserved at submit
+        assert price > 0 and server.balance(key) == pytest.approx(after_charges + price)  # one released
