@@ -42,6 +42,7 @@ class Server:
     log_path: Path | None = None
     fetch_allow: tuple[str, ...] = ("127.0.0.1",)
     env: dict[str, str] | None = None  # the server's environment (default: this process's)
+    health_details: bool = True  # tests read worker pids and jobs from /healthz
 
     @property
     def url(self) -> str:
@@ -54,6 +55,8 @@ class Server:
                "--data-dir", str(self.data_dir), *self.args]
         for host in self.fetch_allow:
             cmd += ["--fetch-allow", host]
+        if self.health_details:
+            cmd.append("--health-details")
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         self.wait_up(ready=wait_ready, timeout=timeout)

@@ -71,3 +71,22 @@ def test_limits_answer_429_with_retry_after(fresh_dir: Path) -> None:
         assert codes[-1] == 429 and codes.count(200) >= 1
         assert int(r.headers["retry-after"]) > 0 and "queue is full" in r.json()["error"]
         assert server.balance(key) == pytest.approx(10 - 0.438 * codes.count(200))
+
+
+def test_one_key_cannot_fill_the_queue(fresh_dir: Path) -> None:
+    """With --max-queue 6 a key gets half of it by default, or its own --max-queued; another
+    key's first submit is still accepted (before: key A's submits filled the queue and key B's
+    first was a 429)."""
+    with running(fresh_dir, "--profile", "tiny", "--no-workers", "--max-queue", "6",
+                 wait_ready=False) as server:
+        greedy, other = {"x-api-key": server.key(10)}, {"x-api-key": server.key(10)}
+        answers = [httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=greedy) for _ in range(4)]
+        assert [r.status_code for r in answers] == [200, 200, 200, 429]
+        assert "share of the queue (3 of 6)" in answers[-1].json()["error"]
+        assert int(answers[-1].headers["retry-after"]) > 0
+        assert httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=other).status_code == 200
+        own = {"x-api-key": server.key(10, max_queued=1)}
+        assert httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=own).status_code == 200
+        again = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=own)
+        assert again.status_code == 429 and "(1 of 6)" in again.json()["error"]
+        assert server.balance(greedy["x-api-key"]) == pytest.approx(10 - 3 * 0.438)

@@ -126,6 +126,7 @@ def test_write_failure_is_500_and_releases_credits(fresh_dir: Path) -> None:
         r = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key}, timeout=60)
         assert r.status_code == 500
         assert "generation failed" in r.json()["error"]
+        assert str(fresh_dir) not in r.json()["error"] and "/tmp/" not in r.json()["error"], r.json()
         assert server.balance(key) == 10
 
 
@@ -168,6 +169,42 @@ def test_model_that_cannot_load_is_not_ready_and_answers_502(fresh_dir: Path, tm
         r = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key})
         assert r.status_code == 502 and "no worker" in r.json()["error"]
         assert server.balance(key) == 10
+    finally:
+        server.stop()
+
+
+def _loading_worker(server: Server, not_these: set[int], timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = [w["pid"] for w in server.health()["workers"] if w["state"] == "starting" and w["pid"]]
+        fresh = [int(p) for p in pids if int(p) not in not_these]
+        if fresh:
+            return fresh[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no worker started loading: {server.health()}\n{server.log()}")
+
+
+def test_workers_killed_while_loading_cool_down_then_recover(fresh_dir: Path) -> None:
+    """Three kills while loading (as the out-of-memory killer does): the slot cools down and
+    tries again; the queued job waits and completes, a submit meanwhile is accepted (before:
+    the queue was failed and submits got 502 until a restart)."""
+    server = Server(fresh_dir, ["--profile", "tiny", "--debug-load-delay", "2", "--load-cooldown", "3"])
+    server.start(wait_ready=False)
+    try:
+        key = server.key(10)
+        first = _submit(server, key)["request_id"]
+        killed: set[int] = set()
+        for _ in range(3):
+            pid = _loading_worker(server, killed)
+            os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+        health = _wait_health(server, "unavailable", timeout=30)
+        assert "cooling down" in health["error"] and "exit code -9" in health["error"], health
+        second = _submit(server, key)["request_id"]  # accepted while cooling: it waits
+        for rid in (first, second):
+            assert _wait_status(server, key, rid, {"COMPLETED", "FAILED"})["status"] == "COMPLETED"
+        assert server.health()["status"] == "ready"
+        assert server.balance(key) == pytest.approx(10 - 2 * 0.438)
     finally:
         server.stop()
 

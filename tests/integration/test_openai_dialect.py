@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -124,3 +125,20 @@ def test_scopes_and_idempotency(server: Server) -> None:
         again = client.videos.create(prompt="once", seconds="5", extra_headers={"Idempotency-Key": "k1"})
     assert again.id == first.id
     assert server.balance(client.api_key) == pytest.approx(2.0 - 0.875)  # standard tier, 5 s, audio
+
+
+@pytest.mark.parametrize("parts", [
+    [("input_reference", ("f.png", "PNG")), ("input_reference[image_url]", (None, "https://x.example/a.png"))],
+    [("input_reference[image_url]", (None, "https://x.example/a.png")), ("input_reference", ("f.png", "PNG"))],
+    [("prompt", (None, "again")), ("input_reference[file_id]", (None, "a")), ("input_reference[file_id]", (None, "b"))],
+])
+def test_malformed_multipart_is_a_400_in_openai_shape(server: Server, parts: list[tuple[str, Any]]) -> None:
+    """A file and its dict spelling together, or a part twice (before: a 500, not OpenAI's shape)."""
+    files = [(name, (fn, png_bytes((64, 64)) if body == "PNG" else body)) for name, (fn, body) in parts]
+    r = httpx.post(server.url + "/v1/videos", headers={"authorization": f"Bearer {server.key(10.0)}"},
+                   files=[("prompt", (None, "a fox")), *files])
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error", error
+    assert error["param"] in ("input_reference", "input_reference[file_id]", "prompt"), error
+    assert "more than once" in error["message"] or "both as a file" in error["message"]

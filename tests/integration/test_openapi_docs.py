@@ -60,3 +60,34 @@ def test_files_declares_the_400_it_answers(server: Server) -> None:
     assert "400" in doc["paths"]["/files/{key}"]["get"]["responses"]
     r = httpx.get(server.url + "/files/outputs/x.mp4", params={"expires": "soon", "sig": "x"})
     assert r.status_code == 400 and "expires" in r.json()["error"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc", "/docs/oauth2-redirect", "/playground"])
+def test_every_html_answer_carries_the_security_headers(server: Server, page: str) -> None:
+    r = httpx.get(server.url + page)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "no-referrer"
+    assert "'unsafe-inline'" not in r.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+
+
+def test_api_answers_are_not_sniffed_nor_referred(server: Server) -> None:
+    r = httpx.get(server.url + "/healthz")
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize("path,methods", [
+    ("/v1/videos/text2video/abc", {"GET"}), ("/v1/videos/video_abc", {"GET", "DELETE"}),
+    ("/v2/requests/abc/status", {"GET"}), ("/v1/get-user-credits", {"GET"})])
+def test_options_and_405_name_every_method_of_the_path(server: Server, path: str, methods: set[str]) -> None:
+    """Every route of a path counts (before: only the first one's methods were named)."""
+    r = httpx.options(server.url + path)
+    assert r.status_code == 204 and set(r.headers["allow"].split(", ")) == methods, r.headers
+    r = httpx.put(server.url + path)
+    assert r.status_code == 405 and set(r.headers["allow"].split(", ")) == methods
+
+
+@pytest.mark.parametrize("path", ["/v1/get-user-credits", "/v2/requests"])
+def test_post_on_a_get_path_is_a_405_not_an_unknown_model(server: Server, path: str) -> None:
+    r = httpx.post(server.url + path, headers={"x-api-key": server.key(1)})
+    assert r.status_code == 405 and r.headers["allow"] == "GET" and "error" in r.json()

@@ -164,6 +164,44 @@ def test_a_huge_image_does_not_stall_other_clients(server: Server) -> None:
         assert kept.size == (2560, 1707)
 
 
+def test_an_idempotency_key_does_not_skip_the_cheap_checks(server: Server) -> None:
+    """A key that cannot pay gets its 406 before any image work, Idempotency-Key or not; a
+    burst of such requests leaves other keys' polls alone (before: 2.7-13 s each, and polls
+    stalled for seconds)."""
+    key = server.key(10)
+    h = {"x-api-key": key}
+    rid = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()["request_id"]
+    body = {"image": _huge_jpeg_b64(), "mode": "std"}
+    poor = server.key(0)
+
+    def refusal(headers: dict[str, str]) -> float:
+        started = time.monotonic()
+        answer = httpx.post(server.url + "/v2/kling-2.1", json=body, timeout=60,
+                            headers={"x-api-key": poor, **headers})
+        assert answer.status_code == 406, answer.text
+        return time.monotonic() - started
+
+    plain = min(refusal({}) for _ in range(2))  # sending and parsing the body, no image work
+    took = refusal({"Idempotency-Key": "big-1"})
+    assert took < 2 * plain + 0.5, (plain, took)
+    answers: list[int] = []
+
+    def poor_submit(n: int) -> None:
+        answers.append(httpx.post(server.url + "/v2/kling-2.1", json=body, timeout=120,
+                                  headers={"x-api-key": poor, "Idempotency-Key": f"big-{n}"}).status_code)
+
+    burst = [threading.Thread(target=poor_submit, args=(n,)) for n in range(8)]
+    for thread in burst:
+        thread.start()
+    slowest = 0.0
+    while any(thread.is_alive() for thread in burst):
+        started = time.monotonic()
+        assert httpx.get(f"{server.url}/v2/requests/{rid}/status", headers=h, timeout=30).status_code == 200
+        slowest = max(slowest, time.monotonic() - started)
+        time.sleep(0.05)
+    assert answers == [406] * 8 and slowest < 1.5, (answers, slowest)
+
+
 def _trickle(port: int, payload: bytes, every_s: float, limit_s: float) -> tuple[bytes, float]:
     """Send ``payload`` a byte at a time; return what the server answered and when it closed."""
     import socket
@@ -225,7 +263,7 @@ def test_start_banner_and_a_line_per_job_in_json(fresh_dir: Path) -> None:
         key = server.key(10)
         r = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key}, timeout=120)
         assert r.status_code == 200
-        assert server.log_path is not None  # the whole log: log() is only its tail
+        assert server.log_path is not None  # the whole log: polls during a slow start push the banner out of log()
         entries = [json.loads(line) for line in server.log_path.read_text().splitlines() if line.startswith("{")]
     banner = next(e for e in entries if e["logger"] == "takeone.serve")
     assert banner["url"] == server.url and banner["profile"] == "tiny"

@@ -71,3 +71,23 @@ def test_retention_sweeps_old_results(fresh_dir: Path) -> None:
         assert httpx.get(sub["status_url"], headers=h).status_code == 404
         assert httpx.get(output).status_code == 404
         assert not list((fresh_dir / "outputs").glob("*.mp4"))
+
+
+def test_public_healthz_is_minimal_and_details_need_the_health_scope(fresh_dir: Path) -> None:
+    """No worker ids, pids, host names or job ids to anyone who asks (before: all listed)."""
+    from tests.integration.harness import Server
+
+    server = Server(fresh_dir, ["--profile", "tiny"], health_details=False).start()
+    try:
+        public = httpx.get(server.url + "/healthz").json()
+        assert public["status"] == "ready" and public["workers"] == [{"state": "ready", "device": "cpu"}]
+        customer = httpx.get(server.url + "/healthz", headers={"x-api-key": server.key(1)}).json()
+        assert customer == public
+        monitor = server.key(0, scopes=["health"])
+        detailed = httpx.get(server.url + "/healthz", headers={"x-api-key": monitor}).json()
+        (worker,) = detailed["workers"]
+        assert worker["pid"] > 0 and "/" in worker["id"] and "job" in worker
+        assert httpx.post(server.url + "/v2/kling-2.6", json={"prompt": "x"},
+                          headers={"x-api-key": monitor}).status_code == 403  # it generates nothing
+    finally:
+        server.stop()

@@ -125,6 +125,18 @@ class LocalBlobStore:
     def probe(self) -> None:
         _probe(self.root)
 
+    def remove_temporaries(self, before: float) -> int:
+        """``.put-*`` files under inputs/ and outputs/ that a killed writer left behind."""
+        removed = 0
+        for top in ("inputs", "outputs"):
+            folder = self.root / top
+            for path in folder.rglob(".put-*") if folder.is_dir() else ():
+                with contextlib.suppress(FileNotFoundError):
+                    if path.is_file() and path.stat().st_mtime < before:
+                        path.unlink()
+                        removed += 1
+        return removed
+
     def older_than(self, prefix: str, before: float) -> list[str]:
         top = self.root / prefix.split("/", 1)[0]
         keys: list[str] = []

@@ -243,6 +243,10 @@ class S3BlobStore:
         except (BotoCoreError, ClientError) as exc:
             self._fail(exc, f"list {prefix!r}")
 
+    def remove_temporaries(self, before: float) -> int:
+        """Nothing to do: an upload is never visible half-written in a bucket."""
+        return 0
+
     def probe(self) -> None:
         """A small write and delete; also retries aborts that an outage left pending."""
         name = f"{self.prefix}tmp/probe-{secrets.token_hex(8)}"

@@ -46,6 +46,8 @@ class SyncJobs(Protocol):
     def recent_for_key(self, key_id: str, limit: int) -> list[Job]: ...
     def jobs_for_key(self, key_id: str, dialect: str, limit: int, offset: int = 0, after: str | None = None,
                      ascending: bool = False, route: str | None = None) -> list[Job]: ...
+    def find_idempotent(self, key_id: str, idempotency_key: str) -> Job | None: ...
+    def queue_counts(self, key_id: str) -> tuple[int, int]: ...
     def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None: ...
     def expired(self, before: float) -> list[Job]: ...
     def delete(self, job_id: str) -> None: ...
@@ -55,7 +57,7 @@ class SyncJobs(Protocol):
 
 class SyncKeys(Protocol):
     def create(self, credits: float, scopes: Sequence[str] | None = None, rate_limit: int | None = None,
-               max_concurrent: int | None = None, name: str = "") -> CreatedKey: ...
+               max_concurrent: int | None = None, name: str = "", max_queued: int | None = None) -> CreatedKey: ...
     def authenticate(self, secret: str | None) -> ApiKey: ...
     def get(self, key_id: str) -> ApiKey: ...
     def list(self) -> list[ApiKey]: ...
@@ -68,6 +70,7 @@ class SyncOutbox(Protocol):
     def claim(self, owner: str, lease_s: float, limit: int) -> list[Delivery]: ...
     def done(self, delivery_id: int, outcome: str) -> None: ...
     def retry(self, delivery_id: int, at: float, error: str) -> None: ...
+    def defer(self, delivery_id: int, at: float) -> None: ...
     def next_at(self) -> float | None: ...
 
 
@@ -160,6 +163,12 @@ class ThreadedStore:
                            route: str | None = None) -> list[Job]:
         return await self._run(self.jobs.jobs_for_key, key_id, dialect, limit, offset, after, ascending, route)
 
+    async def queue_counts(self, key_id: str) -> tuple[int, int]:
+        return await self._run(self.jobs.queue_counts, key_id)
+
+    async def find_idempotent(self, key_id: str, idempotency_key: str) -> Job | None:
+        return await self._run(self.jobs.find_idempotent, key_id, idempotency_key)
+
     async def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
         return await self._run(self.jobs.find_external, key_id, dialect, external_id)
 
@@ -179,8 +188,8 @@ class ThreadedStore:
 
     async def create(self, credits: float, scopes: Sequence[str] | None = None,
                      rate_limit: int | None = None, max_concurrent: int | None = None,
-                     name: str = "") -> CreatedKey:
-        return await self._run(self.keys.create, credits, scopes, rate_limit, max_concurrent, name)
+                     name: str = "", max_queued: int | None = None) -> CreatedKey:
+        return await self._run(self.keys.create, credits, scopes, rate_limit, max_concurrent, name, max_queued)
 
     async def authenticate(self, secret: str | None) -> ApiKey:
         return await self._run(self.keys.authenticate, secret)
@@ -210,6 +219,9 @@ class ThreadedStore:
 
     async def delivery_retry(self, delivery_id: int, at: float, error: str) -> None:
         await self._run(self.outbox.retry, delivery_id, at, error)
+
+    async def delivery_defer(self, delivery_id: int, at: float) -> None:
+        await self._run(self.outbox.defer, delivery_id, at)
 
     async def next_delivery_at(self) -> float | None:
         return await self._run(self.outbox.next_at)

@@ -27,7 +27,7 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
     }
     spec = get_endpoint(args.slug)
     if "mode" not in spec.schema.model_fields:
-        fields.pop("mode")  # the route is one tier (kling-3-standard-text2video, kling-3-pro-...)
+        fields.pop("mode")  # a route that is one tier has no mode field
     if spec.first_frame_field is not None:
         fields[spec.first_frame_field] = args.image
     elif args.image:

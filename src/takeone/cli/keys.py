@@ -37,6 +37,8 @@ def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
                         help="generation requests per minute (default: the server's --rate-limit, else none)")
     create.add_argument("--max-concurrent", type=int, metavar="JOBS",
                         help="jobs queued or running at once (default: no limit)")
+    create.add_argument("--max-queued", type=int, metavar="JOBS",
+                        help="its share of the queue (default: the server's --queue-share of --max-queue)")
     create.add_argument("--name", default="", help="a label shown by `keys list`")
     create.add_argument("--key-pair", action="store_true",
                         help="also issue an access key + secret key pair (for HS256 JWT auth)")
@@ -106,7 +108,8 @@ def _create(args: argparse.Namespace) -> int:
             print(f"takeone: unknown scope {route!r} (known: {', '.join(known_routes())})", file=sys.stderr)
             return 2
     created = _with_store(args, lambda s: s.create(args.credits, args.scope, args.rate_limit,
-                                                   args.max_concurrent, args.name), create=True)
+                                                   args.max_concurrent, args.name, args.max_queued),
+                          create=True)
     print(f"created {created.key.id} with {created.key.balance:g} credits;"
           " the key is shown once, below:")
     if args.key_pair:
@@ -119,11 +122,12 @@ def _create(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     keys = _with_store(args, lambda s: s.list_keys())  # an error comes before any output
     print(f"{'id':<18} {'prefix':<8} {'credits':>10} {'reserved':>9} {'rate/min':>8} "
-          f"{'concurrent':>10} {'state':<8} scopes")
+          f"{'concurrent':>10} {'queued':>6} {'state':<8} scopes")
     for k in keys:
         print(f"{k.id:<18} {k.prefix:<8} {k.balance:>10g} {k.reserved:>9g} "
               f"{k.rate_limit if k.rate_limit is not None else '-':>8} "
               f"{k.max_concurrent if k.max_concurrent is not None else '-':>10} "
+              f"{k.max_queued if k.max_queued is not None else '-':>6} "
               f"{'revoked' if k.revoked else 'active':<8} {','.join(k.scopes or ('*',))}")
     return 0
 

@@ -70,6 +70,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                         " limit, see `takeone profiles`; 1 turns batching off)")
     p.add_argument("--batch-window-ms", type=float, metavar="MS",
                    help="how long a lone job waits for company before it runs (default: 25 on a GPU, 0 on CPU)")
+    p.add_argument("--load-cooldown", type=float, default=60.0, metavar="SECONDS",
+                   help="a worker that keeps crashing rests this long (doubling, at most 900 s) and"
+                        " retries; queued jobs wait")
     p.add_argument("--debug-step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--debug-load-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
@@ -101,6 +104,11 @@ def _add_serve(sub: SubParsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--sweep-interval", type=float, default=300.0,
                    help="seconds between retention sweeps (default 300)")
     p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before submits get 429")
+    p.add_argument("--health-details", action="store_true",
+                   help="/healthz shows worker ids, pids, running jobs and full errors to anyone"
+                        " (default: only to a key created with --scope health)")
+    p.add_argument("--queue-share", type=float, default=0.5, metavar="FRACTION",
+                   help="the part of --max-queue one key may fill (keys create --max-queued overrides)")
     p.add_argument("--rate-limit", type=int, help="default requests per minute for keys without one")
     p.add_argument("--header-timeout", type=float, default=15.0,
                    help="seconds a client has to send a request's headers")
@@ -182,8 +190,11 @@ def _check_numbers(args: argparse.Namespace) -> None:
     check_limit("--rate-limit", getattr(args, "rate_limit", None))
     check_limit("--workers", args.workers if isinstance(args.workers, int) else None)
     check_limit("--max-queue", getattr(args, "max_queue", 1))
+    share = getattr(args, "queue_share", 0.5)
+    if not 0 < share <= 1:
+        raise InvalidRequest("--queue-share", share, "must be a fraction above 0 and at most 1")
     for flag in ("sync_timeout", "job_timeout", "retention", "sweep_interval", "header_timeout",
-                 "body_timeout", "worker_idle"):
+                 "body_timeout", "worker_idle", "load_cooldown"):
         value = getattr(args, flag, 1.0)
         if not value > 0 or value == float("inf"):
             raise InvalidRequest("--" + flag.replace("_", "-"), value, "must be a positive number")
@@ -199,9 +210,11 @@ def serve_settings(args: argparse.Namespace) -> Settings:
         run_workers=not args.no_workers, prices_file=args.prices,
         sync_timeout_s=args.sync_timeout, job_timeout_s=args.job_timeout,
         retention_s=args.retention * 3600, link_ttl_s=max(args.retention * 3600, 3600),
-        max_queue=args.max_queue, default_rate_limit=args.rate_limit,
+        max_queue=args.max_queue, queue_share=args.queue_share, default_rate_limit=args.rate_limit,
+        health_details=args.health_details,
         debug_step_delay_s=args.debug_step_delay, sweep_interval_s=args.sweep_interval,
         debug_load_delay_s=args.debug_load_delay, header_timeout_s=args.header_timeout,
+        load_cooldown_s=args.load_cooldown,
         body_timeout_s=args.body_timeout, webhook_retry_delays_s=args.webhook_retry_delays,
         **_backend_args(args),
     )
@@ -214,7 +227,7 @@ def worker_settings(args: argparse.Namespace) -> Settings:
         offload=args.offload,
         devices=tuple(args.devices) if args.devices else None, job_timeout_s=args.job_timeout,
         debug_step_delay_s=args.debug_step_delay, debug_load_delay_s=args.debug_load_delay,
-        **_backend_args(args),
+        load_cooldown_s=args.load_cooldown, **_backend_args(args),
     )
 
 

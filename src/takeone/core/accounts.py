@@ -31,7 +31,8 @@ MAX_CREDITS = 1e9  # far above any real balance, far below float and integer tro
 
 def check_amount(field: str, value: float, allow_negative: bool = False) -> float:
     """A credit amount a person typed: finite, not absurd, and not negative unless allowed."""
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or abs(value) > MAX_CREDITS:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or abs(value) > MAX_CREDITS:
         raise InvalidRequest(field, value, f"must be a finite number of credits up to {MAX_CREDITS:g}")
     if value < 0 and not allow_negative:
         raise InvalidRequest(field, value, "must not be negative")
@@ -40,7 +41,7 @@ def check_amount(field: str, value: float, allow_negative: bool = False) -> floa
 
 def check_limit(field: str, value: int | None) -> int | None:
     """A per-key or server-wide limit: None (no limit) or a positive whole number."""
-    if value is not None and (not isinstance(value, int) or value < 1):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise InvalidRequest(field, value, "must be a whole number of at least 1 (leave it out for no limit)")
     return value
 
@@ -74,6 +75,7 @@ class ApiKey:
     reserved: float
     created_at: float
     revoked: bool
+    max_queued: int | None = None  # its share of the queue (None: the server's default share)
 
     def check_scope(self, route: str) -> None:
         if self.scopes is not None and route not in self.scopes:
@@ -89,8 +91,9 @@ class CreatedKey:
 class KeyStore(Protocol):
     async def create(self, credits: float, scopes: Sequence[str] | None = None,
                      rate_limit: int | None = None, max_concurrent: int | None = None,
-                     name: str = "") -> CreatedKey:
-        """A new key; its secret is in the answer and nowhere else."""
+                     name: str = "", max_queued: int | None = None) -> CreatedKey:
+        """A new key; its secret is in the answer and nowhere else. ``max_queued``: its own
+        share of the queue (None: the server's default share)."""
 
     async def authenticate(self, secret: str | None) -> ApiKey:
         """The key behind ``secret``; :class:`Unauthorized` if missing, unknown or revoked."""

@@ -88,6 +88,10 @@ class BlobStore(Protocol):
     def older_than(self, prefix: str, before: float) -> list[str]:
         """Keys under ``prefix`` last written before ``before`` (for orphan sweeps)."""
 
+    def remove_temporaries(self, before: float) -> int:
+        """Delete the store's own half-written files last touched before ``before`` (a
+        process killed mid-write leaves them); return how many."""
+
     def probe(self) -> None:
         """A small write and delete: raises :class:`~takeone.core.errors.StoreUnavailable`
         when the store cannot take a new file (a full disk, a read-only mount, no access)."""

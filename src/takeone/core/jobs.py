@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from takeone.core.errors import Conflict
+from takeone.core.errors import Conflict, RateLimited
 from takeone.core.task import VideoTask
 
 
@@ -88,9 +88,10 @@ BATCH_SCAN = 64
 
 
 def pick_batch(queued: Sequence[Job], key: BatchKey, limit: int) -> list[Job]:
-    """The oldest of ``queued`` (in queue order) and up to ``limit - 1`` later ones with its key.
+    """The first of ``queued`` (in the stores' queue order) and up to ``limit - 1`` later ones
+    with its key.
 
-    The oldest job always leads, so batching never starves a job; a job whose key is None (its
+    The job whose turn it is always leads, so batching never starves a job; a job whose key is None (its
     family cannot batch its case) runs alone, and so does every job when ``limit`` is 1.
     """
     if not queued:
@@ -113,10 +114,23 @@ def lease_lost(owner: str | None, expires_at: float | None, now: float, is_dead:
 
 @dataclass(frozen=True)
 class SubmitLimits:
-    """What a submit must respect: the key's concurrent jobs and the server's queue length."""
+    """What a submit must respect: the key's concurrent jobs, the server's queue length and
+    the key's share of that queue (None: no share of its own, only the whole queue)."""
 
     max_concurrent: int | None
     max_queue: int
+    max_queued: int | None = None
+
+
+def check_queue(limits: SubmitLimits, queued: int, queued_for_key: int) -> None:
+    """:class:`RateLimited` if the key has its whole share of the queue waiting, or the queue
+    is full (the counts are the store's, inside the submit's transaction)."""
+    if queued >= limits.max_queue:
+        raise RateLimited(f"the queue is full ({limits.max_queue} jobs waiting); retry later", 30)
+    if limits.max_queued is not None and queued_for_key >= limits.max_queued:
+        raise RateLimited(
+            f"this key already has {queued_for_key} jobs waiting, its share of the queue"
+            f" ({limits.max_queued} of {limits.max_queue}); retry when one has started", 10)
 
 
 @dataclass(frozen=True)
@@ -149,7 +163,7 @@ class JobStore(Protocol):
         """Move the oldest QUEUED job to PROCESSING under a lease held by ``owner``."""
 
     async def claim_batch(self, owner: str, lease_s: float, limit: int, key: BatchKey) -> list[Job]:
-        """Claim the oldest QUEUED job and up to ``limit - 1`` queued jobs with its ``key``
+        """Claim the QUEUED job served next and up to ``limit - 1`` queued jobs with its ``key``
         (:func:`pick_batch`) in one transaction; each gets its own lease (all held by
         ``owner``), attempt and status record. Empty when nothing is queued."""
 
@@ -190,6 +204,12 @@ class JobStore(Protocol):
                            route: str | None = None) -> list[Job]:
         """One dialect's jobs of a key (of one ``route`` if given), newest first (or oldest
         first), skipping ``offset`` or starting after the job ``after`` (a cursor)."""
+
+    async def queue_counts(self, key_id: str) -> tuple[int, int]:
+        """Queued jobs in all, and the key's own (a cheap early look; submit checks again)."""
+
+    async def find_idempotent(self, key_id: str, idempotency_key: str) -> Job | None:
+        """The key's job submitted with ``idempotency_key`` (None: none holds it)."""
 
     async def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
         """The key's job that the client named ``external_id`` in ``dialect``."""

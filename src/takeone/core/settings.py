@@ -40,6 +40,7 @@ class Settings:
     retention_s: float = DAY_S
     link_ttl_s: float = DAY_S
     max_queue: int = 1000
+    queue_share: float = 0.5  # a key's default share of max_queue (a key's own max_queued wins)
     max_attempts: int = 2
     default_rate_limit: int | None = None
     max_body_bytes: int = 32 * 1024 * 1024
@@ -54,11 +55,14 @@ class Settings:
     # on a GPU, 0 on the CPU).
     max_batch: int | None = None
     batch_window_ms: float | None = None
+    load_cooldown_s: float = 60.0  # a worker that keeps crashing rests this long (doubling) then retries
     store_busy_timeout_s: float = 30.0
     # Webhooks: seconds to wait after each failed attempt (Standard Webhooks' schedule), and
     # how long one attempt may take.
     webhook_retry_delays_s: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
-    webhook_timeout_s: float = 15.0
+    webhook_timeout_s: float = 15.0  # the whole attempt: connect, send, the answer's last byte
+    health_details: bool = False  # /healthz shows worker ids, pids, jobs and full errors to anyone
+    webhook_late_note_s: float = 30.0  # /healthz notes deliveries waiting longer for a slot
     # Slows every denoising step down; only for exercising timeouts, cancels and crashes.
     debug_step_delay_s: float = 0.0
     debug_load_delay_s: float = 0.0

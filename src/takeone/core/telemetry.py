@@ -10,7 +10,7 @@ Example::
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from takeone.core.jobs import Job, JobStatus
 
@@ -32,6 +32,9 @@ BATCH_SIZE = Histogram("takeone_batch_size", "How many jobs shared the denoising
                        registry=None, buckets=(1, 2, 3, 4, 6, 8, 12, 16))
 WEBHOOKS = Counter("takeone_webhook_deliveries", "Webhook attempts, by how they were settled",
                    ["outcome"], registry=None)
+WEBHOOK_LATE = Gauge("takeone_webhook_late_seconds",
+                     "How long due webhook deliveries have waited for a free sending slot in this"
+                     " process (0: none waiting)", registry=None)
 for _outcome in OUTCOMES:  # every series exists from the start, at 0
     JOBS_FINISHED.labels(_outcome)
 for _outcome in WEBHOOK_OUTCOMES:
@@ -67,3 +70,16 @@ def observe_finished(job: Job) -> None:
 def observe_webhook(outcome: str) -> None:
     """Count one settled webhook attempt (one of :data:`WEBHOOK_OUTCOMES`)."""
     WEBHOOKS.labels(outcome).inc()
+
+
+_webhook_late = [0.0]
+
+
+def set_webhook_late(seconds: float) -> None:
+    """How long due deliveries have waited for a free sending slot (0: none are waiting)."""
+    _webhook_late[0] = seconds
+    WEBHOOK_LATE.set(seconds)
+
+
+def webhook_late_seconds() -> float:
+    return _webhook_late[0]

@@ -50,5 +50,8 @@ class Outbox(Protocol):
     async def delivery_retry(self, delivery_id: int, at: float, error: str) -> None:
         """One more attempt failed; the next is due at ``at`` (the lease is released)."""
 
+    async def delivery_defer(self, delivery_id: int, at: float) -> None:
+        """Put a claimed row back unattempted, due again at ``at`` (its receiver is busy)."""
+
     async def next_delivery_at(self) -> float | None:
         """When the earliest unfinished row can next be claimed (None: nothing to send)."""

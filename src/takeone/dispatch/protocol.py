@@ -25,12 +25,14 @@ class DispatcherSettings:
     heartbeat_s: float = 5.0
     max_batch: int = 1  # compatible jobs claimed together (1: one at a time)
     batch_window_ms: float | None = None  # a lone job's wait for company (None: 25 ms on a GPU, 0 on the CPU)
+    load_cooldown_s: float = 60.0  # the first pause after the bounded restarts (then doubled)
 
     @classmethod
     def from_settings(cls, s: Settings) -> DispatcherSettings:
         return cls(max_attempts=s.max_attempts, job_timeout_s=s.job_timeout_s,
                    start_timeout_s=s.worker_start_timeout_s, lease_s=s.lease_s, heartbeat_s=s.heartbeat_s,
-                   max_batch=max_batch_of(s), batch_window_ms=s.batch_window_ms)
+                   max_batch=max_batch_of(s), batch_window_ms=s.batch_window_ms,
+                   load_cooldown_s=s.load_cooldown_s)
 
 
 def max_batch_of(settings: Settings) -> int:

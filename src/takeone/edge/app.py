@@ -17,15 +17,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from takeone import __version__
+from takeone.core.errors import TakeoneError
 from takeone.core.settings import Settings
 from takeone.edge import docs, metrics, openapi, playground, schemas
 from takeone.edge import errors as api_errors
 from takeone.edge.dialects.registry import dialects, renderers
 from takeone.edge.files import blob_response
-from takeone.edge.health import health
+from takeone.edge.headers import SecurityHeaders
+from takeone.edge.health import HEALTH_SCOPE, health
 from takeone.edge.limits import BodyDeadline
 from takeone.edge.presence import Presence
 from takeone.edge.services import Services
+from takeone.edge.submit import authenticate
 from takeone.edge.sweeper import Sweeper
 from takeone.edge.webhooks.sender import WebhookSender
 
@@ -59,6 +62,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None)  # docs.install serves them without a CDN
     app.state.services = services
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout_s)
+    app.add_middleware(SecurityHeaders)
     api_errors.install(app)
     for dialect in dialects():  # a dialect with a catch-all route comes last
         dialect.install(app)
@@ -77,8 +81,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
 async def healthz(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
-    status, body = await health(services)
+    status, body = await health(services, detailed=await _sees_details(services, request))
     return JSONResponse(body, status_code=status)
+
+
+async def _sees_details(services: Services, request: Request) -> bool:
+    """``--health-details``, or a key with the ``health`` scope (anything else: the public
+    answer, never a 401: a load balancer asks without a key)."""
+    if services.settings.health_details:
+        return True
+    if not (request.headers.get("x-api-key") or request.headers.get("authorization")):
+        return False
+    try:
+        key = await authenticate(services, request)
+    except TakeoneError:
+        return False
+    return key.scopes is not None and HEALTH_SCOPE in key.scopes
 
 
 async def download(request: Request, key: str, expires: int = 0, sig: str = "") -> Response:

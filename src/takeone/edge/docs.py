@@ -22,6 +22,8 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagge
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from takeone.edge.headers import page_csp
+
 ASSETS_URL = "/docs/assets"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 
@@ -44,23 +46,32 @@ def _root(request: Request) -> str:
 
 
 async def swagger_page(request: Request) -> HTMLResponse:
+    """Swagger UI; a key typed into "Authorize" lives only as long as the page (never in
+    the browser's storage, where any later visitor of the machine would find it)."""
     root, app = _root(request), request.app
-    return get_swagger_ui_html(
+    return _guarded(get_swagger_ui_html(
         openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
         oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT_URL}",
         swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
         swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
         swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
-        swagger_ui_parameters={"persistAuthorization": True, **(app.swagger_ui_parameters or {})})
+        swagger_ui_parameters={**(app.swagger_ui_parameters or {}), "persistAuthorization": False}))
 
 
 async def oauth2_redirect() -> HTMLResponse:
-    return get_swagger_ui_oauth2_redirect_html()
+    return _guarded(get_swagger_ui_oauth2_redirect_html())
 
 
 async def redoc_page(request: Request) -> HTMLResponse:
     root, app = _root(request), request.app
-    return get_redoc_html(
+    return _guarded(get_redoc_html(
         openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
         redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-        redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png", with_google_fonts=False)
+        redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png", with_google_fonts=False),
+        extra="; worker-src 'self' blob:")
+
+
+def _guarded(page: HTMLResponse, extra: str = "") -> HTMLResponse:
+    """The page with a policy that allows its own inline scripts by hash, nothing else."""
+    page.headers["Content-Security-Policy"] = page_csp(bytes(page.body).decode(), extra)
+    return page

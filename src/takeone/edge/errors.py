@@ -10,10 +10,11 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from takeone.core import errors
+from takeone.edge.methods import allowed_methods
 
 log = logging.getLogger("takeone.api")
 
@@ -75,11 +76,16 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, errors.TakeoneError)
         return error_response(exc, await _remaining_credits(request))
 
-    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         message = "not found" if exc.status_code == 404 else str(exc.detail)
-        return JSONResponse({"error": message}, status_code=exc.status_code,
-                            headers=dict(exc.headers or {}))  # e.g. Allow on a 405
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every route of the path counts, not only the first
+            allowed = allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed) if allowed else headers.get("Allow", "")
+            if request.method == "OPTIONS" and allowed:
+                return Response(status_code=204, headers=headers)
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -3,6 +3,11 @@
 503 while the store cannot take writes (with the reason), 503 until some worker (in this
 process tree or another) reports ready, 200 after. Worker reports older than a few
 heartbeats, or from processes known to be gone, are ignored.
+
+Anyone may ask, so the public answer is minimal: the status, the profile, the reason without
+server paths, notes, and each worker's state and device. Worker ids (host and pid), pids,
+running job ids and full errors are for operators: with ``--health-details``, or to a key
+created with ``--scope health``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import time
 
 from takeone.core.errors import StoreUnavailable, WorkerUnavailable
 from takeone.core.jobs import WorkerStatus
+from takeone.core.redact import without_paths
+from takeone.core.telemetry import webhook_late_seconds
 from takeone.dispatch.identity import API_STATE, is_dead
 from takeone.edge.services import Services
 
@@ -26,8 +33,34 @@ async def live_workers(services: Services) -> list[WorkerStatus]:
             and not is_dead(w.id)]
 
 
-async def health(services: Services) -> tuple[int, dict[str, object]]:
-    body: dict[str, object] = {"profile": services.settings.profile, "workers": [], "error": None}
+def notes(services: Services) -> list[str]:
+    """What an operator should know although the server is up (late webhooks...)."""
+    found = []
+    late = webhook_late_seconds()
+    if late > services.settings.webhook_late_note_s:
+        found.append(f"webhook deliveries are late: due ones have waited {late:.0f} s for a free"
+                     " sending slot")
+    return found
+
+
+HEALTH_SCOPE = "health"
+
+
+async def health(services: Services, detailed: bool = True) -> tuple[int, dict[str, object]]:
+    """The status code and body; ``detailed`` False: the public answer."""
+    code, body = await _health(services)
+    if detailed:
+        return code, body
+    workers = body["workers"]
+    assert isinstance(workers, list)
+    error = body["error"]
+    return code, {**body, "error": without_paths(error) if isinstance(error, str) else None,
+                  "workers": [{"state": w["state"], "device": w["device"]} for w in workers]}
+
+
+async def _health(services: Services) -> tuple[int, dict[str, object]]:
+    body: dict[str, object] = {"profile": services.settings.profile, "workers": [], "error": None,
+                               "notes": notes(services)}
     try:
         await services.store.ping()
         await asyncio.to_thread(services.blobs.probe)
@@ -42,6 +75,9 @@ async def health(services: Services) -> tuple[int, dict[str, object]]:
     failed = [w.error for w in workers if w.state == "failed"]
     if workers and len(failed) == len(workers):
         return 503, {**body, "status": "unavailable", "error": failed[0]}
+    cooling = [w.error for w in workers if w.state == "cooling"]
+    if cooling and len(cooling) + len(failed) == len(workers):
+        return 503, {**body, "status": "unavailable", "error": cooling[0]}
     errors = [w.error for w in workers if w.error]
     waiting = None if workers or services.settings.run_workers else NO_WORKERS
     return 503, {**body, "status": "starting", "error": errors[0] if errors else waiting}

@@ -36,12 +36,13 @@ from takeone.core.telemetry import (
     JOBS_FINISHED,
     QUEUE_SECONDS,
     STEP_SECONDS,
+    WEBHOOK_LATE,
     WEBHOOKS,
 )
 
 log = logging.getLogger("takeone.api")
 
-WORKER_STATES = ("starting", "ready", "busy", "failed")
+WORKER_STATES = ("starting", "ready", "busy", "cooling", "failed")
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def render(snap: StoreSnapshot) -> bytes:
     """The Prometheus text format of ``snap`` and this process's counters."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SnapshotCollector(snap))
-    for metric in (JOBS_FINISHED, JOB_SECONDS, QUEUE_SECONDS, STEP_SECONDS, BATCH_SIZE, WEBHOOKS):
+    for metric in (JOBS_FINISHED, JOB_SECONDS, QUEUE_SECONDS, STEP_SECONDS, BATCH_SIZE, WEBHOOKS, WEBHOOK_LATE):
         registry.register(metric)
     return generate_latest(registry)
 

@@ -50,6 +50,7 @@ class HealthBody(BaseModel):
     profile: str
     workers: list[dict[str, Any]]
     error: str | None = None
+    notes: list[str] = []
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -27,6 +27,7 @@ from takeone.dispatch.protocol import Dispatcher, DispatcherSettings
 from takeone.dispatch.waits import JobWaiter
 from takeone.edge.dialects.segmind.pricing import PriceTable
 from takeone.edge.dialects.tier_prices import TierPrices
+from takeone.edge.imagework import ImageWork
 from takeone.engine.worker import WorkerConfig
 from takeone.media.images import FetchPolicy
 
@@ -44,6 +45,7 @@ class Services:
     dispatcher: Dispatcher | None = None
     tier_prices: TierPrices = field(default_factory=TierPrices.default)
     server_secret: bytes = b""  # the data folder's secret.key: seals key credentials
+    images: ImageWork = field(default_factory=ImageWork)  # clients' pictures, off the store's threads
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], float] = time.time,

@@ -4,8 +4,11 @@ A dialect parses its body and hands over a :class:`Submission`: the neutral task
 keys still placeholders), the raw image values by role, the price and how to rename a core
 error into its own field names. The order is the contract's: the key (401), the route (404),
 the key's scope (403), the rate limit (429, before the body is read), the body (413/400),
-the workers (502), the task against the profile (400), the credits (406), and only then the
-images are fetched, decoded and stored (in threads: a huge image never stalls the server).
+the workers (502), the task against the profile (400), an earlier job with the same
+Idempotency-Key (answered as is), the credits (406), the key's share of the queue and the
+queue's length (429), and only then the images are fetched,
+decoded and stored (on :class:`~takeone.edge.imagework.ImageWork`'s own threads: a huge image
+never stalls the server, nor takes the threads other keys' store calls need).
 The job is persisted with its price reserved before the client hears anything.
 """
 
@@ -26,7 +29,7 @@ from PIL import Image
 from takeone.core.accounts import ApiKey
 from takeone.core.blobs import input_key, input_prefix
 from takeone.core.errors import InsufficientCredits, InvalidRequest, PayloadTooLarge
-from takeone.core.jobs import Job, JobStatus, SubmitLimits
+from takeone.core.jobs import Job, JobStatus, SubmitLimits, check_queue, replays
 from takeone.core.task import VideoTask
 from takeone.edge.health import check_available
 from takeone.edge.services import Services
@@ -75,18 +78,25 @@ async def accept(services: Services, request: Request, key: ApiKey, submission: 
     """Check, store the inputs, persist the job with its price reserved; return it."""
     await check_available(services)
     _check_servable(services, submission)
-    if request.headers.get("idempotency-key") is None:  # a retry may answer with its first job
-        await _check_credits(services, key, submission.price)
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None:  # a retry answers with its first job, with no image work
+        earlier = await _replayed(services, key, submission, idempotency_key)
+        if earlier is not None:
+            return earlier
+    await _check_credits(services, key, submission.price)
+    limits = limits_for(services, key)
+    check_queue(limits, *await services.store.queue_counts(key.id))
     job_id = str(uuid.uuid4())
     try:
-        task = await _store_inputs(services, submission, job_id)
+        with services.images.admit():
+            task = await _store_inputs(services, submission, job_id)
         webhook = submission.webhook_url  # else the key's URL, for queued jobs only
         if webhook is None and not blocking:
             webhook = (await services.store.webhook_of(key.id)).url
         stored = await services.store.submit(
             _new_job(services, key, submission, task, job_id, blocking, webhook),
-            SubmitLimits(key.max_concurrent, services.settings.max_queue),
-            request.headers.get("idempotency-key"))
+            limits,
+            idempotency_key)
     except BaseException:
         await asyncio.to_thread(services.blobs.delete_prefix, input_prefix(job_id))
         raise
@@ -95,6 +105,15 @@ async def accept(services: Services, request: Request, key: ApiKey, submission: 
     if services.dispatcher is not None:
         services.dispatcher.notify()
     return stored
+
+
+def limits_for(services: Services, key: ApiKey) -> SubmitLimits:
+    """The key's concurrent jobs, the queue's length and the key's share of it: its own
+    ``max_queued``, else ``--queue-share`` of ``--max-queue`` (at least one job)."""
+    max_queue = services.settings.max_queue
+    share = key.max_queued if key.max_queued is not None else \
+        max(1, math.ceil(max_queue * services.settings.queue_share))
+    return SubmitLimits(key.max_concurrent, max_queue, min(share, max_queue))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -120,6 +139,16 @@ def _check_servable(services: Services, submission: Submission) -> None:
         raise submission.rename(exc) from None
 
 
+async def _replayed(services: Services, key: ApiKey, submission: Submission, idem: str) -> Job | None:
+    """The job an earlier request with this Idempotency-Key made, if this request repeats it
+    (409 if the key was used for another request; None: no such job, or it failed)."""
+    earlier = await services.store.find_idempotent(key.id, idem)
+    probe = Job(id="", key_id=key.id, task=submission.task, price=submission.price,
+                status=JobStatus.QUEUED, created_at=0.0, route=submission.route,
+                request_hash=submission.fingerprint)
+    return earlier if earlier is not None and replays(earlier, probe, idem) else None
+
+
 async def _check_credits(services: Services, key: ApiKey, price: float) -> None:
     """Refuse early, before any image work; the reservation itself is atomic at submit."""
     balance = await services.store.balance(key.id)
@@ -131,9 +160,10 @@ async def _check_credits(services: Services, key: ApiKey, price: float) -> None:
 async def _store_inputs(services: Services, submission: Submission, job_id: str) -> VideoTask:
     keys: dict[str, str] = {}
     for role, (field, value) in submission.images.items():
-        image = await load_image(value, field, services.fetch_policy)
+        image = await load_image(value, field, services.fetch_policy, services.images.pool)
         key = input_key(job_id, role)
-        await asyncio.to_thread(_store_image, services, key, image)
+        await asyncio.get_running_loop().run_in_executor(
+            services.images.pool, _store_image, services, key, image)
         keys[role] = key
         if role == submission.aspect_from and submission.task.aspect_ratio is not None:
             task = dataclasses.replace(submission.task, aspect_ratio=nearest_aspect(*image.size))

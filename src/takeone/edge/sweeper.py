@@ -1,6 +1,8 @@
 """Retention: delete outputs, inputs and request records older than the retention period,
-and blobs that no job owns (left by a server killed mid-submit, or a cancel that raced the
-last frame).
+and what nothing owns once the grace period has passed: blobs whose job is gone (a server
+killed mid-submit, a delete that raced the last frame), the blob store's half-written
+temporaries (``.put-*``), and scratch folders (``tmp/<job id>/``) of jobs no longer running
+(a worker killed mid-job). A cancelled job's late output and poster go with the job.
 
 A download already reading a file keeps reading it: local blobs are opened before they are
 streamed, and on POSIX an unlinked file stays readable through open handles.
@@ -9,9 +11,13 @@ streamed, and on POSIX an unlinked file stays readable through open handles.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import shutil
+from pathlib import Path
 
-from takeone.core.blobs import input_prefix, poster_key
+from takeone.core.blobs import input_prefix, output_key, poster_key
+from takeone.core.jobs import JobStatus
 from takeone.edge.services import Services
 
 log = logging.getLogger("takeone.sweeper")
@@ -29,9 +35,9 @@ class Sweeper:
         s = self.services
         expired = await s.store.expired(s.clock() - s.settings.retention_s)
         for job in expired:
-            if job.output:
-                await asyncio.to_thread(s.blobs.delete, job.output)
-                await asyncio.to_thread(s.blobs.delete, poster_key(job.id))
+            # Even without an output: a cancel that raced the last frame may have left both.
+            for key in {job.output or output_key(job.id), output_key(job.id), poster_key(job.id)}:
+                await asyncio.to_thread(s.blobs.delete, key)
             await asyncio.to_thread(s.blobs.delete_prefix, input_prefix(job.id))
             await s.store.delete(job.id)
         return len(expired)
@@ -46,6 +52,18 @@ class Sweeper:
                 if not await s.store.job_exists(_job_id(key)):
                     await asyncio.to_thread(s.blobs.delete, key)
                     removed += 1
+        removed += await asyncio.to_thread(s.blobs.remove_temporaries, before)
+        return removed + await self._sweep_scratch(before)
+
+    async def _sweep_scratch(self, before: float) -> int:
+        """``tmp/<job id>/`` folders older than ``before`` whose job is not running."""
+        scratch = self.services.settings.scratch_dir
+        removed = 0
+        for folder in await asyncio.to_thread(_old_folders, scratch, before):
+            job = await self.services.store.get(folder.name)
+            if job is None or job.status is not JobStatus.PROCESSING:
+                await asyncio.to_thread(shutil.rmtree, folder, True)
+                removed += 1
         return removed
 
     async def run_forever(self) -> None:
@@ -61,6 +79,17 @@ class Sweeper:
         orphans = await self.sweep_orphans()
         if removed or orphans:
             log.info("retention: removed %d expired requests and %d orphan files", removed, orphans)
+
+
+def _old_folders(parent: Path, before: float) -> list[Path]:
+    if not parent.is_dir():
+        return []
+    found = []
+    for path in parent.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_dir() and not path.name.startswith(".") and path.stat().st_mtime < before:
+                found.append(path)
+    return found
 
 
 def _job_id(key: str) -> str:

@@ -35,6 +35,7 @@ from takeone.core.errors import (
     OutOfMemory,
     TakeoneError,
 )
+from takeone.core.redact import without_paths
 from takeone.core.settings import Settings
 from takeone.core.task import VideoTask
 from takeone.dispatch.messages import (
@@ -232,7 +233,15 @@ class JobRunner:
         return self.batches.run(batch.jobs)
 
     def failure(self, job_id: str, exc: Exception) -> JobFailed:
-        """What a job's error tells the dispatcher (memory freed where the error may hold some)."""
+        """What a job's error tells the dispatcher (memory freed where the error may hold some);
+        its text goes to the caller without this machine's paths (the full text is logged here)."""
+        outcome = self._failure(job_id, exc)
+        if without_paths(outcome.error) != outcome.error:
+            logging.getLogger("takeone.worker").warning("job %s failed: %s", job_id, outcome.error)
+            outcome = dataclasses.replace(outcome, error=without_paths(outcome.error))
+        return outcome
+
+    def _failure(self, job_id: str, exc: Exception) -> JobFailed:
         if isinstance(exc, JobCancelled):
             return JobFailed(job_id, "cancelled", "cancelled")
         if isinstance(exc, OutOfMemory):

@@ -55,9 +55,11 @@ import re
 import ssl
 import tempfile
 import urllib.parse
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, TypeVar
 
 import httpx
 from PIL import Image, ImageCms, ImageOps
@@ -68,6 +70,7 @@ from takeone.media import netguard
 __all__ = ["FetchPolicy", "decode_image", "load_image", "save_png"]
 
 MiB: Final = 1024 * 1024
+_T = TypeVar("_T")
 
 # Formats Pillow may try. Pillow would otherwise try every plugin it has, including EPS (which
 # runs Ghostscript) and others nobody sends as a video frame. Multi-picture JPEGs from cameras
@@ -146,28 +149,34 @@ class FetchPolicy:
         return wanted in entries or (wanted in LOOPBACK_NAMES and not entries.isdisjoint(LOOPBACK_NAMES))
 
 
-async def load_image(value: str, field: str, policy: FetchPolicy) -> Image.Image:
+async def load_image(value: str, field: str, policy: FetchPolicy,
+                     executor: Executor | None = None) -> Image.Image:
     """Fetch or decode the image in ``value`` and return it as an upright 8-bit RGB image.
+    The CPU work runs on ``executor`` (None: the event loop's default thread pool).
 
     Raises:
         ImageError: the value is not a usable image, for any reason (message names ``field``).
     """
     if not isinstance(value, str) or not value.strip():
         raise ImageError(field, value, "must be an http(s) URL, a data:image URI or base64")
-    data = await _read_bytes(value.strip(), field, policy)
-    return await asyncio.to_thread(decode_image, data, field, value, policy)
+    data = await _read_bytes(value.strip(), field, policy, executor)
+    return await _off_loop(executor, decode_image, data, field, value, policy)
 
 
-async def _read_bytes(value: str, field: str, policy: FetchPolicy) -> bytes:
+async def _off_loop(executor: Executor | None, fn: Callable[..., _T], *args: Any) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(fn, *args))
+
+
+async def _read_bytes(value: str, field: str, policy: FetchPolicy, executor: Executor | None) -> bytes:
     scheme = _SCHEME.match(value)
     if scheme is None:
         # Base64 never contains ':', so anything without a scheme is a base64 candidate.
-        return await asyncio.to_thread(_decode_base64, value, field, value, policy)
+        return await _off_loop(executor, _decode_base64, value, field, value, policy)
     name = scheme.group(1).lower()
     if name in ("http", "https"):
         return await _fetch(value, field, policy)
     if name == "data":
-        return await asyncio.to_thread(_decode_data_uri, value, field, policy)
+        return await _off_loop(executor, _decode_data_uri, value, field, policy)
     raise ImageError(field, value, f"URL scheme {name!r} is not allowed; use http or https")
 
 

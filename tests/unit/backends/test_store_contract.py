@@ -202,6 +202,8 @@ def test_idempotency_replay_conflict_and_retry_after_failure(backend: Backend) -
         first = await s.submit(job(key, 1, request_hash="h1"), OPEN, idempotency_key="abc")
         again = await s.submit(job(key, 2, request_hash="h1"), OPEN, idempotency_key="abc")
         assert again.id == first.id and await s.balance(key) == 4.0 and await s.get("j2") is None
+        found = await s.find_idempotent(key, "abc")
+        assert found is not None and found.id == "j1" and await s.find_idempotent(key, "zzz") is None
         with pytest.raises(Conflict, match="'abc' was already used for a different request"):
             await s.submit(job(key, 3, request_hash="other"), OPEN, idempotency_key="abc")
         other_key = await new_key(s, 5.0)  # keys are per API key
@@ -227,6 +229,54 @@ def test_queue_bound_and_concurrency_limit(backend: Backend) -> None:
         with pytest.raises(RateLimited, match="queue is full"):
             await s.submit(job(key, 4), SubmitLimits(None, 2))
         assert await s.balance(key) == 48.0 and await s.get("j4") is None
+
+    run(go())
+
+
+def test_a_key_gets_its_share_of_the_queue_and_claims_go_round_robin(backend: Backend) -> None:
+    s, clock = backend.store, backend.clock
+
+    async def go() -> None:
+        a, b = await new_key(s), await new_key(s)
+        shared = SubmitLimits(None, 6, 3)
+        for n in range(3):
+            await s.submit(job(a, n), shared)
+        with pytest.raises(RateLimited, match=r"3 jobs waiting, its share of the queue \(3 of 6\)") as refused:
+            await s.submit(job(a, 3), shared)
+        assert refused.value.retry_after > 0 and await s.get("j3") is None
+        assert await s.queue_counts(a) == (3, 3)
+        await s.submit(job(b, 10), shared)  # another key still gets in
+        await s.submit(job(b, 11), shared)
+        assert await s.queue_counts(b) == (5, 2)
+        order = []
+        for _ in range(5):
+            clock.now += 1
+            claimed = await s.claim("w", 30)
+            assert claimed is not None
+            order.append(claimed.id)
+        assert order == ["j0", "j10", "j1", "j11", "j2"]  # the least recently served key first
+        own = (await s.create(1.0, max_queued=1)).key
+        assert own.max_queued == 1 and (await s.get_key(own.id)).max_queued == 1
+        with pytest.raises(InvalidRequest, match="max_queued"):
+            await s.create(1.0, max_queued=0)
+
+    run(go())
+
+
+def test_booleans_are_not_numbers(backend: Backend) -> None:
+    """``credits: true`` is not one credit, nor ``max_concurrent: true`` one job."""
+    s = backend.store
+
+    async def go() -> None:
+        with pytest.raises(InvalidRequest, match="credits"):
+            await s.create(True)  # type: ignore[arg-type]
+        key = await new_key(s, 1.0)
+        with pytest.raises(InvalidRequest, match="credits"):
+            await s.credit(key, False)  # type: ignore[arg-type]
+        for limit in ("rate_limit", "max_concurrent", "max_queued"):
+            with pytest.raises(InvalidRequest, match=limit):
+                await s.create(1.0, **{limit: True})
+        assert await s.balance(key) == 1.0
 
     run(go())
 
@@ -399,6 +449,10 @@ def test_outbox_in_order_under_leases_with_retries(backend: Backend) -> None:
         await s.delivery_retry(again.id, clock.now + 5, "HTTP 500")
         assert await s.claim_deliveries("a", 60, 10) == [] and await s.next_delivery_at() == clock.now + 5
         clock.now += 5
+        (deferred,) = await s.claim_deliveries("a", 60, 10)
+        await s.delivery_defer(deferred.id, clock.now + 3)  # put back unattempted
+        assert await s.claim_deliveries("a", 60, 10) == [] and await s.next_delivery_at() == clock.now + 3
+        clock.now += 3
         (third,) = await s.claim_deliveries("a", 60, 10)
         assert third.attempts == 1
         await s.complete("j1", "outputs/j1.mp4", {})

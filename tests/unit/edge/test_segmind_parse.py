@@ -50,3 +50,13 @@ def test_deep_json_is_a_clear_400() -> None:
 def test_unknown_slug() -> None:
     with pytest.raises(NotFound, match="kling-3"):
         get_endpoint("kling-3")
+
+
+def test_unknown_fields_are_named_but_capped() -> None:
+    """A body of many long unknown names gets a short answer (before: every name echoed)."""
+    body = {"prompt": "fox", **{f"field_{n}_" + "x" * 500: 1 for n in range(2000)}}
+    with pytest.raises(InvalidRequest) as refused:
+        _parse("kling-2.6", body)
+    message = str(refused.value)
+    assert "field_0_" in message and "(and 1995 more)" in message and len(message) < 600, len(message)
+    assert len(refused.value.field) < 300

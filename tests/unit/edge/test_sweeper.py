@@ -50,3 +50,45 @@ def test_expired_jobs_and_orphans_are_removed(tmp_path: Path) -> None:
     left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.*")
                   if p.is_file() and p.parent.name != "tmp" and p.suffix in (".png", ".mp4"))
     assert left == ["inputs/inflight/first_frame.png"]
+
+
+def test_leftovers_are_swept_and_running_jobs_kept(tmp_path: Path) -> None:
+    """A cancelled job's late output and poster, ``.put-*`` temporaries and ``tmp/<id>/``
+    scratch folders of jobs no longer running (before: all of them stayed for good)."""
+    from takeone.core.blobs import poster_key
+
+    services = Services.build(Settings(data_dir=tmp_path, retention_s=3600, run_workers=False))
+    scratch = services.settings.scratch_dir
+
+    def old(path: Path) -> Path:
+        then = time.time() - 3 * 3600
+        os.utime(path, (then, then))
+        return path
+
+    async def run() -> int:
+        store, blobs = services.store, services.blobs
+        key = (await store.create(10)).key
+        for job_id in ("cancelled", "running"):
+            await store.submit(Job(id=job_id, key_id=key.id, task=VideoTask(kind="t2v"), price=1,
+                                   status=JobStatus.QUEUED, created_at=time.time()), SubmitLimits(None, 9))
+            await store.claim("h/1/0", 30)
+        await store.fail("cancelled", "cancelled by the client")
+        blobs.put(output_key("cancelled"), b"mp4 written as the cancel landed")
+        blobs.put(poster_key("cancelled"), b"jpg")
+        for job_id in ("cancelled", "running", "gone"):
+            (scratch / job_id).mkdir(parents=True, exist_ok=True)
+            (scratch / job_id / "first_frame.png").write_bytes(b"png")
+            old(scratch / job_id)
+        (tmp_path / "outputs" / ".put-abc123").write_bytes(b"half")
+        old(tmp_path / "outputs" / ".put-abc123")
+        (tmp_path / "outputs" / ".put-fresh").write_bytes(b"a write in progress")
+        sweeper = Sweeper(services)
+        orphans = await sweeper.sweep_orphans()
+        services.clock = lambda: time.time() + 7200
+        await sweeper.sweep_once()
+        return orphans
+
+    orphans = asyncio.run(run())
+    assert orphans == 3  # the temporary, and the scratch folders of "cancelled" and "gone"
+    assert sorted(p.name for p in scratch.iterdir()) == ["running"]
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == [".put-fresh"]

@@ -27,7 +27,7 @@ from takeone.core.errors import StoreUnavailable
 
 Conn = psycopg.Connection[DictRow]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CONNECT_TIMEOUT_S = 3
 POOL_TIMEOUT_S = 8.0
 RECONNECT_TIMEOUT_S = 10.0  # then a slot gives up; the next caller starts a fresh attempt
@@ -133,7 +133,13 @@ CREATE INDEX outbox_due ON webhook_outbox (next_at) WHERE done_at IS NULL;
 CREATE INDEX outbox_job ON webhook_outbox (job_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (MIGRATION_1,)
+# Version 2: each key's own share of the queue; the index behind round-robin claims.
+MIGRATION_2 = """
+ALTER TABLE api_keys ADD COLUMN max_queued INTEGER;
+CREATE INDEX jobs_key_started ON jobs (key_id, started_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2)
 
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 """What an unreachable, restarting or overloaded server raises (the pool's timeout included)."""

@@ -33,6 +33,7 @@ from psycopg_pool import ConnectionPool
 
 from takeone.backends.postgres import credits, outbox
 from takeone.backends.postgres.db import NOTIFY_CHANNEL, QUEUE_LOCK, Conn, query, query_one, transaction
+from takeone.backends.queue_order import FAIR_ORDER
 from takeone.backends.sql import listing_query
 from takeone.core.accounts import from_micro, to_micro
 from takeone.core.errors import InvalidRequest, RateLimited
@@ -44,6 +45,7 @@ from takeone.core.jobs import (
     JobStatus,
     SubmitLimits,
     WorkerStatus,
+    check_queue,
     lease_lost,
     pick_batch,
     replays,
@@ -130,9 +132,10 @@ def _check_external_id(conn: Conn, job: Job) -> None:
 
 def _check_capacity(conn: Conn, key_id: str, limits: SubmitLimits) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (QUEUE_LOCK,))
-    queued = conn.execute("SELECT COUNT(*) AS n FROM jobs WHERE status = 'QUEUED'").fetchone()
-    if queued is not None and queued["n"] >= limits.max_queue:
-        raise RateLimited(f"the queue is full ({limits.max_queue} jobs waiting); retry later", 30)
+    counts = conn.execute("SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE key_id = %s) AS mine FROM jobs"
+                          " WHERE status = 'QUEUED'", (key_id,)).fetchone()
+    if counts is not None:
+        check_queue(limits, counts["n"], counts["mine"])
     if limits.max_concurrent is None:
         return
     active = conn.execute("SELECT COUNT(*) AS n FROM jobs WHERE key_id = %s AND status = ANY(%s)",
@@ -220,6 +223,16 @@ class PostgresJobs:
         rows = query(self.pool, *listing_query("%s", key_id, dialect, limit, offset, after, ascending, route))
         return [row_to_job(r) for r in rows]
 
+    def queue_counts(self, key_id: str) -> tuple[int, int]:
+        row = query_one(self.pool, "SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE key_id = %s) AS mine"
+                                   " FROM jobs WHERE status = 'QUEUED'", (key_id,))
+        return (int(row["n"]), int(row["mine"])) if row else (0, 0)
+
+    def find_idempotent(self, key_id: str, idempotency_key: str) -> Job | None:
+        row = query_one(self.pool, "SELECT * FROM jobs WHERE key_id = %s AND idempotency_key = %s",
+                        (key_id, idempotency_key))
+        return row_to_job(row) if row else None
+
     def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
         row = query_one(self.pool, "SELECT * FROM jobs WHERE key_id = %s AND dialect = %s AND external_id = %s",
                         (key_id, dialect, external_id))
@@ -236,7 +249,7 @@ class PostgresJobs:
 
     def claim(self, owner: str, lease_s: float) -> Job | None:
         with transaction(self.pool) as conn:
-            row = conn.execute("SELECT id FROM jobs WHERE status = 'QUEUED' ORDER BY created_at, id"
+            row = conn.execute(f"SELECT id FROM jobs j WHERE status = 'QUEUED' {FAIR_ORDER}"
                                " LIMIT 1 FOR UPDATE SKIP LOCKED").fetchone()
             if row is None:
                 return None
@@ -253,7 +266,7 @@ class PostgresJobs:
         """The oldest queued job and its compatible company, claimed in one transaction; the
         rows looked at stay locked until it commits, so another worker skips them."""
         with transaction(self.pool) as conn:
-            rows = conn.execute("SELECT * FROM jobs WHERE status = 'QUEUED' ORDER BY created_at, id"
+            rows = conn.execute(f"SELECT * FROM jobs j WHERE status = 'QUEUED' {FAIR_ORDER}"
                                 " LIMIT %s FOR UPDATE SKIP LOCKED", (BATCH_SCAN,)).fetchall()
             chosen = pick_batch([row_to_job(r) for r in rows], key, limit)
             now = self.clock()

@@ -36,7 +36,7 @@ def row_to_key(row: DictRow) -> ApiKey:
     return ApiKey(
         id=row["id"], prefix=row["prefix"], name=row["name"],
         scopes=tuple(row["scopes"]) if row["scopes"] is not None else None,
-        rate_limit=row["rate_limit"], max_concurrent=row["max_concurrent"],
+        rate_limit=row["rate_limit"], max_concurrent=row["max_concurrent"], max_queued=row["max_queued"],
         balance=from_micro(row["balance"]), reserved=from_micro(row["reserved"]),
         created_at=row["created_at"], revoked=row["revoked_at"] is not None,
     )
@@ -51,19 +51,20 @@ class PostgresKeys:
         self.clock = clock
 
     def create(self, credits: float, scopes: Sequence[str] | None = None, rate_limit: int | None = None,
-               max_concurrent: int | None = None, name: str = "") -> CreatedKey:
+               max_concurrent: int | None = None, name: str = "", max_queued: int | None = None) -> CreatedKey:
         check_amount("credits", credits)
         check_limit("rate_limit", rate_limit)
         check_limit("max_concurrent", max_concurrent)
+        check_limit("max_queued", max_queued)
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         key_id = "key_" + secrets.token_hex(6)
         now = self.clock()
         with transaction(self.pool) as conn:
             conn.execute(
                 "INSERT INTO api_keys (id, key_hash, prefix, name, scopes, rate_limit, max_concurrent,"
-                " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                " max_queued, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (key_id, hash_secret(secret), secret[:7], name, Jsonb(list(scopes)) if scopes else None,
-                 rate_limit, max_concurrent, now))
+                 rate_limit, max_concurrent, max_queued, now))
             grant(conn, key_id, to_micro(credits), now)
         return CreatedKey(key=self.get(key_id), secret=secret)
 

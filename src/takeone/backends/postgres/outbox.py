@@ -79,6 +79,11 @@ class PostgresOutbox:
             conn.execute("UPDATE webhook_outbox SET next_at = %s, attempts = attempts + 1, last_error = %s,"
                          " lease_owner = NULL, lease_until = NULL WHERE id = %s", (at, error, delivery_id))
 
+    def defer(self, delivery_id: int, at: float) -> None:
+        with transaction(self.pool) as conn:
+            conn.execute("UPDATE webhook_outbox SET next_at = %s, lease_owner = NULL, lease_until = NULL"
+                         " WHERE id = %s", (at, delivery_id))
+
     def next_at(self) -> float | None:
         row = query_one(self.pool, "SELECT MIN(GREATEST(next_at, COALESCE(lease_until, 0))) AS at"
                                    " FROM webhook_outbox WHERE done_at IS NULL")

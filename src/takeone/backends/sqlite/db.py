@@ -20,7 +20,7 @@ from typing import Any
 
 from takeone.backends.sqlite.legacy import legacy_task
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_S = 30.0
 PING_TIMEOUT_S = 1.0
 
@@ -134,6 +134,12 @@ CREATE INDEX IF NOT EXISTS outbox_due ON webhook_outbox(done_at, next_at);
 CREATE INDEX IF NOT EXISTS outbox_job ON webhook_outbox(job_id);
 """
 
+# Version 5: each key's own share of the queue; the index behind round-robin claims.
+UPGRADE_5 = """
+ALTER TABLE api_keys ADD COLUMN max_queued INTEGER;
+CREATE INDEX IF NOT EXISTS jobs_key_started ON jobs(key_id, started_at);
+"""
+
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=timeout)
@@ -181,6 +187,8 @@ class Database:
                 _run_script(conn, UPGRADE_3)
             if "dialect" not in columns:
                 _run_script(conn, UPGRADE_4)
+            if "max_queued" not in {r["name"] for r in conn.execute("PRAGMA table_info(api_keys)")}:
+                _run_script(conn, UPGRADE_5)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from takeone.backends.queue_order import FAIR_ORDER
 from takeone.backends.sql import listing_query
 from takeone.backends.sqlite import credits, outbox
 from takeone.backends.sqlite.db import Database
@@ -25,6 +26,7 @@ from takeone.core.jobs import (
     JobStatus,
     SubmitLimits,
     WorkerStatus,
+    check_queue,
     lease_lost,
     pick_batch,
     replays,
@@ -135,8 +137,9 @@ class SqliteJobs:
 
     def _check_capacity(self, conn: sqlite3.Connection, key_id: str, limits: SubmitLimits) -> None:
         queued = conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'QUEUED'").fetchone()[0]
-        if queued >= limits.max_queue:
-            raise RateLimited(f"the queue is full ({limits.max_queue} jobs waiting); retry later", 30)
+        mine = conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'QUEUED' AND key_id = ?",
+                            (key_id,)).fetchone()[0]
+        check_queue(limits, queued, mine)
         if limits.max_concurrent is None:
             return
         active = conn.execute(
@@ -197,6 +200,16 @@ class SqliteJobs:
         rows = self.db.query(*listing_query("?", key_id, dialect, limit, offset, after, ascending, route))
         return [_row_to_job(r) for r in rows]
 
+    def queue_counts(self, key_id: str) -> tuple[int, int]:
+        row = self.db.query_one("SELECT COUNT(*) AS n, COALESCE(SUM(key_id = ?), 0) AS mine FROM jobs"
+                                " WHERE status = 'QUEUED'", (key_id,))
+        return (int(row["n"]), int(row["mine"])) if row else (0, 0)
+
+    def find_idempotent(self, key_id: str, idempotency_key: str) -> Job | None:
+        row = self.db.query_one("SELECT * FROM jobs WHERE key_id = ? AND idempotency_key = ?",
+                                (key_id, idempotency_key))
+        return _row_to_job(row) if row else None
+
     def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
         row = self.db.query_one("SELECT * FROM jobs WHERE key_id = ? AND dialect = ? AND external_id = ?",
                                 (key_id, dialect, external_id))
@@ -214,9 +227,7 @@ class SqliteJobs:
 
     def claim(self, owner: str, lease_s: float) -> Job | None:
         with self.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT id FROM jobs WHERE status = 'QUEUED' ORDER BY created_at, id LIMIT 1"
-            ).fetchone()
+            row = conn.execute(f"SELECT id FROM jobs j WHERE status = 'QUEUED' {FAIR_ORDER} LIMIT 1").fetchone()
             if row is None:
                 return None
             now = self.clock()
@@ -231,7 +242,7 @@ class SqliteJobs:
     def claim_batch(self, owner: str, lease_s: float, limit: int, key: BatchKey) -> list[Job]:
         """The oldest queued job and its compatible company, claimed in one transaction."""
         with self.db.transaction() as conn:
-            rows = conn.execute("SELECT * FROM jobs WHERE status = 'QUEUED' ORDER BY created_at, id LIMIT ?",
+            rows = conn.execute(f"SELECT * FROM jobs j WHERE status = 'QUEUED' {FAIR_ORDER} LIMIT ?",
                                 (BATCH_SCAN,)).fetchall()
             chosen = pick_batch([_row_to_job(r) for r in rows], key, limit)
             now = self.clock()

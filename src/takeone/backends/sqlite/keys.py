@@ -41,6 +41,7 @@ def _row_to_key(row: sqlite3.Row) -> ApiKey:
         scopes=scopes,
         rate_limit=row["rate_limit"],
         max_concurrent=row["max_concurrent"],
+        max_queued=row["max_queued"],
         balance=from_micro(row["balance"]),
         reserved=from_micro(row["reserved"]),
         created_at=row["created_at"],
@@ -62,19 +63,21 @@ class SqliteKeys:
         rate_limit: int | None = None,
         max_concurrent: int | None = None,
         name: str = "",
+        max_queued: int | None = None,
     ) -> CreatedKey:
         check_amount("credits", credits)
         check_limit("rate_limit", rate_limit)
         check_limit("max_concurrent", max_concurrent)
+        check_limit("max_queued", max_queued)
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         key_id = "key_" + secrets.token_hex(6)
         now = self.clock()
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO api_keys (id, key_hash, prefix, name, scopes, rate_limit,"
-                " max_concurrent, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " max_concurrent, max_queued, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key_id, hash_secret(secret), secret[:7], name,
-                 json.dumps(list(scopes)) if scopes else None, rate_limit, max_concurrent, now),
+                 json.dumps(list(scopes)) if scopes else None, rate_limit, max_concurrent, max_queued, now),
             )
             grant(conn, key_id, to_micro(credits), now)
         return CreatedKey(key=self.get(key_id), secret=secret)

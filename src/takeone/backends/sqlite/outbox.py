@@ -89,6 +89,11 @@ class SqliteOutbox:
                 (at, error, delivery_id),
             )
 
+    def defer(self, delivery_id: int, at: float) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE webhook_outbox SET next_at = ?, lease_owner = NULL, lease_until = NULL"
+                         " WHERE id = ?", (at, delivery_id))
+
     def next_at(self) -> float | None:
         row = self.db.query_one(
             "SELECT MIN(MAX(next_at, COALESCE(lease_until, 0))) AS at FROM webhook_outbox"

@@ -1,7 +1,7 @@
 """The dispatcher's side of a batch: claim compatible jobs together, then follow each alone.
 
-A slot with ``max_batch`` above 1 claims the oldest queued job and up to ``max_batch - 1``
-queued jobs with its batch key (:func:`takeone.models.batch.job_batch_key`) in one store
+A slot with ``max_batch`` above 1 claims the job the queue serves next and up to
+``max_batch - 1`` queued jobs with its batch key (:func:`takeone.models.batch.job_batch_key`) in one store
 transaction. When the queue holds fewer jobs than that and its oldest job is younger than
 the batch window, the slot waits out the rest of the window first, so a burst of requests
 shares one run while a lone job is delayed by the window at most.

@@ -6,16 +6,23 @@ QUEUED. Each slot claims a job under a lease named after itself (``host/pid/slot
 renews it with every progress report; a job whose lease runs out (its dispatcher died) goes
 back to the queue. The dispatcher restarts a worker that dies (its job is retried while
 attempts remain, else failed with its credits released), restarts one that dies while
-loading (with backoff; only the same load error three times in a row marks the slot
-failed), enforces the per-job deadline, and reports every slot's state to the store, where
-any API process reads it for ``/healthz``. Every store call is retried while the store is
-unavailable, so an outage delays jobs but never strands one.
+loading (with backoff), enforces the per-job deadline, and reports every slot's state to the
+store, where any API process reads it for ``/healthz``. Every store call is retried while the
+store is unavailable, so an outage delays jobs but never strands one.
+
+After the bounded restarts a slot is *cooling*: it rests ``load_cooldown_s`` (doubling each
+time, at most :data:`MAX_COOLDOWN_S`) and tries again, so a worker killed while loading (the
+out-of-memory killer, another process holding the GPU) comes back by itself; queued jobs wait
+for it, each at most ``job_timeout_s`` from its submit, and submits are still accepted. Only
+a load that raises the same error three times in a row (a corrupt or missing file: nothing a
+retry mends) marks the slot *failed* for good, and then the queue is failed too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -51,6 +58,7 @@ MAX_LOAD_ATTEMPTS = 6
 CANCEL_GRACE_S = 30.0
 IDLE_POLL_S = 1.0
 MAX_BACKOFF_S = 30.0
+MAX_COOLDOWN_S = 900.0
 
 
 @dataclass
@@ -66,6 +74,7 @@ class Slot:
     device: str | None = None
     restarts: int = 0
     load_errors: list[str] = field(default_factory=list)
+    cooldowns: int = 0  # rests since the worker was last ready
 
 
 class LocalDispatcher:
@@ -191,12 +200,32 @@ class LocalDispatcher:
                 if slot.state == "failed":
                     await self._fail_queue_if_hopeless()
                     return
-                await asyncio.sleep(_backoff(len(slot.load_errors)))
+                if slot.state == "cooling":
+                    await self._cool_down(slot)
+                else:
+                    await asyncio.sleep(_backoff(len(slot.load_errors)))
                 continue
             await self._serve(slot)
-            if self._stopping or self._draining or not await self._after_crash(slot):
+            if self._stopping or self._draining:
                 return
+            if not await self._after_crash(slot):
+                await self._cool_down(slot)
+                continue
             await asyncio.sleep(_backoff(slot.restarts))
+
+    async def _cool_down(self, slot: Slot) -> None:
+        """Rest after the bounded restarts, failing queued jobs past their deadline meanwhile;
+        then start afresh."""
+        slot.cooldowns += 1
+        rest = min(self.settings.load_cooldown_s * 2 ** (slot.cooldowns - 1), MAX_COOLDOWN_S)
+        await self._set_state(slot, "cooling", f"{slot.error}; cooling down, next try in {rest:.0f} s"
+                                               " (queued jobs wait)")
+        log.warning("worker %d: %s", slot.index, slot.error)
+        deadline = time.monotonic() + rest
+        while not self._stopping and not self._draining and time.monotonic() < deadline:
+            await self._fail_overdue_if_none_ready()
+            await asyncio.sleep(min(self.settings.heartbeat_s, max(deadline - time.monotonic(), 0.0)))
+        slot.restarts, slot.load_errors = 0, []
 
     async def _start_worker(self, slot: Slot) -> bool:
         slot.job_id = None
@@ -212,27 +241,30 @@ class LocalDispatcher:
 
     async def _on_started(self, slot: Slot, event: Event) -> bool:
         if isinstance(event, WorkerReady):
-            slot.device, slot.load_errors = event.device, []
+            slot.device, slot.load_errors, slot.cooldowns = event.device, [], 0
             await self._set_state(slot, "ready")
             notes = "".join(f"\n  {note}" for note in event.notes)
             log.info("worker %d ready on %s (pid %s)%s", slot.index, event.device, event.pid, notes)
             return True
         reason = _load_failure(event)
         slot.load_errors.append(reason)
-        if _same_error_repeated(slot.load_errors) or len(slot.load_errors) >= MAX_LOAD_ATTEMPTS:
+        if isinstance(event, WorkerLoadFailed) and _same_error_repeated(slot.load_errors):
             await self._set_state(slot, "failed", f"model failed to load: {reason}")
             log.error("worker %d: model failed to load %d times: %s", slot.index,
                       len(slot.load_errors), reason)
+        elif _same_error_repeated(slot.load_errors) or len(slot.load_errors) >= MAX_LOAD_ATTEMPTS:
+            slot.state = "cooling"
+            slot.error = f"model failed to load {len(slot.load_errors)} times (last: {reason})"
         else:
             await self._set_state(slot, "starting", f"model failed to load: {reason}")
             log.warning("worker %d: model failed to load (%s); retrying", slot.index, reason)
         return False
 
     async def _after_crash(self, slot: Slot) -> bool:
+        """True: restart now; False: the restarts are spent, cool down first."""
         slot.restarts += 1
         if slot.restarts > MAX_RESTARTS:
-            await self._set_state(slot, "failed", f"the worker crashed {slot.restarts} times in a row")
-            await self._fail_queue_if_hopeless()
+            slot.error = f"the worker crashed {slot.restarts} times in a row"
             return False
         await self._set_state(slot, "starting")
         return True
@@ -389,6 +421,22 @@ class LocalDispatcher:
                 self.on_finished(job.id)
         else:
             self.notify()
+
+    async def _fail_overdue_if_none_ready(self) -> None:
+        """While no worker anywhere is ready, a queued job waits at most ``job_timeout_s`` from
+        its submit; then it fails with the reason (its credits released)."""
+        workers = await self.calls.run("read workers", self.store.workers)
+        fresh = [w for w in workers if w.state not in ("stopped", API_STATE) and not is_dead(w.id)
+                 and w.seen_at > time.time() - 3 * self.settings.heartbeat_s]
+        if any(w.state in ("ready", "starting") for w in fresh):
+            return
+        reason = f"no worker could serve it within {self.settings.job_timeout_s:.0f} s: " + \
+            next((w.error or "" for w in fresh if w.error), "the workers are cooling down")
+        cutoff = time.time() - self.settings.job_timeout_s
+        for job_id in await self.calls.run("read queue", self.store.queued_ids):
+            job = await self.calls.run("read job", functools.partial(self.store.get, job_id))
+            if job is not None and job.created_at < cutoff:
+                await self._fail(job_id, reason)
 
     async def _fail_queue_if_hopeless(self) -> None:
         """When no worker anywhere can serve, fail what is queued rather than keep it forever."""

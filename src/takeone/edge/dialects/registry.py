@@ -39,4 +39,5 @@ def renderers() -> Mapping[str, Renderer]:
 
 
 def known_scopes() -> tuple[str, ...]:
-    return tuple(scope for d in dialects() for scope in d.scopes)
+    """Every route scope, and ``health`` (the details of ``/healthz``)."""
+    return (*(scope for d in dialects() for scope in d.scopes), "health")

@@ -9,11 +9,13 @@ reach the URL the client gave). Proxy variables are ignored.
 Example::
 
     outcome = await post("https://hooks.example.com/t1", body, headers, policy, timeout_s=15)
+    # the whole attempt, the answer's last byte included, ends within 15 s
     outcome.delivered, outcome.retry, outcome.detail
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ class Outcome:
     retry: bool
     detail: str
     retry_after: float | None = None
+    timed_out: bool = False  # the receiver was slow (not refused, not down)
 
 
 def parse_url(value: str) -> httpx.URL:
@@ -89,6 +92,17 @@ async def check_webhook_url(value: str, field: str, policy: FetchPolicy) -> str:
 
 async def post(url_text: str, body: bytes, headers: dict[str, str], policy: FetchPolicy,
                timeout_s: float) -> Outcome:
+    """One attempt, all of it (resolving, connecting, sending, the whole answer) within
+    ``timeout_s``: a receiver that trickles its answer a byte at a time is cut off too."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _attempt(url_text, body, headers, policy, timeout_s)
+    except TimeoutError:
+        return Outcome(False, True, f"timed out after {timeout_s:g} s", timed_out=True)
+
+
+async def _attempt(url_text: str, body: bytes, headers: dict[str, str], policy: FetchPolicy,
+                   timeout_s: float) -> Outcome:
     try:
         url = parse_url(url_text)
         addresses = await checked_addresses(url, policy)
@@ -99,7 +113,7 @@ async def post(url_text: str, body: bytes, headers: dict[str, str], policy: Fetc
         try:
             return await _post_to(url, address, body, headers, timeout_s)
         except httpx.TimeoutException:
-            return Outcome(False, True, f"timed out after {timeout_s:g} s")
+            return Outcome(False, True, f"timed out after {timeout_s:g} s", timed_out=True)
         except httpx.HTTPError as exc:
             last = f"could not connect ({type(exc).__name__})"
     return Outcome(False, True, last)

@@ -92,3 +92,10 @@ def test_a_token_without_iss_names_no_key() -> None:
 def test_verify_takes_a_parsed_token() -> None:
     parsed = read_token(token())
     assert verify(parsed, SECRET, NOW)["exp"] == NOW + 1800
+
+
+def test_a_token_for_years_is_refused() -> None:
+    """A day at most (before: ``exp`` in the year 3000 was accepted)."""
+    assert code_of(token(exp=32503680000)) == 1002
+    assert code_of(token(exp=NOW + 24 * 3600 + 60)) == 1002
+    assert verify_token(token(exp=NOW + 24 * 3600), SECRET, NOW)["iss"] == "ak_1"

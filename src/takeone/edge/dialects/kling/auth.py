@@ -4,7 +4,9 @@ The token's ``iss`` is an access key that ``takeone keys create --key-pair`` iss
 server opens that key's sealed secret key and checks the signature with HMAC-SHA256 in
 constant time. Only ``alg: HS256`` is accepted (``none`` and every other algorithm are
 refused before anything else is looked at); ``exp`` is required and ``nbf`` checked when
-present, each with five seconds of leeway for clock skew. Refusals are 401 with Kling's
+present, each with five seconds of leeway for clock skew; an ``exp`` more than
+:data:`MAX_LIFETIME_S` (a day) ahead is refused (a leaked token must not work for years:
+Kling's own clients sign for 30 minutes). Refusals are 401 with Kling's
 codes: 1001 no token, 1002 malformed or wrong signature, 1003 not yet valid, 1004 expired.
 
 Example::
@@ -32,6 +34,7 @@ from takeone.edge.services import Services
 
 LEEWAY_S = 5.0
 MAX_TOKEN = 4096
+MAX_LIFETIME_S = 24 * 3600.0
 
 
 class TokenRefused(Unauthorized):
@@ -100,6 +103,9 @@ def verify(token: Token, secret_key: str, now: float, leeway: float = LEEWAY_S) 
         raise TokenRefused(1002, "the token's nbf is not a number")
     if now > exp + leeway:
         raise TokenRefused(1004, "the token has expired; sign a new one")
+    if exp > now + MAX_LIFETIME_S + leeway:
+        raise TokenRefused(1002, f"the token's exp is more than {MAX_LIFETIME_S / 3600:g} h away; sign"
+                                 " tokens that expire sooner (30 minutes is usual)")
     if nbf is not None and now + leeway < nbf:
         raise TokenRefused(1003, "the token is not valid yet (nbf is in the future)")
     return token.claims

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from takeone.core.errors import MISSING, InvalidRequest
 from takeone.core.task import Tier, VideoTask, kind_for
+from takeone.edge.dialects.unknown_fields import unknown_fields
 
 MAX_PROMPT = 2500
 MAX_IMAGE = 28 * 1024 * 1024  # base64 of a 20 MiB image
@@ -88,7 +89,7 @@ def parse(model: type[B], raw: bytes) -> B:
 def _invalid(exc: ValidationError, data: dict[str, Any]) -> InvalidRequest:
     unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
     if unknown:
-        return InvalidRequest(", ".join(unknown), {k: data[k] for k in unknown}, "unknown field(s)")
+        return unknown_fields(unknown, data)
     first = exc.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or "body"
     if first["type"] == "missing":

@@ -28,16 +28,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from starlette.types import Message
 
-from takeone.core.errors import MISSING, InvalidRequest
+from takeone.core.errors import MISSING, InvalidRequest, PayloadTooLarge
 from takeone.core.task import Tier, VideoTask
 from takeone.edge.dialects.openai.errors import UnknownParameter
+from takeone.edge.submit import read_body
 from takeone.models.recipe import Profile
 
 MAX_PROMPT = 10_000
@@ -86,11 +88,13 @@ def rename(exc: InvalidRequest) -> InvalidRequest:
     return type(exc)(names.get(exc.field, exc.field), exc.value, exc.reason)
 
 
-async def read_fields(request: Request, body: bytes, limit: int) -> dict[str, Any]:
-    """The body's fields: form fields as strings, a file part as raw base64, JSON as parsed."""
+async def read_fields(request: Request, limit: int) -> dict[str, Any]:
+    """The body's fields: form fields as strings, a file part as raw base64, JSON as parsed.
+    A form is parsed as it arrives (file parts go to disk past 1 MB), never held whole."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype in FORM_TYPES:
-        return await _form_fields(request, body, limit)
+        return await _form_fields(request, limit)
+    body = await read_body(request, limit)
     try:
         data = json.loads(body) if body.strip() else {}
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -101,23 +105,57 @@ async def read_fields(request: Request, body: bytes, limit: int) -> dict[str, An
     return data
 
 
-async def _form_fields(request: Request, body: bytes, limit: int) -> dict[str, Any]:
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
+def _capped(request: Request, limit: int) -> Callable[[], Awaitable[Message]]:
+    """The request's ``receive``, refusing with 413 once more than ``limit`` bytes came."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request body is {declared} bytes; the limit is {limit}")
+    seen = 0
 
+    async def receive() -> Message:
+        nonlocal seen
+        message = await request.receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise PayloadTooLarge(f"the request body is over the limit of {limit} bytes")
+        return message
+
+    return receive
+
+
+async def _form_fields(request: Request, limit: int) -> dict[str, Any]:
     try:
-        form = await Request(request.scope, receive).form(max_files=2, max_fields=32, max_part_size=limit)
+        form = await Request(request.scope, _capped(request, limit)).form(
+            max_files=2, max_fields=32, max_part_size=limit)
+    except PayloadTooLarge:
+        raise
     except Exception as exc:  # noqa: BLE001 - the multipart parser raises several kinds
         raise InvalidRequest("body", MISSING, f"is not a readable form ({type(exc).__name__})") from None
     fields: dict[str, Any] = {}
     for name, value in form.multi_items():
+        if name.startswith(IMAGE_FIELD + "[") and name.endswith("]"):  # the SDK's dict encoding
+            _set_reference_part(fields, name, value)
+            continue
+        if name in fields:
+            raise InvalidRequest(name, MISSING, "is given more than once; send it once")
         if isinstance(value, UploadFile):
             fields[name] = base64.b64encode(await value.read()).decode("ascii")
-        elif name.startswith(IMAGE_FIELD + "[") and name.endswith("]"):  # the SDK's dict encoding
-            fields.setdefault(IMAGE_FIELD, {})[name[len(IMAGE_FIELD) + 1:-1]] = value
         else:
             fields[name] = value
     return fields
+
+
+def _set_reference_part(fields: dict[str, Any], name: str, value: object) -> None:
+    """``input_reference[image_url]`` and the like, into one object; never beside a file."""
+    reference = fields.setdefault(IMAGE_FIELD, {})
+    if not isinstance(reference, dict):
+        raise InvalidRequest(IMAGE_FIELD, MISSING, f"is given both as a file and as {name}; send one")
+    if isinstance(value, UploadFile):
+        raise InvalidRequest(name, MISSING, "must be a text field, not a file")
+    part = name[len(IMAGE_FIELD) + 1:-1]
+    if part in reference:
+        raise InvalidRequest(name, MISSING, "is given more than once; send it once")
+    reference[part] = value
 
 
 def parse_create(fields: Mapping[str, Any], profile: Profile) -> CreateVideo:

@@ -34,7 +34,7 @@ from takeone.edge.dialects.openai.video import (
 )
 from takeone.edge.files import blob_response
 from takeone.edge.services import Services
-from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
+from takeone.edge.submit import Submission, accept, admit, authenticate
 from takeone.models.registry import get_profile
 
 POLL_AFTER_MS = 1000
@@ -60,7 +60,7 @@ async def create_video(request: Request) -> Response:
     key = await authenticate(services, request)
     await admit(services, request, key, ROUTE)
     limit = services.settings.max_body_bytes
-    fields = await read_fields(request, await read_body(request, limit), limit)
+    fields = await read_fields(request, limit)
     profile = get_profile(services.settings.profile)
     create = parse_create(fields, profile)
     task = create.task("pending:first_frame")

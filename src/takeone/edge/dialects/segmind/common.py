@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from takeone.core.errors import MISSING, InvalidRequest
+from takeone.edge.dialects.unknown_fields import unknown_fields
 
 MAX_PROMPT = 2500
 MAX_IMAGE_FIELD = 28 * 1024 * 1024  # base64 of a 20 MiB image, plus a data: prefix
@@ -74,8 +75,8 @@ def _to_invalid(exc: ValidationError, data: dict[str, Any]) -> InvalidRequest:
     extra = [e for e in exc.errors() if e["type"] == "extra_forbidden"]
     if extra:  # a nested one (a multi_prompt shot's) is named by its path: multi_prompt.0.seconds
         unknown = [".".join(str(p) for p in e["loc"]) for e in extra]
-        return InvalidRequest(", ".join(unknown), {name: e["input"] for name, e in zip(unknown, extra)},
-                              "unknown field(s); check the spelling against the API reference")
+        return unknown_fields(unknown, {name: e["input"] for name, e in zip(unknown, extra)},
+                              "check the spelling against the API reference")
     first = exc.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or "body"
     if first["type"] == "missing":

@@ -30,6 +30,7 @@ from takeone.edge.dialects.segmind.common import EndpointInput
 from takeone.edge.dialects.segmind.registry import ENDPOINTS, EndpointSpec, get_endpoint
 from takeone.edge.files import blob_response
 from takeone.edge.health import check_available
+from takeone.edge.methods import catch_all, refuse_if_served
 from takeone.edge.services import Services
 from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
 from takeone.edge.webhooks.delivery import check_webhook_url
@@ -107,7 +108,9 @@ def _add_generation_routes(api: APIRouter, spec: EndpointSpec) -> None:
                       openapi_extra={**_body_doc(spec), "parameters": [WEBHOOK_PARAM]})
 
 
+@catch_all
 async def unknown_model(request: Request, slug: str) -> Response:
+    refuse_if_served(request)  # POST /v1/get-user-credits: a 405, not an unknown model
     services = services_of(request)
     await authenticate(services, request)
     raise NotFound(f"unknown model {slug!r}: this server serves {', '.join(ENDPOINTS)}")
