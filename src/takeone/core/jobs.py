@@ -84,7 +84,7 @@ def replays(existing: Job, new: Job, idem: str) -> bool:
 BatchKey = Callable[["Job"], Hashable | None]
 """What a queued job may share a run with: jobs with equal keys batch; None runs alone."""
 BATCH_SCAN = 64
-"""How many of the oldest queued jobs a batch claim looks through for the oldest one's company."""
+"""How many queued jobs, in queue order, a batch claim looks through for the first one's company."""
 
 
 def pick_batch(queued: Sequence[Job], key: BatchKey, limit: int) -> list[Job]:

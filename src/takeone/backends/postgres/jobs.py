@@ -263,7 +263,7 @@ class PostgresJobs:
         return row_to_job(claimed) if claimed else None
 
     def claim_batch(self, owner: str, lease_s: float, limit: int, key: BatchKey) -> list[Job]:
-        """The oldest queued job and its compatible company, claimed in one transaction; the
+        """The job served next and its compatible company, claimed in one transaction; the
         rows looked at stay locked until it commits, so another worker skips them."""
         with transaction(self.pool) as conn:
             rows = conn.execute(f"SELECT * FROM jobs j WHERE status = 'QUEUED' {FAIR_ORDER}"

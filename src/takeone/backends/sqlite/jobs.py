@@ -240,7 +240,7 @@ class SqliteJobs:
         return self.get(row["id"])
 
     def claim_batch(self, owner: str, lease_s: float, limit: int, key: BatchKey) -> list[Job]:
-        """The oldest queued job and its compatible company, claimed in one transaction."""
+        """The job served next and its compatible company, claimed in one transaction."""
         with self.db.transaction() as conn:
             rows = conn.execute(f"SELECT * FROM jobs j WHERE status = 'QUEUED' {FAIR_ORDER} LIMIT ?",
                                 (BATCH_SCAN,)).fetchall()
