@@ -30,8 +30,11 @@ Encoders:
   loss alone), ``RGB PSNR`` the end-to-end figure a viewer sees (4:2:0 chroma loss on the
   grain caps it near 36 dB for every encoder).
 
-The last line is takeone against ``diffusers`` (``encode_video``) at equal quality settings:
-``encode speed-up vs diffusers: 2.05x``.
+Each encoder's time is given as min / median / max over ``--repeats`` runs per clip (summed
+over the clips), and each speed-up three ways: by the fastest runs, by the medians and by
+the slowest runs. The last line is takeone against ``diffusers`` (``encode_video``) at equal
+quality settings, by the medians, with the other two beside it:
+``encode speed-up vs diffusers (by median; fastest runs 2.03x, slowest runs 1.60x): 1.74x``.
 """
 
 from __future__ import annotations
@@ -341,16 +344,23 @@ def measure(frame_counts: list[int], width: int, height: int, repeats: int, kind
 
 
 def summarize(runs: list[Run]) -> dict[str, Any]:
-    """Median per (encoder, clip); a speed-up is the other encoder's total time over takeone's."""
-    medians: dict[str, dict[int, Run]] = {}
+    """Min, median and max per (encoder, clip); a speed-up is the other encoder's total time
+    over takeone's, taken with the same statistic on both sides."""
+    picked: dict[str, dict[str, dict[int, Run]]] = {"min": {}, "median": {}, "max": {}}
     for encoder in dict.fromkeys(r.encoder for r in runs):
         for frames in sorted({r.frames for r in runs}):
             group = sorted((r for r in runs if r.encoder == encoder and r.frames == frames), key=lambda r: r.seconds)
-            medians.setdefault(encoder, {})[frames] = group[len(group) // 2]
-    total = {e: sum(r.seconds for r in by_frames.values()) for e, by_frames in medians.items()}
+            for stat, run in (("min", group[0]), ("median", group[len(group) // 2]), ("max", group[-1])):
+                picked[stat].setdefault(encoder, {})[frames] = run
+    totals = {stat: {e: sum(r.seconds for r in by_frames.values()) for e, by_frames in chosen.items()}
+              for stat, chosen in picked.items()}
     return {
-        "medians": {e: [asdict(r) for r in by_frames.values()] for e, by_frames in medians.items()},
-        "speedups": {e: round(t / total["takeone"], 2) for e, t in total.items() if e != "takeone"},
+        "medians": {e: [asdict(r) for r in by_frames.values()] for e, by_frames in picked["median"].items()},
+        "seconds": {e: {stat: round(totals[stat][e], 3) for stat in totals} for e in totals["median"]},
+        "speedups": {e: round(t / totals["median"]["takeone"], 2) for e, t in totals["median"].items()
+                     if e != "takeone"},
+        "speedups_by": {stat: {e: round(t / total["takeone"], 2) for e, t in total.items() if e != "takeone"}
+                        for stat, total in totals.items()},
     }
 
 
@@ -380,7 +390,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, nargs="+", default=[121, 241])
     parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT")
-    parser.add_argument("--repeats", type=int, default=1, help="runs per encoder and clip (median kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per encoder and clip (min, median, max)")
     parser.add_argument("--input", choices=["uint8", "float", "stream"], default="uint8",
                         help="uint8 [F,H,W,3] (takeone's Video contract), 0..1 float32 (output_type='np'), "
                              "or stream: uint8 read from disk during the encode, whole or in chunks")
@@ -400,11 +410,15 @@ def main() -> None:
     out = args.json or (RESULTS if args.input == "uint8" else RESULTS.with_name(f"encode-{args.input}.json"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    speedups = result["speedups"]
-    for encoder in ("takeone-medium", "diffusers-export"):
-        if encoder in speedups:
-            print(f"takeone speed-up vs {encoder}: {speedups[encoder]:.2f}x")
-    print(f"encode speed-up vs diffusers: {speedups['diffusers']:.2f}x")
+    print(f"{'encoder':<18}{'seconds min':>12}{'median':>8}{'max':>8}   (summed over the clips)")
+    for encoder, seconds in result["seconds"].items():
+        print(f"{encoder:<18}{seconds['min']:>12.2f}{seconds['median']:>8.2f}{seconds['max']:>8.2f}")
+    by = result["speedups_by"]
+    for encoder in ("takeone-medium", "diffusers-export", "diffusers"):
+        if encoder in by["median"]:
+            line = (f"speed-up vs {encoder} (by median; fastest runs {by['min'][encoder]:.2f}x,"
+                    f" slowest runs {by['max'][encoder]:.2f}x): {by['median'][encoder]:.2f}x")
+            print(("encode " if encoder == "diffusers" else "takeone ") + line)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,11 @@ figures first, so that a run cut short still says the most it can:
    alone, then ``--batch`` such jobs (their own prompts and seeds) in one batched run, each
    decoded and encoded to its own MP4, uncompiled (a compiled graph would recompile for the
    batch's shape); records both times and the jobs-per-second ratio.
+9. ``gpus``: on a machine with more than one GPU, one job on a group of 1 GPU and on a group
+   of all of them (``--gpus-per-job``, ``--parallel auto``), seconds each; on one GPU it
+   records "one GPU here". It runs the ``tiny`` profile: it proves the group path and its
+   overhead on GPUs, not full-size scaling, which a multi-GPU run of ``takeone serve
+   --gpus-per-job N`` with real weights still has to measure.
 
 Every step runs in its own try/except: an error is written into ``DIR/proof.json`` (type,
 message and the end of the traceback) and the next step that can still run does. The JSON is
@@ -491,6 +496,30 @@ def run(session: Session) -> None:
     step(session, "mp4", lambda: check_mp4s(session))
     if session.args.batch > 1:
         step(session, "batch", lambda: batched(session))
+    step(session, "gpus", lambda: gpus(session))
+
+
+def gpus(session: Session) -> None:
+    """1 GPU against all of them on one job, or "one GPU here"."""
+    import torch
+
+    count = torch.cuda.device_count() if session.device.type == "cuda" else 0
+    if count <= 1:
+        session.proof.step("gpus", gpus=count, note="one GPU here")
+        return
+    from takeone.core.task import VideoTask
+    from takeone.engine.group import run_one_job
+    from takeone.engine.worker import WorkerConfig
+
+    task = VideoTask(kind="t2v", prompt="a red fox in snow", seed=1, tier="standard")
+    seconds = {}
+    for n in (1, count):
+        config = WorkerConfig(profile="tiny", gpus_per_job=n,
+                              visible_gpu=",".join(str(i) for i in range(n)))
+        started = time.perf_counter()
+        run_one_job(config, task, session.folder / f"gpus-{n}.mp4", lambda done, total: None)
+        seconds[n] = round(time.perf_counter() - started, 2)
+    session.proof.step("gpus", gpus=count, profile="tiny", seconds_by_gpus=seconds)
 
 
 def headline(document: dict[str, Any]) -> str | None:

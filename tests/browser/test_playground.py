@@ -375,11 +375,12 @@ def test_history_shows_replicate_and_fal_requests(page: Page, pg_server: Server,
     expect(page.locator("#f-generate_audio")).not_to_be_checked()
     expect(page.locator("#f-seed")).to_have_value("21")
     expect(page.locator("#announce")).to_contain_text("made through Replicate, as kling-2.6")
-    # LTX-2 fast text to video is no Segmind form's: Replay says why instead.
+    # LTX-2 fast text to video of 6 s is Kling 3 Standard's form (fast tier, any whole second);
+    # a request no form makes is explained instead (the unit tests cover that answer).
     rain.get_by_role("button", name=re.compile("^Replay")).click()
-    expect(page.locator("#form-error")).to_contain_text(
-        f"Request {fal_id[:8]} cannot be replayed in a Segmind form: no Segmind form makes the same video")
-    expect(page.locator("#form-error")).to_contain_text("kling-2.6: mode: Input should be 'pro' (got 'std')")
+    expect(page.get_by_label("Endpoint")).to_have_value("kling-3-standard-text2video")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("neon rain on a city street")
+    expect(page.locator("#announce")).to_contain_text("made through fal queue, as kling-3-standard-text2video")
 
 
 @pytest.mark.timeout(240)

@@ -236,3 +236,31 @@ def test_progress_and_queue_position_through_either_replica(stack: ClusterStack)
     assert positions and min(positions) == 1, positions
     assert any(0 < p < 1 for p in progress), progress
     assert stack.credits(key) == pytest.approx(10 - 6 * PRICE)
+
+
+def test_a_lora_added_through_the_bucket_runs_on_a_ray_worker(stack: ClusterStack, tmp_path: Path) -> None:
+    from tests.support.loras import make_lora
+    from tests.support.stack import BUCKET
+
+    path = make_lora(tmp_path / "cel.safetensors", seed=3)
+    out = stack.takeone("loras", "add", "cel", str(path), "--profile", "tiny", "--surcharge", "0.25",
+                        "--storage", f"s3://{BUCKET}/videos", "--s3-endpoint", stack.s3.endpoint,
+                        "--data-dir", str(tmp_path / "admin"))
+    assert "added LoRA 'cel'" in out
+    one, two = stack.replicas
+    key = stack.key(10)
+    h = {"x-api-key": key}
+    listed = httpx.get(two.url + "/v1/loras", headers=h, timeout=15).json()["data"]
+    assert [entry["name"] for entry in listed] == ["cel"]
+    r = httpx.post(one.url + "/v2/kling-2.6", json={**JOB, "loras": [{"name": "cel", "scale": 0.9}]},
+                   headers=h, timeout=30)
+    assert r.status_code == 200, r.text
+    rid = r.json()["request_id"]
+    def finished() -> dict[str, Any] | None:
+        body: dict[str, Any] = httpx.get(f"{two.url}/v2/requests/{rid}/status", headers=h, timeout=15).json()
+        return body if body["status"] in ("COMPLETED", "FAILED") else None
+
+    status = wait_for(finished, 180, "the LoRA job", stack.logs)
+    assert status["status"] == "COMPLETED", status
+    assert status["metrics"]["loras"] == [{"name": "cel", "scale": 0.9}]
+    assert stack.credits(key, replica=1) == pytest.approx(10 - PRICE - 0.25)

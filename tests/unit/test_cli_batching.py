@@ -33,6 +33,13 @@ def test_max_batch_defaults_to_the_profile_and_one_turns_it_off(tmp_path: Path) 
     assert describe_batching(worker) == "batching up to 8 compatible jobs per run (a lone job waits 40 ms for company)"
 
 
+def test_a_worker_group_claims_single_jobs(tmp_path: Path) -> None:
+    data = ("--data-dir", str(tmp_path))
+    group = _settings("serve", *data, "--profile", "ltx-2", "--max-batch", "4", "--gpus-per-job", "2")
+    assert DispatcherSettings.from_settings(group).max_batch == 1  # its ranks run one job together
+    assert describe_batching(group) == "batching off (a worker group runs one job at a time)"
+
+
 @pytest.mark.parametrize(("flag", "value"), [("--max-batch", "0"), ("--max-batch", "65"),
                                              ("--batch-window-ms", "-1")])
 def test_bad_batching_flags_are_refused_by_name(tmp_path: Path, flag: str, value: str) -> None:

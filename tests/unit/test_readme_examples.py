@@ -70,6 +70,11 @@ def test_a_readme_command_parses(where: str, command: str) -> None:
             assert exc.code == 0 or named_only, f"{command!r}: {err.getvalue().strip()}"
             return
     assert hasattr(args, "run"), f"{command!r} names no command"
+    slug = getattr(args, "slug", None)
+    if isinstance(slug, str) and not slug.isupper():  # `generate` checks its slug when it runs
+        from takeone.cli.keys import known_routes
+
+        assert slug in known_routes(), f"{command!r}: unknown slug {slug!r}"
     for name in (getattr(args, "profile", None), *getattr(args, "names", ())):
         if isinstance(name, str) and not name.isupper():  # PROFILE is a placeholder
             assert name in PROFILES, f"{command!r}: unknown profile {name!r}"

@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from takeone.core.accounts import ApiKey, CreatedKey
 from takeone.core.credentials import KeyWebhook
-from takeone.core.jobs import BatchKey, Job, SubmitLimits, WorkerStatus
+from takeone.core.jobs import EXPIRY_PAGE, BatchKey, Job, SubmitLimits, WorkerStatus
 from takeone.core.webhooks import Delivery
 
 P = ParamSpec("P")
@@ -49,7 +49,7 @@ class SyncJobs(Protocol):
     def find_idempotent(self, key_id: str, idempotency_key: str) -> Job | None: ...
     def queue_counts(self, key_id: str) -> tuple[int, int]: ...
     def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None: ...
-    def expired(self, before: float) -> list[Job]: ...
+    def expired(self, before: float, limit: int) -> list[Job]: ...
     def delete(self, job_id: str) -> None: ...
     def report_worker(self, status: WorkerStatus) -> None: ...
     def workers(self) -> list[WorkerStatus]: ...
@@ -172,8 +172,8 @@ class ThreadedStore:
     async def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
         return await self._run(self.jobs.find_external, key_id, dialect, external_id)
 
-    async def expired(self, before: float) -> list[Job]:
-        return await self._run(self.jobs.expired, before)
+    async def expired(self, before: float, limit: int = EXPIRY_PAGE) -> list[Job]:
+        return await self._run(self.jobs.expired, before, limit)
 
     async def delete(self, job_id: str) -> None:
         await self._run(self.jobs.delete, job_id)

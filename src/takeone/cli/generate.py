@@ -87,12 +87,36 @@ def generate_locally(args: argparse.Namespace, fetch_allow: frozenset[str]) -> i
         with tempfile.TemporaryDirectory(prefix="takeone-") as tmp:
             images = asyncio.run(_save_images(spec, body, Path(tmp), FetchPolicy(allow_hosts=fetch_allow)))
             task = spec.to_task(body, images)
+            if args.gpus_per_job < 1:
+                raise InvalidRequest("--gpus-per-job", args.gpus_per_job, "must be 1 or more")
+            if args.gpus_per_job > 1:
+                return _render_in_group(spec, args, task)
             info = _render(spec, args.profile, task, args.output, args.weights, args.offload)
     except TakeoneError as exc:
         print(f"takeone: {exc.message}", file=sys.stderr)
         return 1
     print(f"wrote {args.output} ({info.width}x{info.height}, {info.frames} frames at {info.fps:g} fps,"
           f" {'with' if info.has_audio else 'no'} audio, seed {info.seed})")
+    return 0
+
+
+def _render_in_group(spec: Any, args: argparse.Namespace, task: Any) -> int:
+    """The one job on a group of ``--gpus-per-job`` ranks (engine/group.py)."""
+    from takeone.engine.group import run_one_job
+    from takeone.engine.worker import WorkerConfig
+    from takeone.models.registry import get_profile
+
+    try:
+        get_profile(args.profile).recipe_for(task)
+    except InvalidRequest as exc:
+        raise spec.rename(exc) from None
+    print(f"loading profile {args.profile} on {args.gpus_per_job} ranks...", file=sys.stderr)
+    config = WorkerConfig(profile=args.profile, weights_dir=str(args.weights) if args.weights else None,
+                          offload=args.offload, gpus_per_job=args.gpus_per_job, parallel=args.parallel)
+    metrics = run_one_job(config, task, args.output, lambda step, total: None)
+    print(f"wrote {args.output} ({metrics['width']}x{metrics['height']}, {metrics['frames']} frames at"
+          f" {metrics['fps']:g} fps, {'with' if metrics['has_audio'] else 'no'} audio,"
+          f" seed {metrics['seed']}, {args.gpus_per_job} ranks)")
     return 0
 
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import argparse
 import secrets
+from typing import TYPE_CHECKING
 
 from takeone.cli.common import add_data_dir, secret_path
-from takeone.core.credentials import ACCESS_CONTEXT, WEBHOOK_CONTEXT, SecretBox, context_for
 from takeone.core.errors import InvalidRequest
-from takeone.core.store import Store
+
+if TYPE_CHECKING:  # loaded when a command runs, not for `takeone --help`
+    from takeone.core.credentials import SecretBox
+    from takeone.core.store import Store
 
 ACCESS_PREFIX, SECRET_PREFIX = "ak_", "sk_"
 KEY_ID_HELP = "key id (key_...) or its printed prefix"
@@ -44,7 +47,7 @@ def register(ksub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 async def _box(store: Store, args: argparse.Namespace) -> SecretBox:
     """The box that seals with the server secret, once the store confirms it is the shared one."""
     from takeone.backends.local_blobs import load_or_create_secret
-    from takeone.core.credentials import check_shared_secret
+    from takeone.core.credentials import SecretBox, check_shared_secret
 
     secret = load_or_create_secret(secret_path(args))
     await check_shared_secret(store, secret, str(secret_path(args)))
@@ -53,6 +56,8 @@ async def _box(store: Store, args: argparse.Namespace) -> SecretBox:
 
 async def issue_pair(store: Store, args: argparse.Namespace, key_id: str) -> tuple[str, str]:
     """A new access key and secret key for the key (replacing any earlier pair)."""
+    from takeone.core.credentials import ACCESS_CONTEXT, context_for
+
     key = await store.get_key(key_id)
     access, secret = ACCESS_PREFIX + secrets.token_hex(16), SECRET_PREFIX + secrets.token_urlsafe(32)
     sealed = (await _box(store, args)).seal(secret, context_for(key.id, ACCESS_CONTEXT))
@@ -83,6 +88,7 @@ def _webhook(args: argparse.Namespace) -> int:
 
 def _webhook_secret(args: argparse.Namespace) -> int:
     from takeone.cli.keys import _with_store
+    from takeone.core.credentials import WEBHOOK_CONTEXT, context_for
     from takeone.edge.webhooks.signing import new_secret
 
     async def rotate(store: Store) -> tuple[str, str]:

@@ -8,17 +8,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from takeone.cli import key_credentials
 from takeone.cli.common import DEFAULT_DATA_DIR, SubParsers, add_data_dir
-from takeone.core.accounts import check_amount
 from takeone.core.errors import InvalidRequest, NotFound
-from takeone.core.store import Store
+from takeone.core.loras import check_name
+
+if TYPE_CHECKING:  # the store loads when a command runs, not for `takeone --help`
+    from takeone.core.store import Store
 
 T = TypeVar("T")
 
@@ -32,7 +33,8 @@ def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
     create.add_argument("--credits", type=float, required=True, metavar="AMOUNT",
                         help="the key's starting balance, in credits (0 or more)")
     create.add_argument("--scope", action="append", metavar="ROUTE",
-                        help="a route (model slug) this key may call (repeatable; default: all)")
+                        help="a route (model slug) this key may call, or lora:NAME, a LoRA it may use"
+                             " (repeatable; default: all)")
     create.add_argument("--rate-limit", type=int, metavar="PER_MIN",
                         help="generation requests per minute (default: the server's --rate-limit, else none)")
     create.add_argument("--max-concurrent", type=int, metavar="JOBS",
@@ -68,6 +70,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _with_store(args: argparse.Namespace, call: Callable[[Store], Coroutine[Any, Any, T]],
                 create: bool = False) -> T:
+    import asyncio
+
     from takeone.backends.factory import open_store
     from takeone.core.settings import Settings
 
@@ -104,7 +108,9 @@ def known_routes() -> tuple[str, ...]:
 
 def _create(args: argparse.Namespace) -> int:
     for route in args.scope or []:
-        if route not in known_routes():
+        if route.startswith("lora:"):  # a LoRA the key may use (see `takeone loras`)
+            check_name(route[len("lora:"):], "--scope")
+        elif route not in known_routes():
             print(f"takeone: unknown scope {route!r} (known: {', '.join(known_routes())})", file=sys.stderr)
             return 2
     created = _with_store(args, lambda s: s.create(args.credits, args.scope, args.rate_limit,
@@ -140,6 +146,8 @@ def _revoke(args: argparse.Namespace) -> int:
 
 def _positive(amount: float, other: str) -> float:
     """A credit or debit amount: more than 0 (the other command goes the other way)."""
+    from takeone.core.accounts import check_amount
+
     if amount <= 0:
         raise InvalidRequest("AMOUNT", amount, f"must be more than 0 (`takeone keys {other}` goes the other way)")
     return check_amount("AMOUNT", amount)

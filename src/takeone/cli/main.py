@@ -11,11 +11,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from takeone.cli import db, keys, serve
+from takeone.cli import db, keys, loras, serve
 from takeone.cli.common import SubParsers, add_weights_args, check_profile, weights_dir
 from takeone.cli.profiles import register as register_profile_commands
 from takeone.core.errors import TakeoneError
 from takeone.core.settings import env_fetch_allow
+from takeone.edge.dialects.segmind.example import PROMPT_ONLY_SLUG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,33 +52,24 @@ Every command keeps its database, keys and videos in ./takeone-data unless given
 once with `takeone pull PROFILE`."""
 
 
-def prompt_only_slug() -> str:
-    """A model slug that takes a prompt alone, for the first example (it needs no image)."""
-    from takeone.edge.dialects.segmind.registry import ENDPOINTS
-
-    return next(slug for slug, spec in ENDPOINTS.items()
-                if spec.first_frame_field is None
-                or not spec.schema.model_fields[spec.first_frame_field].is_required())
-
-
 def build_parser() -> argparse.ArgumentParser:
-    description = f"{SUMMARY}\n\n{EXAMPLES.format(slug=prompt_only_slug())}"
+    description = f"{SUMMARY}\n\n{EXAMPLES.format(slug=PROMPT_ONLY_SLUG)}"
     parser = argparse.ArgumentParser(prog="takeone", description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(title="commands")
     serve.register(sub)
     keys.register(sub)
     db.register(sub)
+    loras.register(sub)
     _add_generate(sub)
     register_profile_commands(sub)
     return parser
 
 
 def _add_generate(sub: SubParsers[argparse.ArgumentParser]) -> None:
-    from takeone.cli.keys import known_routes
-
     p = sub.add_parser("generate", help="generate one video locally (no server needed)")
-    p.add_argument("slug", choices=known_routes(), help="the model slug, as in POST /v1/SLUG")
+    p.add_argument("slug", metavar="SLUG",
+                   help="the model slug, as in POST /v1/SLUG (`takeone profiles` lists the profiles)")
     p.add_argument("--prompt", help="what the video shows (the slug's default where it has one)")
     p.add_argument("--negative-prompt", help="what to avoid")
     p.add_argument("--image", help="first frame: a file path or URL")
@@ -89,6 +81,10 @@ def _add_generate(sub: SubParsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-audio", action="store_true", help="no audio track (where the slug makes audio)")
     p.add_argument("--seed", type=int, help="0 to 2^32-1 (default: random)")
     p.add_argument("--profile", default="ltx-2", help="model profile (default: ltx-2; tiny needs no weights)")
+    p.add_argument("--gpus-per-job", type=int, default=1, metavar="N",
+                   help="render on a group of N devices (N CPU ranks over gloo without GPUs)")
+    p.add_argument("--parallel", default="auto", choices=["auto", "cfg", "sequence"],
+                   help="how the group splits the job (see README, Speed options)")
     add_weights_args(p)
     p.add_argument("--fetch-allow", action="append", default=[], metavar="HOST",
                    help="exempt HOST from the image-fetch address checks (development); repeatable")
@@ -99,7 +95,11 @@ def _add_generate(sub: SubParsers[argparse.ArgumentParser]) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     from takeone.cli.generate import check_image_args, generate_locally
+    from takeone.cli.keys import known_routes
 
+    if args.slug not in known_routes():
+        print(f"takeone: unknown slug {args.slug!r} (known: {', '.join(known_routes())})", file=sys.stderr)
+        return 2
     problem = check_image_args(args)
     if problem is not None:
         print(f"takeone: {problem}", file=sys.stderr)

@@ -19,14 +19,13 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from takeone.cli.common import add_revision_arg
 from takeone.core.errors import InvalidRequest
-from takeone.core.task import VideoTask, kind_for
-from takeone.models.batch import batching_line, profile_max_batch
-from takeone.models.recipe import ASPECT_RATIOS, Profile, Recipe
-from takeone.models.registry import PROFILES, get_profile
+
+if TYPE_CHECKING:  # the recipes load when a command runs, not for `takeone --help`
+    from takeone.models.recipe import Profile, Recipe
 
 DEFAULT_PROFILE = "ltx-2"
 SUMMARY_WIDTH = 100
@@ -61,6 +60,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_profiles(args: argparse.Namespace) -> int:
+    from takeone.models.registry import PROFILES, get_profile
+
     if args.json:
         print(json.dumps([profile_json(profile) for profile in PROFILES.values()], indent=2))
         return 0
@@ -86,6 +87,8 @@ def summary_lines(root: Path | None, width: int = SUMMARY_WIDTH) -> list[str]:
 
         summary_lines(None)[1]   # '* ltx-2    missing   LTX-2 19B: distilled two-stage (fast, ...'
     """
+    from takeone.models.registry import PROFILES
+
     name_width = max(len(name) for name in PROFILES)
     rows = [f"  {'PROFILE'.ljust(name_width)}  {'WEIGHTS'.ljust(8)}  DESCRIPTION"]
     for name, profile in PROFILES.items():
@@ -114,6 +117,7 @@ def run_pull(args: argparse.Namespace) -> int:
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     from takeone.cli.common import apply_revisions
+    from takeone.models.registry import get_profile
     from takeone.models.weights import needs, pull, revisions_file
 
     apply_revisions(args)
@@ -148,6 +152,9 @@ def run_pull(args: argparse.Namespace) -> int:
 def recipe_rows(profile: Profile) -> Iterator[dict[str, Any]]:
     """One row per servable (tier, case, aspect ratio, duration); cases the profile refuses
     (a silent profile asked for audio) are left out."""
+    from takeone.core.task import VideoTask, kind_for
+    from takeone.models.recipe import ASPECT_RATIOS
+
     for tier in profile.qualities:
         for case, image, tail, audio in CASES:
             for aspect in ASPECT_RATIOS:
@@ -187,6 +194,7 @@ def steps_label(recipe: Recipe) -> str:
 
 
 def profile_json(profile: Profile) -> dict[str, Any]:
+    from takeone.models.batch import profile_max_batch
     from takeone.models.weights import needs
 
     return {
@@ -211,6 +219,7 @@ def profile_table(profile: Profile, root: Path | None = None) -> str:
     """A text table: one line per (tier, case), sizes and frames for each option; above it the
     pins, the commits of the weights on this machine (under ``root`` or the cache), the speed-ups
     and the seconds served."""
+    from takeone.models.batch import batching_line
     from takeone.models.outlook import speedup_lines
     from takeone.models.weights import pin_lines, revision_lines
 

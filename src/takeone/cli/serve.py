@@ -14,7 +14,6 @@ Cluster mode: state in PostgreSQL and a bucket, workers as actors on a Ray clust
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import signal
 import socket
@@ -64,6 +63,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                      help="GPUs each actor reserves (0 for a CPU-only pool)")
     ray.add_argument("--worker-idle", type=float, default=60.0, metavar="SECONDS",
                      help="seconds an idle actor above --min-workers lives before it is retired")
+    p.add_argument("--gpus-per-job", type=int, default=1, metavar="N",
+                   help="devices forming one worker group that runs one job at a time (CPU ranks"
+                        " over gloo where there is no GPU); see README, Speed options")
+    p.add_argument("--parallel", default="auto", choices=["auto", "cfg", "sequence"],
+                   help="how a group splits a job: cfg (guided halves), sequence (video tokens)")
     p.add_argument("--job-timeout", type=float, default=3600.0, help="per-job deadline in seconds")
     p.add_argument("--max-batch", type=int, metavar="N",
                    help="at most N compatible queued jobs share one denoising run (default: the profile's"
@@ -193,6 +197,11 @@ def _check_numbers(args: argparse.Namespace) -> None:
     share = getattr(args, "queue_share", 0.5)
     if not 0 < share <= 1:
         raise InvalidRequest("--queue-share", share, "must be a fraction above 0 and at most 1")
+    if args.gpus_per_job < 1:
+        raise InvalidRequest("--gpus-per-job", args.gpus_per_job, "must be 1 or more")
+    if args.gpus_per_job > 1 and args.workers == "ray":
+        raise InvalidRequest("--gpus-per-job", args.gpus_per_job,
+                             "applies to local workers only: Ray actors do not form groups yet")
     for flag in ("sync_timeout", "job_timeout", "retention", "sweep_interval", "header_timeout",
                  "body_timeout", "worker_idle", "load_cooldown"):
         value = getattr(args, flag, 1.0)
@@ -216,6 +225,7 @@ def serve_settings(args: argparse.Namespace) -> Settings:
         debug_load_delay_s=args.debug_load_delay, header_timeout_s=args.header_timeout,
         load_cooldown_s=args.load_cooldown,
         body_timeout_s=args.body_timeout, webhook_retry_delays_s=args.webhook_retry_delays,
+        gpus_per_job=args.gpus_per_job, parallel=args.parallel,
         **_backend_args(args),
     )
 
@@ -227,11 +237,14 @@ def worker_settings(args: argparse.Namespace) -> Settings:
         offload=args.offload,
         devices=tuple(args.devices) if args.devices else None, job_timeout_s=args.job_timeout,
         debug_step_delay_s=args.debug_step_delay, debug_load_delay_s=args.debug_load_delay,
-        load_cooldown_s=args.load_cooldown, **_backend_args(args),
+        load_cooldown_s=args.load_cooldown, gpus_per_job=args.gpus_per_job, parallel=args.parallel,
+        **_backend_args(args),
     )
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
     import uvicorn
 
     from takeone.edge.app import create_app
@@ -303,7 +316,14 @@ def describe_workers(settings: Settings) -> str:
                 f" ({settings.min_workers} to {most}, {settings.worker_gpus:g} GPU each)")
     configs = worker_configs(settings)
     where = ", ".join(f"gpu {c.visible_gpu}" if c.visible_gpu else "cpu" for c in configs)
-    return f"{len(configs)} local ({where})"
+    if settings.gpus_per_job == 1:
+        return f"{len(configs)} local ({where})"
+    from takeone.edge.services import unused_gpus
+
+    text = (f"{len(configs)} local group(s) of {settings.gpus_per_job} ranks ({where}),"
+            f" parallel {settings.parallel}")
+    left = unused_gpus(settings)
+    return text + (f"; GPU {','.join(left)} unused (too few for a group)" if left else "")
 
 
 def describe_batching(settings: Settings) -> str:
@@ -311,6 +331,8 @@ def describe_batching(settings: Settings) -> str:
     from takeone.dispatch.protocol import max_batch_of
 
     limit = max_batch_of(settings)
+    if settings.gpus_per_job > 1:
+        return "batching off (a worker group runs one job at a time)"
     if limit <= 1:
         return "batching off (one job per run; --max-batch N turns it on)"
     window = ("25 ms on a GPU, 0 on CPU" if settings.batch_window_ms is None
@@ -362,6 +384,8 @@ def _profile_lines(settings: Settings) -> list[str]:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+
     settings = worker_settings(args)
     if _local_workers(settings) and (problem := check_profile(settings.profile, settings.weights_dir)):
         print(f"takeone: {problem}", file=sys.stderr)
@@ -374,6 +398,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 async def run_workers(settings: Settings) -> None:
     """Run a dispatcher and its worker processes until SIGINT or SIGTERM."""
+    import asyncio
+
     from takeone.backends.factory import describe_blobs, describe_store
     from takeone.edge.services import Services
 

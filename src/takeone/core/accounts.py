@@ -78,8 +78,15 @@ class ApiKey:
     max_queued: int | None = None  # its share of the queue (None: the server's default share)
 
     def check_scope(self, route: str) -> None:
-        if self.scopes is not None and route not in self.scopes:
-            raise Forbidden(f"this API key may not call {route!r} (allowed: {', '.join(self.scopes)})")
+        if self.scopes is None:
+            return
+        routes = [s for s in self.scopes if not s.startswith("lora:")]  # lora:NAME: see core.loras
+        if routes or not self.scopes:  # a key scoped to LoRAs only may call every route
+            self._check_route(route, routes)
+
+    def _check_route(self, route: str, routes: list[str]) -> None:
+        if route not in routes:
+            raise Forbidden(f"this API key may not call {route!r} (allowed: {', '.join(routes)})")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Blob storage by key: every input image and every output video goes through a BlobStore.
 
-Keys are plain relative names (``inputs/<job id>/first_frame.png``, ``outputs/<job id>.mp4``);
+Keys are plain relative names (``inputs/<job id>/first_frame.png``, ``outputs/<job id>.mp4``,
+``loras/<name>.safetensors`` and its ``.json`` manifest);
 no local path crosses this seam, so the same code runs on local files (the embedded
 default) and on an S3-compatible bucket. The interface is synchronous because its callers
 are a worker thread (which writes) and request handlers that run it in a thread pool.
@@ -24,6 +25,7 @@ from typing import BinaryIO, Protocol
 from takeone.core.errors import NotFound
 
 _KEY = re.compile(r"^(?:inputs|outputs)/[A-Za-z0-9_-]{1,64}(?:/[A-Za-z0-9_-]{1,64})?\.(?:mp4|png|jpg)$")
+_LORA_KEY = re.compile(r"^loras/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.(?:safetensors|json)$")
 CHUNK = 256 * 1024
 
 
@@ -54,7 +56,7 @@ def poster_key(job_id: str) -> str:
 
 def check_key(key: str) -> str:
     """``key`` if it is one takeone makes; :class:`NotFound` otherwise (never a path escape)."""
-    if not _KEY.match(key):
+    if not (_KEY.match(key) or _LORA_KEY.match(key)):
         raise NotFound(f"no file {key!r}")
     return key
 

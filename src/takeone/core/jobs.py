@@ -68,6 +68,7 @@ class Job:
     meta: dict[str, Any] = field(default_factory=dict)  # the dialect's own echo fields
 
 LOST_WORKER = "the worker running this job stopped answering"
+EXPIRY_PAGE = 500  # finished jobs the sweeper loads at once (memory stays bounded at any size)
 
 
 def replays(existing: Job, new: Job, idem: str) -> bool:
@@ -214,8 +215,9 @@ class JobStore(Protocol):
     async def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
         """The key's job that the client named ``external_id`` in ``dialect``."""
 
-    async def expired(self, before: float) -> list[Job]:
-        """Finished jobs that finished before ``before``."""
+    async def expired(self, before: float, limit: int = EXPIRY_PAGE) -> list[Job]:
+        """At most ``limit`` finished jobs that finished before ``before``, the oldest first
+        (the sweeper deletes a page, then asks again)."""
 
     async def delete(self, job_id: str) -> None: ...
 

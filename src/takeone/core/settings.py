@@ -34,6 +34,8 @@ class Settings:
     workers: int | None = None
     run_workers: bool = True  # False: this process serves the API only (``--no-workers``)
     devices: tuple[str, ...] | None = None  # GPU indices for local workers (default: all)
+    gpus_per_job: int = 1  # devices (or CPU ranks) forming one worker group that runs one job
+    parallel: str = "auto"  # a group's strategy: auto | cfg | sequence
     prices_file: Path | None = None
     sync_timeout_s: float = 900.0
     job_timeout_s: float = 3600.0

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from takeone.core.errors import InvalidRequest
+from takeone.core.loras import LoraUse, parse_loras
 
 TaskKind = Literal["t2v", "i2v", "flf2v"]
 Tier = Literal["fast", "standard", "quality"]
@@ -28,7 +29,8 @@ KINDS: tuple[TaskKind, ...] = get_args(TaskKind)
 TIERS: tuple[Tier, ...] = get_args(Tier)
 INPUT_ROLES = ("first_frame", "last_frame")
 TASK_FIELDS = ("kind", "tier", "seconds", "aspect_ratio", "size", "fps", "audio", "seed",
-               "prompt", "negative_prompt", "guidance", "first_frame", "last_frame", "shots")
+               "prompt", "negative_prompt", "guidance", "first_frame", "last_frame", "shots",
+               "loras")
 MAX_SHOTS = 5
 SHOT_FRAME = "shot:previous-last-frame"
 """The first frame of every shot after the first, until the worker has rendered the shot before."""
@@ -57,6 +59,7 @@ class VideoTask:
     - ``shots``: a multi-shot video (at most :data:`MAX_SHOTS`): the shots are rendered in
       order as one clip, each from its own prompt and conditioned on the previous shot's last
       frame; ``seconds`` is their sum. Empty: one shot of ``prompt``.
+    - ``loras``: the library's LoRAs to run with and their scales (empty: the base model).
     """
 
     kind: TaskKind
@@ -73,6 +76,7 @@ class VideoTask:
     first_frame: str | None = None
     last_frame: str | None = None
     shots: tuple[Shot, ...] = ()
+    loras: tuple[LoraUse, ...] = ()
 
     def __post_init__(self) -> None:
         _check_choice("kind", self.kind, KINDS)
@@ -138,7 +142,8 @@ class VideoTask:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoTask:
         shots = tuple(Shot(**shot) for shot in data.get("shots", ()))
-        return cls(**{**data, "shots": shots})
+        loras = data.get("loras") or ()
+        return cls(**{**data, "shots": shots, "loras": parse_loras(list(loras)) if loras else ()})
 
 
 def kind_for(first_frame: object | None, last_frame: object | None) -> TaskKind:

@@ -3,6 +3,7 @@
 Example line::
 
     job 5f0c... ROUTE standard 5 s: COMPLETED, 0.438 credits, 41.2 s (queued 3.1 s)
+    job 5f0c... ROUTE standard 5 s with LoRAs anime@0.8,ink@1: COMPLETED, ...
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from takeone.core.jobs import Job, JobStatus
+from takeone.core.loras import describe
 from takeone.core.telemetry import observe_finished
 
 log = logging.getLogger("takeone.jobs")
@@ -20,9 +22,11 @@ def log_finished(job: Job) -> None:
     total = (job.finished_at or job.created_at) - job.created_at
     waited = (job.started_at - job.created_at) if job.started_at else total
     outcome = job.status.value if job.error is None else f"{job.status.value} ({job.error})"
-    log.info("job %s %s %s %d s: %s, %g credits, %.1f s (queued %.1f s)", job.id, job.route,
-             job.task.tier, job.task.seconds, outcome, charged, total, waited,
-             extra={"job": job.id, "route": job.route, "tier": job.task.tier,
+    loras = describe(job.task.loras)
+    log.info("job %s %s %s %d s%s: %s, %g credits, %.1f s (queued %.1f s)", job.id, job.route,
+             job.task.tier, job.task.seconds, f" with LoRAs {loras}" if loras else "", outcome,
+             charged, total, waited,
+             extra={"loras": loras, "job": job.id, "route": job.route, "tier": job.task.tier,
                     "seconds": job.task.seconds, "status": job.status.value, "error": job.error,
                     "credits": charged, "total_s": round(total, 3), "queued_s": round(waited, 3),
                     "attempts": job.attempts})

@@ -36,7 +36,10 @@ class DispatcherSettings:
 
 
 def max_batch_of(settings: Settings) -> int:
-    """``--max-batch``, else the profile's default (1 for a profile this process does not know)."""
+    """``--max-batch``, else the profile's default (1 for a profile this process does not know).
+    A worker group (``--gpus-per-job`` above 1) claims single jobs: its ranks run one job together."""
+    if settings.gpus_per_job > 1:
+        return 1
     if settings.max_batch is not None:
         return settings.max_batch
     from takeone.models.batch import profile_max_batch

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from takeone import __version__
 from takeone.core.errors import TakeoneError
 from takeone.core.settings import Settings
-from takeone.edge import docs, metrics, openapi, playground, schemas
+from takeone.edge import docs, loras, metrics, openapi, playground, schemas
 from takeone.edge import errors as api_errors
 from takeone.edge.dialects.registry import dialects, renderers
 from takeone.edge.files import blob_response
@@ -64,6 +64,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout_s)
     app.add_middleware(SecurityHeaders)
     api_errors.install(app)
+    loras.install(app)  # before the dialects: /v1/{model} must not take it
     for dialect in dialects():  # a dialect with a catch-all route comes last
         dialect.install(app)
     playground.install(app)

@@ -8,6 +8,11 @@ with the route it came in by, its status and video link, and what it takes to se
 through a Segmind form (its body fields, and signed links to the images it was made with), or
 why no Segmind form makes the same video.
 
+Each dialect's part comes from its own folder, as fields of its ``Dialect``: ``place`` (where
+one of its jobs lives, for the history), ``label`` (its name on the page) and ``page_data``
+(what the page's "copy as code" needs, such as its client's model ids); the page reads the
+last two from ``/playground/dialects.json`` and names no dialect's models itself.
+
 The page builds its forms from the server's own ``/openapi.json`` and talks to the queued API
 like any other client, with the key the user typed (kept in the tab's session storage).
 
@@ -25,15 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from takeone.core.errors import InvalidRequest
 from takeone.core.jobs import Job, JobStatus
 from takeone.core.task import VideoTask
-from takeone.edge.dialects.hosted import short_id
-from takeone.edge.dialects.openai.video import public_id as openai_id
+from takeone.edge.dialects.base import JobPlace, default_place
+from takeone.edge.dialects.registry import dialects
 from takeone.edge.dialects.segmind.registry import ENDPOINTS, MODE_OF_TIER, EndpointSpec
 from takeone.edge.dialects.segmind.routes import base_url
 from takeone.edge.schemas import ERRORS, Status
@@ -63,7 +68,7 @@ class HistoryItem(BaseModel):
     request_id: str
     endpoint: str = Field(
         description="The model slug, as in POST /v2/{slug}, for a Segmind request; for another"
-        " dialect's, the model (or RunPod endpoint, or Kling task kind) it named.")
+        " dialect's, the model (or endpoint, or task kind) it named.")
     status: Status
     created_at: float = Field(description="When it was accepted (Unix seconds).")
     finished_at: float | None = Field(None, description="When it ended (Unix seconds).")
@@ -75,8 +80,8 @@ class HistoryItem(BaseModel):
     images: dict[str, str] = Field(
         description="Image field -> signed, expiring link to the image it was made with (PNG).")
     seed: int | None = Field(None, description="The seed the video was made with, once known.")
-    dialect: str = Field("segmind", description="The API it came in by: segmind, openai, kling,"
-                         " replicate, fal or runpod.")
+    dialect: str = Field("segmind", description="The API it came in by (its name in"
+                         " /playground/dialects.json).")
     route: str = Field("", description="The request that made it, e.g. POST /v1/predictions.")
     dialect_id: str = Field("", description="Its id in that dialect's own answers.")
     status_url: str = Field("", description="Where that dialect answers its status.")
@@ -99,6 +104,8 @@ def install(app: FastAPI) -> None:
     """Add the playground page, its static files and the history route to ``app``."""
     for path in ("/", "/playground"):
         app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/playground/dialects.json", dialect_data, methods=["GET"],
+                      include_in_schema=False)
     app.mount("/playground/static", StaticFiles(directory=STATIC_DIR), name="playground-static")
     # ``limit`` is read by hand and documented here, so that the document lists the 400 this
     # server answers rather than FastAPI's 422 (which the error handlers never send).
@@ -115,6 +122,13 @@ def install(app: FastAPI) -> None:
 
 async def page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=PAGE_HEADERS)
+
+
+async def dialect_data() -> JSONResponse:
+    """Each dialect's name on the page and its data for the page (snippets, forms): the page
+    itself names no dialect's models."""
+    return JSONResponse({d.name: {"label": d.label or d.name, **d.page_data} for d in dialects()},
+                        headers={"Cache-Control": "no-cache"})
 
 
 async def history(request: Request, response: Response) -> HistoryBody:
@@ -147,48 +161,26 @@ def _item(services: Services, base: str, expires: float, job: Job) -> HistoryIte
     seed = job.metrics.get("seed", job.task.seed)
     slug, replay_error = _replay_slug(job)
     spec = ENDPOINTS.get(slug) if slug else None
-    route, dialect_id, status_path = _where(job)
+    place = _place(job)
     output = None
     if job.status is JobStatus.COMPLETED and job.output is not None:
         output = services.blobs.url(job.output, base, expires)
     return HistoryItem(
-        request_id=job.id, endpoint=_endpoint(job), status=job.status.value,
+        request_id=job.id, endpoint=place.endpoint, status=job.status.value,
         created_at=job.created_at, finished_at=job.finished_at, progress=round(job.progress, 4),
         error=job.error, blocking=job.blocking,
         params=_params(spec, job.task) if spec else _values(job.task),
         images=_images(services, spec, job, base, expires),
         seed=seed if isinstance(seed, int) else None,
-        dialect=job.dialect, route=route, dialect_id=dialect_id, status_url=base + status_path,
+        dialect=job.dialect, route=place.route, dialect_id=place.dialect_id,
+        status_url=base + place.status_path,
         output=output, replay_endpoint=slug, replay_error=replay_error)
 
 
-def _endpoint(job: Job) -> str:
-    if job.dialect == "segmind":
-        return job.route
-    name = job.meta.get("model") or job.meta.get("endpoint")
-    return str(name) if name else job.route
-
-
-def _where(job: Job) -> tuple[str, str, str]:
-    """The request that made ``job``, its id in its dialect, and that dialect's status path."""
-    dialect, route, meta = job.dialect, job.route, job.meta
-    if dialect == "openai":
-        public = openai_id(job.id)
-        return "POST /v1/videos", public, f"/v1/videos/{public}"
-    if dialect == "kling":
-        return f"POST /v1/videos/{route}", job.id, f"/v1/videos/{route}/{job.id}"
-    if dialect == "replicate":
-        public = short_id(job.id)
-        return "POST /v1/predictions", public, f"/v1/predictions/{public}"
-    if dialect == "fal":
-        return (f"POST /fal/{meta.get('model', '')}", job.id,
-                f"/fal/{meta.get('app', '')}/requests/{job.id}/status")
-    if dialect == "runpod":
-        endpoint = meta.get("endpoint", "")
-        return (f"POST /runpod/v2/{endpoint}/run", job.id,
-                f"/runpod/v2/{endpoint}/status/{job.id}")
-    version = "v1" if job.blocking else "v2"
-    return f"POST /{version}/{route}", job.id, f"/v2/requests/{job.id}/status"
+def _place(job: Job) -> JobPlace:
+    """Where ``job`` lives in the dialect it came in by (each dialect says, in its folder)."""
+    dialect = next((d for d in dialects() if d.name == job.dialect), None)
+    return (dialect.place if dialect else default_place)(job)
 
 
 def _replay_slug(job: Job) -> tuple[str | None, str | None]:

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from takeone.core.blobs import input_prefix, output_key, poster_key
-from takeone.core.jobs import JobStatus
+from takeone.core.jobs import EXPIRY_PAGE, JobStatus
 from takeone.edge.services import Services
 
 log = logging.getLogger("takeone.sweeper")
@@ -30,17 +30,23 @@ class Sweeper:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    async def sweep_once(self) -> int:
-        """Delete every finished job older than the retention period; return how many."""
+    async def sweep_once(self, page: int = EXPIRY_PAGE) -> int:
+        """Delete every finished job older than the retention period, ``page`` jobs at a time
+        (memory and each query stay bounded however many expired); return how many."""
         s = self.services
-        expired = await s.store.expired(s.clock() - s.settings.retention_s)
-        for job in expired:
-            # Even without an output: a cancel that raced the last frame may have left both.
-            for key in {job.output or output_key(job.id), output_key(job.id), poster_key(job.id)}:
-                await asyncio.to_thread(s.blobs.delete, key)
-            await asyncio.to_thread(s.blobs.delete_prefix, input_prefix(job.id))
-            await s.store.delete(job.id)
-        return len(expired)
+        before = s.clock() - s.settings.retention_s
+        removed = 0
+        while True:
+            expired = await s.store.expired(before, page)
+            for job in expired:
+                # Even without an output: a cancel that raced the last frame may have left both.
+                for key in {job.output or output_key(job.id), output_key(job.id), poster_key(job.id)}:
+                    await asyncio.to_thread(s.blobs.delete, key)
+                await asyncio.to_thread(s.blobs.delete_prefix, input_prefix(job.id))
+                await s.store.delete(job.id)
+            removed += len(expired)
+            if len(expired) < page:
+                return removed
 
     async def sweep_orphans(self) -> int:
         """Delete blobs older than the grace period whose job no longer exists."""

@@ -66,7 +66,7 @@ class BatchRunner:
         return [results[job.job_id] for job in jobs]
 
     def _prepare(self, job: RunJob, results: dict[str, Result]) -> Prepared | None:
-        folder = self.runner.scratch / job.job_id
+        folder = self.runner.job_folder(job.job_id)
         folder.mkdir(parents=True, exist_ok=True)
         try:
             task = self.runner.localize(VideoTask.from_dict(job.task), folder)
@@ -82,7 +82,7 @@ class BatchRunner:
             results[group[0].job.job_id] = self._alone(group[0])
             return
         try:
-            outcomes = self._render(group)
+            outcomes, switch_s = self._render(group)
         except OutOfMemory:
             self.runner.free_memory()
             half = len(group) // 2
@@ -100,22 +100,25 @@ class BatchRunner:
                 results[item.job.job_id] = self._alone(item)
             return
         for item, outcome in zip(group, outcomes):
-            results[item.job.job_id] = self._answer(item, outcome, len(group))
+            results[item.job.job_id] = self._answer(item, outcome, len(group), switch_s)
 
-    def _render(self, group: Sequence[Prepared]) -> list[Any]:
+    def _render(self, group: Sequence[Prepared]) -> tuple[list[Any], float]:
+        """Each job's outcome, and the seconds spent switching to the batch's LoRAs: one set for
+        the whole batch (the batch key holds it, so every job of the group names the same)."""
         from takeone.models.render_batch import BatchJob, render_batch
 
+        switch_s = self.runner.loras.activate(group[0].task.loras)
         if self.oom_above and len(group) > self.oom_above:
             raise OutOfMemory(f"simulated: a batch of {len(group)} does not fit")
         jobs = [BatchJob(item.task, item.folder / "out.mp4", self._progress(item.job.job_id),
                          self._cancelled(item.job.job_id)) for item in group]
-        return render_batch(self.runner.model, self.runner.profile, jobs)
+        return render_batch(self.runner.model, self.runner.profile, jobs), switch_s
 
     def _alone(self, item: Prepared) -> Result:
         """The lone job's usual path (its inputs are already local)."""
         return self.runner.run_prepared(item.job, item.task, item.folder)
 
-    def _answer(self, item: Prepared, outcome: Any, size: int) -> Result:
+    def _answer(self, item: Prepared, outcome: Any, size: int, switch_s: float) -> Result:
         job_id = item.job.job_id
         if isinstance(outcome, Exception):
             return self.runner.failure(job_id, outcome)
@@ -123,7 +126,7 @@ class BatchRunner:
             return JobFailed(job_id, "cancelled", "cancelled")
         try:
             started = time.perf_counter()
-            metrics = self.runner.store_output(item.job, item.folder, outcome, started)
+            metrics = self.runner.store_output(item.job, item.folder, outcome, started, item.task.loras, switch_s)
         except Exception as exc:  # noqa: BLE001 - this job's failure only
             return self.runner.failure(job_id, exc)
         metrics["batch_size"] = size

@@ -35,6 +35,7 @@ from takeone.core.errors import (
     OutOfMemory,
     TakeoneError,
 )
+from takeone.core.loras import LoraUse
 from takeone.core.redact import without_paths
 from takeone.core.settings import Settings
 from takeone.core.task import VideoTask
@@ -72,6 +73,8 @@ class WorkerConfig:
     storage_url: str | None = None  # s3://BUCKET/PREFIX: blobs live in a bucket, not blobs_root
     s3_endpoint: str | None = None
     simulate_oom_above: int = 0  # > 0: a batch larger than this "runs out of memory" (tests)
+    gpus_per_job: int = 1  # ranks in this worker's group (engine/group.py); 1: a plain worker
+    parallel: str = "auto"  # the group's strategy: auto | cfg | sequence
 
     @classmethod
     def from_settings(cls, settings: Settings, visible_gpu: str | None) -> WorkerConfig:
@@ -82,7 +85,8 @@ class WorkerConfig:
                    offload=settings.offload, step_delay_s=settings.debug_step_delay_s,
                    load_delay_s=settings.debug_load_delay_s, blobs_root=str(settings.data_dir),
                    scratch_dir=str(settings.scratch_dir), storage_url=settings.storage_url,
-                   s3_endpoint=settings.s3_endpoint)
+                   s3_endpoint=settings.s3_endpoint, gpus_per_job=settings.gpus_per_job,
+                   parallel=settings.parallel)
 
     def open_blobs(self) -> BlobStore:
         if self.storage_url is not None:
@@ -140,17 +144,29 @@ def weights_revisions(profile: Profile, weights_dir: str | None) -> dict[str, st
         return {}
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container's cpuset sets it),
+    else the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity on this platform
+        return max(1, os.cpu_count() or 1)
+
+
 def _yield_cpu_to_api() -> None:
     """On a CPU-only machine generation would take every core and starve the API process
-    (status polls waited seconds): leave it one core and a higher scheduling priority."""
+    (status polls waited seconds): the worker runs at a lower scheduling priority, so the API
+    takes a core whenever it needs one, and torch uses every core the rest of the time (a
+    thread fewer than the cores left a 2-core machine's second core idle)."""
     import torch
 
     os.nice(10)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+    torch.set_num_threads(usable_cores())
 
 
 class JobRunner:
     def __init__(self, transport: Transport, config: WorkerConfig) -> None:
+        from takeone.engine.loras import make_switcher
         from takeone.models.loader import load_video_model
         from takeone.models.registry import get_profile
         from takeone.models.render import (
@@ -169,6 +185,7 @@ class JobRunner:
             warmup()
         self.device = str(getattr(self.model, "device", config.device or "cpu"))
         self.render = render
+        self.loras = make_switcher(self.model, self.blobs, self.scratch / "loras", self.profile.name)
         self.inbox: queue.Queue[RunJob | RunBatch | None] = queue.Queue()
         self.batches = BatchRunner(self, config.simulate_oom_above)
         self.cancelled: set[str] = set()
@@ -211,11 +228,15 @@ class JobRunner:
             self.orphaned.set()
         self.inbox.put(None)
 
+    def job_folder(self, job_id: str) -> Path:
+        """Where a job's inputs and output live while it runs."""
+        return self.scratch / job_id
+
     def stop_job(self, job_id: str) -> bool:
         return job_id in self.cancelled or self.orphaned.is_set()
 
     def _run(self, job: RunJob) -> JobDone | JobFailed:
-        folder = self.scratch / job.job_id
+        folder = self.job_folder(job.job_id)
         folder.mkdir(parents=True, exist_ok=True)
         try:
             task = self.localize(VideoTask.from_dict(job.task), folder)
@@ -256,17 +277,20 @@ class JobRunner:
         """Render ``task`` (its inputs already in ``folder``) alone and store the MP4."""
         try:
             started = time.perf_counter()
+            switch_s = self.loras.activate(task.loras)  # none: the base model, exactly
             info = self.render(self.model, self.profile, task, folder / "out.mp4",
                                progress=lambda step, total: self.progress(job.job_id, step, total),
                                should_cancel=lambda: self.stop_job(job.job_id))
             if self.stop_job(job.job_id):  # cancelled after the last step: deliver nothing
                 raise JobCancelled()
-            return JobDone(job.job_id, self.store_output(job, folder, info, started))
+            return JobDone(job.job_id, self.store_output(job, folder, info, started, task.loras, switch_s))
         except Exception as exc:  # noqa: BLE001 - a failed job is data; the worker stays up
             return self.failure(job.job_id, exc)
 
-    def store_output(self, job: RunJob, folder: Path, info: Any, started: float) -> dict[str, Any]:
-        """Move the rendered MP4 (and its poster frame) into the blob store; the job's metrics."""
+    def store_output(self, job: RunJob, folder: Path, info: Any, started: float,
+                     loras: tuple[LoraUse, ...] = (), switch_s: float = 0.0) -> dict[str, Any]:
+        """Move the rendered MP4 (and its poster frame) into the blob store; the job's metrics
+        (with the LoRAs it ran with and the seconds spent switching to them)."""
         poster = _poster(folder / "out.mp4")  # before the MP4 is moved into the store
         self.blobs.put_file(job.output_key, folder / "out.mp4")
         if poster is not None:
@@ -275,6 +299,9 @@ class JobRunner:
         metrics["inference_time"] = round(time.perf_counter() - started, 3)
         if self.revisions:
             metrics["weights"] = dict(self.revisions)
+        if loras:
+            metrics["loras"] = [dataclasses.asdict(use) for use in loras]
+            metrics["lora_switch_time"] = round(switch_s, 4)
         return metrics
 
     def _store_poster(self, output_key: str, jpeg: bytes) -> None:

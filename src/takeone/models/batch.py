@@ -4,7 +4,8 @@ A batched run has one recipe shape: the same profile, tier, pipeline, generation
 size, frame count, audio on or off and (for guided recipes) whether guidance runs at all.
 What may differ per job is the prompt, the negative prompt, the seed, the guidance scale and
 the conditioning images: :func:`batch_key` is the recipe with those cleared, so two jobs
-whose keys are equal can share a run.
+whose keys are equal can share a run. The LoRA set (names and scales) is part of the key too:
+a run has one set of adapters active.
 
 A family that cannot batch a case says so through :data:`BATCHABLE`: the pipelines (task
 kinds) it runs batched, per family, and whether a two-stage recipe of that kind can
@@ -71,7 +72,8 @@ def job_batch_key(profile: Profile, task: VideoTask) -> Hashable | None:
         return None
     guided = getattr(recipe.sampling, "guided", None)
     runs_guidance = guided(recipe.guidance_scale) if callable(guided) else recipe.guidance_scale > 1.0
-    return (profile.name, batch_key(recipe, bool(runs_guidance)))
+    loras = tuple((use.name, use.scale) for use in task.loras)  # one LoRA set per run
+    return (profile.name, batch_key(recipe, bool(runs_guidance)), loras)
 
 
 def batching_line(profile: Profile) -> str:

@@ -240,3 +240,26 @@ def test_a_locked_store_fails_the_ping_quickly_and_reads_go_on(pg_url: str) -> N
         asyncio.run(store.ping())
     finally:
         store.close()
+
+
+def test_version_2_counts_its_jobs_on_upgrade(pg_url: str) -> None:
+    """Version 3 keeps each status's count; the jobs stored before it are counted once."""
+    from takeone.backends.postgres.db import MIGRATIONS
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        with conn.transaction():
+            for statement in MIGRATIONS[0] + MIGRATIONS[1]:
+                conn.execute(statement)
+            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            conn.execute("INSERT INTO schema_version (version) VALUES (1), (2)")
+        for n, status in enumerate(("QUEUED", "QUEUED", "COMPLETED")):
+            conn.execute("INSERT INTO jobs (id, key_id, endpoint, request, price, charge, status,"
+                         " created_at) VALUES (%s, 'k', 'r', %s, 1, 'reserved', %s, 1)",
+                         (f"j{n}", '{"kind": "t2v", "prompt": "p"}', status))
+    store = PostgresStore.open(pg_url)
+    try:
+        assert asyncio.run(store.counts()) == {"COMPLETED": 1, "QUEUED": 2}
+        asyncio.run(store.claim("h/1/0", 30))
+        assert asyncio.run(store.counts()) == {"COMPLETED": 1, "PROCESSING": 1, "QUEUED": 1}
+    finally:
+        store.close()

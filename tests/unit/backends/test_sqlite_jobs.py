@@ -103,7 +103,7 @@ def test_expired_jobs_are_listed_for_the_sweeper(tmp_path: Path) -> None:
     store, key, clock = _setup(tmp_path)
     _submit(store, key, 0, clock)
     store.fail("j0", "cancelled")
-    assert [j.id for j in store.expired(clock.now + 10)] == ["j0"]
-    assert store.expired(clock.now - 100) == []
+    assert [j.id for j in store.expired(clock.now + 10, 10)] == ["j0"]
+    assert store.expired(clock.now - 100, 10) == []
     store.delete("j0")
     assert store.get("j0") is None

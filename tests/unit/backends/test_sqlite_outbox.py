@@ -94,12 +94,12 @@ def test_pending_deliveries_outlive_retention_and_deletion_forgets_them(tmp_path
     _job(jobs, key, 1)
     jobs.claim("me", 30)
     jobs.fail("j1", "boom")
-    assert jobs.expired(clock.now + 10) == []  # undelivered events keep the job
+    assert jobs.expired(clock.now + 10, 10) == []  # undelivered events keep the job
     for row in outbox.claim("a", 60, 10) + outbox.claim("a", 60, 10):
         outbox.done(row.id, "delivered")
     for row in outbox.claim("a", 60, 10):
         outbox.done(row.id, "delivered")
-    assert [j.id for j in jobs.expired(clock.now + 10)] == ["j1"]
+    assert [j.id for j in jobs.expired(clock.now + 10, 10)] == ["j1"]
     jobs.delete("j1")
     assert outbox.next_at() is None
 

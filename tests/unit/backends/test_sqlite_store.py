@@ -91,3 +91,37 @@ def test_submit_and_claim_through_the_async_api(tmp_path: Path) -> None:
         assert [j.id for j in await store.recent_for_key(key.id, 5)] == ["a"]
 
     asyncio.run(run())
+
+
+def test_version_5_counts_its_jobs_on_upgrade_and_the_hot_queries_use_indexes(tmp_path: Path) -> None:
+    """Version 6 keeps each status's count (filled from the jobs already stored) and finds
+    queue positions and expired jobs through indexes, not by reading every job."""
+    path = tmp_path / "t.db"
+    store = SqliteStore.open(path)
+    key = asyncio.run(store.create(10)).key.id
+    for n in range(3):
+        asyncio.run(store.submit(Job(id=f"j{n}", key_id=key, task=VideoTask(kind="t2v", prompt="p"),
+                                     price=1.0, status=JobStatus.QUEUED, created_at=1000.0 + n),
+                                 SubmitLimits(None, 10)))
+    store.close()
+    old = sqlite3.connect(path)  # back to version 5, with a status changed behind the counts' back
+    old.executescript("DROP TRIGGER job_counts_insert; DROP TRIGGER job_counts_delete;"
+                      " DROP TRIGGER job_counts_update; DROP TABLE job_counts; DROP INDEX jobs_finished;"
+                      " UPDATE jobs SET status = 'COMPLETED', finished_at = 1 WHERE id = 'j2';"
+                      " PRAGMA user_version = 5;")
+    old.close()
+    store = SqliteStore.open(path)
+    assert asyncio.run(store.counts()) == {"COMPLETED": 1, "QUEUED": 2}
+    store.close()
+    conn = sqlite3.connect(path)
+    plans = {name: " ".join(str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+             for name, sql, args in (
+                 ("position", "SELECT COUNT(*) FROM jobs j WHERE j.status = 'QUEUED' AND j.created_at < ?"
+                              " UNION ALL SELECT COUNT(*) FROM jobs j WHERE j.status = 'QUEUED'"
+                              " AND j.created_at = ? AND j.id < ?", (1.0, 1.0, "j")),
+                 ("expired", "SELECT * FROM jobs INDEXED BY jobs_finished WHERE status IN ('COMPLETED', 'FAILED')"
+                             " AND finished_at < ?"
+                             " ORDER BY finished_at LIMIT 10", (1.0,)))}
+    conn.close()
+    assert "jobs_status" in plans["position"] and "SCAN j" not in plans["position"], plans
+    assert "jobs_finished" in plans["expired"] and "TEMP B-TREE" not in plans["expired"], plans

@@ -339,6 +339,56 @@ def test_expired_jobs_wait_for_their_deliveries_and_delete_forgets(backend: Back
     run(go())
 
 
+def test_expired_jobs_come_a_page_at_a_time_oldest_first(backend: Backend) -> None:
+    """The sweeper pages through expired jobs: memory and each query stay bounded."""
+    s, clock = backend.store, backend.clock
+
+    async def go() -> None:
+        key = await new_key(s)
+        for n in range(5):
+            await s.submit(job(key, n), OPEN)
+            clock.now += 1
+            await s.fail(f"j{n}", "cancelled")
+        assert [j.id for j in await s.expired(clock.now + 10, 2)] == ["j0", "j1"]
+        for finished in await s.expired(clock.now + 10, 2):
+            await s.delete(finished.id)
+        assert [j.id for j in await s.expired(clock.now + 10, 2)] == ["j2", "j3"]
+        assert [j.id for j in await s.expired(clock.now - 1.5, 10)] == ["j2"]  # finished before
+
+    run(go())
+
+
+def test_counts_follow_every_status_change_on_every_handle(backend: Backend) -> None:
+    """/metrics' counts are kept with each change (claim, requeue, fail, complete, delete),
+    so a second handle (another replica) reads the same numbers."""
+    s, clock = backend.store, backend.clock
+
+    async def go() -> None:
+        other = backend.reopen()
+        key = await new_key(s)
+        for n in range(6):
+            await (s if n % 2 else other).submit(job(key, n), OPEN)
+        assert await s.counts() == {"QUEUED": 6}
+        await s.claim("h/1/0", 30)
+        await other.claim("h/2/0", 30)
+        await s.requeue("j1", 3, "crash")
+        await s.complete("j0", "outputs/j0.mp4", {})
+        await other.fail("j5", "cancelled")
+        assert await s.counts() == await other.counts() == {"COMPLETED": 1, "FAILED": 1, "QUEUED": 4}
+        await s.delete("j0")
+        await other.delete("j5")
+        assert await other.counts() == {"QUEUED": 4}
+        full = SubmitLimits(None, 4)  # the queue bound reads the same count
+        with pytest.raises(RateLimited, match="queue is full"):
+            await s.submit(job(key, 9), full)
+        await s.claim("h/1/0", 30)
+        await other.submit(job(key, 9), full)
+        assert await s.counts() == {"PROCESSING": 1, "QUEUED": 4}
+        clock.now += 1
+
+    run(go())
+
+
 def test_worker_reports_replace_each_other(backend: Backend) -> None:
     s = backend.store
 
@@ -552,5 +602,24 @@ def test_two_workers_claiming_batches_never_share_a_job(backend: Backend) -> Non
             await s.submit(job(key, n), OPEN)
         first, second = await asyncio.gather(drain(s, "a/1/0"), drain(other, "b/1/0"))
         assert not set(first) & set(second) and sorted(first + second) == sorted(f"j{n}" for n in range(30))
+
+    run(go())
+
+
+def test_claim_batch_never_puts_two_lora_sets_in_one_batch(backend: Backend) -> None:
+    from takeone.core.loras import LoraUse
+    from takeone.dispatch.local.batching import batch_key_for
+
+    s, by_recipe = backend.store, batch_key_for("tiny")  # the key a tiny worker's claims use
+
+    async def go() -> None:
+        key = await new_key(s)
+        sets = [(LoraUse("alpha"),), (LoraUse("beta"),), (), (LoraUse("alpha"),), (LoraUse("alpha", 0.5),)]
+        for n, loras in enumerate(sets):  # j0..j4: the same recipe, only the LoRAs differ
+            task = VideoTask(kind="t2v", prompt=f"p{n}", seed=n, loras=loras)
+            await s.submit(dataclasses.replace(job(key, n), task=task), OPEN)
+        assert [j.id for j in await s.claim_batch("h/1/0", 30, 4, by_recipe)] == ["j0", "j3"]  # alpha at 1.0
+        for expected in (["j1"], ["j2"], ["j4"]):  # beta; none; alpha at another scale: each alone
+            assert [j.id for j in await s.claim_batch("h/1/0", 30, 4, by_recipe)] == expected
 
     run(go())

@@ -24,7 +24,7 @@ FRAMES = 9
 def run(tmp_path: Path, kind: str) -> tuple[dict[str, Any], list[str]]:
     out = tmp_path / f"{kind}.json"
     command = [sys.executable, str(SCRIPT), "--frames", str(FRAMES), "--size", "96x64", "--input", kind,
-               "--json", str(out)]  # fmt: skip
+               "--repeats", "2", "--json", str(out)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=ROOT, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(out.read_text()), done.stdout.strip().splitlines()
@@ -43,5 +43,11 @@ def test_every_encoder_writes_the_clip_and_the_last_line_is_the_figure(tmp_path:
         assert r["y_psnr_db"] > 30 and r["rgb_psnr_db"] > 25, r
         assert r["seconds"] > 0 and r["cpu_seconds"] > 0 and r["peak_mb"] > r["baseline_mb"] > 0
     assert set(document["speedups"]) == encoders - {"takeone"}
-    assert re.fullmatch(r"encode speed-up vs diffusers: \d+\.\d\dx", lines[-1])
+    assert re.fullmatch(r"encode speed-up vs diffusers \(by median; fastest runs \d+\.\d\dx,"
+                        r" slowest runs \d+\.\d\dx\): \d+\.\d\dx", lines[-1])
     assert float(lines[-1].split()[-1][:-1]) == document["speedups"]["diffusers"]
+    by = document["speedups_by"]
+    assert by["median"] == document["speedups"] and set(by) == {"min", "median", "max"}
+    assert f"fastest runs {by['min']['diffusers']:.2f}x" in lines[-1]
+    for seconds in document["seconds"].values():
+        assert 0 < seconds["min"] <= seconds["median"] <= seconds["max"]

@@ -43,7 +43,9 @@ def test_smoke_records_the_machine_then_the_cheap_figures_first(
     speedups = [f"{c} speed-ups" for c in CASES]
     compiled = [name for c in CASES for name in (f"{c} compiled (first)", f"{c} compiled")]
     assert steps == ["environment", "build", f"{CASES[0]} plain", "speed-ups", *speedups,
-                     "compile graph", "compile graph", "compile", *compiled, *[f"mp4 {c}" for c in CASES], "batch"]
+                     "compile graph", "compile graph", "compile", *compiled, *[f"mp4 {c}" for c in CASES],
+                     "batch", "gpus"]
+    assert document["steps"][-1]["note"] == "one GPU here"  # 1 vs all GPUs only where there are several
     assert set(document["cases"][CASES[0]]) == {"plain", "speed-ups", "compiled"}
     assert set(document["cases"][CASES[1]]) == {"speed-ups", "compiled"}  # the plain baseline: one case
     assert document["compile"].startswith("not compiled")  # inductor is CUDA-only here
@@ -71,7 +73,8 @@ def test_smoke_prints_a_line_per_step_and_ends_with_one_figure(
 ) -> None:
     done, _document = smoke
     lines = done.stdout.strip().splitlines()
-    assert sum(1 for line in lines if line.startswith("[")) == 16
+    assert sum(1 for line in lines if line.startswith("[")) == 17  # the last: "gpus: gpus=0, note=one GPU here"
+    assert any(line.endswith("gpus: gpus=0, note=one GPU here") for line in lines)
     assert lines[-1].startswith("ltx-2 standard-t2v-audio-5s compiled end to end: ")
     assert lines[-1].endswith("(cpu smoke, tiny models)")
 

@@ -270,3 +270,28 @@ def test_another_dialects_request_replays_through_the_matching_segmind_form(
     assert "kling-3-pro-text2video: the tier would be 'standard', not 'quality'" in runpod["replay_error"]
     assert runpod["params"]["mode"] == "master" and runpod["params"]["cfg_scale"] == 0.3
     assert items["segmind fox"]["replay_endpoint"] == "kling-2.6"
+
+
+def test_each_dialect_gives_the_page_its_name_and_its_clients_models(client: TestClient) -> None:
+    """The page names no dialect's models: it reads them from each dialect's own data."""
+    from takeone.edge.dialects.fal.body import MODELS as FAL_MODELS
+    from takeone.edge.dialects.registry import dialects
+
+    r = client.get("/playground/dialects.json")
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert set(data) == {d.name for d in dialects()}
+    assert data["fal"]["label"] == "fal queue" and data["openai"]["label"] == "OpenAI Videos"
+    forms = data["segmind"]["forms"]
+    assert forms["kling-2.1"] == {"images": {"first_frame": "image", "last_frame": "image_tail"},
+                                  "audio": False}
+    assert forms["kling-2.6"] == {"images": {"first_frame": "image_url"}, "audio": True}
+    fal = data["fal"]["snippet"]
+    for slug in ("kling-2.1", "kling-2.6"):
+        for tier in ("fast", "standard", "quality"):
+            model = (fal["models"].get(slug) or fal["default"])[tier]["image-to-video"]
+            assert model in FAL_MODELS, (slug, tier, model)
+    replicate = data["replicate"]["snippet"]
+    assert replicate["models"]["kling-2.1"]["quality"]["model"] == "kwaivgi/kling-v2.1-master"
+    assert replicate["default"]["standard"] == {"model": "kwaivgi/kling-v2.6", "input": {"mode": "pro"},
+                                                "audio": True}

@@ -52,6 +52,24 @@ def test_expired_jobs_and_orphans_are_removed(tmp_path: Path) -> None:
     assert left == ["inputs/inflight/first_frame.png"]
 
 
+def test_the_sweeper_pages_through_many_expired_jobs(tmp_path: Path) -> None:
+    """More expired jobs than a page: every one goes, a page at a time, in one sweep."""
+    services = Services.build(Settings(data_dir=tmp_path, retention_s=3600, run_workers=False))
+
+    async def run() -> tuple[int, dict[str, int]]:
+        store = services.store
+        key = (await store.create(10)).key
+        for n in range(7):
+            await store.submit(Job(id=f"j{n}", key_id=key.id, task=VideoTask(kind="t2v", prompt="p"),
+                                   price=1, status=JobStatus.QUEUED, created_at=time.time()),
+                               SubmitLimits(None, 9))
+            await store.fail(f"j{n}", "cancelled")
+        services.clock = lambda: time.time() + 7200
+        return await Sweeper(services).sweep_once(page=3), await store.counts()
+
+    assert asyncio.run(run()) == (7, {})
+
+
 def test_leftovers_are_swept_and_running_jobs_kept(tmp_path: Path) -> None:
     """A cancelled job's late output and poster, ``.put-*`` temporaries and ``tmp/<id>/``
     scratch folders of jobs no longer running (before: all of them stayed for good)."""

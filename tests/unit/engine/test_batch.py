@@ -122,3 +122,26 @@ def test_a_batch_split_down_to_single_jobs_runs_each_alone(tmp_path: Path) -> No
     _stop(conn, serving)
     assert all(isinstance(a, JobDone) and "batch_size" not in a.metrics for a in answers.values())
     assert list(runner.batches.fits.values()) == [1]
+
+
+def test_a_batch_runs_its_lora_set_once_and_each_job_names_it(tmp_path: Path) -> None:
+    from takeone.cli.main import main
+    from takeone.core.loras import LoraUse
+    from tests.support.loras import make_lora
+
+    lora = make_lora(tmp_path / "alpha.safetensors", "diffusers", seed=1)
+    assert main(["loras", "add", "alpha", str(lora), "--profile", "tiny", "--data-dir", str(tmp_path)]) == 0
+    runner, conn, serving = _serve(tmp_path)
+    activated: list[tuple[LoraUse, ...]] = []
+    activate = runner.loras.activate
+    runner.loras.activate = lambda uses: activated.append(tuple(uses)) or activate(uses)  # type: ignore[method-assign]
+    uses = (LoraUse("alpha", 0.8),)
+    conn.send(RunBatch(tuple(_job(n, loras=uses) for n in range(2))))
+    answers = _answers(conn, 2)
+    _stop(conn, serving)
+    assert activated == [uses]  # once, before the batched run
+    for n in range(2):
+        done = answers[f"job-{n}"]
+        assert isinstance(done, JobDone) and done.metrics["batch_size"] == 2, done
+        assert done.metrics["loras"] == [{"name": "alpha", "scale": 0.8}] and done.metrics["lora_switch_time"] >= 0
+        assert _frames_of(tmp_path, f"job-{n}") == done.metrics["frames"]

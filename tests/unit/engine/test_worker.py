@@ -92,3 +92,22 @@ def test_a_worker_whose_dispatcher_dies_stops_the_job_and_delivers_nothing(tmp_p
     serving.join(timeout=60)
     assert not serving.is_alive()
     assert LocalBlobStore(tmp_path, b"").stat(job.output_key) is None
+
+
+def test_a_cpu_worker_uses_every_core_at_a_lower_priority() -> None:
+    """A CPU worker gives torch every usable core (one thread fewer left a 2-core machine's
+    second core idle) and yields to the API by priority (nice 10), in its own process."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import json, os, torch\n"
+             "from takeone.engine.worker import _yield_cpu_to_api\n"
+             "before = os.nice(0)\n"
+             "_yield_cpu_to_api()\n"
+             "print(json.dumps([torch.get_num_threads(), os.nice(0) - before]))\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         timeout=120)
+    threads, niceness = json.loads(run.stdout)
+    assert threads == len(os.sched_getaffinity(0)) and niceness == 10

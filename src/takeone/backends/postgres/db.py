@@ -27,7 +27,7 @@ from takeone.core.errors import StoreUnavailable
 
 Conn = psycopg.Connection[DictRow]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CONNECT_TIMEOUT_S = 3
 POOL_TIMEOUT_S = 8.0
 RECONNECT_TIMEOUT_S = 10.0  # then a slot gives up; the next caller starts a fresh attempt
@@ -138,8 +138,37 @@ MIGRATION_2 = """
 ALTER TABLE api_keys ADD COLUMN max_queued INTEGER;
 CREATE INDEX jobs_key_started ON jobs (key_id, started_at);
 """
+# Version 3: each status's job count, kept by triggers in the transaction that changes a status
+# (/metrics and the submit's queue check read it rather than counting the jobs table). A
+# status's count is spread over COUNT_SHARDS rows, picked by the writing connection's backend
+# pid, so concurrent claims and submits on different connections rarely update the same row;
+# the counter row is the last lock a status change takes. Creating the triggers locks out
+# writers until the migration commits, so the backfill below counts every job exactly once.
+COUNT_SHARDS = 64
+MIGRATION_3: tuple[str, ...] = (
+    "CREATE TABLE job_counts (status TEXT NOT NULL, shard INTEGER NOT NULL, n BIGINT NOT NULL,"
+    " PRIMARY KEY (status, shard))",
+    "CREATE FUNCTION takeone_count_jobs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " IF TG_OP <> 'INSERT' THEN"
+    f" INSERT INTO job_counts (status, shard, n) VALUES (OLD.status, pg_backend_pid() % {COUNT_SHARDS}, -1)"
+    " ON CONFLICT (status, shard) DO UPDATE SET n = job_counts.n - 1; END IF;"
+    " IF TG_OP <> 'DELETE' THEN"
+    f" INSERT INTO job_counts (status, shard, n) VALUES (NEW.status, pg_backend_pid() % {COUNT_SHARDS}, 1)"
+    " ON CONFLICT (status, shard) DO UPDATE SET n = job_counts.n + 1; END IF;"
+    " RETURN NULL; END $$",
+    "CREATE TRIGGER job_counts_insert_delete AFTER INSERT OR DELETE ON jobs"
+    " FOR EACH ROW EXECUTE FUNCTION takeone_count_jobs()",
+    "CREATE TRIGGER job_counts_update AFTER UPDATE OF status ON jobs"
+    " FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION takeone_count_jobs()",
+    "INSERT INTO job_counts (status, shard, n) SELECT status, 0, COUNT(*) FROM jobs GROUP BY status",
+)
 
-MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2)
+
+def _statements(script: str) -> tuple[str, ...]:
+    return tuple(s for s in script.split(";") if s.strip())
+
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_statements(MIGRATION_1), _statements(MIGRATION_2), MIGRATION_3)
 
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 """What an unreachable, restarting or overloaded server raises (the pool's timeout included)."""
@@ -221,9 +250,8 @@ def migrate(conn: Conn) -> int:
                 f"the database schema is version {version}, newer than this takeone understands"
                 f" ({SCHEMA_VERSION}); upgrade takeone on this machine")
         for number in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[number - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in MIGRATIONS[number - 1]:
+                conn.execute(statement)
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
     return max(version, SCHEMA_VERSION)
 

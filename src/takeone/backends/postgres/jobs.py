@@ -132,10 +132,10 @@ def _check_external_id(conn: Conn, job: Job) -> None:
 
 def _check_capacity(conn: Conn, key_id: str, limits: SubmitLimits) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (QUEUE_LOCK,))
-    counts = conn.execute("SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE key_id = %s) AS mine FROM jobs"
-                          " WHERE status = 'QUEUED'", (key_id,)).fetchone()
-    if counts is not None:
-        check_queue(limits, counts["n"], counts["mine"])
+    queued = conn.execute("SELECT COALESCE(SUM(n), 0) AS n FROM job_counts WHERE status = 'QUEUED'").fetchone()
+    mine = conn.execute("SELECT COUNT(*) AS n FROM jobs WHERE status = 'QUEUED' AND key_id = %s",
+                        (key_id,)).fetchone()
+    check_queue(limits, int(queued["n"]) if queued else 0, int(mine["n"]) if mine else 0)
     if limits.max_concurrent is None:
         return
     active = conn.execute("SELECT COUNT(*) AS n FROM jobs WHERE key_id = %s AND status = ANY(%s)",
@@ -209,7 +209,8 @@ class PostgresJobs:
         return [r["id"] for r in rows]
 
     def counts(self) -> dict[str, int]:
-        rows = query(self.pool, "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+        """Kept by triggers in each status change's transaction: no scan of the jobs table."""
+        rows = query(self.pool, "SELECT status, SUM(n) AS n FROM job_counts GROUP BY status HAVING SUM(n) > 0")
         return {r["status"]: int(r["n"]) for r in rows}
 
     def recent_for_key(self, key_id: str, limit: int) -> list[Job]:
@@ -238,11 +239,11 @@ class PostgresJobs:
                         (key_id, dialect, external_id))
         return row_to_job(row) if row else None
 
-    def expired(self, before: float) -> list[Job]:
+    def expired(self, before: float, limit: int) -> list[Job]:
         rows = query(self.pool,
                      "SELECT * FROM jobs j WHERE status IN ('COMPLETED', 'FAILED') AND finished_at < %s"
                      " AND NOT EXISTS (SELECT 1 FROM webhook_outbox o WHERE o.job_id = j.id"
-                     " AND o.done_at IS NULL)", (before,))
+                     " AND o.done_at IS NULL) ORDER BY finished_at LIMIT %s", (before, limit))
         return [row_to_job(r) for r in rows]
 
     # -- leases ------------------------------------------------------------------------------

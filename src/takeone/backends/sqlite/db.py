@@ -20,7 +20,7 @@ from typing import Any
 
 from takeone.backends.sqlite.legacy import legacy_task
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_S = 30.0
 PING_TIMEOUT_S = 1.0
 
@@ -139,6 +139,27 @@ UPGRADE_5 = """
 ALTER TABLE api_keys ADD COLUMN max_queued INTEGER;
 CREATE INDEX IF NOT EXISTS jobs_key_started ON jobs(key_id, started_at);
 """
+# Version 6: what grows with the number of stored jobs stays off the hot paths. Each status's
+# job count is kept by triggers in the transaction that changes it (/metrics and the submit's
+# queue check read it rather than counting the table), and finished jobs are found by their
+# finish time (the sweeper pages through them). A tuple: the trigger bodies hold semicolons.
+UPGRADE_6: tuple[str, ...] = (
+    "CREATE TABLE IF NOT EXISTS job_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS job_counts_insert AFTER INSERT ON jobs BEGIN"
+    " INSERT INTO job_counts (status, n) VALUES (NEW.status, 1)"
+    " ON CONFLICT (status) DO UPDATE SET n = n + 1; END",
+    "CREATE TRIGGER IF NOT EXISTS job_counts_delete AFTER DELETE ON jobs BEGIN"
+    " UPDATE job_counts SET n = n - 1 WHERE status = OLD.status; END",
+    "CREATE TRIGGER IF NOT EXISTS job_counts_update AFTER UPDATE OF status ON jobs"
+    " WHEN OLD.status IS NOT NEW.status BEGIN"
+    " UPDATE job_counts SET n = n - 1 WHERE status = OLD.status;"
+    " INSERT INTO job_counts (status, n) VALUES (NEW.status, 1)"
+    " ON CONFLICT (status) DO UPDATE SET n = n + 1; END",
+    "DELETE FROM job_counts",
+    "INSERT INTO job_counts (status, n) SELECT status, COUNT(*) FROM jobs GROUP BY status",
+    "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at)"
+    " WHERE status IN ('COMPLETED', 'FAILED')",
+)
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
@@ -189,6 +210,9 @@ class Database:
                 _run_script(conn, UPGRADE_4)
             if "max_queued" not in {r["name"] for r in conn.execute("PRAGMA table_info(api_keys)")}:
                 _run_script(conn, UPGRADE_5)
+            if version < 6:
+                for statement in UPGRADE_6:
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager

@@ -34,6 +34,7 @@ from takeone.core.jobs import Job, JobStore, WorkerStatus
 from takeone.dispatch.identity import API_STATE, is_dead, liveness, process_identity
 from takeone.dispatch.joblog import log_finished
 from takeone.dispatch.local.batching import BatchRun, batch_key_for, batch_window_s, wait_for_company
+from takeone.dispatch.local.group import make_process
 from takeone.dispatch.local.process import Event, WorkerDied, WorkerProcess
 from takeone.dispatch.messages import (
     CancelJob,
@@ -229,7 +230,7 @@ class LocalDispatcher:
 
     async def _start_worker(self, slot: Slot) -> bool:
         slot.job_id = None
-        slot.process = WorkerProcess(slot.config, asyncio.get_running_loop())
+        slot.process = make_process(slot.config, asyncio.get_running_loop())
         slot.process.start()
         await self._set_state(slot, "starting", slot.error)
         try:
@@ -287,8 +288,9 @@ class LocalDispatcher:
             slot.restarts = 0
 
     async def _next_jobs(self, slot: Slot) -> list[Job]:
-        """The next job, or the next batch of compatible jobs (``max_batch`` > 1)."""
-        if self.settings.max_batch > 1:
+        """The next job, or the next batch of compatible jobs (``max_batch`` > 1; a worker
+        group claims single jobs: its ranks run one job together)."""
+        if self.settings.max_batch > 1 and slot.config.gpus_per_job == 1:
             jobs = await self._claim_batch(slot)
         else:
             job = await self.calls.run("claim", lambda: self.store.claim(slot.owner, self.settings.lease_s))

@@ -1,6 +1,7 @@
 """The Kling-API dialect, as the registry sees it."""
 
 from takeone.edge.dialects.base import Dialect
-from takeone.edge.dialects.kling import DIALECT, ROUTES, routes, webhook
+from takeone.edge.dialects.kling import DIALECT, ROUTES, playground, routes, webhook
 
-SPEC = Dialect(DIALECT, routes.install, webhook.render, ROUTES, routes.SCHEMAS, security=("jwt",))
+SPEC = Dialect(DIALECT, routes.install, webhook.render, ROUTES, routes.SCHEMAS, security=("jwt",),
+               label=playground.LABEL, place=playground.place)

@@ -14,6 +14,9 @@
 - ``input_reference``: a file part (the first frame), or in JSON ``{"image_url": ...}``
   (an http(s) URL or a data URI); ``file_id`` references are not served (no Files API).
 
+- ``loras`` (takeone extension): ``[{"name": ..., "scale": ...}]`` from the server's LoRA
+  library (in a form, the same list as a JSON string).
+
 Unknown fields are refused, as OpenAI does (``Unknown parameter``).
 
 Example::
@@ -37,6 +40,7 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from takeone.core.errors import MISSING, InvalidRequest, PayloadTooLarge
+from takeone.core.loras import LoraUse, parse_loras
 from takeone.core.task import Tier, VideoTask
 from takeone.edge.dialects.openai.errors import UnknownParameter
 from takeone.edge.submit import read_body
@@ -50,7 +54,7 @@ SORA_TIERS: Mapping[str, Tier] = {
     "sora-2": "standard", "sora-2-2025-10-06": "standard", "sora-2-2025-12-08": "standard",
     "sora-2-pro": "quality", "sora-2-pro-2025-10-06": "quality",
 }
-FIELDS = ("prompt", "model", "seconds", "size", "input_reference")
+FIELDS = ("prompt", "model", "seconds", "size", "input_reference", "loras")
 IMAGE_FIELD = "input_reference"
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
@@ -68,16 +72,19 @@ class CreateVideo:
     exact_size: str | None
     image: str | None  # raw base64 of an uploaded file, or a URL / data URI
     audio: bool
+    loras: tuple[LoraUse, ...] = ()
 
     def task(self, first_frame: str | None = None) -> VideoTask:
         return VideoTask(kind="i2v" if self.image is not None else "t2v", tier=self.tier,
                          seconds=self.seconds, aspect_ratio=self.aspect_ratio, size=self.exact_size,
                          audio=self.audio, prompt=self.prompt,
-                         first_frame=first_frame if self.image is not None else None)
+                         first_frame=first_frame if self.image is not None else None, loras=self.loras)
 
     def fingerprint(self) -> str:
         fields = {"prompt": self.prompt, "model": self.model, "seconds": self.seconds,
                   "size": self.size_asked, "image": hashlib.sha256((self.image or "").encode()).hexdigest()}
+        if self.loras:
+            fields["loras"] = [[u.name, u.scale] for u in self.loras]
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -170,7 +177,16 @@ def parse_create(fields: Mapping[str, Any], profile: Profile) -> CreateVideo:
     aspect, exact = _size(size, tier, profile)
     return CreateVideo(prompt=prompt, model=model, tier=tier, seconds=seconds, size_asked=size,
                        aspect_ratio=aspect, exact_size=exact, image=_image(fields.get(IMAGE_FIELD)),
-                       audio=profile.has_audio)
+                       audio=profile.has_audio, loras=_loras(fields.get("loras")))
+
+
+def _loras(value: object) -> tuple[LoraUse, ...]:
+    if isinstance(value, str):  # a form field carries the list as JSON
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise InvalidRequest("loras", value, 'must be a JSON list of {"name": ..., "scale": ...}') from None
+    return parse_loras(value)
 
 
 def _prompt(value: object) -> str:

@@ -7,6 +7,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -93,6 +94,7 @@ def video_object(job: Job, retention_s: float) -> dict[str, Any]:
         "prompt": meta.get("prompt"),
         "remixed_from_video_id": None,
         "error": _error(job),
+        **({"loras": [dataclasses.asdict(u) for u in job.task.loras]} if job.task.loras else {}),
     }
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from takeone.core.errors import MISSING, InvalidRequest
+from takeone.core.loras import MAX_LORAS, SCALE_RANGE
 from takeone.edge.dialects.unknown_fields import unknown_fields
 
 MAX_PROMPT = 2500
@@ -49,10 +50,18 @@ ImageField = Annotated[
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX, strict=True)]
 
 
+LORAS_DESCRIPTION = (
+    f"takeone extension (not on Segmind): up to {MAX_LORAS} LoRAs from this server's library,"
+    f' as [{{"name": "anime", "scale": 0.8}}]; scale {SCALE_RANGE[0]:g} to {SCALE_RANGE[1]:g}'
+    " (default 1; 0 leaves the base model). GET /v1/loras lists the names this key may use.")
+
+
 class EndpointInput(BaseModel):
     """Base of the endpoint bodies: unknown fields are errors, types are strict."""
 
     model_config = ConfigDict(extra="forbid", strict=False)
+
+    loras: list[Any] | None = Field(None, description=LORAS_DESCRIPTION)
 
 
 def parse_body(model: type[EndpointInput], body: bytes) -> EndpointInput:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from takeone.core.errors import InvalidRequest, NotFound
+from takeone.core.loras import parse_loras
 from takeone.core.task import Shot, Tier, VideoTask, kind_for
 from takeone.edge.dialects.segmind import kling_2_1, kling_2_5_turbo, kling_2_6, kling_3
 from takeone.edge.dialects.segmind.common import EndpointInput, parse_body
@@ -73,7 +74,7 @@ class EndpointSpec:
                 seconds=seconds, aspect_ratio=fields["aspect_ratio"], audio=audio,
                 seed=fields["seed"], prompt=fields["prompt"],
                 negative_prompt=fields["negative_prompt"], guidance=float(fields["cfg_scale"]),
-                first_frame=first, last_frame=last, shots=shots)
+                first_frame=first, last_frame=last, shots=shots, loras=parse_loras(fields.get("loras")))
         except InvalidRequest as exc:
             raise self.rename(exc) from None
 

@@ -135,7 +135,8 @@ def _submission(services: Services, spec: EndpointSpec, body: EndpointInput) -> 
     fields = spec.roles()
     images = {fields[name]: (name, value) for name, value in spec.image_inputs(body).items()}
     task = spec.to_task(body, {name: f"pending:{name}" for name in spec.image_inputs(body)})
-    fingerprint = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True).encode()).hexdigest()
+    fields = body.model_dump(exclude={"loras"} if body.loras is None else None)  # as before LoRAs
+    fingerprint = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
     return Submission(route=spec.slug, task=task, images=images,
                       price=services.prices.price(spec.slug, task), rename=spec.rename,
                       fingerprint=fingerprint)
@@ -225,6 +226,8 @@ async def _own_job(services: Services, request: Request, request_id: str) -> Job
 async def _metrics(services: Services, job: Job) -> dict[str, Any]:
     metrics = dict(job.metrics)
     metrics["progress"] = round(job.progress, 4)
+    if job.task.loras:  # takeone extension: the LoRAs the job runs with
+        metrics["loras"] = [{"name": u.name, "scale": u.scale} for u in job.task.loras]
     if job.status is JobStatus.QUEUED:
         metrics["queue_position"] = await services.store.queue_position(job.id)
     return metrics

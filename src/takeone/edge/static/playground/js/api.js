@@ -35,6 +35,8 @@ const FAILED = [422];
 
 export const api = {
   openapi: () => fetch("/openapi.json").then((r) => r.json()),
+  // Each dialect's name on the page and its data for "copy as code" (model ids, field names).
+  dialects: () => fetch("/playground/dialects.json").then((r) => (r.ok ? r.json() : {})),
   credits: () => call("GET", "/v1/get-user-credits"),
   submit: (slug, body) => call("POST", `/v2/${encodeURIComponent(slug)}`, { body }),
   status: (id) => call("GET", `/v2/requests/${encodeURIComponent(id)}/status`, { okStatuses: FAILED }),

@@ -3,20 +3,36 @@
 // URL and the key changed. Each names the model (or endpoint) that makes the same video; a
 // form value a client has no field for is left out with a comment saying so.
 
-/** `{replicate, fal, runpod}` source texts for the Segmind `slug` form's `body`. */
-export function hostedSnippets(origin, slug, body, uploads, keyEnv) {
+/** `{replicate, fal, runpod}` source texts for the Segmind `slug` form's `body`. `dialects` is
+ * the server's /playground/dialects.json: the Segmind forms' image fields by role and whether
+ * they make sound, and each client's model ids; a client the server gives no data for is left out. */
+export function hostedSnippets(origin, slug, body, uploads, keyEnv, dialects) {
   const tier = TIER_OF_MODE[body.mode] || "standard";
-  return {
-    replicate: replicateSnippet(origin, slug, body, uploads, keyEnv, tier),
-    fal: falSnippet(origin, slug, body, uploads, keyEnv, tier),
-    runpod: runpodSnippet(origin, slug, body, uploads, keyEnv, tier),
-  };
+  const form = dialects?.segmind?.forms?.[slug] || { images: {}, audio: "generate_audio" in body };
+  const texts = {};
+  const replicate = dialects?.replicate?.snippet;
+  if (replicate) texts.replicate = replicateSnippet(origin, slug, form, replicate, body, uploads, keyEnv, tier);
+  const fal = dialects?.fal?.snippet;
+  if (fal) texts.fal = falSnippet(origin, slug, form, fal, body, uploads, keyEnv, tier);
+  texts.runpod = runpodSnippet(origin, form, body, uploads, keyEnv, tier);
+  return texts;
 }
 
 const TIER_OF_MODE = { std: "fast", pro: "standard", master: "quality" };
-// The Segmind image fields, by role.
-const FIRST = { "kling-2.1": "image", "kling-2.6": "image_url" };
-const LAST = { "kling-2.1": "image_tail" };
+
+/** The client's model for `slug` at `tier` (from its `models`, else its `default`). */
+function modelOf(data, slug, tier) {
+  return (data.models?.[slug] || data.default)[tier];
+}
+
+/** Segmind image field -> the client's name for it, by role. */
+function imageNames(form, clientImages) {
+  const names = {};
+  for (const [role, field] of Object.entries(form.images)) {
+    if (clientImages[role]) names[field] = clientImages[role];
+  }
+  return names;
+}
 
 function py(value) {
   if (value === true) return "True";
@@ -49,20 +65,14 @@ function droppedNote(dropped, who) {
   return dropped.length ? `# ${who} takes no ${dropped.join(", ")}: left out.\n` : "";
 }
 
-function replicateSnippet(origin, slug, body, uploads, keyEnv, tier) {
-  let model = "kwaivgi/kling-v2.6";
+function replicateSnippet(origin, slug, form, data, body, uploads, keyEnv, tier) {
+  const target = modelOf(data, slug, tier);
+  const model = target.model;
   const names = { prompt: "prompt", negative_prompt: "negative_prompt", duration: "duration",
     aspect_ratio: "aspect_ratio", cfg_scale: "cfg_scale", seed: "seed",
-    [FIRST[slug]]: "start_image" };
-  const extra = [];
-  if (slug === "kling-2.1") {
-    names[LAST[slug]] = "end_image";
-    model = tier === "quality" ? "kwaivgi/kling-v2.1-master" : "kwaivgi/kling-v2.1";
-    if (tier !== "quality") extra.push(["mode", py(tier === "fast" ? "standard" : "pro")]);
-  } else {
-    names.generate_audio = "generate_audio";
-    extra.push(["mode", py("pro")]);
-  }
+    ...imageNames(form, data.images) };
+  if (target.audio) names.generate_audio = "generate_audio";
+  const extra = Object.entries(target.input).map(([name, value]) => [name, py(value)]);
   const image = (field) => (field in uploads ? `open(${JSON.stringify(uploads[field])}, "rb")` : null);
   const { kept } = rename(body, names, image);
   const files = Object.keys(uploads).length ? ', file_encoding_strategy="base64"' : "";
@@ -76,15 +86,15 @@ print(output)  # the MP4: a link over plain HTTP, a FileOutput (output.read()) o
 `;
 }
 
-function falSnippet(origin, slug, body, uploads, keyEnv, tier) {
-  const hasImage = FIRST[slug] in body;
-  const kind = hasImage ? "image-to-video" : "text-to-video";
-  const level = slug === "kling-2.6" ? "pro" : { fast: "standard", standard: "pro", quality: "master" }[tier];
-  const model = `fal-ai/kling-video/${slug === "kling-2.6" ? "v2.6" : "v2.1"}/${level}/${kind}`;
+function falSnippet(origin, slug, form, data, body, uploads, keyEnv, tier) {
+  const images = imageNames(form, data.images);
+  const hasImage = Object.keys(images).some((field) => field in body);
+  const target = modelOf(data, slug, tier);
+  const model = target[hasImage ? "image-to-video" : "text-to-video"];
   const names = { prompt: "prompt", negative_prompt: "negative_prompt", cfg_scale: "cfg_scale",
-    aspect_ratio: "aspect_ratio", seed: null, [FIRST[slug]]: "image_url" };
-  if (slug === "kling-2.1") names[LAST[slug]] = "tail_image_url";
-  else names.generate_audio = "generate_audio";
+    aspect_ratio: "aspect_ratio", ...images };
+  for (const field of data.dropped || []) names[field] = null;
+  if (target.audio) names.generate_audio = "generate_audio";
   const image = (field) => (field in uploads ? `fal_client.encode_file(${py(uploads[field])})` : null);
   const { kept, dropped } = rename(body, names, image);
   if ("duration" in body) kept.push(["duration", py(String(body.duration))]);  // fal: "5" / "10"
@@ -98,19 +108,18 @@ os.environ["FAL_QUEUE_RUN_HOST"] = ${py(`${host}/fal`)}  # before fal_client is 
 os.environ["FAL_KEY"] = os.environ["${keyEnv}"]
 import fal_client
 
-${reach}${droppedNote(dropped, "fal's Kling")}result = fal_client.subscribe(${py(model)}, arguments=${pyDict(kept, 0)}, with_logs=True)
+${reach}${droppedNote(dropped, data.who || "fal")}result = fal_client.subscribe(${py(model)}, arguments=${pyDict(kept, 0)}, with_logs=True)
 print(result["video"]["url"], result["seed"])
 `;
 }
 
-function runpodSnippet(origin, slug, body, uploads, keyEnv, tier) {
+function runpodSnippet(origin, form, body, uploads, keyEnv, tier) {
   const names = { prompt: "prompt", negative_prompt: "negative_prompt", duration: "duration",
     aspect_ratio: "aspect_ratio", cfg_scale: "guidance", seed: "seed", generate_audio: "generate_audio",
-    [FIRST[slug]]: "image" };
-  if (slug === "kling-2.1") names[LAST[slug]] = "last_image";
+    ...imageNames(form, { first_frame: "image", last_frame: "last_image" }) };
   const image = (field) => (field in uploads ? `image_file(${py(uploads[field])})` : null);
   const { kept } = rename(body, names, image);
-  if (slug === "kling-2.1") kept.push(["generate_audio", "False"]);  // Kling 2.1 makes no sound
+  if (!form.audio) kept.push(["generate_audio", "False"]);  // the form makes no sound
   const helper = Object.keys(uploads).length ? `
 
 def image_file(path):

@@ -10,7 +10,7 @@ const SNIPPET_TITLES = { requests: "Python (requests)", segmind: "Python (segmin
   replicate: "Python (replicate)", fal: "Python (fal_client)", runpod: "Python (runpod)" };
 
 const $ = (id) => document.getElementById(id);
-const state = { endpoints: [], form: null, job: null };
+const state = { endpoints: [], form: null, job: null, dialects: {} };
 
 init().catch((err) => showFormError(`Could not load the API schema: ${err.message}`));
 
@@ -25,7 +25,9 @@ async function init() {
   $("show-code").addEventListener("click", toggleCode);
   $("cancel").addEventListener("click", cancelJob);
   $("history-refresh").addEventListener("click", loadHistory);
-  state.endpoints = endpointsFrom(await api.openapi());
+  const [schema, dialects] = await Promise.all([api.openapi(), api.dialects().catch(() => ({}))]);
+  state.dialects = dialects;
+  state.endpoints = endpointsFrom(schema);
   $("endpoint").replaceChildren(...state.endpoints.map((e) =>
     el("option", { value: e.slug }, e.summary)));
   if (state.endpoints.length) buildForm(state.endpoints[0].slug);
@@ -147,7 +149,7 @@ function toggleCode() {
 function refreshCode() {
   if ($("code-panel").hidden || !state.form) return;
   const texts = snippets(location.origin, $("endpoint").value, state.form.values(),
-    state.form.uploads());
+    state.form.uploads(), state.dialects);
   $("snippets").replaceChildren(...Object.entries(texts).map(([kind, text]) => {
     const copy = el("button", { type: "button", class: "secondary small",
       "aria-label": `Copy the ${SNIPPET_TITLES[kind]} code` }, "Copy");
@@ -327,9 +329,8 @@ async function loadHistory() {
   }
 }
 
-// The APIs a request can come in by (GET /v2/requests lists them all).
-const DIALECTS = { segmind: "Segmind", openai: "OpenAI Videos", kling: "Kling", replicate: "Replicate",
-  fal: "fal queue", runpod: "RunPod" };
+// The name on the page of an API a request can come in by (GET /v2/requests lists them all).
+const dialectLabel = (name) => state.dialects[name]?.label || name;
 
 function historyItem(item) {
   const short = item.request_id.slice(0, 8);
@@ -353,7 +354,7 @@ function historyItem(item) {
     "data-dialect": dialect },
     el("div", { class: "history-line" },
       el("span", { class: `badge status-${item.status.toLowerCase()}` }, item.status),
-      el("span", { class: "dialect-tag" }, DIALECTS[dialect] || dialect),
+      el("span", { class: "dialect-tag" }, dialectLabel(dialect)),
       el("strong", {}, item.endpoint),
       el("time", { datetime: when.toISOString() }, when.toLocaleString()),
       el("span", { class: "mono" }, short)),
@@ -393,7 +394,7 @@ async function replayRequest(item) {
   }
   refreshCode();
   const from = (item.dialect || "segmind") === "segmind" ? ""
-    : ` (made through ${DIALECTS[item.dialect] || item.dialect}, as ${slug})`;
+    : ` (made through ${dialectLabel(item.dialect)}, as ${slug})`;
   $("announce").textContent = `Form filled from request ${short}${from}.`;
   $("request-heading").focus();
 }

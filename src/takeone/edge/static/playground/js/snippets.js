@@ -6,13 +6,14 @@ import { hostedSnippets } from "./hosted_snippets.js";
 
 const KEY_ENV = "TAKEONE_KEY";
 
-/** `{requests, segmind, curl, replicate, fal, runpod}` source texts for POST /v2/{slug} with `body`. */
-export function snippets(origin, slug, body, uploads) {
+/** `{requests, segmind, curl, replicate, fal, runpod}` source texts for POST /v2/{slug} with `body`;
+ * `dialects` is the server's /playground/dialects.json (the hosted clients' model ids). */
+export function snippets(origin, slug, body, uploads, dialects) {
   return {
     requests: requestsSnippet(origin, slug, body, uploads),
     segmind: segmindSnippet(origin, slug, body, uploads),
     curl: curlSnippet(origin, slug, body, uploads),
-    ...hostedSnippets(origin, slug, body, uploads, KEY_ENV),
+    ...hostedSnippets(origin, slug, body, uploads, KEY_ENV, dialects),
   };
 }
 
