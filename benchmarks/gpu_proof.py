@@ -23,7 +23,11 @@ figures first, so that a run cut short still says the most it can:
 6. ``compiled``: each case twice, the second run reported (the first may still tune);
 7. ``mp4``: the delivered files opened with PyAV: frame count, fps, exact size, audio sample
    rate and length against the recipe;
-8. ``gpus``: on a machine with more than one GPU, one job on a group of 1 GPU and on a group
+8. ``batch``: the distilled fast tier (text to video, 5 s, 720p, both stages) as one job
+   alone, then ``--batch`` such jobs (their own prompts and seeds) in one batched run, each
+   decoded and encoded to its own MP4, uncompiled (a compiled graph would recompile for the
+   batch's shape); records both times and the jobs-per-second ratio.
+9. ``gpus``: on a machine with more than one GPU, one job on a group of 1 GPU and on a group
    of all of them (``--gpus-per-job``, ``--parallel auto``), seconds each; on one GPU it
    records "one GPU here". It runs the ``tiny`` profile: it proves the group path and its
    overhead on GPUs, not full-size scaling, which a multi-GPU run of ``takeone serve
@@ -195,6 +199,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--attention-backend", default=None,
                         help="diffusers attention backend instead of the profile's (e.g. _native_cudnn, flash)")
     parser.add_argument("--fail-step", default=None, help="make this step raise (checks the error path)")
+    parser.add_argument("--batch", type=int, default=4, help="jobs in the batched fast-tier run (0: skip it)")
     return parser.parse_args(argv)
 
 
@@ -424,6 +429,42 @@ def check_mp4s(session: Session) -> None:
             raise AssertionError(f"{key}: {problems}: found {found}, wanted {wanted}")
 
 
+def batched(session: Session) -> None:
+    """One fast-tier job alone, then ``--batch`` of them in one run: the batching figure."""
+    from takeone.models.ltx2.batch import BatchItem, generate_batch
+    from takeone.models.ltx2.model import Ltx2Model, write_warmup_image
+
+    # fp8 is in the weights already (or fell back); an attention backend that failed stays out.
+    skipped = session.proof.document.get("speedups", {}).get("skipped", [])
+    dropped = "speedups" not in session.proof.document or any("attention backend" in line for line in skipped)
+    attention = None if dropped else session.profile.speedups.attention_backend
+    chosen = dataclasses.replace(session.profile.speedups, fp8=False, compile="off", attention_backend=attention)
+    model = Ltx2Model(session.components, session.device, speedups=chosen)
+    base = gg.request_for(gg.Case("fast-t2v-5s", "fast t2v 5 s 720p", {"tier": "fast"}, 3.1),
+                          write_warmup_image(session.folder))
+    tasks = [dataclasses.replace(base, prompt=f"{base.prompt}, take {n}", seed=base.seed + n)
+             for n in range(session.args.batch)]
+    recipe = session.profile.recipe_for(base)
+
+    def alone() -> None:
+        video = model.generate(tasks[0], recipe, lambda _d, _t: None, lambda: False)
+        deliver(session, "batch-alone", "alone", video, recipe)
+
+    def together() -> None:
+        items = [BatchItem(task, recipe, lambda _d, _t: None, lambda: False) for task in tasks]
+        for n, video in enumerate(generate_batch(model, items)):
+            deliver(session, f"batch-{n}", "batched", video, recipe)
+
+    session.timer.take()
+    single = gg.measure(session.device, session.timer, alone)
+    group = gg.measure(session.device, session.timer, together)
+    ratio = round(len(tasks) * single.end_to_end_s / group.end_to_end_s, 2)
+    session.proof.document["batch"] = {"jobs": len(tasks), "alone": dataclasses.asdict(single),
+                                       "batched": dataclasses.asdict(group), "jobs_per_s_ratio": ratio}
+    session.proof.step("batch", jobs=len(tasks), alone_s=single.end_to_end_s, batched_s=group.end_to_end_s,
+                       jobs_per_s_ratio=ratio, peak_gib=group.peak_gib)
+
+
 def _register_failing_backend() -> None:
     from torch._dynamo import register_backend
 
@@ -453,6 +494,8 @@ def run(session: Session) -> None:
     step(session, "speed-ups", lambda: speedups(session))
     step(session, "compile", lambda: compiled(session))
     step(session, "mp4", lambda: check_mp4s(session))
+    if session.args.batch > 1:
+        step(session, "batch", lambda: batched(session))
     step(session, "gpus", lambda: gpus(session))
 
 

@@ -17,11 +17,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data_dir: Path, credits: float = 1_000_000) -> tuple[subprocess.Popen[bytes], str, str]:
-    """The server on a free port, ready, and a key with ``credits``: (process, url, key)."""
+def start_server(data_dir: Path, credits: float = 1_000_000,
+                 extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], str, str]:
+    """The server on a free port (with ``extra`` serve flags), ready, and a key with
+    ``credits``: (process, url, key)."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "takeone.cli", "serve", "--profile", "tiny",
-                             "--data-dir", str(data_dir), "--port", str(port), "--log-level", "warning"])
+                             "--data-dir", str(data_dir), "--port", str(port), "--log-level", "warning",
+                             *extra])
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:

@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from takeone.core.accounts import ApiKey, CreatedKey
 from takeone.core.credentials import KeyWebhook
-from takeone.core.jobs import EXPIRY_PAGE, Job, SubmitLimits, WorkerStatus
+from takeone.core.jobs import EXPIRY_PAGE, BatchKey, Job, SubmitLimits, WorkerStatus
 from takeone.core.webhooks import Delivery
 
 P = ParamSpec("P")
@@ -32,6 +32,7 @@ class SyncJobs(Protocol):
     def get(self, job_id: str) -> Job | None: ...
     def job_exists(self, job_id: str) -> bool: ...
     def claim(self, owner: str, lease_s: float) -> Job | None: ...
+    def claim_batch(self, owner: str, lease_s: float, limit: int, key: BatchKey) -> list[Job]: ...
     def renew(self, job_id: str, owner: str, lease_s: float, progress: float | None = None) -> bool: ...
     def complete(self, job_id: str, output: str, metrics: dict[str, Any]) -> Job | None: ...
     def fail(self, job_id: str, error: str) -> Job | None: ...
@@ -122,6 +123,9 @@ class ThreadedStore:
 
     async def claim(self, owner: str, lease_s: float) -> Job | None:
         return await self._run(self.jobs.claim, owner, lease_s)
+
+    async def claim_batch(self, owner: str, lease_s: float, limit: int, key: BatchKey) -> list[Job]:
+        return await self._run(self.jobs.claim_batch, owner, lease_s, limit, key)
 
     async def renew(self, job_id: str, owner: str, lease_s: float, progress: float | None = None) -> bool:
         return await self._run(self.jobs.renew, job_id, owner, lease_s, progress)

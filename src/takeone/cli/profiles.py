@@ -194,6 +194,7 @@ def steps_label(recipe: Recipe) -> str:
 
 
 def profile_json(profile: Profile) -> dict[str, Any]:
+    from takeone.models.batch import profile_max_batch
     from takeone.models.weights import needs
 
     return {
@@ -203,6 +204,7 @@ def profile_json(profile: Profile) -> dict[str, Any]:
                     for n in needs(profile)],
         "seconds": {"low": profile.seconds.low, "high": profile.seconds.high, "step": profile.seconds.step},
         "max_seconds": max_seconds_table(profile),
+        "max_batch": profile_max_batch(profile),
         "recipes": list(recipe_rows(profile)),
     }
 
@@ -217,13 +219,14 @@ def profile_table(profile: Profile, root: Path | None = None) -> str:
     """A text table: one line per (tier, case), sizes and frames for each option; above it the
     pins, the commits of the weights on this machine (under ``root`` or the cache), the speed-ups
     and the seconds served."""
+    from takeone.models.batch import batching_line
     from takeone.models.outlook import speedup_lines
     from takeone.models.weights import pin_lines, revision_lines
 
     lines = [f"{profile.name}: {profile.description}", f"license: {profile.license}", *pin_lines(profile),
              *revision_lines(profile, root), *speedup_lines(profile.speedups),
              f"seconds: {profile.durations_label()}, capped by GPU memory per tier and size as the"
-             " seconds column shows (a longer request is a 400 naming the duration)"]
+             " seconds column shows (a longer request is a 400 naming the duration)", batching_line(profile)]
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for item in recipe_rows(profile):
         grouped.setdefault((item["tier"], item["case"]), []).append(item)

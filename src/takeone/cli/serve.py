@@ -69,6 +69,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parallel", default="auto", choices=["auto", "cfg", "sequence"],
                    help="how a group splits a job: cfg (guided halves), sequence (video tokens)")
     p.add_argument("--job-timeout", type=float, default=3600.0, help="per-job deadline in seconds")
+    p.add_argument("--max-batch", type=int, metavar="N",
+                   help="at most N compatible queued jobs share one denoising run (default: the profile's"
+                        " limit, see `takeone profiles`; 1 turns batching off)")
+    p.add_argument("--batch-window-ms", type=float, metavar="MS",
+                   help="how long a lone job waits for company before it runs (default: 25 on a GPU, 0 on CPU)")
     p.add_argument("--load-cooldown", type=float, default=60.0, metavar="SECONDS",
                    help="a worker that keeps crashing rests this long (doubling, at most 900 s) and"
                         " retries; queued jobs wait")
@@ -166,6 +171,10 @@ def _backend_args(args: argparse.Namespace) -> dict[str, Any]:
         raise InvalidRequest("--worker-gpus", args.worker_gpus, "must be from 0 to 64")
     if args.ray_address is not None and backend != "ray":
         raise InvalidRequest("--ray-address", args.ray_address, "needs --workers ray")
+    if args.max_batch is not None and not 1 <= args.max_batch <= 64:
+        raise InvalidRequest("--max-batch", args.max_batch, "must be from 1 to 64")
+    if args.batch_window_ms is not None and not 0 <= args.batch_window_ms <= 60_000:
+        raise InvalidRequest("--batch-window-ms", args.batch_window_ms, "must be from 0 to 60000")
     return dict(
         workers=count, worker_backend=backend, ray_address=args.ray_address,
         min_workers=args.min_workers, max_workers=args.max_workers, worker_gpus=args.worker_gpus,
@@ -173,7 +182,7 @@ def _backend_args(args: argparse.Namespace) -> dict[str, Any]:
         database_url=check_database_url(args.database) if args.database else None,
         storage_url=check_storage_url(args.storage) if args.storage else None,
         s3_endpoint=args.s3_endpoint, s3_public_endpoint=args.s3_public_endpoint,
-        secret_file=args.secret_file,
+        secret_file=args.secret_file, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
     )
 
 
@@ -317,6 +326,20 @@ def describe_workers(settings: Settings) -> str:
     return text + (f"; GPU {','.join(left)} unused (too few for a group)" if left else "")
 
 
+def describe_batching(settings: Settings) -> str:
+    """The batch limit and window this server's workers use, for the start banner."""
+    from takeone.dispatch.protocol import max_batch_of
+
+    limit = max_batch_of(settings)
+    if settings.gpus_per_job > 1:
+        return "batching off (a worker group runs one job at a time)"
+    if limit <= 1:
+        return "batching off (one job per run; --max-batch N turns it on)"
+    window = ("25 ms on a GPU, 0 on CPU" if settings.batch_window_ms is None
+              else f"{settings.batch_window_ms:g} ms")
+    return f"batching up to {limit} compatible jobs per run (a lone job waits {window} for company)"
+
+
 def log_banner(settings: Settings, services: Any) -> None:
     """One start line an operator can act on: where, what, with which workers and limits."""
     from takeone import __version__
@@ -333,6 +356,7 @@ def log_banner(settings: Settings, services: Any) -> None:
         f"  data folder {settings.data_dir.resolve()}",
         f"  store {describe_store(settings)}; blobs {describe_blobs(settings)}",
         f"  workers {workers}",
+        f"  {describe_batching(settings)}",
         *(f"  {line.strip()}" for line in _profile_lines(settings)),
         f"  image fetch allow-list: {allow}",
         f"  retention {settings.retention_s / 3600:g} h; blocking calls wait up to {settings.sync_timeout_s:g} s",

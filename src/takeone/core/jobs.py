@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -82,6 +82,28 @@ def replays(existing: Job, new: Job, idem: str) -> bool:
     return existing.status is not JobStatus.FAILED
 
 
+BatchKey = Callable[["Job"], Hashable | None]
+"""What a queued job may share a run with: jobs with equal keys batch; None runs alone."""
+BATCH_SCAN = 64
+"""How many queued jobs, in queue order, a batch claim looks through for the first one's company."""
+
+
+def pick_batch(queued: Sequence[Job], key: BatchKey, limit: int) -> list[Job]:
+    """The first of ``queued`` (in the stores' queue order) and up to ``limit - 1`` later ones
+    with its key.
+
+    The job whose turn it is always leads, so batching never starves a job; a job whose key is None (its
+    family cannot batch its case) runs alone, and so does every job when ``limit`` is 1.
+    """
+    if not queued:
+        return []
+    first = key(queued[0]) if limit > 1 else None
+    if first is None:
+        return [queued[0]]
+    mates = [job for job in queued[1:] if key(job) == first]
+    return [queued[0], *mates[: limit - 1]]
+
+
 def lease_lost(owner: str | None, expires_at: float | None, now: float, is_dead: Callable[[str], bool],
                keep: frozenset[str] = frozenset()) -> bool:
     """A running job's lease is lost when it expired or its owner is known dead, unless the
@@ -140,6 +162,11 @@ class JobStore(Protocol):
 
     async def claim(self, owner: str, lease_s: float) -> Job | None:
         """Move the oldest QUEUED job to PROCESSING under a lease held by ``owner``."""
+
+    async def claim_batch(self, owner: str, lease_s: float, limit: int, key: BatchKey) -> list[Job]:
+        """Claim the QUEUED job served next and up to ``limit - 1`` queued jobs with its ``key``
+        (:func:`pick_batch`) in one transaction; each gets its own lease (all held by
+        ``owner``), attempt and status record. Empty when nothing is queued."""
 
     async def renew(self, job_id: str, owner: str, lease_s: float,
                     progress: float | None = None) -> bool:

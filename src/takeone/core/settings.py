@@ -52,6 +52,11 @@ class Settings:
     header_timeout_s: float = 15.0  # a client must send its request headers within this
     body_timeout_s: float = 120.0  # ... and its whole body within this
     heartbeat_s: float = 5.0
+    # Batching: at most this many compatible queued jobs share one denoising run (None: the
+    # profile's default; 1: off); a lone job waits at most the window for company (None: 25 ms
+    # on a GPU, 0 on the CPU).
+    max_batch: int | None = None
+    batch_window_ms: float | None = None
     load_cooldown_s: float = 60.0  # a worker that keeps crashing rests this long (doubling) then retries
     store_busy_timeout_s: float = 30.0
     # Webhooks: seconds to wait after each failed attempt (Standard Webhooks' schedule), and

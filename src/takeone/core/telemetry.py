@@ -28,6 +28,8 @@ STEP_SECONDS = Histogram("takeone_denoising_step_seconds",
                          "Seconds per denoising step (each completed job's steps, at its mean step time)",
                          registry=None,
                          buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120))
+BATCH_SIZE = Histogram("takeone_batch_size", "How many jobs shared the denoising run of each completed job",
+                       registry=None, buckets=(1, 2, 3, 4, 6, 8, 12, 16))
 WEBHOOKS = Counter("takeone_webhook_deliveries", "Webhook attempts, by how they were settled",
                    ["outcome"], registry=None)
 WEBHOOK_LATE = Gauge("takeone_webhook_late_seconds",
@@ -56,6 +58,9 @@ def observe_finished(job: Job) -> None:
         JOB_SECONDS.labels(outcome).observe(max(job.finished_at - job.created_at, 0.0))
     if job.started_at is not None:
         QUEUE_SECONDS.observe(max(job.started_at - job.created_at, 0.0))
+    if job.status is JobStatus.COMPLETED:
+        size = job.metrics.get("batch_size", 1)
+        BATCH_SIZE.observe(size if isinstance(size, int) and size > 0 else 1)
     steps, seconds = job.metrics.get("steps"), job.metrics.get("generate_seconds")
     if isinstance(steps, int) and steps > 0 and isinstance(seconds, int | float) and seconds >= 0:
         for _ in range(min(steps, 10_000)):

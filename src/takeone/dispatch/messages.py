@@ -24,6 +24,13 @@ class RunJob:
 
 
 @dataclass(frozen=True)
+class RunBatch:
+    """Run ``jobs`` (claimed together: one recipe shape) as one batch; each is answered alone."""
+
+    jobs: tuple[RunJob, ...]
+
+
+@dataclass(frozen=True)
 class CancelJob:
     job_id: str
 
@@ -75,5 +82,5 @@ class JobFailed:
     kind: FailureKind = "error"
 
 
-ToWorker = RunJob | CancelJob | Shutdown
+ToWorker = RunJob | RunBatch | CancelJob | Shutdown
 FromWorker = WorkerReady | WorkerLoadFailed | WorkerRetiring | JobProgress | JobDone | JobFailed

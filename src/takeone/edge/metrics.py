@@ -30,7 +30,15 @@ from prometheus_client.registry import Collector
 
 from takeone.core.errors import StoreUnavailable
 from takeone.core.jobs import JobStatus, WorkerStatus
-from takeone.core.telemetry import JOB_SECONDS, JOBS_FINISHED, QUEUE_SECONDS, STEP_SECONDS, WEBHOOK_LATE, WEBHOOKS
+from takeone.core.telemetry import (
+    BATCH_SIZE,
+    JOB_SECONDS,
+    JOBS_FINISHED,
+    QUEUE_SECONDS,
+    STEP_SECONDS,
+    WEBHOOK_LATE,
+    WEBHOOKS,
+)
 
 log = logging.getLogger("takeone.api")
 
@@ -97,7 +105,7 @@ def render(snap: StoreSnapshot) -> bytes:
     """The Prometheus text format of ``snap`` and this process's counters."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SnapshotCollector(snap))
-    for metric in (JOBS_FINISHED, JOB_SECONDS, QUEUE_SECONDS, STEP_SECONDS, WEBHOOKS, WEBHOOK_LATE):
+    for metric in (JOBS_FINISHED, JOB_SECONDS, QUEUE_SECONDS, STEP_SECONDS, BATCH_SIZE, WEBHOOKS, WEBHOOK_LATE):
         registry.register(metric)
     return generate_latest(registry)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 import socket
 import tempfile
 import threading
@@ -38,6 +37,7 @@ from takeone.dispatch.messages import (
     JobDone,
     JobFailed,
     JobProgress,
+    RunBatch,
     RunJob,
     Shutdown,
     ToWorker,
@@ -122,15 +122,18 @@ class GroupRunner(JobRunner):
         """Run jobs until told to stop. After a failed job the ranks may be out of step (one
         left a collective the others still wait in): the group retires and is built again."""
         threading.Thread(target=self._read, daemon=True).start()
-        while (job := self.inbox.get()) is not None:
-            result = self._run(job)
-            if self.orphaned.is_set():
-                return
-            self.transport.send(result)
-            self.cancelled.discard(job.job_id)
-            if isinstance(result, JobFailed) and result.kind in ("oom", "error"):
-                self.transport.send(WorkerRetiring(f"a failed job ends the group: {result.error}"))
-                return
+        while (work := self.inbox.get()) is not None:
+            # A group claims single jobs; a batch sent anyway runs one job at a time, each
+            # forwarded to every rank, so the ranks stay in step.
+            for job in work.jobs if isinstance(work, RunBatch) else (work,):
+                result = self._run(job)
+                if self.orphaned.is_set():
+                    return
+                self.transport.send(result)
+                self.cancelled.discard(job.job_id)
+                if isinstance(result, JobFailed) and result.kind in ("oom", "error"):
+                    self.transport.send(WorkerRetiring(f"a failed job ends the group: {result.error}"))
+                    return
         for peer in self.peers:
             _send_quietly(peer, Shutdown())
 
@@ -166,29 +169,29 @@ class GroupRunner(JobRunner):
             return True
         return any(marker in result.error for marker in _LOST_PEER_MARKERS)
 
-    def _progress(self, job_id: str, step: int, total: int) -> None:
+    def progress(self, job_id: str, step: int, total: int) -> None:
         if self.rank == 0:
-            super()._progress(job_id, step, total)
+            super().progress(job_id, step, total)
         self.agree.step(job_id in self.cancelled or self.orphaned.is_set())
 
-    def _stop_job(self, job_id: str) -> bool:
+    def stop_job(self, job_id: str) -> bool:
         return self.agree.stop  # agreed at the last step, the same on every rank
 
-    def _render(self, job: RunJob) -> JobDone:
+    def job_folder(self, job_id: str) -> Path:
+        return super().job_folder(job_id if self.rank == 0 else f"{job_id}.rank{self.rank}")
+
+    def run_prepared(self, job: RunJob, task: VideoTask, folder: Path) -> JobDone | JobFailed:
         if self.rank == 0:
-            return super()._render(job)
-        folder = self.scratch / f"{job.job_id}.rank{self.rank}"
-        folder.mkdir(parents=True, exist_ok=True)
+            return super().run_prepared(job, task, folder)
         try:  # the same work as rank 0, so the collectives line up; the file is not kept
-            task = self._localize(VideoTask.from_dict(job.task), folder)
             self.loras.activate(task.loras)  # the same adapters as rank 0, or the halves would differ
             self.render(self.model, self.profile, task, folder / "out.mp4",
-                        progress=lambda step, total: self._progress(job.job_id, step, total),
-                        should_cancel=lambda: self._stop_job(job.job_id))
-            if self._stop_job(job.job_id):
+                        progress=lambda step, total: self.progress(job.job_id, step, total),
+                        should_cancel=lambda: self.stop_job(job.job_id))
+            if self.stop_job(job.job_id):
                 raise JobCancelled()
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        except Exception as exc:  # noqa: BLE001 - a failed job is data, as on rank 0
+            return self.failure(job.job_id, exc)
         return JobDone(job.job_id, {})
 
 

@@ -35,6 +35,7 @@ from takeone.core.errors import (
     OutOfMemory,
     TakeoneError,
 )
+from takeone.core.loras import LoraUse
 from takeone.core.redact import without_paths
 from takeone.core.settings import Settings
 from takeone.core.task import VideoTask
@@ -44,12 +45,14 @@ from takeone.dispatch.messages import (
     JobDone,
     JobFailed,
     JobProgress,
+    RunBatch,
     RunJob,
     Shutdown,
     WorkerLoadFailed,
     WorkerReady,
     WorkerRetiring,
 )
+from takeone.engine.batch import BatchRunner
 from takeone.engine.transport import Transport
 from takeone.models.recipe import Profile
 
@@ -69,6 +72,7 @@ class WorkerConfig:
     scratch_dir: str = "tmp"  # where jobs render before their file is stored
     storage_url: str | None = None  # s3://BUCKET/PREFIX: blobs live in a bucket, not blobs_root
     s3_endpoint: str | None = None
+    simulate_oom_above: int = 0  # > 0: a batch larger than this "runs out of memory" (tests)
     gpus_per_job: int = 1  # ranks in this worker's group (engine/group.py); 1: a plain worker
     parallel: str = "auto"  # the group's strategy: auto | cfg | sequence
 
@@ -182,7 +186,8 @@ class JobRunner:
         self.device = str(getattr(self.model, "device", config.device or "cpu"))
         self.render = render
         self.loras = make_switcher(self.model, self.blobs, self.scratch / "loras", self.profile.name)
-        self.inbox: queue.Queue[RunJob | None] = queue.Queue()
+        self.inbox: queue.Queue[RunJob | RunBatch | None] = queue.Queue()
+        self.batches = BatchRunner(self, config.simulate_oom_above)
         self.cancelled: set[str] = set()
         self.orphaned = threading.Event()  # the dispatcher is gone: nobody will take a result
 
@@ -192,16 +197,19 @@ class JobRunner:
         or a library left broken by a failed allocation, fails every later job too)."""
         threading.Thread(target=self._read, daemon=True).start()
         failures = 0
-        while (job := self.inbox.get()) is not None:
-            result = self._run(job)
+        while (work := self.inbox.get()) is not None:
+            results = self._run_batch(work) if isinstance(work, RunBatch) else [self._run(work)]
             if self.orphaned.is_set():
                 return  # nobody to tell: the dispatcher is gone
-            self.transport.send(result)
-            self.cancelled.discard(job.job_id)
-            failures = failures + 1 if _counts_as_failure(result) else 0
-            if failures >= MAX_CONSECUTIVE_FAILURES or _poisoned(result):
+            for result in results:
+                self.transport.send(result)
+                self.cancelled.discard(result.job_id)
+            # A run (one job, or one batch) counts once: a batch with any job done resets the count.
+            failures = failures + 1 if all(_counts_as_failure(r) for r in results) else 0
+            result = results[-1]
+            if failures >= MAX_CONSECUTIVE_FAILURES or any(_poisoned(r) for r in results):
                 last = result.error if isinstance(result, JobFailed) else ""
-                self.transport.send(WorkerRetiring(f"{failures} failed jobs in a row; last: {last}"))
+                self.transport.send(WorkerRetiring(f"{failures} failed runs in a row; last: {last}"))
                 return
 
     def _read(self) -> None:
@@ -210,7 +218,7 @@ class JobRunner:
                 msg = self.transport.recv()
                 if isinstance(msg, CancelJob):
                     self.cancelled.add(msg.job_id)
-                elif isinstance(msg, RunJob):
+                elif isinstance(msg, (RunJob, RunBatch)):
                     self.inbox.put(msg)
                 elif isinstance(msg, Shutdown):
                     break
@@ -220,58 +228,81 @@ class JobRunner:
             self.orphaned.set()
         self.inbox.put(None)
 
-    def _stop_job(self, job_id: str) -> bool:
+    def job_folder(self, job_id: str) -> Path:
+        """Where a job's inputs and output live while it runs."""
+        return self.scratch / job_id
+
+    def stop_job(self, job_id: str) -> bool:
         return job_id in self.cancelled or self.orphaned.is_set()
 
     def _run(self, job: RunJob) -> JobDone | JobFailed:
-        """The job's outcome; a failure's text goes to the caller without this machine's
-        paths (the full text is logged here)."""
-        outcome = self._attempt(job)
-        if isinstance(outcome, JobFailed) and without_paths(outcome.error) != outcome.error:
-            logging.getLogger("takeone.worker").warning("job %s failed: %s", job.job_id, outcome.error)
+        folder = self.job_folder(job.job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            task = self.localize(VideoTask.from_dict(job.task), folder)
+        except Exception as exc:  # noqa: BLE001 - a failed job is data; the worker stays up
+            shutil.rmtree(folder, ignore_errors=True)
+            return self.failure(job.job_id, exc)
+        try:
+            return self.run_prepared(job, task, folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _run_batch(self, batch: RunBatch) -> list[JobDone | JobFailed]:
+        if len(batch.jobs) == 1:
+            return [self._run(batch.jobs[0])]
+        return self.batches.run(batch.jobs)
+
+    def failure(self, job_id: str, exc: Exception) -> JobFailed:
+        """What a job's error tells the dispatcher (memory freed where the error may hold some);
+        its text goes to the caller without this machine's paths (the full text is logged here)."""
+        outcome = self._failure(job_id, exc)
+        if without_paths(outcome.error) != outcome.error:
+            logging.getLogger("takeone.worker").warning("job %s failed: %s", job_id, outcome.error)
             outcome = dataclasses.replace(outcome, error=without_paths(outcome.error))
         return outcome
 
-    def _attempt(self, job: RunJob) -> JobDone | JobFailed:
-        try:
-            return self._render(job)
-        except JobCancelled:
-            return JobFailed(job.job_id, "cancelled", "cancelled")
-        except OutOfMemory as exc:
-            self._free_memory()
-            return JobFailed(job.job_id, exc.message, "oom")
-        except TakeoneError as exc:
-            return JobFailed(job.job_id, exc.message, _kind(exc))
-        except Exception as exc:  # noqa: BLE001 - a failed job is data; the worker stays up
-            self._free_memory()
-            return JobFailed(job.job_id, f"generation failed: {type(exc).__name__}: {exc}")
+    def _failure(self, job_id: str, exc: Exception) -> JobFailed:
+        if isinstance(exc, JobCancelled):
+            return JobFailed(job_id, "cancelled", "cancelled")
+        if isinstance(exc, OutOfMemory):
+            self.free_memory()
+            return JobFailed(job_id, exc.message, "oom")
+        if isinstance(exc, TakeoneError):
+            return JobFailed(job_id, exc.message, _kind(exc))
+        self.free_memory()
+        return JobFailed(job_id, f"generation failed: {type(exc).__name__}: {exc}")
 
-    def _render(self, job: RunJob) -> JobDone:
-        folder = self.scratch / job.job_id
-        folder.mkdir(parents=True, exist_ok=True)
+    def run_prepared(self, job: RunJob, task: VideoTask, folder: Path) -> JobDone | JobFailed:
+        """Render ``task`` (its inputs already in ``folder``) alone and store the MP4."""
         try:
-            task = self._localize(VideoTask.from_dict(job.task), folder)
             started = time.perf_counter()
             switch_s = self.loras.activate(task.loras)  # none: the base model, exactly
             info = self.render(self.model, self.profile, task, folder / "out.mp4",
-                               progress=lambda step, total: self._progress(job.job_id, step, total),
-                               should_cancel=lambda: self._stop_job(job.job_id))
-            if self._stop_job(job.job_id):  # cancelled after the last step: deliver nothing
+                               progress=lambda step, total: self.progress(job.job_id, step, total),
+                               should_cancel=lambda: self.stop_job(job.job_id))
+            if self.stop_job(job.job_id):  # cancelled after the last step: deliver nothing
                 raise JobCancelled()
-            poster = _poster(folder / "out.mp4")  # before the MP4 is moved into the store
-            self.blobs.put_file(job.output_key, folder / "out.mp4")
-            if poster is not None:
-                self._store_poster(job.output_key, poster)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            return JobDone(job.job_id, self.store_output(job, folder, info, started, task.loras, switch_s))
+        except Exception as exc:  # noqa: BLE001 - a failed job is data; the worker stays up
+            return self.failure(job.job_id, exc)
+
+    def store_output(self, job: RunJob, folder: Path, info: Any, started: float,
+                     loras: tuple[LoraUse, ...] = (), switch_s: float = 0.0) -> dict[str, Any]:
+        """Move the rendered MP4 (and its poster frame) into the blob store; the job's metrics
+        (with the LoRAs it ran with and the seconds spent switching to them)."""
+        poster = _poster(folder / "out.mp4")  # before the MP4 is moved into the store
+        self.blobs.put_file(job.output_key, folder / "out.mp4")
+        if poster is not None:
+            self._store_poster(job.output_key, poster)
         metrics: dict[str, Any] = dataclasses.asdict(info)
         metrics["inference_time"] = round(time.perf_counter() - started, 3)
         if self.revisions:
             metrics["weights"] = dict(self.revisions)
-        if task.loras:
-            metrics["loras"] = [dataclasses.asdict(use) for use in task.loras]
+        if loras:
+            metrics["loras"] = [dataclasses.asdict(use) for use in loras]
             metrics["lora_switch_time"] = round(switch_s, 4)
-        return JobDone(job.job_id, metrics)
+        return metrics
 
     def _store_poster(self, output_key: str, jpeg: bytes) -> None:
         """The first frame as a JPEG beside the MP4 (a thumbnail some dialects serve); a
@@ -281,7 +312,7 @@ class JobRunner:
         except Exception:  # optional: the thumbnail answers 404 instead (logged)
             logging.getLogger("takeone.worker").exception("no poster frame for %s", output_key)
 
-    def _localize(self, task: VideoTask, folder: Path) -> VideoTask:
+    def localize(self, task: VideoTask, folder: Path) -> VideoTask:
         """The task with its input blob keys replaced by local copies the model can open."""
         local: dict[str, str] = {}
         for role, key in task.inputs().items():
@@ -293,12 +324,12 @@ class JobRunner:
             local[role] = str(path)
         return task.with_inputs(local)
 
-    def _progress(self, job_id: str, step: int, total: int) -> None:
+    def progress(self, job_id: str, step: int, total: int) -> None:
         if self.config.step_delay_s:
             time.sleep(self.config.step_delay_s)
         self.transport.send(JobProgress(job_id, step, total))
 
-    def _free_memory(self) -> None:
+    def free_memory(self) -> None:
         gc.collect()
         import torch
 

@@ -4,6 +4,7 @@ PostgreSQL store (a real server), through the async :class:`Store` API both impl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -538,5 +539,87 @@ def test_key_credentials(backend: Backend) -> None:
             await s.set_webhook_url("key_nope", "https://x")
         assert (await s.webhook_of("key_nope")).url is None
         await s.ping()
+
+    run(go())
+
+
+def by_seconds(queued: Job) -> int | None:
+    """A batch key for the claim tests: jobs of equal length batch; first-last-frame runs alone."""
+    return None if queued.task.kind == "flf2v" else queued.task.seconds
+
+
+def test_claim_batch_takes_the_oldest_and_its_compatible_company(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        key = await new_key(s)
+        lengths = [5, 10, 5, 5, 10, 5, 5]  # j0..j6
+        for n, seconds in enumerate(lengths):
+            await s.submit(dataclasses.replace(job(key, n), task=VideoTask(kind="t2v", seconds=seconds)), OPEN)
+        batch = await s.claim_batch("h/1/0", 30, 3, by_seconds)
+        assert [j.id for j in batch] == ["j0", "j2", "j3"]  # oldest first; the 10 s jobs wait
+        assert all(j.status is JobStatus.PROCESSING and j.attempts == 1 and j.worker == "h/1/0" for j in batch)
+        assert await s.queued_ids() == ["j1", "j4", "j5", "j6"]
+        assert [j.id for j in await s.claim_batch("h/1/1", 30, 3, by_seconds)] == ["j1", "j4"]
+        assert [j.id for j in await s.claim_batch("h/1/1", 30, 1, by_seconds)] == ["j5"]  # 1: batching off
+        assert await s.claim_batch("h/1/1", 30, 4, by_seconds) == [await s.get("j6")]
+        assert await s.claim_batch("h/1/1", 30, 4, by_seconds) == []
+        # each job keeps its own lease: one finishing or failing leaves the others running
+        assert await s.renew("j2", "h/1/0", 30, progress=0.5) and await s.fail("j0", "boom") is not None
+        assert (await s.get("j3")).status is JobStatus.PROCESSING  # type: ignore[union-attr]
+        assert await s.counts() == {"FAILED": 1, "PROCESSING": 6}
+
+    run(go())
+
+
+def test_claim_batch_runs_a_job_its_family_cannot_batch_alone(backend: Backend) -> None:
+    s = backend.store
+
+    async def go() -> None:
+        key = await new_key(s)
+        alone = VideoTask(kind="flf2v", first_frame="a", last_frame="b")
+        await s.submit(dataclasses.replace(job(key, 0), task=alone), OPEN)
+        for n in (1, 2):
+            await s.submit(job(key, n), OPEN)
+        assert [j.id for j in await s.claim_batch("h/1/0", 30, 4, by_seconds)] == ["j0"]
+        assert [j.id for j in await s.claim_batch("h/1/0", 30, 4, by_seconds)] == ["j1", "j2"]
+
+    run(go())
+
+
+def test_two_workers_claiming_batches_never_share_a_job(backend: Backend) -> None:
+    s, other = backend.store, backend.reopen()
+
+    async def drain(store: Store, owner: str) -> list[str]:
+        taken: list[str] = []
+        while batch := await store.claim_batch(owner, 30, 3, by_seconds):
+            taken += [j.id for j in batch]
+        return taken
+
+    async def go() -> None:
+        key = await new_key(s)
+        for n in range(30):
+            await s.submit(job(key, n), OPEN)
+        first, second = await asyncio.gather(drain(s, "a/1/0"), drain(other, "b/1/0"))
+        assert not set(first) & set(second) and sorted(first + second) == sorted(f"j{n}" for n in range(30))
+
+    run(go())
+
+
+def test_claim_batch_never_puts_two_lora_sets_in_one_batch(backend: Backend) -> None:
+    from takeone.core.loras import LoraUse
+    from takeone.dispatch.local.batching import batch_key_for
+
+    s, by_recipe = backend.store, batch_key_for("tiny")  # the key a tiny worker's claims use
+
+    async def go() -> None:
+        key = await new_key(s)
+        sets = [(LoraUse("alpha"),), (LoraUse("beta"),), (), (LoraUse("alpha"),), (LoraUse("alpha", 0.5),)]
+        for n, loras in enumerate(sets):  # j0..j4: the same recipe, only the LoRAs differ
+            task = VideoTask(kind="t2v", prompt=f"p{n}", seed=n, loras=loras)
+            await s.submit(dataclasses.replace(job(key, n), task=task), OPEN)
+        assert [j.id for j in await s.claim_batch("h/1/0", 30, 4, by_recipe)] == ["j0", "j3"]  # alpha at 1.0
+        for expected in (["j1"], ["j2"], ["j4"]):  # beta; none; alpha at another scale: each alone
+            assert [j.id for j in await s.claim_batch("h/1/0", 30, 4, by_recipe)] == expected
 
     run(go())

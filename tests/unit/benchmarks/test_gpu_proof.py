@@ -43,13 +43,16 @@ def test_smoke_records_the_machine_then_the_cheap_figures_first(
     speedups = [f"{c} speed-ups" for c in CASES]
     compiled = [name for c in CASES for name in (f"{c} compiled (first)", f"{c} compiled")]
     assert steps == ["environment", "build", f"{CASES[0]} plain", "speed-ups", *speedups,
-                     "compile graph", "compile graph", "compile", *compiled, *[f"mp4 {c}" for c in CASES], "gpus"]
+                     "compile graph", "compile graph", "compile", *compiled, *[f"mp4 {c}" for c in CASES],
+                     "batch", "gpus"]
     assert document["steps"][-1]["note"] == "one GPU here"  # 1 vs all GPUs only where there are several
     assert set(document["cases"][CASES[0]]) == {"plain", "speed-ups", "compiled"}
     assert set(document["cases"][CASES[1]]) == {"speed-ups", "compiled"}  # the plain baseline: one case
     assert document["compile"].startswith("not compiled")  # inductor is CUDA-only here
     assert document["errors"] == [] and [s["path"] for s in document["steps"] if s["step"] == "compile graph"] == [
         "t2v/128x128x9", "i2v/128x128x9"]
+    batch = document["batch"]  # the fast tier alone, then four such jobs in one batched run
+    assert batch["jobs"] == 4 and batch["alone"]["end_to_end_s"] > 0 and batch["batched"]["end_to_end_s"] > 0
     build = document["steps"][1]
     assert build["seconds"] > 0 and "free_gib_before" in build and "free_gib_after" in build
 
@@ -70,7 +73,7 @@ def test_smoke_prints_a_line_per_step_and_ends_with_one_figure(
 ) -> None:
     done, _document = smoke
     lines = done.stdout.strip().splitlines()
-    assert sum(1 for line in lines if line.startswith("[")) == 16  # the last: "gpus: gpus=0, note=one GPU here"
+    assert sum(1 for line in lines if line.startswith("[")) == 17  # the last: "gpus: gpus=0, note=one GPU here"
     assert any(line.endswith("gpus: gpus=0, note=one GPU here") for line in lines)
     assert lines[-1].startswith("ltx-2 standard-t2v-audio-5s compiled end to end: ")
     assert lines[-1].endswith("(cpu smoke, tiny models)")

@@ -37,7 +37,19 @@ from takeone.backends.queue_order import FAIR_ORDER
 from takeone.backends.sql import listing_query
 from takeone.core.accounts import from_micro, to_micro
 from takeone.core.errors import InvalidRequest, RateLimited
-from takeone.core.jobs import LOST_WORKER, Job, JobStatus, SubmitLimits, WorkerStatus, check_queue, lease_lost, replays
+from takeone.core.jobs import (
+    BATCH_SCAN,
+    LOST_WORKER,
+    BatchKey,
+    Job,
+    JobStatus,
+    SubmitLimits,
+    WorkerStatus,
+    check_queue,
+    lease_lost,
+    pick_batch,
+    replays,
+)
 from takeone.core.task import VideoTask
 
 ACTIVE = ["QUEUED", "PROCESSING"]
@@ -250,6 +262,26 @@ class PostgresJobs:
             outbox.record(conn, row["id"], JobStatus.PROCESSING, now)
             notify(conn, row["id"], JobStatus.PROCESSING)
         return row_to_job(claimed) if claimed else None
+
+    def claim_batch(self, owner: str, lease_s: float, limit: int, key: BatchKey) -> list[Job]:
+        """The job served next and its compatible company, claimed in one transaction; the
+        rows looked at stay locked until it commits, so another worker skips them."""
+        with transaction(self.pool) as conn:
+            rows = conn.execute(f"SELECT * FROM jobs j WHERE status = 'QUEUED' {FAIR_ORDER}"
+                                " LIMIT %s FOR UPDATE SKIP LOCKED", (BATCH_SCAN,)).fetchall()
+            chosen = pick_batch([row_to_job(r) for r in rows], key, limit)
+            now = self.clock()
+            claimed = []
+            for job in chosen:
+                row = conn.execute(
+                    "UPDATE jobs SET status = 'PROCESSING', started_at = %s, progress = 0,"
+                    " attempts = attempts + 1, lease_owner = %s, lease_expires_at = %s WHERE id = %s"
+                    " RETURNING *", (now, owner, now + lease_s, job.id)).fetchone()
+                outbox.record(conn, job.id, JobStatus.PROCESSING, now)
+                notify(conn, job.id, JobStatus.PROCESSING)
+                if row is not None:
+                    claimed.append(row_to_job(row))
+        return claimed
 
     def renew(self, job_id: str, owner: str, lease_s: float, progress: float | None = None) -> bool:
         with transaction(self.pool) as conn:

@@ -18,7 +18,19 @@ from takeone.backends.sqlite import credits, outbox
 from takeone.backends.sqlite.db import Database
 from takeone.core.accounts import from_micro, to_micro
 from takeone.core.errors import InvalidRequest, RateLimited
-from takeone.core.jobs import LOST_WORKER, Job, JobStatus, SubmitLimits, WorkerStatus, check_queue, lease_lost, replays
+from takeone.core.jobs import (
+    BATCH_SCAN,
+    LOST_WORKER,
+    BatchKey,
+    Job,
+    JobStatus,
+    SubmitLimits,
+    WorkerStatus,
+    check_queue,
+    lease_lost,
+    pick_batch,
+    replays,
+)
 from takeone.core.task import VideoTask
 
 ACTIVE = ("QUEUED", "PROCESSING")
@@ -234,6 +246,22 @@ class SqliteJobs:
             )
             outbox.record(conn, row["id"], JobStatus.PROCESSING)
         return self.get(row["id"])
+
+    def claim_batch(self, owner: str, lease_s: float, limit: int, key: BatchKey) -> list[Job]:
+        """The job served next and its compatible company, claimed in one transaction."""
+        with self.db.transaction() as conn:
+            rows = conn.execute(f"SELECT * FROM jobs j WHERE status = 'QUEUED' {FAIR_ORDER} LIMIT ?",
+                                (BATCH_SCAN,)).fetchall()
+            chosen = pick_batch([_row_to_job(r) for r in rows], key, limit)
+            now = self.clock()
+            for job in chosen:
+                conn.execute(
+                    "UPDATE jobs SET status = 'PROCESSING', started_at = ?, progress = 0,"
+                    " attempts = attempts + 1, lease_owner = ?, lease_expires_at = ? WHERE id = ?",
+                    (now, owner, now + lease_s, job.id),
+                )
+                outbox.record(conn, job.id, JobStatus.PROCESSING)
+        return [claimed for job in chosen if (claimed := self.get(job.id)) is not None]
 
     def renew(self, job_id: str, owner: str, lease_s: float, progress: float | None = None) -> bool:
         with self.db.transaction() as conn:

@@ -33,6 +33,7 @@ from takeone.core.errors import StoreUnavailable
 from takeone.core.jobs import Job, JobStore, WorkerStatus
 from takeone.dispatch.identity import API_STATE, is_dead, liveness, process_identity
 from takeone.dispatch.joblog import log_finished
+from takeone.dispatch.local.batching import BatchRun, batch_key_for, batch_window_s, wait_for_company
 from takeone.dispatch.local.group import make_process
 from takeone.dispatch.local.process import Event, WorkerDied, WorkerProcess
 from takeone.dispatch.messages import (
@@ -70,6 +71,7 @@ class Slot:
     error: str | None = None
     process: WorkerProcess | None = None
     job_id: str | None = None
+    batch: tuple[str, ...] = ()  # every job of the batch it runs (job_id is the first)
     device: str | None = None
     restarts: int = 0
     load_errors: list[str] = field(default_factory=list)
@@ -144,7 +146,7 @@ class LocalDispatcher:
 
     def cancel_running(self, job_id: str) -> None:
         for slot in self.slots:
-            if slot.job_id == job_id and slot.process is not None:
+            if (slot.job_id == job_id or job_id in slot.batch) and slot.process is not None:
                 slot.process.send(CancelJob(job_id))
 
     # -- maintenance: reports and expired leases -------------------------------------------
@@ -274,21 +276,57 @@ class LocalDispatcher:
         while not self._stopping and not self._draining:
             if _died_while_idle(slot.process):
                 return
-            job = await self._next_job(slot)
-            if job is None:
+            jobs = await self._next_jobs(slot)
+            if not jobs:
                 continue
-            alive = await self._run_claimed(slot, slot.process, job)
+            if len(jobs) == 1:
+                alive = await self._run_claimed(slot, slot.process, jobs[0])
+            else:
+                alive = await self._run_batch_claimed(slot, slot.process, jobs)
             if not alive:
                 return
             slot.restarts = 0
 
-    async def _next_job(self, slot: Slot) -> Job | None:
-        job = await self.calls.run("claim", lambda: self.store.claim(slot.owner, self.settings.lease_s))
-        if job is None:
+    async def _next_jobs(self, slot: Slot) -> list[Job]:
+        """The next job, or the next batch of compatible jobs (``max_batch`` > 1; a worker
+        group claims single jobs: its ranks run one job together)."""
+        if self.settings.max_batch > 1 and slot.config.gpus_per_job == 1:
+            jobs = await self._claim_batch(slot)
+        else:
+            job = await self.calls.run("claim", lambda: self.store.claim(slot.owner, self.settings.lease_s))
+            jobs = [job] if job is not None else []
+        if not jobs:
             self._wakeup.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), IDLE_POLL_S)
-        return job
+        return jobs
+
+    async def _claim_batch(self, slot: Slot) -> list[Job]:
+        await wait_for_company(self.store, self.calls, self.settings.max_batch, self._window_s(slot))
+        key = batch_key_for(slot.config.profile)
+        return await self.calls.run("claim batch", lambda: self.store.claim_batch(
+            slot.owner, self.settings.lease_s, self.settings.max_batch, key))
+
+    def _window_s(self, slot: Slot) -> float:
+        return batch_window_s(self.settings.batch_window_ms, slot.device)
+
+    async def _run_batch_claimed(self, slot: Slot, proc: WorkerProcess, jobs: list[Job]) -> bool:
+        """Run ``jobs`` as one batch on ``slot``; each job is renewed, completed or failed as itself."""
+        live = [job for job in jobs if not await self._blocking_caller_gone(job)]
+        if len(live) <= 1:
+            return await self._run_claimed(slot, proc, live[0]) if live else True
+        slot.job_id, slot.batch = live[0].id, tuple(job.id for job in live)
+        await self._report(slot)
+        try:
+            return await BatchRun(self, slot, proc, live).run()
+        finally:
+            slot.job_id, slot.batch = None, ()
+
+    async def _blocking_caller_gone(self, job: Job) -> bool:
+        if job.blocking and job.caller is not None and await self._caller_gone(job.caller):
+            await self._fail(job.id, "the API process waiting for this blocking request is gone")
+            return True
+        return False
 
     async def _run_claimed(self, slot: Slot, proc: WorkerProcess, job: Job) -> bool:
         if job.blocking and job.caller is not None and await self._caller_gone(job.caller):

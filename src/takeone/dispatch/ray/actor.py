@@ -40,6 +40,7 @@ class ActorState:
     node_id: str
     pid: int
     error: str | None = None
+    batch: tuple[str, ...] = ()  # every job of the batch it runs (job_id is the first)
 
 
 def dispatcher_settings(settings: Settings) -> DispatcherSettings:
@@ -75,7 +76,7 @@ class WorkerActor:
     def state(self) -> ActorState:
         slot = self.dispatcher.slots[0]
         state = slot.state if self._phase == "serving" else self._phase
-        return ActorState(state, slot.job_id, slot.owner, self.node_id, os.getpid(), slot.error)
+        return ActorState(state, slot.job_id, slot.owner, self.node_id, os.getpid(), slot.error, slot.batch)
 
     def notify(self) -> None:
         """A job was queued: claim it now rather than at the next poll."""

@@ -137,7 +137,7 @@ class RayDispatcher:
 
     def cancel_running(self, job_id: str) -> None:
         for m in self.members:
-            if m.job_id == job_id:
+            if m.job_id == job_id or (m.state is not None and job_id in m.state.batch):
                 m.handle.cancel.remote(job_id)
 
     # -- what the pool looks like --------------------------------------------------------------

@@ -32,6 +32,9 @@ class AncestralFlowMatchScheduler(_Base):  # type: ignore[misc]
     """``FlowMatchEulerDiscreteScheduler`` whose ``step`` is the ancestral Euler step."""
 
     noise_seed: int = 0
+    # A batch's per-row seeds (None: one job, ``noise_seed``): row i draws from its own stream,
+    # so a job's noise does not depend on its batch-mates.
+    noise_seeds: list[int] | None = None
 
     def set_timesteps(
         self,
@@ -43,6 +46,7 @@ class AncestralFlowMatchScheduler(_Base):  # type: ignore[misc]
     ) -> None:
         # Spelled out: the pipelines check this signature for ``sigmas`` before passing them.
         self._noise: torch.Generator | None = None
+        self._row_noise: list[torch.Generator] | None = None
         super().set_timesteps(num_inference_steps, device, sigmas, mu, timesteps)
 
     def step(self, model_output: torch.Tensor, timestep: Any, sample: torch.Tensor, *args: Any,
@@ -67,7 +71,18 @@ class AncestralFlowMatchScheduler(_Base):  # type: ignore[misc]
         return FlowMatchEulerDiscreteSchedulerOutput(prev_sample=prev) if return_dict else (prev,)
 
     def _draw(self, like: torch.Tensor) -> torch.Tensor:
+        if self.noise_seeds is not None:
+            return self._draw_rows(like)
         if getattr(self, "_noise", None) is None:
             self._noise = torch.Generator(device="cpu").manual_seed(self.noise_seed)
         noise = torch.randn(like.shape, generator=self._noise, dtype=torch.float32)
         return noise.to(like.device)
+
+    def _draw_rows(self, like: torch.Tensor) -> torch.Tensor:
+        """One row per batch job, each from its own seed's stream (as that job alone draws)."""
+        assert self.noise_seeds is not None and len(self.noise_seeds) == like.shape[0]
+        if getattr(self, "_row_noise", None) is None:
+            self._row_noise = [torch.Generator(device="cpu").manual_seed(seed) for seed in self.noise_seeds]
+        assert self._row_noise is not None
+        rows = [torch.randn((1, *like.shape[1:]), generator=gen, dtype=torch.float32) for gen in self._row_noise]
+        return torch.cat(rows).to(like.device)

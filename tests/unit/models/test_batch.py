@@ -1,0 +1,147 @@
+"""A job's video from a batch equals the same job run alone (same seed), on the real pipelines.
+
+Tolerance: the batch runs the same float32 operations, but a batched matmul may pick another
+kernel blocking than a one-row matmul, so latents can differ in the last bits; after the VAE
+that is at most a step or two of a uint8 pixel and a tiny audio error. Measured on CPU for the
+tiny batch of four (one torch thread): frames differ by at most 1 of 255 on a few pixels (mean
+difference 1.7e-5 to 3.1e-5), audio by at most 6e-8. The bounds below leave a margin: 2 levels
+per pixel, a mean under 0.01, audio within 1e-5. A batch-mate leaking into a job's noise or
+prompt moves the random-weight frames by tens of levels on most pixels, which these bounds
+catch (see test_the_bounds_catch_a_video_from_another_seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from takeone.core.errors import GenerationFailed, JobCancelled
+from takeone.core.task import VideoTask
+from takeone.models.base import Video, VideoModel
+from takeone.models.batch import batch_key, can_batch
+from takeone.models.ltx2.batch import BatchItem, generate_batch
+from takeone.models.ltx2.model import Ltx2Model
+from takeone.models.ltx2.recipe import Ltx2Sampling
+from takeone.models.recipe import Profile
+from tests.unit.models.callbacks import ignore, never, whole
+
+PIXEL_TOLERANCE = 2
+MEAN_TOLERANCE = 0.01
+AUDIO_TOLERANCE = 1e-5
+
+
+def _tasks(kind: str = "t2v", tier: str = "fast", seconds: int = 1) -> list[VideoTask]:
+    prompts = ["a fox in snow", "city at night, rain", "waves", "a red kite over a field of wheat"]
+    negatives = ["", "blurry", "", "low quality, text"]
+    return [VideoTask(kind=kind, tier=tier, prompt=prompt, negative_prompt=negative, seed=11 + 7 * i,
+                      guidance=0.25 * (i + 1), audio=True, seconds=seconds)  # type: ignore[arg-type]
+            for i, (prompt, negative) in enumerate(zip(prompts, negatives))]
+
+
+def _alone(model: VideoModel, profile: Profile, task: VideoTask) -> Video:
+    return whole(model.generate(task, profile.recipe_for(task), ignore, never))
+
+
+def _batched(model: VideoModel, profile: Profile, tasks: list[VideoTask]) -> list[Video]:
+    assert isinstance(model, Ltx2Model)
+    items = [BatchItem(task, profile.recipe_for(task), ignore, never) for task in tasks]
+    return [whole(video) for video in generate_batch(model, items)]
+
+
+def _assert_same(batched: Video, alone: Video) -> None:
+    a, b = batched.all_frames().astype(np.int16), alone.all_frames().astype(np.int16)
+    assert a.shape == b.shape
+    difference = np.abs(a - b)
+    assert int(difference.max()) <= PIXEL_TOLERANCE and float(difference.mean()) < MEAN_TOLERANCE
+    assert batched.audio is not None and alone.audio is not None
+    assert batched.audio.shape == alone.audio.shape
+    assert float(np.abs(batched.audio - alone.audio).max()) <= AUDIO_TOLERANCE
+    assert batched.seed == alone.seed
+
+
+def test_tiny_batch_of_four_equals_each_job_alone(tiny_model: VideoModel, tiny_profile: Profile) -> None:
+    tasks = _tasks()
+    batched = _batched(tiny_model, tiny_profile, tasks)
+    for video, task in zip(batched, tasks):
+        _assert_same(video, _alone(tiny_model, tiny_profile, task))
+
+
+def test_two_stage_distilled_batch_equals_each_job_alone(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
+    """LTX-2's fast tier: distilled stage 1, latent upsample, stage 2 re-noised per row."""
+    tasks = _tasks(seconds=5)[:2]
+    assert len(scaled_ltx2.recipe_for(tasks[0]).stage_steps) == 2
+    batched = _batched(ltx2_model, scaled_ltx2, tasks)
+    for video, task in zip(batched, tasks):
+        _assert_same(video, _alone(ltx2_model, scaled_ltx2, task))
+
+
+def test_image_to_video_batches_each_first_frame(
+    tiny_model: VideoModel, tiny_profile: Profile, make_png: Callable[..., str]
+) -> None:
+    tasks = [dataclasses.replace(task, kind="i2v", first_frame=make_png(160, 96, seed=i))
+             for i, task in enumerate(_tasks()[:3])]
+    batched = _batched(tiny_model, tiny_profile, tasks)
+    for video, task in zip(batched, tasks):
+        _assert_same(video, _alone(tiny_model, tiny_profile, task))
+
+
+def test_a_cancelled_job_does_not_stop_its_batch_mates(tiny_model: VideoModel, tiny_profile: Profile) -> None:
+    tasks = _tasks()[:2]
+    heard: list[tuple[int, int]] = []
+    items = [BatchItem(tasks[0], tiny_profile.recipe_for(tasks[0]), ignore, lambda: True),
+             BatchItem(tasks[1], tiny_profile.recipe_for(tasks[1]), lambda d, t: heard.append((d, t)), never)]
+    assert isinstance(tiny_model, Ltx2Model)
+    videos = generate_batch(tiny_model, items)
+    videos[0].close()
+    _assert_same(whole(videos[1]), _alone(tiny_model, tiny_profile, tasks[1]))
+    assert heard[-1] == (items[1].recipe.total_steps, items[1].recipe.total_steps)
+    with pytest.raises(JobCancelled):
+        generate_batch(tiny_model, [dataclasses.replace(item, should_cancel=lambda: True) for item in items])
+
+
+def test_the_bounds_catch_a_video_from_another_seed(tiny_model: VideoModel, tiny_profile: Profile) -> None:
+    task = _tasks()[0]
+    with pytest.raises(AssertionError):
+        _assert_same(_alone(tiny_model, tiny_profile, task),
+                     _alone(tiny_model, tiny_profile, dataclasses.replace(task, seed=12)))
+
+
+def test_batch_keys_group_only_compatible_recipes(tiny_profile: Profile, scaled_ltx2: Profile) -> None:
+    one, two = (tiny_profile.recipe_for(task) for task in _tasks()[:2])
+    assert batch_key(one, True) == batch_key(two, True)
+    longer = tiny_profile.recipe_for(dataclasses.replace(_tasks()[0], seconds=2))
+    silent = tiny_profile.recipe_for(dataclasses.replace(_tasks()[0], audio=False))
+    assert batch_key(longer, True) != batch_key(one, True) and batch_key(silent, True) != batch_key(one, True)
+    assert can_batch(one, "tiny") and not can_batch(one, "wan")
+    two_stage_i2v = scaled_ltx2.recipe_for(dataclasses.replace(_tasks(seconds=5)[0], kind="i2v", first_frame="a.png"))
+    assert not can_batch(two_stage_i2v, "ltx2")
+
+
+def test_a_batch_refuses_a_case_its_family_cannot_batch(tiny_model: VideoModel, tiny_profile: Profile) -> None:
+    task = dataclasses.replace(_tasks()[0], kind="flf2v", first_frame="a.png", last_frame="b.png")
+    assert isinstance(tiny_model, Ltx2Model)
+    with pytest.raises(GenerationFailed, match="cannot batch"):
+        generate_batch(tiny_model, [BatchItem(task, tiny_profile.recipe_for(task), ignore, never)])
+
+
+def test_ltx25_ancestral_stage_draws_each_jobs_own_noise(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """LTX-2.5's distilled stage 1 renoises every step (ancestral): each row from its own seed."""
+    from takeone.models.loader import load_video_model
+    from takeone.models.ltx2.tiny import write_tiny_checkpoints
+    from takeone.models.registry import get_profile
+    from tests.unit.models.conftest import TINY_LTX2_FRAMES, TINY_LTX2_SIZES
+
+    cache = tmp_path_factory.mktemp("hf-home-25-batch") / "hub"
+    write_tiny_checkpoints(get_profile("ltx-2.5"), cache)
+    profile = get_profile("ltx-2.5").scaled(TINY_LTX2_SIZES, TINY_LTX2_FRAMES, 32, {"stg_blocks": (1,)})
+    model = load_video_model(profile, "cpu", weights=cache)
+    tasks = _tasks(seconds=5)[:2]
+    recipe = profile.recipe_for(tasks[0])
+    assert isinstance(recipe.sampling, Ltx2Sampling)
+    assert recipe.sampling.stage1_sampler == "ancestral" and len(recipe.stage_steps) == 2
+    batched = _batched(model, profile, tasks)
+    for video, task in zip(batched, tasks):
+        _assert_same(video, _alone(model, profile, task))
