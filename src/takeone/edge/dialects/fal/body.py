@@ -26,12 +26,13 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from takeone.core.errors import MISSING, InvalidRequest, NotFound
 from takeone.core.task import Tier, VideoTask, kind_for
+from takeone.edge.dialects.bodies import first_invalid, json_object, renamed
 from takeone.models.recipe import Profile
 
 MAX_PROMPT = 2500
@@ -81,11 +82,11 @@ class FalModel:
         return "/".join(self.id.split("/")[:2])
 
     def parse(self, raw: bytes) -> FalBody:
-        data = _json(raw)
+        data = json_object(raw)
         try:
             body = self.body.model_validate(data)
         except ValidationError as exc:
-            raise _invalid(exc) from None
+            raise first_invalid(exc, "is not a field of this model") from None
         if self.image and body.image_url is None:
             raise InvalidRequest("image_url", MISSING, f"is required by {self.id}")
         if not self.image and body.image_url is not None:
@@ -153,31 +154,13 @@ def fingerprint(model: FalModel, body: FalBody) -> str:
     return hashlib.sha256(json.dumps([model.id, body.model_dump()], sort_keys=True).encode()).hexdigest()
 
 
-def _json(raw: bytes) -> Any:
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidRequest("body", raw[:60].decode("utf-8", "replace"), "is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("body", data, "must be a JSON object")
-    return data
-
-
-def _invalid(exc: ValidationError) -> InvalidRequest:
-    first = exc.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "body"
-    if first["type"] == "extra_forbidden":
-        return InvalidRequest(field, first.get("input"), "is not a field of this model")
-    if first["type"] == "missing":
-        return InvalidRequest(field, MISSING, "is required")
-    return InvalidRequest(field, first.get("input"), first["msg"])
+FIELD_NAMES = {"tier": "model", "seconds": "duration", "guidance": "cfg_scale", "audio": "generate_audio",
+               "size": "aspect_ratio", "first_frame": "image_url", "last_frame": "tail_image_url"}
 
 
 def rename(exc: InvalidRequest) -> InvalidRequest:
     """A core error in fal's field names."""
-    names = {"tier": "model", "seconds": "duration", "guidance": "cfg_scale", "audio": "generate_audio",
-             "size": "aspect_ratio", "first_frame": "image_url", "last_frame": "tail_image_url"}
-    return type(exc)(names.get(exc.field, exc.field), exc.value, exc.reason)
+    return renamed(exc, FIELD_NAMES)
 
 
 SCHEMAS: tuple[type[BaseModel], ...] = (KlingInput, LtxInput)

@@ -25,7 +25,6 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -34,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from takeone.core.errors import MISSING, InvalidRequest
 from takeone.core.task import Tier, VideoTask, kind_for
+from takeone.edge.dialects.bodies import first_invalid, json_object, renamed
 from takeone.models.recipe import Profile
 
 MAX_PROMPT = 2500
@@ -145,11 +145,11 @@ class CreatePrediction:
 
 
 def parse_create(raw: bytes, model_ref: str | None, profile: Profile) -> CreatePrediction:
-    data = _json(raw)
+    data = json_object(raw)
     try:
         body = PredictionRequest.model_validate(data)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise first_invalid(exc, "is not an input of this model", root="input", strip="input") from None
     if model_ref is None and body.version is None:
         raise InvalidRequest("version", MISSING, "is required (or POST /v1/models/{owner}/{name}/predictions)")
     if model_ref is not None and body.version is not None:
@@ -165,31 +165,10 @@ def parse_create(raw: bytes, model_ref: str | None, profile: Profile) -> CreateP
     return CreatePrediction(model, body.input, body.webhook, events, raw)
 
 
-def _json(raw: bytes) -> Any:
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidRequest("body", raw[:60].decode("utf-8", "replace"), "is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("body", data, "must be a JSON object")
-    return data
-
-
-def _invalid(exc: ValidationError) -> InvalidRequest:
-    first = exc.errors()[0]
-    loc = [str(p) for p in first["loc"]]
-    if loc and loc[0] == "input" and len(loc) > 1:
-        loc = loc[1:]
-    field = ".".join(loc) or "input"
-    if first["type"] == "extra_forbidden":
-        return InvalidRequest(field, first.get("input"), "is not an input of this model")
-    if first["type"] == "missing":
-        return InvalidRequest(field, MISSING, "is required")
-    return InvalidRequest(field, first.get("input"), first["msg"])
+FIELD_NAMES = {"tier": "mode", "seconds": "duration", "guidance": "cfg_scale", "audio": "generate_audio",
+               "size": "aspect_ratio", "first_frame": "start_image", "last_frame": "end_image"}
 
 
 def rename(exc: InvalidRequest) -> InvalidRequest:
     """A core error in Replicate's input names."""
-    names = {"tier": "mode", "seconds": "duration", "guidance": "cfg_scale", "audio": "generate_audio",
-             "size": "aspect_ratio", "first_frame": "start_image", "last_frame": "end_image"}
-    return type(exc)(names.get(exc.field, exc.field), exc.value, exc.reason)
+    return renamed(exc, FIELD_NAMES)

@@ -16,14 +16,14 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from takeone.core.errors import MISSING, InvalidRequest, NotFound
+from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.task import TIERS, Tier, VideoTask, kind_for
+from takeone.edge.dialects.bodies import first_invalid, json_object, renamed
 from takeone.models.recipe import Profile
 
 MAX_PROMPT = 2500
@@ -91,16 +91,11 @@ def tier_of(endpoint_id: str, profile: Profile) -> Tier:
 
 
 def parse_run(raw: bytes) -> Run:
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidRequest("body", raw[:60].decode("utf-8", "replace"), "is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("body", data, "must be a JSON object")
+    data = json_object(raw)
     try:
         body = RunRequest.model_validate(data)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise first_invalid(exc, "is not an input of this worker") from None
     if body.policy is not None:
         raise InvalidRequest("policy", body.policy, "execution policies are not served; the server's"
                              " job timeout applies")
@@ -109,19 +104,11 @@ def parse_run(raw: bytes) -> Run:
     return Run(body.input, body.webhook, raw)
 
 
-def _invalid(exc: ValidationError) -> InvalidRequest:
-    first = exc.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "body"
-    if first["type"] == "extra_forbidden":
-        return InvalidRequest(field, first.get("input"), "is not an input of this worker")
-    if first["type"] == "missing":
-        return InvalidRequest(field, MISSING, "is required")
-    return InvalidRequest(field, first.get("input"), first["msg"])
+FIELD_NAMES = {"tier": "endpoint_id", "seconds": "input.duration", "guidance": "input.guidance",
+               "audio": "input.generate_audio", "size": "input.aspect_ratio", "first_frame": "input.image",
+               "last_frame": "input.last_image", "prompt": "input.prompt", "seed": "input.seed"}
 
 
 def rename(exc: InvalidRequest) -> InvalidRequest:
     """A core error in this dialect's input names."""
-    names = {"tier": "endpoint_id", "seconds": "input.duration", "guidance": "input.guidance",
-             "audio": "input.generate_audio", "size": "input.aspect_ratio", "first_frame": "input.image",
-             "last_frame": "input.last_image", "prompt": "input.prompt", "seed": "input.seed"}
-    return type(exc)(names.get(exc.field, exc.field), exc.value, exc.reason)
+    return renamed(exc, FIELD_NAMES)
