@@ -63,14 +63,19 @@ class LoraSwitcher:
         self.stamps: dict[str, float] = {}  # when each cached LoRA's file was written
         self.last_switch_s = 0.0
 
-    def activate(self, uses: Sequence[LoraUse]) -> float:
-        """Make ``uses`` the active set (empty: the base model); the seconds it took."""
-        started = time.perf_counter()
+    def _transformers_for(self, uses: Sequence[LoraUse]) -> list[Any]:
+        """The model's transformers that take adapters; an error if ``uses`` cannot be served."""
         if len(uses) > self.device_slots:
             raise GenerationFailed(f"{len(uses)} LoRAs asked; this worker keeps {self.device_slots} loaded")
         transformers = adaptable_transformers(self.model)
         if uses and not transformers:
             raise GenerationFailed("this model's transformers take no LoRA adapters")
+        return transformers
+
+    def activate(self, uses: Sequence[LoraUse]) -> float:
+        """Make ``uses`` the active set (empty: the base model); the seconds it took."""
+        started = time.perf_counter()
+        transformers = self._transformers_for(uses)
         if not uses:
             for module in transformers:
                 if getattr(module, "peft_config", None):
@@ -171,11 +176,7 @@ class HotswapSwitcher(LoraSwitcher):
 
     def activate(self, uses: Sequence[LoraUse]) -> float:
         started = time.perf_counter()
-        if len(uses) > self.device_slots:
-            raise GenerationFailed(f"{len(uses)} LoRAs asked; this worker keeps {self.device_slots} loaded")
-        transformers = adaptable_transformers(self.model)
-        if uses and not transformers:
-            raise GenerationFailed("this model's transformers take no LoRA adapters")
+        transformers = self._transformers_for(uses)
         for use in uses:
             self._drop_if_replaced(use.name)
         states = {use.name: self._state(use.name) for use in uses}
