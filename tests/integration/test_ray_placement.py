@@ -17,8 +17,10 @@ pytestmark = pytest.mark.cluster
 
 
 def test_an_actor_ray_cannot_place_is_explained(tmp_path: Path) -> None:
-    # no node has 64 GPUs: the actor stays pending, as a GPU actor does on a CPU-only cluster
-    server = Server(tmp_path / "d", ["--profile", "tiny", "--workers", "ray", "--worker-gpus", "64"])
+    # no node has 64 GPUs: the actor stays pending, as a GPU actor does on a CPU-only cluster;
+    # a Ray of its own ("local"), not whatever cluster an earlier test left its address file for
+    server = Server(tmp_path / "d", ["--profile", "tiny", "--workers", "ray", "--worker-gpus", "64",
+                                     "--ray-address", "local"])
     server.start(wait_ready=False)
     try:
         r = httpx.post(server.url + "/v2/kling-2.6", json={"prompt": "a fox", "duration": 5},
