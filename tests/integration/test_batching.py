@@ -96,3 +96,51 @@ def test_cancelling_one_job_of_a_batch_releases_it_and_the_others_complete(fresh
         assert buckets["3.0"] == 0 and buckets["4.0"] == 3  # the three ran in the batch of four
         price = (100 - after_charges) / 4  # four equal jobs reserved at submit
         assert price > 0 and server.balance(key) == pytest.approx(after_charges + price)  # one released
+
+
+def test_each_job_of_a_batch_completes_when_its_own_video_is_stored(fresh_dir: Path) -> None:
+    """Five posts, batches of four: the fifth waits in the queue at position 1 while the four
+    run, each with its own progress; the four complete one by one as each MP4 is stored (each
+    file's last progress unit sleeps the debug step delay, 0.5 s), not all at the batch's end."""
+    args = ("--profile", "tiny", "--max-batch", "4", "--batch-window-ms", str(WINDOW_MS),
+            "--debug-step-delay", "0.5")
+    with running(fresh_dir, *args) as server:
+        key = server.key(100)
+        h = {"x-api-key": key}
+        with ThreadPoolExecutor(5) as pool:
+            ids = list(pool.map(lambda n: _submit(server, key, 5, n), range(5)))
+        seen: dict[str, dict[str, Any]] = {}
+        completed_at: dict[str, float] = {}
+
+        def poll() -> bool:
+            for job_id in ids:
+                seen[job_id] = httpx.get(server.url + f"/v2/requests/{job_id}/status", headers=h).json()
+                if seen[job_id]["status"] == "COMPLETED":
+                    completed_at.setdefault(job_id, time.monotonic())
+            return all(status["status"] in ("COMPLETED", "FAILED") for status in seen.values())
+
+        def four_running() -> bool:
+            poll()
+            return sum(status["status"] == "PROCESSING" for status in seen.values()) == 4
+
+        wait_for(four_running, timeout=120)
+        queued = [status for status in seen.values() if status["status"] == "QUEUED"]
+        assert len(queued) == 1 and queued[0]["metrics"]["queue_position"] == 1, seen
+        batch = [job_id for job_id in ids if seen[job_id]["status"] == "PROCESSING"]
+        wait_for(lambda: poll() or all(seen[job_id]["metrics"]["progress"] > 0 for job_id in batch), timeout=120)
+        wait_for(poll, timeout=180)
+        assert all(status["status"] == "COMPLETED" for status in seen.values()), seen
+        finished = sorted(completed_at[job_id] for job_id in batch)
+        # Answered at the batch's end, the four would complete within one round of polls.
+        assert finished[-1] - finished[0] >= 1.0, finished
+    buckets = _batch_sizes_after(seen)
+    assert buckets == {4: 4, 1: 1}
+
+
+def _batch_sizes_after(statuses: dict[str, dict[str, Any]]) -> dict[int, int]:
+    """How many jobs completed at each batch size, from their statuses' metrics."""
+    sizes: dict[int, int] = {}
+    for status in statuses.values():
+        size = int(status["metrics"].get("batch_size", 1))
+        sizes[size] = sizes.get(size, 0) + 1
+    return sizes
