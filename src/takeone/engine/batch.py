@@ -4,9 +4,9 @@ Each job stays its own: its inputs are fetched and checked alone (a missing inpu
 job only), it reports its own progress, a cancel drops it (its row finishes the step it is in
 and leaves the batched compute at the next step) while the others go on, and it is decoded,
 encoded, stored and answered alone, as soon as its own MP4 is written (the runner's
-``answer``), not when the batch's last job is. A batched run that runs out of GPU memory is split in two and each half
-retried; the worker remembers the largest batch that fitted for that shape and splits later
-batches of it up front. Any other failure of the whole run retries its jobs one by one, so a
+``answer``), not when the batch's last job is. A batched run that runs out of GPU memory is
+split in two and each half retried; the worker remembers the largest batch that fitted for
+that shape and splits later batches of it up front. Any other failure of the whole run retries its jobs one by one, so a
 job that cannot be generated fails alone.
 
 Example::
