@@ -135,6 +135,34 @@ def test_a_job_cancelled_mid_run_leaves_the_batched_compute_at_the_next_step(
         _assert_same(whole(video), _alone(tiny_model, tiny_profile, tasks[row]))
 
 
+def test_a_job_cancelled_in_stage_two_leaves_the_compute_there(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
+    """LTX-2's fast tier: job 1 is cancelled after the first stage-2 step; the stage-2 steps
+    after it run one job's row instead of two, and job 0 still equals itself alone."""
+    tasks = _tasks(seconds=5)[:2]
+    assert isinstance(ltx2_model, Ltx2Model)
+    recipe = scaled_ltx2.recipe_for(tasks[0])
+    first_stage, second_stage = recipe.stage_steps
+    steps_done: list[int] = []
+    items = [BatchItem(task, scaled_ltx2.recipe_for(task), ignore, never) for task in tasks]
+    items[0] = dataclasses.replace(items[0], progress=lambda done, total: steps_done.append(done))
+    items[1] = dataclasses.replace(items[1], should_cancel=lambda: bool(steps_done) and steps_done[-1] > first_stage)
+    computed: list[int] = []
+
+    def count(_module: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        computed.append(int(kwargs.get("hidden_states", args[0] if args else None).shape[0]))
+
+    handle = ltx2_model.components["transformer"].transformer_blocks[0].register_forward_pre_hook(
+        count, with_kwargs=True)
+    try:
+        videos = generate_batch(ltx2_model, items)
+    finally:
+        handle.remove()
+    # Stage 1 (distilled, unguided here) and the first stage-2 step run both rows; the rest one.
+    assert computed == [2] * (first_stage + 1) + [1] * (second_stage - 1), computed
+    assert videos[1] is None and videos[0] is not None
+    _assert_same(whole(videos[0]), _alone(ltx2_model, scaled_ltx2, tasks[0]))
+
+
 def test_the_bounds_catch_a_video_from_another_seed(tiny_model: VideoModel, tiny_profile: Profile) -> None:
     task = _tasks()[0]
     with pytest.raises(AssertionError):
