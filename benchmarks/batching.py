@@ -10,7 +10,7 @@ once from as many threads to ``POST /v2/kling-2.6`` and polls each status URL ev
 ``--poll-interval`` seconds until all are ``COMPLETED``. A job's latency is from its post to
 the poll that saw it completed; jobs per second is the burst's job count over the time from
 the first post to the last completion. Prints one row per limit, the ratios, writes
-``benchmarks/results/batching.json``, and ends with one line:
+``benchmarks/results/batching.json`` (or ``--json PATH``), and ends with one line:
 ``batching: X.XXx jobs/s at batch 4 vs 1 (p95 latency Y.YYx)``.
 """
 
@@ -112,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="bursts per limit")
     parser.add_argument("--window-ms", type=float, default=200.0, help="--batch-window-ms for both servers")
     parser.add_argument("--poll-interval", type=float, default=0.02, help="seconds between status polls")
+    parser.add_argument("--json", type=Path, default=RESULTS, help=f"where the figures go (default {RESULTS.name} "
+                        "in benchmarks/results)")
     args = parser.parse_args(argv)
     rows = [measure(1, args), measure(args.max_batch, args)]
     print(f"{'max-batch':>9}  {'jobs':>4}  {'jobs/s':>7}  {'p50 s':>6}  {'p95 s':>6}")
@@ -120,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     single, batched = rows
     throughput = batched.jobs_per_s / single.jobs_per_s
     p95 = batched.p95_s / single.p95_s
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"rows": [asdict(r) for r in rows], "jobs_per_s_ratio": round(throughput, 3),
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"rows": [asdict(r) for r in rows], "jobs_per_s_ratio": round(throughput, 3),
                                    "p95_ratio": round(p95, 3)}, indent=2) + "\n")
     print(f"batching: {throughput:.2f}x jobs/s at batch {batched.max_batch} vs 1 (p95 latency {p95:.2f}x)")
     return 0

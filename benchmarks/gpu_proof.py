@@ -453,6 +453,7 @@ def batched(session: Session) -> None:
     def together() -> None:
         items = [BatchItem(task, recipe, lambda _d, _t: None, lambda: False) for task in tasks]
         for n, video in enumerate(generate_batch(model, items)):
+            assert video is not None  # None only for a job cancelled meanwhile
             deliver(session, f"batch-{n}", "batched", video, recipe)
 
     session.timer.take()

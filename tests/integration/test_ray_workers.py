@@ -197,6 +197,21 @@ def test_cancel_reaches_a_running_actor_and_a_killed_actor_is_restarted(
     assert api.balance(key) == pytest.approx(10 - 2 * PRICE)
 
 
+def test_an_actor_runs_compatible_queued_jobs_as_one_batch(
+        api: Server, make_pool: Callable[..., PoolRunner]) -> None:
+    """A Ray actor claims and runs a batch as a local worker does (``--max-batch``), each job
+    completed and charged as itself."""
+    key = api.key(10)
+    rids = [submit(api, key) for _ in range(3)]  # queued before the actor exists: one claim takes all
+    runner = make_pool(min_workers=1, max_workers=1, max_batch=4, batch_window_ms=0.0)
+    for rid in rids:
+        r = finished(api, key, rid)
+        assert r["status"] == "COMPLETED", r
+        assert runner.job(rid).metrics["batch_size"] == 3
+        assert probe(httpx.get(r["output"], timeout=30).content).frames > 0
+    assert api.balance(key) == pytest.approx(10 - 3 * PRICE)
+
+
 def test_a_pool_whose_actors_cannot_load_fails_the_queue_uncharged(
         api: Server, make_pool: Callable[..., PoolRunner]) -> None:
     key = api.key(10)

@@ -50,3 +50,18 @@ def test_bad_batching_flags_are_refused_by_name(tmp_path: Path, flag: str, value
 def test_the_window_is_zero_on_the_cpu_unless_asked() -> None:
     assert batch_window_s(None, "cpu") == 0.0 and batch_window_s(None, "cuda:0") == 0.025
     assert batch_window_s(200, "cpu") == 0.2
+
+
+def test_takeone_profiles_shows_each_profiles_batch_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from takeone.cli.main import main
+
+    assert main(["profiles", "ltx-2", "wan-2.2", "tiny"]) == 0
+    text = capsys.readouterr().out
+    assert "batching: t2v, i2v (single-stage tiers) in one run; default --max-batch 4; other cases run alone" in text
+    assert "batching: none (every job runs alone; --max-batch does not apply)" in text  # wan-2.2
+    assert "default --max-batch 1 (off)" in text  # tiny
+    assert main(["profiles", "--json"]) == 0
+    limits = {p["name"]: p["max_batch"] for p in json.loads(capsys.readouterr().out)}
+    assert (limits["ltx-2"], limits["wan-2.2"], limits["tiny"]) == (4, 1, 1)

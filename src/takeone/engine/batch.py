@@ -2,10 +2,11 @@
 
 Each job stays its own: its inputs are fetched and checked alone (a missing input fails that
 job only), it reports its own progress, a cancel drops it (its row finishes the step it is in
-and its video is never delivered) while the others go on, and it is decoded, encoded, stored
-and answered alone. A batched run that runs out of GPU memory is split in two and each half
-retried; the worker remembers the largest batch that fitted for that shape and splits later
-batches of it up front. Any other failure of the whole run retries its jobs one by one, so a
+and leaves the batched compute at the next step) while the others go on, and it is decoded,
+encoded, stored and answered alone, as soon as its own MP4 is written (the runner's
+``answer``), not when the batch's last job is. A batched run that runs out of GPU memory is
+split in two and each half retried; the worker remembers the largest batch that fitted for
+that shape and splits later batches of it up front. Any other failure of the whole run retries its jobs one by one, so a
 job that cannot be generated fails alone.
 
 Example::
@@ -51,7 +52,8 @@ class BatchRunner:
         self.oom_above = oom_above  # > 0: simulate an out-of-memory for larger batches (tests)
 
     def run(self, jobs: Sequence[RunJob]) -> list[Result]:
-        """One result per job, in order; never raises for a job's failure."""
+        """One result per job, in order, each answered through the runner as soon as it is
+        known; never raises for a job's failure."""
         results: dict[str, Result] = {}
         prepared = [p for job in jobs if (p := self._prepare(job, results)) is not None]
         try:
@@ -73,16 +75,20 @@ class BatchRunner:
             self.runner.profile.recipe_for(task)  # refused here, alone, before any work
             return Prepared(job, task, folder)
         except Exception as exc:  # noqa: BLE001 - this job's failure only
-            results[job.job_id] = self.runner.failure(job.job_id, exc)
+            self._record(results, self.runner.failure(job.job_id, exc))
             shutil.rmtree(folder, ignore_errors=True)
             return None
 
+    def _record(self, results: dict[str, Result], result: Result) -> None:
+        results[result.job_id] = result
+        self.runner.answer(result)
+
     def _run_group(self, group: Sequence[Prepared], key: Hashable | None, results: dict[str, Result]) -> None:
         if len(group) == 1:
-            results[group[0].job.job_id] = self._alone(group[0])
+            self._record(results, self._alone(group[0]))
             return
         try:
-            outcomes, switch_s = self._render(group)
+            self._render(group, results)
         except OutOfMemory:
             self.runner.free_memory()
             half = len(group) // 2
@@ -92,19 +98,18 @@ class BatchRunner:
             return
         except JobCancelled:
             for item in group:
-                results[item.job.job_id] = JobFailed(item.job.job_id, "cancelled", "cancelled")
+                self._record(results, JobFailed(item.job.job_id, "cancelled", "cancelled"))
             return
         except TakeoneError:
             self.runner.free_memory()
             for item in group:  # which job broke the batch is unknown: each runs alone
-                results[item.job.job_id] = self._alone(item)
+                self._record(results, self._alone(item))
             return
-        for item, outcome in zip(group, outcomes):
-            results[item.job.job_id] = self._answer(item, outcome, len(group), switch_s)
 
-    def _render(self, group: Sequence[Prepared]) -> tuple[list[Any], float]:
-        """Each job's outcome, and the seconds spent switching to the batch's LoRAs: one set for
-        the whole batch (the batch key holds it, so every job of the group names the same)."""
+    def _render(self, group: Sequence[Prepared], results: dict[str, Result]) -> None:
+        """Run the group as one batch, answering each job as soon as its MP4 is written. The
+        batch switches to its LoRAs once (the batch key holds the set, so every job of the
+        group names the same); errors of the whole run raise before any job is answered."""
         from takeone.models.render_batch import BatchJob, render_batch
 
         switch_s = self.runner.loras.activate(group[0].task.loras)
@@ -112,7 +117,11 @@ class BatchRunner:
             raise OutOfMemory(f"simulated: a batch of {len(group)} does not fit")
         jobs = [BatchJob(item.task, item.folder / "out.mp4", self._progress(item.job.job_id),
                          self._cancelled(item.job.job_id)) for item in group]
-        return render_batch(self.runner.model, self.runner.profile, jobs), switch_s
+
+        def delivered(index: int, outcome: Any) -> None:
+            self._record(results, self._answer(group[index], outcome, len(group), switch_s))
+
+        render_batch(self.runner.model, self.runner.profile, jobs, delivered)
 
     def _alone(self, item: Prepared) -> Result:
         """The lone job's usual path (its inputs are already local)."""

@@ -198,12 +198,9 @@ class JobRunner:
         threading.Thread(target=self._read, daemon=True).start()
         failures = 0
         while (work := self.inbox.get()) is not None:
-            results = self._run_batch(work) if isinstance(work, RunBatch) else [self._run(work)]
+            results = self._run_batch(work.jobs if isinstance(work, RunBatch) else (work,))
             if self.orphaned.is_set():
                 return  # nobody to tell: the dispatcher is gone
-            for result in results:
-                self.transport.send(result)
-                self.cancelled.discard(result.job_id)
             # A run (one job, or one batch) counts once: a batch with any job done resets the count.
             failures = failures + 1 if all(_counts_as_failure(r) for r in results) else 0
             result = results[-1]
@@ -248,10 +245,19 @@ class JobRunner:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _run_batch(self, batch: RunBatch) -> list[JobDone | JobFailed]:
-        if len(batch.jobs) == 1:
-            return [self._run(batch.jobs[0])]
-        return self.batches.run(batch.jobs)
+    def _run_batch(self, jobs: tuple[RunJob, ...]) -> list[JobDone | JobFailed]:
+        """Run ``jobs`` (one, or a batch); each is answered as soon as it is done."""
+        if len(jobs) > 1:
+            return self.batches.run(jobs)
+        result = self._run(jobs[0])
+        self.answer(result)
+        return [result]
+
+    def answer(self, result: JobDone | JobFailed) -> None:
+        """Tell the dispatcher how a job ended (nobody to tell once it is gone)."""
+        if not self.orphaned.is_set():
+            self.transport.send(result)
+        self.cancelled.discard(result.job_id)
 
     def failure(self, job_id: str, exc: Exception) -> JobFailed:
         """What a job's error tells the dispatcher (memory freed where the error may hold some);

@@ -22,7 +22,7 @@ import dataclasses
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,6 +231,14 @@ def deliver(video: Video, recipe: Recipe, out_path: Path) -> bool:
     generated frame is converted once and encoded as often as the output needs it. Chunks
     are encoded on a second thread while the next one is decoded (see the module notes).
     """
+    return decode_into_mp4(video, recipe, out_path)()
+
+
+def decode_into_mp4(video: Video, recipe: Recipe, out_path: Path) -> Callable[[], bool]:
+    """Decode every frame of ``video`` into an encoder thread writing ``out_path``; return
+    what finishes the file (waits for the encoder, raises its error, says whether the MP4 has
+    an audio track). Between the two the caller may decode another video: a batch encodes one
+    job's tail while it decodes the next job (:mod:`takeone.models.render_batch`)."""
     audio = video.audio if recipe.audio else None
     channels = 0 if audio is None else audio.shape[0]
     writer = Mp4Writer(
@@ -245,8 +253,12 @@ def deliver(video: Video, recipe: Recipe, out_path: Path) -> bool:
     except BaseException:
         encoder.stop()
         raise
-    encoder.finish()
-    return audio is not None
+
+    def finish() -> bool:
+        encoder.finish()
+        return audio is not None
+
+    return finish
 
 
 def _feed(chunks: Iterator[Frames], encoder: _Encoder, expected: int, counts: npt.NDArray[np.intp]) -> Frames | None:

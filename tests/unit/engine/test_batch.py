@@ -101,6 +101,30 @@ def test_cancelling_one_of_four_lets_the_others_finish(tmp_path: Path) -> None:
     assert progress["job-2"][0] == 1 and 3 not in progress["job-2"]
 
 
+def test_each_job_of_a_batch_is_answered_as_soon_as_its_own_video_is_stored(tmp_path: Path) -> None:
+    """Job 0's answer comes before job 3's file is finished (its last progress unit): each job
+    is delivered when its own MP4 is stored, not when the whole batch is."""
+    _, conn, serving = _serve(tmp_path)
+    conn.send(RunBatch(tuple(_job(n) for n in range(4))))
+    heard: list[tuple[str, str, int]] = []  # (kind, job, step) in the order the worker sent them
+    answers: dict[str, JobDone | JobFailed] = {}
+    while len(answers) < 4:
+        msg = conn.recv()
+        if isinstance(msg, JobProgress):
+            heard.append(("progress", msg.job_id, msg.step))
+        elif isinstance(msg, (JobDone, JobFailed)):
+            answers[msg.job_id] = msg
+            heard.append(("answer", msg.job_id, 0))
+            if msg.job_id == "job-0":
+                assert (tmp_path / output_key("job-0")).exists()  # stored before it is answered
+    _stop(conn, serving)
+    assert all(isinstance(a, JobDone) and a.metrics["batch_size"] == 4 for a in answers.values())
+    for n in range(4):
+        assert heard.index(("progress", f"job-{n}", 3)) < heard.index(("answer", f"job-{n}", 0))
+    assert heard.index(("answer", "job-0", 0)) < heard.index(("progress", "job-3", 3))
+    assert heard.index(("answer", "job-1", 0)) < heard.index(("progress", "job-3", 3))
+
+
 def test_a_batch_out_of_memory_splits_and_remembers_what_fitted(tmp_path: Path) -> None:
     runner, conn, serving = _serve(tmp_path, simulate_oom_above=2)
     conn.send(RunBatch(tuple(_job(n) for n in range(4))))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,7 +49,8 @@ def _alone(model: VideoModel, profile: Profile, task: VideoTask) -> Video:
 def _batched(model: VideoModel, profile: Profile, tasks: list[VideoTask]) -> list[Video]:
     assert isinstance(model, Ltx2Model)
     items = [BatchItem(task, profile.recipe_for(task), ignore, never) for task in tasks]
-    return [whole(video) for video in generate_batch(model, items)]
+    videos = generate_batch(model, items)
+    return [whole(video) for video in videos if video is not None]
 
 
 def _assert_same(batched: Video, alone: Video) -> None:
@@ -95,11 +97,70 @@ def test_a_cancelled_job_does_not_stop_its_batch_mates(tiny_model: VideoModel, t
              BatchItem(tasks[1], tiny_profile.recipe_for(tasks[1]), lambda d, t: heard.append((d, t)), never)]
     assert isinstance(tiny_model, Ltx2Model)
     videos = generate_batch(tiny_model, items)
-    videos[0].close()
+    assert videos[0] is None and videos[1] is not None  # the cancelled job is not even decoded
     _assert_same(whole(videos[1]), _alone(tiny_model, tiny_profile, tasks[1]))
     assert heard[-1] == (items[1].recipe.total_steps, items[1].recipe.total_steps)
     with pytest.raises(JobCancelled):
         generate_batch(tiny_model, [dataclasses.replace(item, should_cancel=lambda: True) for item in items])
+
+
+def test_a_job_cancelled_mid_run_leaves_the_batched_compute_at_the_next_step(
+    tiny_model: VideoModel, tiny_profile: Profile
+) -> None:
+    """Job 1 is cancelled once the first step ends: from the second step on the transformer
+    runs three jobs' rows, not four, and the three others still equal each job alone."""
+    tasks = _tasks()
+    assert isinstance(tiny_model, Ltx2Model)
+    steps_done: list[int] = []
+    items = [BatchItem(task, tiny_profile.recipe_for(task), ignore, never) for task in tasks]
+    items[0] = dataclasses.replace(items[0], progress=lambda done, total: steps_done.append(done))
+    items[1] = dataclasses.replace(items[1], should_cancel=lambda: bool(steps_done))
+    computed: list[int] = []  # the rows each transformer call really ran (its first block's input)
+
+    def count(_module: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        computed.append(int(kwargs.get("hidden_states", args[0] if args else None).shape[0]))
+
+    block = tiny_model.components["transformer"].transformer_blocks[0]
+    handle = block.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        videos = generate_batch(tiny_model, items)
+    finally:
+        handle.remove()
+    assert items[0].recipe.steps == 2 and len(computed) == 2  # one call a step (guided: two copies)
+    assert computed[0] == 2 * 4 and computed[1] == 2 * 3, computed
+    assert videos[1] is None
+    for row in (0, 2, 3):
+        video = videos[row]
+        assert video is not None
+        _assert_same(whole(video), _alone(tiny_model, tiny_profile, tasks[row]))
+
+
+def test_a_job_cancelled_in_stage_two_leaves_the_compute_there(ltx2_model: VideoModel, scaled_ltx2: Profile) -> None:
+    """LTX-2's fast tier: job 1 is cancelled after the first stage-2 step; the stage-2 steps
+    after it run one job's row instead of two, and job 0 still equals itself alone."""
+    tasks = _tasks(seconds=5)[:2]
+    assert isinstance(ltx2_model, Ltx2Model)
+    recipe = scaled_ltx2.recipe_for(tasks[0])
+    first_stage, second_stage = recipe.stage_steps
+    steps_done: list[int] = []
+    items = [BatchItem(task, scaled_ltx2.recipe_for(task), ignore, never) for task in tasks]
+    items[0] = dataclasses.replace(items[0], progress=lambda done, total: steps_done.append(done))
+    items[1] = dataclasses.replace(items[1], should_cancel=lambda: bool(steps_done) and steps_done[-1] > first_stage)
+    computed: list[int] = []
+
+    def count(_module: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        computed.append(int(kwargs.get("hidden_states", args[0] if args else None).shape[0]))
+
+    handle = ltx2_model.components["transformer"].transformer_blocks[0].register_forward_pre_hook(
+        count, with_kwargs=True)
+    try:
+        videos = generate_batch(ltx2_model, items)
+    finally:
+        handle.remove()
+    # Stage 1 (distilled, unguided here) and the first stage-2 step run both rows; the rest one.
+    assert computed == [2] * (first_stage + 1) + [1] * (second_stage - 1), computed
+    assert videos[1] is None and videos[0] is not None
+    _assert_same(whole(videos[0]), _alone(ltx2_model, scaled_ltx2, tasks[0]))
 
 
 def test_the_bounds_catch_a_video_from_another_seed(tiny_model: VideoModel, tiny_profile: Profile) -> None:

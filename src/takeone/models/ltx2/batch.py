@@ -11,6 +11,13 @@ Both stages of a two-stage text-to-video recipe batch (the upsampler and stage 2
 batch's latents as they are); image to video batches single-stage (each row's first frame is
 encoded with its own generator). See :mod:`takeone.models.batch` for what may share a run.
 
+A cancelled job leaves the batched compute at the next step (:class:`LiveRows`): from then on
+the transformer runs only the other jobs' rows (and their guidance copies), the cancelled row's
+latents stand still, and it is neither decoded nor answered; the others go on exactly as
+before. A transformer with a feature cache (an opt-in speed-up of the quality tier) keeps its
+batch size to the end, since its cached features hold every row; a cancelled row there only
+skips its decode.
+
 Example::
 
     videos = generate_batch(model, [BatchItem(task, recipe, progress, cancel), ...])
@@ -18,7 +25,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +49,7 @@ from takeone.models.common import (
 from takeone.models.ltx2.decode import ltx2_audio, ltx2_decoder_inputs, ltx2_frame_chunks, ltx2_frame_count
 from takeone.models.ltx2.model import (
     STAGE_2_PIPELINE,
+    TRANSFORMERS,
     Ltx2Model,
     audio_to_numpy,
     set_vae_tiling,
@@ -86,11 +95,86 @@ class RowScale(float):
         return column.view(-1, 1, 1)
 
 
-def generate_batch(model: Ltx2Model, items: Sequence[BatchItem]) -> list[Video]:
-    """Run ``items`` (one recipe shape) as one batch; one :class:`Video` per item, in order.
+class LiveRows:
+    """The batch rows still computed: a cancelled job's row leaves at the next step.
 
-    Raises ``JobCancelled`` only when every job of the batch is cancelled (a cancelled job's
-    row runs on to the end of the batch; its caller drops its video), ``OutOfMemory`` or
+    While :meth:`attached` to a transformer, each call of it runs only the live rows of every
+    batch-sized input (the pipeline stacks the guidance copies of the batch one after another:
+    unconditioned rows, then conditioned) and puts their outputs back in place; a dropped row's
+    output is zero, so its latents stand still until the run ends and it is discarded.
+    """
+
+    def __init__(self, items: Sequence[BatchItem]) -> None:
+        self.items = items
+        self.live: tuple[int, ...] = ()
+        self.update()
+
+    def update(self) -> tuple[int, ...]:
+        """Read every job's cancel check once (at a step's end): the rows the next step runs."""
+        self.live = tuple(row for row, item in enumerate(self.items) if not item.should_cancel())
+        return self.live
+
+    @contextmanager
+    def attached(self, transformers: Sequence[Any]) -> Iterator[None]:
+        """Drop cancelled rows in each of ``transformers`` (not one with a feature cache) meanwhile."""
+        with ExitStack() as stack:
+            for module in {id(m): m for m in transformers if not getattr(m, "is_cache_enabled", False)}.values():
+                stack.enter_context(self._hooked(module))
+            yield
+
+    @contextmanager
+    def _hooked(self, module: torch.nn.Module) -> Iterator[None]:
+        picked: list[tuple[int, torch.Tensor] | None] = []  # the call in progress: (rows, live index)
+
+        def before(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            selection = self._selection(kwargs)
+            picked.append(selection)
+            if selection is None:
+                return None
+            full, index = selection
+            return args, {name: value.index_select(0, index.to(value.device))
+                          if isinstance(value, torch.Tensor) and value.dim() and value.shape[0] == full else value
+                          for name, value in kwargs.items()}
+
+        def after(_module: Any, _args: Any, _kwargs: Any, output: Any) -> Any:
+            selection = picked.pop()
+            if selection is None or not isinstance(output, tuple):
+                return None
+            return tuple(_scatter(part, *selection) for part in output)
+
+        handles = [module.register_forward_pre_hook(before, with_kwargs=True),
+                   module.register_forward_hook(after, with_kwargs=True)]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _selection(self, kwargs: dict[str, Any]) -> tuple[int, torch.Tensor] | None:
+        """(the call's row count, the live rows' indices in it), or None when every row runs."""
+        hidden = kwargs.get("hidden_states")
+        batch = len(self.items)
+        if len(self.live) == batch or not isinstance(hidden, torch.Tensor) or hidden.shape[0] % batch:
+            return None
+        copies = hidden.shape[0] // batch
+        rows = [copy * batch + row for copy in range(copies) for row in self.live]
+        return hidden.shape[0], torch.tensor(rows, dtype=torch.long)
+
+
+def _scatter(part: Any, full: int, index: torch.Tensor) -> Any:
+    """A live-rows output back at its rows of a ``full``-row tensor (zeros elsewhere)."""
+    if not isinstance(part, torch.Tensor) or part.shape[0] != len(index):
+        return part
+    whole = part.new_zeros((full, *part.shape[1:]))
+    whole[index.to(part.device)] = part
+    return whole
+
+
+def generate_batch(model: Ltx2Model, items: Sequence[BatchItem]) -> list[Video | None]:
+    """Run ``items`` (one recipe shape) as one batch; per item, in order, its :class:`Video`,
+    or None for a job cancelled meanwhile (it left the compute at the step after its cancel).
+
+    Raises ``JobCancelled`` only when every job of the batch is cancelled, ``OutOfMemory`` or
     ``GenerationFailed`` for the whole batch (the caller may split it and retry).
     """
     recipe = items[0].recipe
@@ -98,9 +182,13 @@ def generate_batch(model: Ltx2Model, items: Sequence[BatchItem]) -> list[Video]:
     seeds = [choose_seed(item.task.seed) for item in items]
     generators = [seeded_generator(seed) for seed in seeds]
     model.schedulers["ancestral"].noise_seeds = [seed + NOISE_SEED_OFFSET for seed in seeds]
+    rows = LiveRows(items)
+    transformers = [model.components[name] for name in TRANSFORMERS if name in model.components]
     try:
-        output, text_dtype = _denoise(model, items, generators)
-        return [_video(model, item, output, row, seed, generators[row], text_dtype)
+        with rows.attached(transformers):
+            output, text_dtype = _denoise(model, items, generators, rows)
+        live = rows.update()
+        return [_video(model, item, output, row, seed, generators[row], text_dtype) if row in live else None
                 for row, (item, seed) in enumerate(zip(items, seeds))]
     except TakeoneError:
         raise
@@ -124,7 +212,7 @@ def _check(model: Ltx2Model, recipe: Recipe, items: Sequence[BatchItem]) -> None
 
 
 def _denoise(
-    model: Ltx2Model, items: Sequence[BatchItem], generators: list[torch.Generator]
+    model: Ltx2Model, items: Sequence[BatchItem], generators: list[torch.Generator], rows: LiveRows
 ) -> tuple[Any, torch.dtype]:
     """Both stages for the whole batch (mirrors :meth:`Ltx2Model._denoise`, row by row)."""
     recipe = items[0].recipe
@@ -143,14 +231,14 @@ def _denoise(
         **_row_guidance(model, items, sampling),
         **_images(model, items, width, height),
         "output_type": "latent",
-        "callback_on_step_end": _callback(items, 0),
+        "callback_on_step_end": _callback(rows, 0),
     })
     if not sampling.two_stage:
         return first, text["prompt_embeds"].dtype
     model._ancestral_stage = False
     assert model.upsampler is not None
     latents = model.upsampler(latents=first.frames, output_type="latent", return_dict=False)[0]
-    if all(item.should_cancel() for item in items):
+    if not rows.update():
         raise JobCancelled()
     second = model._stage(model.pipeline(STAGE_2_PIPELINE[recipe.pipeline]), {
         **text,
@@ -159,7 +247,7 @@ def _denoise(
         "latents": latents,
         "audio_latents": first.audio,
         "output_type": "latent",
-        "callback_on_step_end": _callback(items, recipe.steps),
+        "callback_on_step_end": _callback(rows, recipe.steps),
     })
     return second, text["prompt_embeds"].dtype
 
@@ -217,16 +305,16 @@ def _images(model: Ltx2Model, items: Sequence[BatchItem], width: int, height: in
     return {"image": images, "image_crf": 0}
 
 
-def _callback(items: Sequence[BatchItem], done_before: int) -> Any:
-    """Each job hears its own progress; the batch stops only when every job is cancelled."""
-    total = items[0].recipe.total_steps
+def _callback(rows: LiveRows, done_before: int) -> Any:
+    """Each live job hears its own progress; a cancelled one leaves the compute from the next
+    step on (:class:`LiveRows`); the batch stops only when every job is cancelled."""
+    total = rows.items[0].recipe.total_steps
 
     def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-        live = [item for item in items if not item.should_cancel()]
-        if not live:
+        for row in rows.live:
+            rows.items[row].progress(done_before + step + 1, total)
+        if not rows.update():  # after the reports: a cancel that came meanwhile counts now
             raise JobCancelled()
-        for item in live:
-            item.progress(done_before + step + 1, total)
         return {}
 
     return on_step_end
