@@ -32,7 +32,7 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.pgserver import ThrowawayPostgres
+from benchmarks.services.postgres import PostgresServer
 from takeone.backends.postgres.store import PostgresStore
 from takeone.backends.sqlite.store import SqliteStore
 from takeone.core.jobs import Job, JobStatus, SubmitLimits
@@ -191,8 +191,8 @@ def main() -> int:
     args = parser.parse_args()
     results: dict[str, Any] = {"command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                         time.gmtime())}
-    pg = ThrowawayPostgres(fsync=True) if "postgres" in args.stores else None
-    pg_url = pg.__enter__() if pg is not None else None
+    pg = PostgresServer(fsync=True, max_connections=300, shared_buffers="128MB") if "postgres" in args.stores else None
+    pg_url = pg.start().url() if pg is not None else None
     try:
         for kind in args.stores:
             if args.workers:
@@ -211,7 +211,7 @@ def main() -> int:
             results[kind] = {"throughput": runs, "latency": rows}
     finally:
         if pg is not None:
-            pg.__exit__(None, None, None)
+            pg.close()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     worst = max((row["metrics"]["p99"], kind) for kind in args.stores for row in results[kind]["latency"])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import shared_server
+from benchmarks.services.postgres import shared_server
 
 pytestmark = pytest.mark.cluster
 

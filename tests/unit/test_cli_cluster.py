@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.services.postgres import shared_server
 from takeone.cli.main import build_parser, main
 from takeone.cli.serve import serve_settings, worker_settings
 from takeone.core.settings import Settings
-from tests.support.postgres import shared_server
 
 
 def _settings(*argv: str) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.postgres import shared_server
+from benchmarks.services.postgres import shared_server
 
 
 @pytest.fixture()
