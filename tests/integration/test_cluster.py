@@ -23,7 +23,7 @@ from benchmarks.services.stack import ClusterStack, wait_for
 from tests.integration.harness import Server, png_bytes
 from tests.mp4probe import probe
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
 
 JOB = {"prompt": "a steady fox", "duration": 5, "generate_audio": False}  # costs 0.438
 PRICE = 0.438

@@ -20,6 +20,8 @@ from takeone.core.errors import InsufficientCredits, RateLimited, StoreUnavailab
 from takeone.core.jobs import Job, JobStatus, SubmitLimits
 from takeone.core.task import VideoTask
 
+pytestmark = pytest.mark.postgres
+
 
 def _job(key_id: str, name: str, price: float = 1.0) -> Job:
     return Job(id=name, key_id=key_id, task=VideoTask(kind="t2v", prompt=name), price=price,
