@@ -3,7 +3,7 @@
     python benchmarks/cluster.py --jobs 20
 
 The embedded side is ``takeone serve --profile tiny --workers W`` (SQLite, local files,
-local worker processes). The cluster side is what ``tests/support/stack.py`` starts: a
+local worker processes). The cluster side is what ``benchmarks/services/stack.py`` starts: a
 PostgreSQL server, a SeaweedFS bucket, a 3-node Ray cluster with W worker actors, and two
 ``serve --no-workers`` replicas; jobs alternate between the replicas and are polled through
 the other one. Both sides run the same phases, side by side in one run:
@@ -42,11 +42,11 @@ import httpx
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.services.server import Server
+from benchmarks.services.stack import ClusterStack
 from takeone.backends.postgres.store import PostgresStore
 from takeone.backends.sqlite.store import SqliteStore
 from takeone.core.store import Store
-from tests.integration.harness import Server
-from tests.support.stack import ClusterStack
 
 JOB = {"prompt": "a steady fox", "duration": 5, "generate_audio": False, "seed": 7}
 

@@ -1,8 +1,7 @@
-"""A ``takeone serve --profile tiny`` subprocess for benchmarks (they do not import tests/)."""
+"""A ``takeone serve --profile tiny`` subprocess for the benchmarks that need only a URL and a key."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -10,11 +9,7 @@ from pathlib import Path
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from benchmarks.services.server import free_port
 
 
 def start_server(data_dir: Path, credits: float = 1_000_000,

@@ -19,8 +19,8 @@ from tests.integration.harness import (
     png_bytes,
     server_env,
 )
+from tests.support.services import CHROMIUM, missing_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -65,8 +65,8 @@ def images() -> Iterator[ImageServer]:
 # thread, and asyncio.run() in tests collected after this folder would fail.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    if (why := missing_chromium()) is not None:  # a test not marked browser got here
+        pytest.skip(why)
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield chromium

@@ -13,6 +13,8 @@ from playwright.sync_api import Page
 
 from tests.integration.harness import Server
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture()
 def violations(page: Page) -> list[str]:

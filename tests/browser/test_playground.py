@@ -19,6 +19,8 @@ from takeone.edge.dialects.segmind.kling_2_6 import EXAMPLE_PROMPT
 from tests.browser.conftest import PHONE
 from tests.integration.harness import ImageServer, Server, png_bytes
 
+pytestmark = pytest.mark.browser
+
 JOB_TIMEOUT_MS = 90_000
 
 

@@ -19,11 +19,11 @@ import pytest
 import segmind
 from segmind.v2 import AsyncJob
 
+from benchmarks.services.stack import ClusterStack, wait_for
 from tests.integration.harness import Server, png_bytes
 from tests.mp4probe import probe
-from tests.support.stack import ClusterStack, wait_for
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
 
 JOB = {"prompt": "a steady fox", "duration": 5, "generate_audio": False}  # costs 0.438
 PRICE = 0.438
@@ -239,8 +239,8 @@ def test_progress_and_queue_position_through_either_replica(stack: ClusterStack)
 
 
 def test_a_lora_added_through_the_bucket_runs_on_a_ray_worker(stack: ClusterStack, tmp_path: Path) -> None:
+    from benchmarks.services.stack import BUCKET
     from tests.support.loras import make_lora
-    from tests.support.stack import BUCKET
 
     path = make_lora(tmp_path / "cel.safetensors", seed=3)
     out = stack.takeone("loras", "add", "cel", str(path), "--profile", "tiny", "--surcharge", "0.25",

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import shared_server
+from benchmarks.services.postgres import shared_server
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 PORTS = ("8333", "9333", "8080", "8888", "23646", "6379", "8000")  # the block's, in order of use

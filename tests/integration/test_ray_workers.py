@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from benchmarks.services.ray_cluster import LocalRayCluster
 from takeone.backends.factory import open_store
 from takeone.core.jobs import Job
 from takeone.core.settings import Settings
@@ -26,7 +27,6 @@ from takeone.dispatch.ray.actor import ActorState
 from takeone.dispatch.ray.pool import RayDispatcher
 from tests.integration.harness import Server
 from tests.mp4probe import probe
-from tests.support.ray_cluster import LocalRayCluster
 
 pytestmark = pytest.mark.cluster
 

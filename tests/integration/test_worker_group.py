@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -183,38 +184,47 @@ def _alive(pid: int) -> bool:
     return "spawn_main" in _cmdline(pid)  # not a zombie's reused number
 
 
-def test_rank_killed_mid_job_runs_again_on_a_rebuilt_group_charged_once(tmp_path: Path) -> None:
-    with running(tmp_path, "--profile", "tiny", "--gpus-per-job", "2", "--debug-step-delay", "1") as server:
-        key = server.key(10)
-        rank0, others = _ranks(server)
-        assert len(others) == 1
-        rid = _submit(server, key)
-        _wait_status(server, key, rid, {"PROCESSING"})
-        time.sleep(1.5)  # a step or two in
-        os.kill(others[0], signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while _alive(rank0) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not _alive(rank0), "rank 0 outlived its group"
-        done = _wait_status(server, key, rid, {"COMPLETED", "FAILED"})
-        assert done["status"] == "COMPLETED", done
-        assert server.balance(key) == pytest.approx(10 - 0.438)
-        assert server.log_path is not None
-        assert "rank 1 of a 2-rank group exited" in server.log_path.read_text(errors="replace")
-        new0, new_others = _ranks(server)
-        assert new0 != rank0 and len(new_others) == 1
+@pytest.fixture(scope="module")
+def group_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server with a 2-rank group for the tests below (each with its own key); the group
+    a test breaks is rebuilt before that test ends."""
+    with running(tmp_path_factory.mktemp("group"), "--profile", "tiny", "--gpus-per-job", "2",
+                 "--debug-step-delay", "1") as server:
+        yield server
 
 
-def test_cancel_stops_every_rank_at_the_next_step(tmp_path: Path) -> None:
-    with running(tmp_path, "--profile", "tiny", "--gpus-per-job", "2", "--debug-step-delay", "1") as server:
-        key = server.key(10)
-        before = _ranks(server)
-        rid = _submit(server, key)
-        _wait_status(server, key, rid, {"PROCESSING"})
-        r = httpx.post(f"{server.url}/v2/requests/{rid}/cancel", headers={"x-api-key": key})
-        assert r.status_code == 200 and r.json()["error"] == "cancelled"
-        assert server.balance(key) == 10
-        nxt = _submit(server, key)  # the same group, still in step, runs the next job
-        assert _wait_status(server, key, nxt, {"COMPLETED", "FAILED"})["status"] == "COMPLETED"
-        assert _ranks(server) == before  # no rank died: the cancel stopped them together
-        assert server.balance(key) == pytest.approx(10 - 0.438)
+def test_rank_killed_mid_job_runs_again_on_a_rebuilt_group_charged_once(group_server: Server) -> None:
+    server = group_server
+    key = server.key(10)
+    rank0, others = _ranks(server)
+    assert len(others) == 1
+    rid = _submit(server, key)
+    _wait_status(server, key, rid, {"PROCESSING"})
+    time.sleep(1.5)  # a step or two in
+    os.kill(others[0], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while _alive(rank0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(rank0), "rank 0 outlived its group"
+    done = _wait_status(server, key, rid, {"COMPLETED", "FAILED"})
+    assert done["status"] == "COMPLETED", done
+    assert server.balance(key) == pytest.approx(10 - 0.438)
+    assert server.log_path is not None
+    assert "rank 1 of a 2-rank group exited" in server.log_path.read_text(errors="replace")
+    new0, new_others = _ranks(server)
+    assert new0 != rank0 and len(new_others) == 1
+
+
+def test_cancel_stops_every_rank_at_the_next_step(group_server: Server) -> None:
+    server = group_server
+    key = server.key(10)
+    before = _ranks(server)
+    rid = _submit(server, key)
+    _wait_status(server, key, rid, {"PROCESSING"})
+    r = httpx.post(f"{server.url}/v2/requests/{rid}/cancel", headers={"x-api-key": key})
+    assert r.status_code == 200 and r.json()["error"] == "cancelled"
+    assert server.balance(key) == 10
+    nxt = _submit(server, key)  # the same group, still in step, runs the next job
+    assert _wait_status(server, key, nxt, {"COMPLETED", "FAILED"})["status"] == "COMPLETED"
+    assert _ranks(server) == before  # no rank died: the cancel stopped them together
+    assert server.balance(key) == pytest.approx(10 - 0.438)

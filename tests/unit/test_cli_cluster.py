@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.services.postgres import shared_server
 from takeone.cli.main import build_parser, main
 from takeone.cli.serve import serve_settings, worker_settings
 from takeone.core.settings import Settings
-from tests.support.postgres import shared_server
 
 
 def _settings(*argv: str) -> Settings:
@@ -62,6 +62,7 @@ def _takeone(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "takeone.cli", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.postgres
 def test_keys_and_schema_on_a_shared_database(tmp_path: Path) -> None:
     url = shared_server().new_database()
     upgraded = _takeone("db", "upgrade", "--database", url)
@@ -100,6 +101,7 @@ def test_ray_workers_on_local_state_are_warned_about(tmp_path: Path, caplog: pyt
     assert caplog.text == ""
 
 
+@pytest.mark.postgres
 def test_every_process_on_a_shared_database_must_hold_the_same_secret(tmp_path: Path) -> None:
     """A replica started with another secret file would seal credentials the others cannot
     open: the first secret used with a database is pinned, and a different one is refused."""

@@ -56,7 +56,7 @@ def poster_key(job_id: str) -> str:
 
 def check_key(key: str) -> str:
     """``key`` if it is one takeone makes; :class:`NotFound` otherwise (never a path escape)."""
-    if not (_KEY.match(key) or _LORA_KEY.match(key)):
+    if not (_KEY.fullmatch(key) or _LORA_KEY.fullmatch(key)):  # fullmatch: "$" would let a final newline in
         raise NotFound(f"no file {key!r}")
     return key
 

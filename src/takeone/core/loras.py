@@ -75,7 +75,7 @@ class LoraManifest:
 
 
 def check_name(name: object, field_name: str = "name") -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidRequest(field_name, name, "must be 1 to 64 letters, digits, '_' or '-',"
                                                " starting with a letter or digit")
     return name

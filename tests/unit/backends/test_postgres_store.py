@@ -13,12 +13,14 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from benchmarks.services.postgres import PostgresServer, free_port
 from takeone.backends.postgres.db import SCHEMA_VERSION, upgrade
 from takeone.backends.postgres.store import PostgresStore
 from takeone.core.errors import InsufficientCredits, RateLimited, StoreUnavailable
 from takeone.core.jobs import Job, JobStatus, SubmitLimits
 from takeone.core.task import VideoTask
-from tests.support.postgres import PostgresServer, free_port
+
+pytestmark = pytest.mark.postgres
 
 
 def _job(key_id: str, name: str, price: float = 1.0) -> Job:

@@ -1,4 +1,4 @@
-"""S3BlobStore against a real SeaweedFS with authentication on (tests/support/seaweed.py).
+"""S3BlobStore against a real SeaweedFS with authentication on (benchmarks/services/seaweed.py).
 
 One server for the session, a fresh bucket per test; the outage tests get their own server,
 since they kill and restart it.
@@ -19,11 +19,11 @@ import httpx
 import pytest
 from boto3.s3.transfer import TransferConfig
 
+from benchmarks.services.seaweed import SeaweedServer
 from takeone.backends import s3_blobs
 from takeone.backends.s3_blobs import S3BlobStore, parse_url
 from takeone.core.blobs import CHUNK, input_key, output_key
 from takeone.core.errors import InvalidRequest, NotFound, StoreUnavailable
-from tests.support.seaweed import SeaweedServer
 
 pytestmark = pytest.mark.cluster
 

@@ -47,7 +47,7 @@ class Backend:
         self.reopen = reopen
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     clock = Clock()
     opened: list[Store] = []

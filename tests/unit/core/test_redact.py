@@ -14,6 +14,10 @@ from takeone.core.redact import without_paths
      "OSError: Unable to load .../vae.safetensors (bad)"),
     ("C:\\data\\x\\y.bin failed", ".../y.bin failed"),
     ("see https://example.com/a/b, 1/2 and /healthz", "see https://example.com/a/b, 1/2 and /healthz"),
+    ("copy /tmp/a/in.png to /var/b/out.mp4", "copy .../in.png to .../out.mp4"),
+    ("relative models/ltx2/vae.bin and ./x/y stay", "relative models/ltx2/vae.bin and ./x/y stay"),
+    ("file:///srv/x/y.mp4 and s3://bucket/videos/a.mp4", "file:///srv/x/y.mp4 and s3://bucket/videos/a.mp4"),
+    ("/home/u@host/.cache/hf-1~x/w+1.bin", ".../w+1.bin"),
 ])
 def test_paths_are_cut(text: str, expected: str) -> None:
     assert without_paths(text) == expected

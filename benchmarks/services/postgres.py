@@ -1,5 +1,6 @@
-"""A real, throwaway PostgreSQL server for tests: initdb into a temporary folder, trust auth
-on 127.0.0.1 only, a free port, fsync off; started, stopped, restarted or killed at will.
+"""A real, throwaway PostgreSQL server for tests and benchmarks: initdb into a temporary
+folder, trust auth on 127.0.0.1 only, a free port, fsync off unless asked (a benchmark that
+measures commits turns it on and says so); started, stopped, restarted or killed at will.
 
 PostgreSQL refuses to run as root, so when the tests run as root the server runs as the
 ``postgres`` OS user (``runuser -u postgres --``) in a folder it owns. The binaries are found
@@ -8,7 +9,7 @@ clear :class:`RuntimeError` (CI installs Debian's ``postgresql`` package; nothin
 
 Fixture pattern (a session-wide server, a fresh database per test)::
 
-    from tests.support.postgres import shared_server
+    from benchmarks.services.postgres import shared_server
 
     @pytest.fixture()
     def pg_url() -> str:
@@ -78,8 +79,11 @@ class PostgresServer:
             server.restart()
     """
 
-    def __init__(self) -> None:
+    def __init__(self, fsync: bool = False, max_connections: int = 200, shared_buffers: str = "32MB") -> None:
         self.bindir = find_bindir()
+        self.fsync = fsync
+        self.max_connections = max_connections
+        self.shared_buffers = shared_buffers
         self.port = free_port()
         self._as_root = os.geteuid() == 0
         self.root = Path(tempfile.mkdtemp(prefix="takeone-pg-"))
@@ -116,9 +120,11 @@ class PostgresServer:
                   "-E", "UTF8", "--no-sync", "--locale=C")
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
-                       f"unix_socket_directories = '{self.sockets}'\nfsync = off\n"
-                       "full_page_writes = off\nmax_connections = 200\n"
-                       "shared_buffers = 32MB\n")
+                       f"unix_socket_directories = '{self.sockets}'\n"
+                       f"fsync = {'on' if self.fsync else 'off'}\n"
+                       f"full_page_writes = {'on' if self.fsync else 'off'}\n"
+                       f"max_connections = {self.max_connections}\n"
+                       f"shared_buffers = {self.shared_buffers}\n")
         (self.data / "pg_hba.conf").write_text(
             "local all all trust\nhost all all 127.0.0.1/32 trust\n")
         self._initialised = True

@@ -23,10 +23,10 @@ from typing import Any
 
 import httpx
 
-from tests.integration.harness import Server, server_env
-from tests.support.postgres import PostgresServer
-from tests.support.ray_cluster import CLIENT_ENV, LocalRayCluster
-from tests.support.seaweed import SeaweedServer
+from benchmarks.services.postgres import PostgresServer
+from benchmarks.services.ray_cluster import CLIENT_ENV, LocalRayCluster
+from benchmarks.services.seaweed import SeaweedServer
+from benchmarks.services.server import Server, server_env
 
 BUCKET = "takeone"
 
