@@ -143,6 +143,7 @@ def test_disk_full_fails_the_job_cleanly(fresh_dir: Path) -> None:
             r = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers={"x-api-key": key}, timeout=60)
             assert r.status_code == 500
             assert "No space left" in r.json()["error"] or "space" in r.json()["error"].lower()
+            assert str(fresh_dir) not in r.json()["error"] and "/tmp/" not in r.json()["error"], r.json()
             assert server.balance(key) == 10
             assert list(outputs.iterdir()) == []  # no half-written file left behind
         finally:
