@@ -212,4 +212,8 @@ def test_a_large_multipart_upload_is_streamed_to_disk_and_capped_per_field(serve
     over = httpx.post(server.url + "/v1/videos", timeout=60, content=chunked(),
                       headers={**auth, "content-type": "multipart/form-data; boundary=b"})
     assert over.status_code == 413 and "limit" in over.json()["error"]["message"], over.text
+    cut = httpx.post(server.url + "/v1/videos", headers={**auth, "content-type": "multipart/form-data; boundary=b"},
+                     content=b'--b\r\nContent-Disposition: form-data; name="input_reference"; filename="a.png"'
+                             b"\r\n\r\n" + picture[:MiB])
+    assert cut.status_code == 400 and "ends early" in cut.json()["error"]["message"], cut.text
     assert list(server.data_dir.glob("tmp/.upload-*")) == []
