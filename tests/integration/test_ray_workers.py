@@ -220,7 +220,10 @@ def test_a_pool_whose_actors_cannot_load_cools_down_and_recovers_once_mended(
         r = httpx.get(api.url + "/healthz", timeout=5)
         return dict(r.json()) if r.status_code == 503 and "cooling down" in (r.json()["error"] or "") else None
 
-    health = wait_for(cooling, 120, f"/healthz never said the pool cools down:\n{api.health()}")
+    try:
+        health = wait_for(cooling, 180, "/healthz never said the pool cools down")
+    except AssertionError:
+        raise AssertionError(f"no cool-down: {api.health()}\n{runner.states()}\n{api.log()[-3000:]}") from None
     assert health["status"] == "unavailable" and "failed to load 3 times" in health["error"], health
     assert any(w["id"].endswith("/pool") and w["state"] == "cooling" for w in health["workers"]), health
     assert result(api, key, rid)["status"] == "QUEUED"
