@@ -171,10 +171,9 @@ def test_a_load_failing_the_same_way_cools_down_and_recovers_once_mended(fresh_d
     server.start(wait_ready=False)
     try:
         key = server.key(10)
-        health = _wait_health(server, "unavailable", timeout=90)
+        health = _wait_health(server, "unavailable", timeout=180)  # three worker start-ups
         assert "cooling down" in health["error"] and "failed to load 3 times" in health["error"], health
         rid = _submit(server, key)["request_id"]  # accepted while cooling: it waits
-        assert _wait_health(server, "unavailable")["status"] == "unavailable"
         time.sleep(1.0)
         assert _wait_status(server, key, rid, {"QUEUED", "FAILED"}, timeout=5)["status"] == "QUEUED"
         index.write_bytes(good)  # the operator mends the file; no restart
