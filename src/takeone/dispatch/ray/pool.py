@@ -120,6 +120,7 @@ class RayDispatcher:
         self.start_failures = 0  # actors whose __init__ failed since one last became ready
         self.cooldowns = 0  # the pool's own rests since an actor was last ready
         self.cool_until = 0.0  # monotonic time before which no actor is created
+        self.rest_reason: str | None = None  # why the pool itself rests
         self.cooling: str | None = None  # why the pool or its actors are cooling down
 
     # -- the Dispatcher protocol -------------------------------------------------------------
@@ -244,9 +245,9 @@ class RayDispatcher:
         rest = min(self.settings.load_cooldown_s * 2 ** (self.cooldowns - 1), MAX_COOLDOWN_S)
         self.cool_until = time.monotonic() + rest
         self.start_failures = 0
-        self.error = (f"{MAX_START_FAILURES} worker actors in a row failed to start (last: {reason});"
-                      f" cooling down, next try in {rest:.0f} s (queued jobs wait)")
-        log.warning("ray pool: %s", self.error)
+        self.rest_reason = (f"{MAX_START_FAILURES} worker actors in a row failed to start (last: {reason});"
+                            f" cooling down, next try in {rest:.0f} s (queued jobs wait)")
+        log.warning("ray pool: %s", self.rest_reason)
 
     def _reap(self) -> None:
         """Kill actors that drained; forget those Ray gave up on."""
@@ -294,7 +295,7 @@ class RayDispatcher:
         live = [m for m in self.members if not m.draining and m.state is not None]
         self.cooling = None
         if time.monotonic() < self.cool_until and not any(m.phase in ("ready", "busy") for m in live):
-            self.cooling = self.error
+            self.cooling = self.rest_reason
             return "cooling"
         resting = [m.state for m in live if m.state is not None and m.phase in ("cooling", "failed")]
         if live and len(resting) == len(live):
