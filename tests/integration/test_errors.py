@@ -161,3 +161,12 @@ def test_413_body_too_large(server: Server) -> None:
     r = httpx.post(server.url + "/v1/kling-2.6", content=b"{" + b" " * (33 * 1024 * 1024) + b"}",
                    headers={"x-api-key": server.key(), "content-type": "application/json"})
     assert r.status_code == 413
+
+
+def test_a_body_of_unknown_fields_gets_a_short_answer(server: Server) -> None:
+    """About 1 MB of unknown field names: the 400 names a few of them, cut short (before: the
+    answer repeated every name, as large as the body)."""
+    body = {**OK_26, **{f"unknown_{n:06d}_" + "x" * 40: 1 for n in range(20_000)}}
+    r = httpx.post(server.url + "/v2/kling-2.6", json=body, headers={"x-api-key": server.key()}, timeout=60)
+    assert r.status_code == 400, r.text[:300]
+    assert "unknown_000000_" in r.text and len(r.content) < 2_000, len(r.content)

@@ -5,8 +5,10 @@ download_content (the MP4 opens with PyAV), with and without input_reference."""
 from __future__ import annotations
 
 import io
+import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -142,3 +144,76 @@ def test_malformed_multipart_is_a_400_in_openai_shape(server: Server, parts: lis
     assert error["type"] == "invalid_request_error", error
     assert error["param"] in ("input_reference", "input_reference[file_id]", "prompt"), error
     assert "more than once" in error["message"] or "both as a file" in error["message"]
+
+
+MiB = 1024 * 1024
+
+
+def _peak_rss_growth(server: Server, request: Any) -> tuple[Any, int]:
+    """``request()``'s answer and how far the server's peak resident memory rose meanwhile
+    (the peak is reset first, through /proc/<pid>/clear_refs)."""
+    assert server.proc is not None
+    proc = Path(f"/proc/{server.proc.pid}")
+
+    def peak() -> int:
+        line = next(x for x in (proc / "status").read_text().splitlines() if x.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+
+    (proc / "clear_refs").write_text("5")
+    before = peak()
+    answer = request()
+    return answer, peak() - before
+
+
+def test_a_large_multipart_upload_is_streamed_to_disk_and_capped_per_field(server: Server) -> None:
+    """An 18 MiB file part (a small PNG with padding after its end) is made into a video while
+    the server's peak memory rises by far less than the file (before: the file, its base64
+    and its decoded bytes were all in memory, over 3x its size); a file part over the image
+    limit and a text part over its cap are 400s naming the part, the upload left on disk is
+    removed."""
+    key = server.key(10.0)
+    auth = {"authorization": f"Bearer {key}"}
+    picture = png_bytes((320, 240)) + b"\0" * (18 * MiB)
+    form = [("prompt", (None, "a cat in a big file")), ("seconds", (None, "5")), ("size", (None, "1280x720"))]
+    httpx.post(server.url + "/v1/videos", headers=auth, files=[("prompt", (None, ""))])  # warm up
+
+    def upload(body: bytes, *extra: tuple[str, Any]) -> httpx.Response:
+        return httpx.post(server.url + "/v1/videos", headers=auth, timeout=60,
+                          files=[*form, *extra, ("input_reference", ("big.png", body, "image/png"))])
+
+    r, grew = _peak_rss_growth(server, lambda: upload(picture))
+    print(f"peak memory rose {grew / MiB:.1f} MiB for an 18 MiB upload")
+    assert r.status_code == 200, r.text
+    assert grew < 6 * MiB, f"the server's peak memory rose {grew / MiB:.1f} MiB for an 18 MiB upload"
+    video_id = r.json()["id"]
+    deadline = time.monotonic() + 90
+    while (video := httpx.get(f"{server.url}/v1/videos/{video_id}", headers=auth).json())["status"] != "completed":
+        assert video["status"] in ("queued", "in_progress") and time.monotonic() < deadline, video
+        time.sleep(0.3)
+    assert video["size"] == "256x144"
+
+    too_big, grew = _peak_rss_growth(server, lambda: upload(picture + b"\0" * (3 * MiB)))
+    print(f"peak memory rose {grew / MiB:.1f} MiB for a refused 21 MiB upload")
+    assert too_big.status_code == 400, too_big.text
+    error = too_big.json()["error"]
+    assert error["param"] == "input_reference" and error["type"] == "invalid_request_error", error
+    assert "20 MiB" in error["message"] and "big.png" in error["message"], error
+    assert grew < 6 * MiB, f"the server's peak memory rose {grew / MiB:.1f} MiB for a refused upload"
+
+    long = httpx.post(server.url + "/v1/videos", headers=auth,
+                      files=[("prompt", (None, "x" * (200 * 1024)))])
+    assert long.status_code == 400 and long.json()["error"]["param"] == "prompt", long.text
+    assert "65536 bytes" in long.json()["error"]["message"]
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the body limit ends it as it comes
+        yield b'--b\r\nContent-Disposition: form-data; name="input_reference"\r\n\r\n'
+        for _ in range(33):
+            yield b"A" * MiB
+    over = httpx.post(server.url + "/v1/videos", timeout=60, content=chunked(),
+                      headers={**auth, "content-type": "multipart/form-data; boundary=b"})
+    assert over.status_code == 413 and "limit" in over.json()["error"]["message"], over.text
+    cut = httpx.post(server.url + "/v1/videos", headers={**auth, "content-type": "multipart/form-data; boundary=b"},
+                     content=b'--b\r\nContent-Disposition: form-data; name="input_reference"; filename="a.png"'
+                             b"\r\n\r\n" + picture[:MiB])
+    assert cut.status_code == 400 and "ends early" in cut.json()["error"]["message"], cut.text
+    assert list(server.data_dir.glob("tmp/.upload-*")) == []

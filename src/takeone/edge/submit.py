@@ -34,7 +34,7 @@ from takeone.core.task import VideoTask
 from takeone.edge.health import check_available
 from takeone.edge.loras import with_loras
 from takeone.edge.services import Services
-from takeone.media.images import load_image
+from takeone.media.images import ImageFile, load_image
 from takeone.models.registry import get_profile
 
 INPUT_MAX_SIDE = 2560  # above the largest generation size (1920x1088) with room for crops
@@ -46,7 +46,7 @@ class Submission:
 
     route: str
     task: VideoTask
-    images: Mapping[str, tuple[str, str]]  # role -> (the dialect's field name, raw value)
+    images: Mapping[str, tuple[str, str | ImageFile]]  # role -> (the dialect's field name, raw value)
     price: float
     rename: Callable[[InvalidRequest], InvalidRequest]
     fingerprint: str | None = None  # the validated body's hash: an idempotency key's reuse check

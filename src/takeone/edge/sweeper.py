@@ -1,8 +1,9 @@
 """Retention: delete outputs, inputs and request records older than the retention period,
 and what nothing owns once the grace period has passed: blobs whose job is gone (a server
 killed mid-submit, a delete that raced the last frame), the blob store's half-written
-temporaries (``.put-*``), and scratch folders (``tmp/<job id>/``) of jobs no longer running
-(a worker killed mid-job). A cancelled job's late output and poster go with the job.
+temporaries (``.put-*``), scratch folders (``tmp/<job id>/``) of jobs no longer running
+(a worker killed mid-job), and uploaded form files (``tmp/.upload-*``) of a process that died
+mid-request. A cancelled job's late output and poster go with the job.
 
 A download already reading a file keeps reading it: local blobs are opened before they are
 streamed, and on POSIX an unlinked file stays readable through open handles.
@@ -19,6 +20,7 @@ from pathlib import Path
 from takeone.core.blobs import input_prefix, output_key, poster_key
 from takeone.core.jobs import EXPIRY_PAGE, JobStatus
 from takeone.edge.services import Services
+from takeone.edge.uploads import UPLOAD_PREFIX
 
 log = logging.getLogger("takeone.sweeper")
 
@@ -64,7 +66,7 @@ class Sweeper:
     async def _sweep_scratch(self, before: float) -> int:
         """``tmp/<job id>/`` folders older than ``before`` whose job is not running."""
         scratch = self.services.settings.scratch_dir
-        removed = 0
+        removed = await asyncio.to_thread(_remove_old_uploads, scratch, before)
         for folder in await asyncio.to_thread(_old_folders, scratch, before):
             job = await self.services.store.get(folder.name)
             if job is None or job.status is not JobStatus.PROCESSING:
@@ -96,6 +98,19 @@ def _old_folders(parent: Path, before: float) -> list[Path]:
             if path.is_dir() and not path.name.startswith(".") and path.stat().st_mtime < before:
                 found.append(path)
     return found
+
+
+def _remove_old_uploads(scratch: Path, before: float) -> int:
+    """Uploaded form files older than ``before``: a live request removes its own at once."""
+    if not scratch.is_dir():
+        return 0
+    removed = 0
+    for path in scratch.glob(UPLOAD_PREFIX + "*"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file() and path.stat().st_mtime < before:
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def _job_id(key: str) -> str:

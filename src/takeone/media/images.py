@@ -4,7 +4,10 @@ An image field (``image``, ``image_tail``, ``image_url``) holds one of:
 
 * an ``http://`` or ``https://`` URL, fetched by the server;
 * a ``data:image/<type>;base64,<payload>`` URI;
-* raw base64 with no prefix (some hosted video APIs accept that).
+* raw base64 with no prefix (some hosted video APIs accept that);
+
+or an :class:`ImageFile`: a picture already on this machine's disk (an uploaded form part),
+decoded from the file, never read whole into memory.
 
 Promises of :func:`load_image`:
 
@@ -67,7 +70,7 @@ from PIL import Image, ImageCms, ImageOps
 from takeone.core.errors import ImageError
 from takeone.media import netguard
 
-__all__ = ["FetchPolicy", "decode_image", "load_image", "save_png"]
+__all__ = ["FetchPolicy", "ImageFile", "decode_image", "load_image", "save_png"]
 
 MiB: Final = 1024 * 1024
 _T = TypeVar("_T")
@@ -85,6 +88,16 @@ _WHITE: Final = (255, 255, 255, 255)
 _USER_AGENT: Final = "takeone-image-fetch/1"
 LOOPBACK_NAMES: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 """Names of this machine that an allow-list entry of any one of them also covers."""
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """An image file on this machine (an upload): errors show ``label`` (the client's file
+    name), never ``path``."""
+
+    path: Path
+    label: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,7 @@ class FetchPolicy:
         return wanted in entries or (wanted in LOOPBACK_NAMES and not entries.isdisjoint(LOOPBACK_NAMES))
 
 
-async def load_image(value: str, field: str, policy: FetchPolicy,
+async def load_image(value: str | ImageFile, field: str, policy: FetchPolicy,
                      executor: Executor | None = None) -> Image.Image:
     """Fetch or decode the image in ``value`` and return it as an upright 8-bit RGB image.
     The CPU work runs on ``executor`` (None: the event loop's default thread pool).
@@ -157,6 +170,10 @@ async def load_image(value: str, field: str, policy: FetchPolicy,
     Raises:
         ImageError: the value is not a usable image, for any reason (message names ``field``).
     """
+    if isinstance(value, ImageFile):
+        if value.size > policy.max_bytes:
+            raise ImageError(field, value.label, _too_large(policy))
+        return await _off_loop(executor, decode_image, value.path, field, value.label, policy)
     if not isinstance(value, str) or not value.strip():
         raise ImageError(field, value, "must be an http(s) URL, a data:image URI or base64")
     data = await _read_bytes(value.strip(), field, policy, executor)
@@ -420,8 +437,9 @@ async def _read_capped(
 # --- decoding ------------------------------------------------------------------------------
 
 
-def decode_image(data: bytes, field: str, value: str, policy: FetchPolicy) -> Image.Image:
-    """Decode ``data`` into an upright 8-bit RGB image under ``policy``'s limits.
+def decode_image(data: bytes | Path, field: str, value: str, policy: FetchPolicy) -> Image.Image:
+    """Decode ``data`` (the bytes, or a file holding them) into an upright 8-bit RGB image
+    under ``policy``'s limits.
 
     ``value`` is what the client sent; it only appears in error messages. Blocking (CPU-bound):
     call it from a worker thread inside an event loop.
@@ -435,9 +453,9 @@ def decode_image(data: bytes, field: str, value: str, policy: FetchPolicy) -> Im
         return _to_rgb(_upright(image, field, value), field, value)
 
 
-def _open(data: bytes, field: str, value: str) -> Image.Image:
+def _open(data: bytes | Path, field: str, value: str) -> Image.Image:
     try:
-        return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data, formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as exc:
         raise ImageError(field, value, "image has too many pixels") from exc
     except Exception as exc:

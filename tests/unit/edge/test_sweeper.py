@@ -71,8 +71,9 @@ def test_the_sweeper_pages_through_many_expired_jobs(tmp_path: Path) -> None:
 
 
 def test_leftovers_are_swept_and_running_jobs_kept(tmp_path: Path) -> None:
-    """A cancelled job's late output and poster, ``.put-*`` temporaries and ``tmp/<id>/``
-    scratch folders of jobs no longer running (before: all of them stayed for good)."""
+    """A cancelled job's late output and poster, ``.put-*`` temporaries, ``tmp/<id>/``
+    scratch folders of jobs no longer running and ``tmp/.upload-*`` form files of a process
+    that died mid-request (before: all of them stayed for good)."""
     from takeone.core.blobs import poster_key
 
     services = Services.build(Settings(data_dir=tmp_path, retention_s=3600, run_workers=False))
@@ -100,6 +101,9 @@ def test_leftovers_are_swept_and_running_jobs_kept(tmp_path: Path) -> None:
         (tmp_path / "outputs" / ".put-abc123").write_bytes(b"half")
         old(tmp_path / "outputs" / ".put-abc123")
         (tmp_path / "outputs" / ".put-fresh").write_bytes(b"a write in progress")
+        (scratch / ".upload-dead").write_bytes(b"a form file of a process that died")
+        old(scratch / ".upload-dead")
+        (scratch / ".upload-live").write_bytes(b"a request still reading its form")
         sweeper = Sweeper(services)
         orphans = await sweeper.sweep_orphans()
         services.clock = lambda: time.time() + 7200
@@ -107,6 +111,6 @@ def test_leftovers_are_swept_and_running_jobs_kept(tmp_path: Path) -> None:
         return orphans
 
     orphans = asyncio.run(run())
-    assert orphans == 3  # the temporary, and the scratch folders of "cancelled" and "gone"
-    assert sorted(p.name for p in scratch.iterdir()) == ["running"]
+    assert orphans == 4  # the temporary, the dead upload, the scratch folders of "cancelled" and "gone"
+    assert sorted(p.name for p in scratch.iterdir()) == [".upload-live", "running"]
     assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == [".put-fresh"]

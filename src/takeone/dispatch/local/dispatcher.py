@@ -13,9 +13,9 @@ store is unavailable, so an outage delays jobs but never strands one.
 After the bounded restarts a slot is *cooling*: it rests ``load_cooldown_s`` (doubling each
 time, at most :data:`MAX_COOLDOWN_S`) and tries again, so a worker killed while loading (the
 out-of-memory killer, another process holding the GPU) comes back by itself; queued jobs wait
-for it, each at most ``job_timeout_s`` from its submit, and submits are still accepted. Only
-a load that raises the same error three times in a row (a corrupt or missing file: nothing a
-retry mends) marks the slot *failed* for good, and then the queue is failed too.
+for it, each at most ``job_timeout_s`` from its submit, and submits are still accepted. A load
+that raises the same error three times in a row (a corrupt or missing file) cools down the
+same way: once an operator mends the file, the next try loads it, with no restart.
 """
 
 from __future__ import annotations
@@ -198,9 +198,6 @@ class LocalDispatcher:
     async def _run_slot(self, slot: Slot) -> None:
         while not self._stopping and not self._draining:
             if not await self._start_worker(slot):
-                if slot.state == "failed":
-                    await self._fail_queue_if_hopeless()
-                    return
                 if slot.state == "cooling":
                     await self._cool_down(slot)
                 else:
@@ -249,11 +246,7 @@ class LocalDispatcher:
             return True
         reason = _load_failure(event)
         slot.load_errors.append(reason)
-        if isinstance(event, WorkerLoadFailed) and _same_error_repeated(slot.load_errors):
-            await self._set_state(slot, "failed", f"model failed to load: {reason}")
-            log.error("worker %d: model failed to load %d times: %s", slot.index,
-                      len(slot.load_errors), reason)
-        elif _same_error_repeated(slot.load_errors) or len(slot.load_errors) >= MAX_LOAD_ATTEMPTS:
+        if _same_error_repeated(slot.load_errors) or len(slot.load_errors) >= MAX_LOAD_ATTEMPTS:
             slot.state = "cooling"
             slot.error = f"model failed to load {len(slot.load_errors)} times (last: {reason})"
         else:
@@ -439,17 +432,6 @@ class LocalDispatcher:
             job = await self.calls.run("read job", functools.partial(self.store.get, job_id))
             if job is not None and job.created_at < cutoff:
                 await self._fail(job_id, reason)
-
-    async def _fail_queue_if_hopeless(self) -> None:
-        """When no worker anywhere can serve, fail what is queued rather than keep it forever."""
-        workers = await self.calls.run("read workers", self.store.workers)
-        fresh = [w for w in workers if w.state not in ("stopped", API_STATE) and not is_dead(w.id)
-                 and w.seen_at > time.time() - 3 * self.settings.heartbeat_s]
-        if not fresh or any(w.state != "failed" for w in fresh):
-            return
-        reason = f"no worker can serve requests: {fresh[0].error}"
-        for job_id in await self.calls.run("read queue", self.store.queued_ids):
-            await self._fail(job_id, reason)
 
 
 def _load_failure(event: Event) -> str:

@@ -9,7 +9,16 @@ It tells an actor at once when the job it runs was cancelled (through any API re
 the worker stops at its next step; it returns jobs whose worker vanished to the queue (lease
 expiry), so none is stranded while the pool is empty; and it reports itself to the store as
 a worker named ``host/pid/pool``: ``ready`` while it can grow, so ``/healthz`` stays 200 at
-zero actors (``failed`` once every actor failed to load: the queue is then failed too).
+zero actors.
+
+Load failures cool down rather than fail the queue. An actor's worker that keeps failing to
+load rests and retries with backoff inside the actor (see
+:class:`~takeone.dispatch.local.dispatcher.LocalDispatcher`); while every placed actor is
+cooling, the pool reports ``cooling`` with the actor's reason, so ``/healthz`` answers 503 and
+says so. Actors that Ray cannot start at all (their ``__init__`` fails)
+:data:`MAX_START_FAILURES` times in a row make the pool itself rest ``load_cooldown_s``
+(doubling, at most :data:`MAX_COOLDOWN_S`) before it creates another. Either way queued jobs
+wait, each at most ``job_timeout_s`` from its submit, then fail with their credits released.
 
 Example::
 
@@ -47,6 +56,8 @@ STATE_WAIT_S = 0.5
 STOP_WAIT_S = 30.0
 PLACEMENT_WAIT_S = 30.0  # an actor not placed after this long is reported, with the reason
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+MAX_START_FAILURES = 3  # actors failing to start in a row before the pool cools down
+MAX_COOLDOWN_S = 900.0
 
 
 @dataclass
@@ -106,6 +117,11 @@ class RayDispatcher:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_expiry = 0.0
+        self.start_failures = 0  # actors whose __init__ failed since one last became ready
+        self.cooldowns = 0  # the pool's own rests since an actor was last ready
+        self.cool_until = 0.0  # monotonic time before which no actor is created
+        self.rest_reason: str | None = None  # why the pool itself rests
+        self.cooling: str | None = None  # why the pool or its actors are cooling down
 
     # -- the Dispatcher protocol -------------------------------------------------------------
 
@@ -186,8 +202,8 @@ class RayDispatcher:
         await self._expire_leases()
         state = self._pool_state()
         await self._report(state)
-        if state == "failed" and queued:
-            await self._fail_queue()
+        if state == "cooling" and queued:
+            await self._fail_overdue()
 
     def _refresh(self) -> None:
         """Read every actor's state (one call in flight per actor; a pending one is skipped)."""
@@ -208,13 +224,30 @@ class RayDispatcher:
                 m.state = ray.get(m.asking)
             except ray.exceptions.RayActorError as exc:  # Ray restarts it unless it cannot start
                 m.gone = bool(getattr(exc, "actor_init_failed", False))
-                self.error = f"a worker actor failed: {exc}" if m.gone else self.error
+                if m.gone:
+                    self._start_failed(f"a worker actor failed to start: {exc}")
                 log.warning("ray pool: an actor did not answer (gone for good: %s): %s", m.gone, exc)
             except ray.exceptions.RayError as exc:  # restarting: ask again next time
                 log.info("ray pool: an actor did not answer: %s", exc)
             m.asking = None
+            if m.phase in ("ready", "busy"):
+                self.start_failures, self.cooldowns = 0, 0
             if m.job_id is not None or m.phase in ("pending", "starting"):
                 m.idle_since = now
+
+    def _start_failed(self, reason: str) -> None:
+        """One more actor could not start; after :data:`MAX_START_FAILURES` in a row the pool
+        rests (doubling each time) before it creates another."""
+        self.start_failures += 1
+        if self.start_failures < MAX_START_FAILURES:
+            return
+        self.cooldowns += 1
+        rest = min(self.settings.load_cooldown_s * 2 ** (self.cooldowns - 1), MAX_COOLDOWN_S)
+        self.cool_until = time.monotonic() + rest
+        self.start_failures = 0
+        self.rest_reason = (f"{MAX_START_FAILURES} worker actors in a row failed to start (last: {reason});"
+                            f" cooling down, next try in {rest:.0f} s (queued jobs wait)")
+        log.warning("ray pool: %s", self.rest_reason)
 
     def _reap(self) -> None:
         """Kill actors that drained; forget those Ray gave up on."""
@@ -233,6 +266,8 @@ class RayDispatcher:
         live = [m for m in self.members if not m.draining]
         busy = sum(1 for m in live if m.job_id is not None)
         target = min(max(queued + busy, self.settings.min_workers), self.max_workers())
+        if len(live) < target and time.monotonic() < self.cool_until:
+            return  # resting after actors failed to start
         if len(live) < target:
             for _ in range(target - len(live)):
                 self.members.append(Member(self._create(), time.monotonic()))
@@ -255,11 +290,17 @@ class RayDispatcher:
         return actor.remote(self.settings)
 
     def _pool_state(self) -> str:
+        """``cooling`` while the pool rests or every placed actor is cooling down (with the
+        reason in :attr:`cooling`), ``starting`` while actors wait to be placed, else ``ready``."""
         live = [m for m in self.members if not m.draining and m.state is not None]
-        if live and all(m.phase == "failed" for m in live):
-            failed = live[0].state
-            self.error = failed.error if failed is not None else None
-            return "failed"
+        self.cooling = None
+        if time.monotonic() < self.cool_until and not any(m.phase in ("ready", "busy") for m in live):
+            self.cooling = self.rest_reason
+            return "cooling"
+        resting = [m.state for m in live if m.state is not None and m.phase in ("cooling", "failed")]
+        if live and len(resting) == len(live):
+            self.cooling = resting[0].error or "the worker actors are cooling down"
+            return "cooling"
         if self.unplaced is not None and not any(m.phase in ("ready", "busy") for m in live):
             return "starting"  # jobs cannot run: /healthz answers 503 with the reason
         return "ready"
@@ -303,11 +344,15 @@ class RayDispatcher:
                 m.cancelled.add(job_id)
                 m.handle.cancel.remote(job_id)
 
-    async def _fail_queue(self) -> None:
-        """Every actor failed for good (the profile does not load): fail what is queued
-        rather than keep it forever, as a local dispatcher does."""
-        reason = f"no worker can serve requests: {self.error}"
+    async def _fail_overdue(self) -> None:
+        """While the pool cools down a queued job waits at most ``job_timeout_s`` from its
+        submit; then it fails with the reason (its credits released)."""
+        reason = f"no worker could serve it within {self.settings.job_timeout_s:.0f} s: {self.cooling}"
+        cutoff = time.time() - self.settings.job_timeout_s
         for job_id in await self.calls.run("read queue", self.store.queued_ids):
+            queued = await self.calls.run("read job", partial(self.store.get, job_id))
+            if queued is None or queued.created_at >= cutoff:
+                continue
             job = await self.calls.run("fail", partial(self.store.fail, job_id, reason))
             if job is not None:
                 self._finished(job)
@@ -336,7 +381,7 @@ class RayDispatcher:
         status = WorkerStatus(id=self.identity, profile=self.settings.profile, state=state,
                               seen_at=time.time(), device=f"ray pool: {view.actors} actors, {view.busy} busy",
                               job_id=None, pid=os.getpid(),
-                              error=self.error if state == "failed" else self.unplaced)
+                              error=self.cooling if state == "cooling" else self.unplaced)
         await self.calls.run("report pool", lambda: self.store.report_worker(status))
 
     def _stop_all(self) -> None:

@@ -13,6 +13,9 @@
   ``size`` is what is delivered.
 - ``input_reference``: a file part (the first frame), or in JSON ``{"image_url": ...}``
   (an http(s) URL or a data URI); ``file_id`` references are not served (no Files API).
+  A form is read as it arrives (:mod:`takeone.edge.uploads`): the file goes to disk, capped
+  at the image limit, each text part at 64 KiB (``input_reference`` as text: the body limit);
+  the part over its cap is a 400 naming it.
 
 - ``loras`` (takeone extension): ``[{"name": ..., "scale": ...}]`` from the server's LoRA
   library (in a form, the same list as a JSON string).
@@ -21,18 +24,20 @@ Unknown fields are refused, as OpenAI does (``Unknown parameter``).
 
 Example::
 
-    fields = await read_fields(request, body_bytes)
-    create = parse_create(fields, profile)
-    task = create.task()
+    async with open_fields(request, FormLimits(body=32 << 20, file=20 << 20), scratch) as fields:
+        create = parse_create(fields, profile)
+        task = create.task()  # ... and accept it before the block ends: then the file goes
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -44,6 +49,8 @@ from takeone.core.loras import LoraUse, parse_loras
 from takeone.core.task import Tier, VideoTask
 from takeone.edge.dialects.openai.errors import UnknownParameter
 from takeone.edge.submit import read_body
+from takeone.edge.uploads import FormLimits, UploadedFile, read_form
+from takeone.media.images import ImageFile
 from takeone.models.recipe import Profile
 
 MAX_PROMPT = 10_000
@@ -56,7 +63,7 @@ SORA_TIERS: Mapping[str, Tier] = {
 }
 FIELDS = ("prompt", "model", "seconds", "size", "input_reference", "loras")
 IMAGE_FIELD = "input_reference"
-FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+MULTIPART, URLENCODED = "multipart/form-data", "application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True)
@@ -70,9 +77,10 @@ class CreateVideo:
     size_asked: str
     aspect_ratio: str | None
     exact_size: str | None
-    image: str | None  # raw base64 of an uploaded file, or a URL / data URI
+    image: str | ImageFile | None  # an uploaded file on disk, or a URL / data URI / base64
     audio: bool
     loras: tuple[LoraUse, ...] = ()
+    image_digest: str = ""  # SHA-256 of the image as sent (the file's bytes, or the text)
 
     def task(self, first_frame: str | None = None) -> VideoTask:
         return VideoTask(kind="i2v" if self.image is not None else "t2v", tier=self.tier,
@@ -82,7 +90,7 @@ class CreateVideo:
 
     def fingerprint(self) -> str:
         fields = {"prompt": self.prompt, "model": self.model, "seconds": self.seconds,
-                  "size": self.size_asked, "image": hashlib.sha256((self.image or "").encode()).hexdigest()}
+                  "size": self.size_asked, "image": self.image_digest}
         if self.loras:
             fields["loras"] = [[u.name, u.scale] for u in self.loras]
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
@@ -95,13 +103,20 @@ def rename(exc: InvalidRequest) -> InvalidRequest:
     return type(exc)(names.get(exc.field, exc.field), exc.value, exc.reason)
 
 
-async def read_fields(request: Request, limit: int) -> dict[str, Any]:
-    """The body's fields: form fields as strings, a file part as raw base64, JSON as parsed.
-    A form is parsed as it arrives (file parts go to disk past 1 MB), never held whole."""
+@contextlib.asynccontextmanager
+async def open_fields(request: Request, limits: FormLimits, scratch: Path,
+                      executor: Executor | None = None) -> AsyncIterator[dict[str, Any]]:
+    """The body's fields: form fields as strings, a file part as an :class:`UploadedFile` on
+    disk (removed on leaving the block), JSON as parsed."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype in FORM_TYPES:
-        return await _form_fields(request, limit)
-    body = await read_body(request, limit)
+    if ctype == MULTIPART:
+        async with read_form(request, limits, scratch, executor) as form:
+            yield _form_fields(form.items)
+        return
+    if ctype == URLENCODED:
+        yield await _urlencoded_fields(request, limits.body)
+        return
+    body = await read_body(request, limits.body)
     try:
         data = json.loads(body) if body.strip() else {}
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -109,7 +124,7 @@ async def read_fields(request: Request, limit: int) -> dict[str, Any]:
                              "is not valid JSON or a multipart form") from None
     if not isinstance(data, dict):
         raise InvalidRequest("body", data, "must be a JSON object")
-    return data
+    yield data
 
 
 def _capped(request: Request, limit: int) -> Callable[[], Awaitable[Message]]:
@@ -130,25 +145,25 @@ def _capped(request: Request, limit: int) -> Callable[[], Awaitable[Message]]:
     return receive
 
 
-async def _form_fields(request: Request, limit: int) -> dict[str, Any]:
+async def _urlencoded_fields(request: Request, limit: int) -> dict[str, Any]:
     try:
-        form = await Request(request.scope, _capped(request, limit)).form(
-            max_files=2, max_fields=32, max_part_size=limit)
+        form = await Request(request.scope, _capped(request, limit)).form(max_files=0, max_fields=32)
     except PayloadTooLarge:
         raise
-    except Exception as exc:  # noqa: BLE001 - the multipart parser raises several kinds
+    except Exception as exc:  # noqa: BLE001 - the form parser raises several kinds
         raise InvalidRequest("body", MISSING, f"is not a readable form ({type(exc).__name__})") from None
+    return _form_fields([(name, value) for name, value in form.multi_items() if isinstance(value, str)])
+
+
+def _form_fields(items: list[tuple[str, str | UploadedFile]]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    for name, value in form.multi_items():
+    for name, value in items:
         if name.startswith(IMAGE_FIELD + "[") and name.endswith("]"):  # the SDK's dict encoding
             _set_reference_part(fields, name, value)
             continue
         if name in fields:
             raise InvalidRequest(name, MISSING, "is given more than once; send it once")
-        if isinstance(value, UploadFile):
-            fields[name] = base64.b64encode(await value.read()).decode("ascii")
-        else:
-            fields[name] = value
+        fields[name] = value
     return fields
 
 
@@ -157,7 +172,7 @@ def _set_reference_part(fields: dict[str, Any], name: str, value: object) -> Non
     reference = fields.setdefault(IMAGE_FIELD, {})
     if not isinstance(reference, dict):
         raise InvalidRequest(IMAGE_FIELD, MISSING, f"is given both as a file and as {name}; send one")
-    if isinstance(value, UploadFile):
+    if isinstance(value, (UploadFile, UploadedFile)):
         raise InvalidRequest(name, MISSING, "must be a text field, not a file")
     part = name[len(IMAGE_FIELD) + 1:-1]
     if part in reference:
@@ -175,8 +190,9 @@ def parse_create(fields: Mapping[str, Any], profile: Profile) -> CreateVideo:
     seconds = _seconds(fields.get("seconds", DEFAULT_SECONDS), profile)
     size = _text(fields, "size", DEFAULT_SIZE)
     aspect, exact = _size(size, tier, profile)
+    image, digest = _image(fields.get(IMAGE_FIELD))
     return CreateVideo(prompt=prompt, model=model, tier=tier, seconds=seconds, size_asked=size,
-                       aspect_ratio=aspect, exact_size=exact, image=_image(fields.get(IMAGE_FIELD)),
+                       aspect_ratio=aspect, exact_size=exact, image=image, image_digest=digest,
                        audio=profile.has_audio, loras=_loras(fields.get("loras")))
 
 
@@ -235,11 +251,14 @@ def _size(size: str, tier: Tier, profile: Profile) -> tuple[str | None, str | No
     raise InvalidRequest("size", size, f"must be one of {', '.join([*OPENAI_SIZES, *exact])}")
 
 
-def _image(value: object) -> str | None:
+def _image(value: object) -> tuple[str | ImageFile | None, str]:
+    """The image and the SHA-256 of what was sent."""
     if value is None:
-        return None
+        return None, ""
+    if isinstance(value, UploadedFile):
+        return ImageFile(value.path, value.filename, value.size), value.sha256
     if isinstance(value, str) and value:
-        return value  # a file part (base64), or a URL / data URI sent as a plain field
+        return value, _digest(value)  # a URL, data URI or base64 sent as a plain field
     if isinstance(value, dict):
         if set(value) - {"image_url", "file_id"}:
             raise InvalidRequest(IMAGE_FIELD, value, "takes image_url (or file_id) only")
@@ -249,5 +268,9 @@ def _image(value: object) -> str | None:
                                  " upload the image as a file or give image_url")
         url = value.get("image_url")
         if isinstance(url, str) and url:
-            return url
+            return url, _digest(url)
     raise InvalidRequest(IMAGE_FIELD, value, "must be an image file, or {\"image_url\": URL}")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -17,11 +17,12 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from takeone.core.accounts import ApiKey
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job, JobStatus
 from takeone.edge.dialects.actions import base_url, cancel_job, delete_job
 from takeone.edge.dialects.openai import DIALECT, ROUTE
-from takeone.edge.dialects.openai.body import IMAGE_FIELD, parse_create, read_fields, rename
+from takeone.edge.dialects.openai.body import IMAGE_FIELD, open_fields, parse_create, rename
 from takeone.edge.dialects.openai.errors import openai_errors
 from takeone.edge.dialects.openai.video import (
     OpenAIError,
@@ -35,6 +36,7 @@ from takeone.edge.dialects.openai.video import (
 from takeone.edge.files import blob_response
 from takeone.edge.services import Services
 from takeone.edge.submit import Submission, accept, admit, authenticate
+from takeone.edge.uploads import FormLimits
 from takeone.models.registry import get_profile
 
 POLL_AFTER_MS = 1000
@@ -59,8 +61,21 @@ async def create_video(request: Request) -> Response:
     services = services_of(request)
     key = await authenticate(services, request)
     await admit(services, request, key, ROUTE)
-    limit = services.settings.max_body_bytes
-    fields = await read_fields(request, limit)
+    async with open_fields(request, form_limits(services), services.settings.scratch_dir,
+                           services.images.pool) as fields:  # an uploaded file lives until the block ends
+        return await _create(services, request, key, fields)
+
+
+def form_limits(services: Services) -> FormLimits:
+    """The body limit; a file part at most the image limit; ``input_reference`` sent as text
+    (a data URI) up to the body limit, every other text part
+    :data:`~takeone.edge.uploads.TEXT_MAX`."""
+    body = services.settings.max_body_bytes
+    as_text = {IMAGE_FIELD: body, f"{IMAGE_FIELD}[image_url]": body}
+    return FormLimits(body=body, file=min(services.fetch_policy.max_bytes, body), text_for=as_text)
+
+
+async def _create(services: Services, request: Request, key: ApiKey, fields: dict[str, Any]) -> Response:
     profile = get_profile(services.settings.profile)
     create = parse_create(fields, profile)
     task = create.task("pending:first_frame")
