@@ -108,3 +108,37 @@ def test_a_replaced_lora_is_read_again(rig: tuple[object, LoraSwitcher, Path]) -
     assert main(["loras", "add", "alpha", str(other), "--profile", "tiny", "--data-dir", data, "--replace"]) == 0
     after, _ = _video(rig, "r2", LoraUse("alpha", 1.0))
     assert after != before
+
+
+def test_a_compiled_worker_hot_swaps_loras_without_recompiling(rig: tuple[object, LoraSwitcher, Path]) -> None:
+    """A worker whose transformer blocks are compiled (dynamo's ``eager`` backend on CPU: the
+    same graph capture and guards as on a GPU, without inductor's code generation) gets the
+    hot-swap switcher; once its slots exist (the first LoRA job, the one recompile), other
+    LoRAs, other scales and no LoRA at all add no compiled graph (dynamo's count; the plain
+    switcher's ``set_adapters`` and ``disable_lora`` add graphs at every switch)."""
+    import torch
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    from takeone.engine.loras import HotswapSwitcher, make_switcher
+    from takeone.models.ltx2.model import Ltx2Model
+    from takeone.models.ltx2.tiny import build_tiny_components
+    from takeone.models.recipe import Speedups
+
+    _, plain, root = rig
+    torch._dynamo.reset()
+    model = Ltx2Model(build_tiny_components(), torch.device("cpu"),
+                      speedups=Speedups(compile="regional", compile_backend="eager"))
+    assert model.speedup_report.compiled
+    switcher = make_switcher(model, plain.blobs, root / "compiled", "tiny")
+    assert isinstance(switcher, HotswapSwitcher)
+    compiled = (model, switcher, root)
+    base, _ = _video(compiled, "c-base")
+    alpha, _ = _video(compiled, "c-alpha", LoraUse("alpha", 1.0))  # the slots are made: one recompile
+    graphs = counters["stats"]["unique_graphs"]
+    two, _ = _video(compiled, "c-two", LoraUse("beta", 1.0), LoraUse("gamma", 0.5))
+    after, _ = _video(compiled, "c-after")
+    again, _ = _video(compiled, "c-alpha-again", LoraUse("alpha", 1.0))
+    assert counters["stats"]["unique_graphs"] == graphs  # set_adapters / disable_lora: 2 more each
+    assert alpha != base and two not in (base, alpha)
+    assert after == base and again == alpha
