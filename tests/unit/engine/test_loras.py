@@ -79,6 +79,40 @@ def test_lru_evicts_and_reloads_the_same_adapter(rig: tuple[object, LoraSwitcher
     assert again == first
 
 
+def test_host_memory_keeps_more_loras_than_the_transformers(rig: tuple[object, LoraSwitcher, Path]) -> None:
+    """Two levels: with 3 host slots and 1 adapter slot, a LoRA evicted from the transformer
+    is loaded again from host memory, not read again from the library."""
+    from takeone.engine.loras import adaptable_transformers
+
+    model, plain, root = rig
+    for module in adaptable_transformers(model):
+        for name in list(getattr(module, "peft_config", {}) or {}):
+            module.delete_adapters(name)  # a fresh model state for this switcher
+    plain.device.clear()
+    reads: list[str] = []
+
+    class CountingBlobs(LocalBlobStore):
+        def fetch_to(self, key: str, path: Path) -> None:
+            reads.append(key.rsplit("/", 1)[-1])
+            super().fetch_to(key, path)
+
+    switcher = LoraSwitcher(model, CountingBlobs(root / "data", b""), root / "two-level",
+                            host_slots=3, device_slots=1)
+    two_level = (model, switcher, root)
+    first, _ = _video(two_level, "h-a", LoraUse("alpha", 1.0))
+    _video(two_level, "h-b", LoraUse("beta", 1.0))
+    assert list(switcher.device) == ["beta"] and list(switcher.host) == ["alpha", "beta"]
+    assert _video(two_level, "h-a2", LoraUse("alpha", 1.0))[0] == first
+    _video(two_level, "h-g", LoraUse("gamma", 1.0))
+    _video(two_level, "h-b2", LoraUse("beta", 1.0))
+    assert reads == ["alpha.safetensors", "beta.safetensors", "gamma.safetensors"]  # each read once
+    _video(two_level, "h-a3")  # the base: adapters disabled, nothing read
+    assert list(switcher.host) == ["alpha", "gamma", "beta"] and len(reads) == 3
+    for module in adaptable_transformers(model):
+        for name in list(getattr(module, "peft_config", {}) or {}):
+            module.delete_adapters(name)  # leave the model as the other tests expect it
+
+
 def test_hotswap_slots_keep_the_base_exact(rig: tuple[object, LoraSwitcher, Path]) -> None:
     """The compiled-model mode (uncompiled here: the weights logic is the same): LoRAs are
     swapped into fixed slots with their scale folded in; unused slots hold zeros."""
