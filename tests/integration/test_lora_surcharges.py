@@ -28,7 +28,7 @@ def priced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         assert main(["loras", "add", name, str(path), "--profile", "tiny", "--surcharge", surcharge,
                      "--data-dir", str(data)]) == 0
     # Slowed steps: the job cancelled below is still running when the cancel arrives.
-    srv = Server(data, ["--profile", "tiny", "--debug-step-delay", "0.3"]).start()
+    srv = Server(data, ["--profile", "tiny", "--debug-step-delay", "0.15"]).start()
     yield srv
     srv.stop()
 
@@ -81,3 +81,19 @@ def test_a_cancelled_job_gets_its_surcharges_back(priced: Server) -> None:
     assert cancel.status_code in (200, 422), cancel.text
     assert _finished(priced, key, request_id)["error"] == "cancelled"
     assert priced.balance(key) == 5.0
+
+
+def test_a_queued_job_whose_lora_was_removed_fails_and_is_not_charged(priced: Server) -> None:
+    path = make_lora(priced.data_dir / "gone.safetensors", seed=3)
+    assert main(["loras", "add", "gone", str(path), "--profile", "tiny", "--surcharge", "0.4",
+                 "--data-dir", str(priced.data_dir)]) == 0
+    key = priced.key(5)
+    h = {"x-api-key": key}
+    ahead = httpx.post(priced.url + "/v2/kling-2.6", json=JOB, headers=h, timeout=30)  # keeps the worker busy
+    r = httpx.post(priced.url + "/v2/kling-2.6", json={**JOB, "loras": [{"name": "gone"}]}, headers=h, timeout=30)
+    assert r.status_code == 200, r.text
+    assert main(["loras", "remove", "gone", "--data-dir", str(priced.data_dir)]) == 0
+    status = _finished(priced, key, r.json()["request_id"])
+    assert status["status"] == "FAILED" and "'gone' is no longer in the library" in str(status["error"]), status
+    assert _finished(priced, key, ahead.json()["request_id"])["status"] == "COMPLETED"
+    assert priced.balance(key) == pytest.approx(5 - 0.538, abs=1e-9)  # the LoRA job's 0.938 came back
