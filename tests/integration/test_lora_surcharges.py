@@ -62,6 +62,22 @@ def test_a_job_is_charged_its_price_and_surcharges_exactly(priced: Server) -> No
     assert priced.balance(key) == pytest.approx(8.912 - 0.538, abs=1e-9)  # the profile's alone
 
 
+def test_another_dialect_pays_the_same_surcharges(priced: Server) -> None:
+    """OpenAI's /v1/videos: the standard tier's 5 s with sound (0.875) plus the profile's and cel's."""
+    key = priced.key(5)
+    h = {"authorization": f"Bearer {key}"}
+    r = httpx.post(priced.url + "/v1/videos", json={"prompt": "a fox", "seconds": "5", "loras": [{"name": "cel"}]},
+                   headers=h, timeout=30)
+    assert r.status_code == 200, r.text
+    assert priced.balance(key) == pytest.approx(5 - (0.875 + 0.1 + 0.3), abs=1e-9)
+    deadline = time.monotonic() + 120
+    while (video := httpx.get(f"{priced.url}/v1/videos/{r.json()['id']}", headers=h).json())["status"] not in (
+            "completed", "failed") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert video["status"] == "completed", video
+    assert priced.balance(key) == pytest.approx(3.725, abs=1e-9)
+
+
 def test_the_credit_check_counts_the_surcharges(priced: Server) -> None:
     key = priced.key(1.0)  # enough for the base price (0.438 + 0.1), not for 1.088
     body = {**JOB, "loras": [{"name": "cel"}, {"name": "ink"}]}
