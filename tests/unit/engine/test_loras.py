@@ -169,6 +169,7 @@ def test_a_compiled_worker_hot_swaps_loras_without_recompiling(rig: tuple[object
     compiled = (model, switcher, root)
     base, _ = _video(compiled, "c-base")
     alpha, _ = _video(compiled, "c-alpha", LoraUse("alpha", 1.0))  # the slots are made: one recompile
+    assert len(switcher.slots) == 4  # the most a request may name: every slot runs in every job
     graphs = counters["stats"]["unique_graphs"]
     two, _ = _video(compiled, "c-two", LoraUse("beta", 1.0), LoraUse("gamma", 0.5))
     after, _ = _video(compiled, "c-after")
