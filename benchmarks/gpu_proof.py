@@ -27,7 +27,12 @@ figures first, so that a run cut short still says the most it can:
    alone, then ``--batch`` such jobs (their own prompts and seeds) in one batched run, each
    decoded and encoded to its own MP4, uncompiled (a compiled graph would recompile for the
    batch's shape); records both times and the jobs-per-second ratio.
-9. ``gpus``: on a machine with more than one GPU, one job on a group of 1 GPU and on a group
+9. ``loras``: ``--loras`` random LoRAs (rank 16 over the video self-attention projections
+   of the DiT) kept resident by the worker's switcher, uncompiled (``set_adapters``); a
+   switch to each in turn, twice round (the first round loads them: the second is the
+   warm switch a job pays), then the first case's recipe with a LoRA active, to see that a
+   LoRA job runs at full size;
+10. ``gpus``: on a machine with more than one GPU, one job on a group of 1 GPU and on a group
    of all of them (``--gpus-per-job``, ``--parallel auto``), seconds each; on one GPU it
    records "one GPU here". It runs the ``tiny`` profile: it proves the group path and its
    overhead on GPUs, not full-size scaling, which a multi-GPU run of ``takeone serve
@@ -200,6 +205,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="diffusers attention backend instead of the profile's (e.g. _native_cudnn, flash)")
     parser.add_argument("--fail-step", default=None, help="make this step raise (checks the error path)")
     parser.add_argument("--batch", type=int, default=4, help="jobs in the batched fast-tier run (0: skip it)")
+    parser.add_argument("--loras", type=int, default=8, help="LoRAs kept resident in the LoRA step (0: skip it)")
     return parser.parse_args(argv)
 
 
@@ -466,6 +472,75 @@ def batched(session: Session) -> None:
                        jobs_per_s_ratio=ratio, peak_gib=group.peak_gib)
 
 
+def loras(session: Session) -> None:
+    """Resident LoRAs on the worker's switcher: warm switch times, then one LoRA job."""
+    import statistics
+
+    from takeone.backends.local_blobs import LocalBlobStore
+    from takeone.core.loras import LoraUse
+    from takeone.engine.loras import LoraSwitcher
+    from takeone.models.ltx2.model import Ltx2Model
+
+    # As in the batch step: fp8 is in the weights already (or fell back), no failed attention backend.
+    skipped = session.proof.document.get("speedups", {}).get("skipped", [])
+    dropped = "speedups" not in session.proof.document or any("attention backend" in line for line in skipped)
+    attention = None if dropped else session.profile.speedups.attention_backend
+    chosen = dataclasses.replace(session.profile.speedups, fp8=False, compile="off", attention_backend=attention)
+    model = Ltx2Model(session.components, session.device, speedups=chosen)
+    blobs = LocalBlobStore(session.folder / "lora-library", b"")
+    names = _random_loras(blobs, session.components["transformer"], session.args.loras, rank=16)
+    switcher = LoraSwitcher(model, blobs, session.folder / "lora-scratch", device_slots=len(names))
+    warm: list[float] = []
+    for round_ in range(2):
+        for name in names:
+            seconds = switcher.activate((LoraUse(name, 0.8),))
+            session.timer.sync()
+            if round_:
+                warm.append(seconds)
+    key, task, recipe = session.plans[0]
+    try:
+        run = gg.measure(session.device, session.timer,
+                         lambda: deliver(session, "lora", key, model.generate(task, recipe, lambda _d, _t: None,
+                                                                              lambda: False), recipe))
+    finally:
+        for name in names:
+            switcher.forget(name)  # the components go on without adapters
+    figures = {"resident": len(names), "rank": 16, "switch_p50_ms": round(statistics.median(warm) * 1000, 1),
+               "switch_max_ms": round(max(warm) * 1000, 1), "job": dataclasses.asdict(run), "case": key}
+    session.proof.document["loras"] = figures
+    session.proof.step("loras", resident=len(names), switch_p50_ms=figures["switch_p50_ms"],
+                       switch_max_ms=figures["switch_max_ms"], job_s=run.end_to_end_s)
+
+
+def _random_loras(blobs: Any, transformer: Any, count: int, rank: int) -> list[str]:
+    """``count`` LoRAs of random low-rank weights over the DiT's video self-attention."""
+    import hashlib
+
+    import torch
+    from safetensors.torch import save
+
+    from takeone.core.loras import LoraCatalog, LoraManifest
+
+    targets = {name: module for name, module in transformer.named_modules()
+               if ".attn1.to_" in name and isinstance(module, torch.nn.Linear)}
+    generator = torch.Generator().manual_seed(0)
+    names = []
+    for n in range(count):
+        state = {}
+        for name, module in targets.items():
+            down = torch.randn(rank, module.in_features, generator=generator)
+            up = torch.randn(module.out_features, rank, generator=generator)
+            state[f"transformer.{name}.lora_A.weight"] = down * 0.01
+            state[f"transformer.{name}.lora_B.weight"] = up * 0.01
+        data = save(state, metadata={"format": "pt"})
+        manifest = LoraManifest(name=f"style{n}", profile="ltx-2", size=len(data),
+                                sha256=hashlib.sha256(data).hexdigest(), rank=rank, targets=tuple(sorted(targets)),
+                                layout="diffusers")
+        LoraCatalog(blobs).add(manifest, data)
+        names.append(manifest.name)
+    return names
+
+
 def _register_failing_backend() -> None:
     from torch._dynamo import register_backend
 
@@ -497,6 +572,8 @@ def run(session: Session) -> None:
     step(session, "mp4", lambda: check_mp4s(session))
     if session.args.batch > 1:
         step(session, "batch", lambda: batched(session))
+    if session.args.loras > 0:
+        step(session, "loras", lambda: loras(session))
     step(session, "gpus", lambda: gpus(session))
 
 

@@ -11,7 +11,7 @@ time, loading the adapter, setting its scale), timed per job; the render is time
 
 - ``eager``: adapters switched with ``set_adapters`` (what an uncompiled worker does);
 - ``compiled``: the transformer's repeated blocks compiled (``compile_repeated_blocks``), and
-  LoRAs hot-swapped into fixed slots (what a worker with ``compile`` does); the first job
+  LoRAs hot-swapped into a worker's 4 fixed slots (what a worker with ``compile`` does); the first job
   pays the compilation, and the count of compiled graphs after it says whether a switch
   recompiled.
 
@@ -86,7 +86,8 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, float]:
         if mode == "compiled":
             for module in adaptable_transformers(model):
                 module.compile_repeated_blocks(fullgraph=False)
-            switcher = HotswapSwitcher(model, blobs, root / "scratch", profile.name, device_slots=args.resident)
+            # A compiled worker's slots: the most a request may name (each runs in every job).
+            switcher = HotswapSwitcher(model, blobs, root / "scratch", profile.name)
         else:
             switcher = LoraSwitcher(model, blobs, root / "scratch", device_slots=args.resident)
         switches: list[float] = []
@@ -119,7 +120,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--loras", type=int, default=3)
     parser.add_argument("--rank", type=int, default=16)
-    parser.add_argument("--resident", type=int, default=8, help="adapters kept on the device")
+    parser.add_argument("--resident", type=int, default=8,
+                        help="adapters kept on the device by the eager mode (a worker's default)")
     parser.add_argument("--modes", default="eager,compiled")
     args = parser.parse_args()
     import torch

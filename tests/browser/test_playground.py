@@ -426,3 +426,49 @@ def test_copy_as_code_for_replicate_fal_and_runpod_runs(page: Page, pg_server: S
     assert 'file_encoding_strategy="base64"' in code["replicate"]
     assert '"image_url": fal_client.encode_file("first.png")' in code["fal"]
     assert "fal-ai/kling-video/v2.1/pro/image-to-video" in code["fal"]
+
+
+@pytest.mark.timeout(150)
+def test_a_lora_picked_from_the_keys_list_runs_with_the_job(page: Page, pg_server: Server, api_key: str,
+                                                           tmp_path: Path) -> None:
+    """The LoRA field lists what GET /v1/loras gives the key; the job runs with the chosen
+    LoRA and scale, and the status answer and the page both name it."""
+    import uuid
+
+    from takeone.cli.main import main
+    from tests.support.loras import make_lora
+
+    name = "cel-" + uuid.uuid4().hex[:6]
+    path = make_lora(tmp_path / "cel.safetensors", seed=4)
+    assert main(["loras", "add", name, str(path), "--profile", "tiny", "--surcharge", "0.2",
+                 "--data-dir", str(pg_server.data_dir)]) == 0
+    page.goto("/")
+    expect(page.locator("#f-loras-note")).to_contain_text("Use a key")
+    expect(page.get_by_role("button", name="Add a LoRA")).to_be_disabled()
+    open_playground(page, api_key)
+    choose(page, "kling-2.6")
+    expect(page.locator("#f-loras-note")).to_contain_text("up to 4 per request")
+    page.get_by_role("button", name="Add a LoRA").click()
+    picker = page.get_by_label("LoRA", exact=True)
+    expect(picker).to_be_focused()
+    expect(picker.locator(f'option[value="{name}"]')).to_have_text(f"{name} (+0.2 credits)")
+    picker.select_option(name)
+    page.get_by_label("Scale", exact=True).fill("3")  # out of range: the server names the field
+    page.get_by_label("Prompt", exact=True).fill("a paper fox")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#f-loras-error")).to_contain_text("loras[0].scale")
+    page.get_by_label("Scale", exact=True).fill("0.7")
+    page.get_by_role("button", name="Generate").click()
+
+    request_id = job_id(page)
+    expect(page.locator("#job-status")).to_have_text("COMPLETED", timeout=JOB_TIMEOUT_MS)
+    expect(page.locator('[data-metric="loras"]')).to_have_text(f"{name} at 0.7")
+    status = api(pg_server, api_key, "GET", f"/v2/requests/{request_id}/status").json()
+    assert status["metrics"]["loras"] == [{"name": name, "scale": 0.7}]
+    item = page.locator(f'.history-item[data-request-id="{request_id}"]')
+    expect(item).to_contain_text(f"LoRAs {name}")
+    page.get_by_role("button", name="Reset to defaults").click()
+    expect(page.locator(".lora-row")).to_have_count(0)
+    item.get_by_role("button", name="Replay").click()  # the LoRA comes back into the form
+    expect(page.get_by_label("LoRA", exact=True)).to_have_value(name)
+    expect(page.get_by_label("Scale", exact=True)).to_have_value("0.7")

@@ -105,3 +105,24 @@ def test_a_job_with_a_lora_is_charged_and_says_which(server: Server, lora: str) 
     assert result["metrics"]["lora_switch_time"] >= 0
     assert server.balance(key) == pytest.approx(10 - 0.438 - 0.5)
     assert f"with LoRAs {lora}@0.8" in Path(server.log_path or "").read_text()
+
+
+def test_a_lora_of_another_profile_is_refused_by_name(server: Server) -> None:
+    """A library shared by servers of several profiles: a LoRA stored for another profile is
+    not listed here, and naming it is a 400 that says which profile it is for."""
+    from takeone.backends.local_blobs import LocalBlobStore
+    from takeone.core.loras import LoraCatalog, LoraManifest
+
+    name = "wan-style-" + uuid.uuid4().hex[:6]
+    stored = make_lora(server.data_dir / f"{name}.safetensors", seed=8).read_bytes()
+    LoraCatalog(LocalBlobStore(server.data_dir, b"")).add(LoraManifest(
+        name=name, profile="wan-2.2", size=len(stored), sha256="", rank=2, targets=(), layout="diffusers"), stored)
+    key = server.key(5)
+    listed = httpx.get(server.url + "/v1/loras", headers={"x-api-key": key}).json()["data"]
+    assert name not in [entry["name"] for entry in listed]
+    r = httpx.post(server.url + "/v2/kling-2.6", json={**JOB, "loras": [{"name": name}]},
+                   headers={"x-api-key": key}, timeout=30)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error.startswith("loras[0].name: is for profile 'wan-2.2'") and name in error
+    assert server.balance(key) == 5

@@ -93,3 +93,28 @@ def test_url_goes_through_the_address_guard(tmp_path: Path, capsys: pytest.Captu
     code, _, err = run(capsys, "loras", "add", "style", "http://127.0.0.1:9/x.safetensors",
                        "--profile", "tiny", "--data-dir", str(tmp_path))
     assert code == 2 and "FILE_OR_URL" in err and "loopback" in err.lower()
+
+
+def test_an_allowed_url_is_fetched_and_checked_and_an_oversized_one_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the same guard: a host named in TAKEONE_FETCH_ALLOW is fetched (here a local
+    server), the file checked like a local one; the size cap stops a download mid-way."""
+    from tests.integration.harness import ImageServer
+
+    data = str(tmp_path / "data")
+    lora = make_lora(tmp_path / "k.safetensors", "kohya", seed=9).read_bytes()
+    server = ImageServer({"/k.safetensors": ("application/octet-stream", lora)})
+    try:
+        monkeypatch.setenv("TAKEONE_FETCH_ALLOW", "127.0.0.1")
+        code, out, err = run(capsys, "loras", "add", "remote", server.url("/k.safetensors"),
+                             "--profile", "tiny", "--data-dir", data)
+        assert code == 0, err
+        assert "kohya layout" in out and server.hits == ["/k.safetensors"]
+        manifest = LoraCatalog(LocalBlobStore(Path(data), b"")).get("remote")
+        assert manifest.layout == "kohya" and manifest.rank == 2
+        code, _, err = run(capsys, "loras", "add", "big", server.url("/k.safetensors"), "--profile", "tiny",
+                           "--data-dir", data, "--max-size-mb", str(len(lora) / 2 / 1024 / 1024))
+        assert code == 2 and "FILE_OR_URL" in err, err
+    finally:
+        server.close()
+    assert [m.name for m in LoraCatalog(LocalBlobStore(Path(data), b"")).entries()] == ["remote"]

@@ -154,7 +154,7 @@ def _limit(request: Request) -> int:
 SEGMIND_NAMES = {"kind": "the kind of video", "tier": "the tier", "seconds": "duration",
                  "aspect_ratio": "aspect_ratio", "audio": "generate_audio", "seed": "seed",
                  "prompt": "prompt", "negative_prompt": "negative_prompt",
-                 "guidance": "cfg_scale"}
+                 "guidance": "cfg_scale", "loras": "loras"}
 
 
 def _item(services: Services, base: str, expires: float, job: Job) -> HistoryItem:
@@ -232,7 +232,8 @@ def _values(task: VideoTask) -> dict[str, Any]:
         "prompt": task.prompt, "negative_prompt": task.negative_prompt,
         "cfg_scale": task.guidance, "mode": MODE_OF_TIER[task.tier],
         "aspect_ratio": task.aspect_ratio, "duration": task.seconds, "seed": task.seed,
-        "generate_audio": task.audio}
+        "generate_audio": task.audio,
+        "loras": [{"name": u.name, "scale": u.scale} for u in task.loras] if task.loras else None}
     return {name: value for name, value in values.items() if value is not None}
 
 

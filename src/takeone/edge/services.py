@@ -30,6 +30,7 @@ from takeone.dispatch.waits import JobWaiter
 from takeone.edge.dialects.segmind.pricing import PriceTable
 from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.imagework import ImageWork
+from takeone.edge.surcharges import Surcharges
 from takeone.engine.worker import WorkerConfig
 from takeone.media.images import FetchPolicy
 
@@ -48,6 +49,7 @@ class Services:
     tier_prices: TierPrices = field(default_factory=TierPrices.default)
     server_secret: bytes = b""  # the data folder's secret.key: seals key credentials
     images: ImageWork = field(default_factory=ImageWork)  # clients' pictures, off the store's threads
+    surcharges: Surcharges = field(default_factory=Surcharges)  # per profile and per LoRA
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], float] = time.time,
@@ -60,6 +62,7 @@ class Services:
             blobs=open_blobs(settings, secret, check_store),
             prices=PriceTable.load(settings.resolved_prices_file()),
             tier_prices=TierPrices.load(settings.resolved_prices_file()),
+            surcharges=Surcharges.load(settings.resolved_prices_file()),
             server_secret=secret,
             fetch_policy=FetchPolicy(allow_hosts=settings.fetch_allow),
             waiter=JobWaiter(store),

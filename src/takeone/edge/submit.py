@@ -32,7 +32,7 @@ from takeone.core.errors import InsufficientCredits, InvalidRequest, PayloadTooL
 from takeone.core.jobs import Job, JobStatus, SubmitLimits, check_queue, replays
 from takeone.core.task import VideoTask
 from takeone.edge.health import check_available
-from takeone.edge.loras import with_loras
+from takeone.edge.loras import with_surcharges
 from takeone.edge.services import Services
 from takeone.media.images import ImageFile, load_image
 from takeone.models.registry import get_profile
@@ -79,7 +79,7 @@ async def accept(services: Services, request: Request, key: ApiKey, submission: 
     """Check, store the inputs, persist the job with its price reserved; return it."""
     await check_available(services)
     _check_servable(services, submission)
-    submission = await with_loras(services, key, submission)  # surcharges before the credit check
+    submission = await with_surcharges(services, key, submission)  # before the credit check
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is not None:  # a retry answers with its first job, with no image work
         earlier = await _replayed(services, key, submission, idempotency_key)

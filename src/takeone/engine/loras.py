@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from takeone.core.blobs import BlobStore
 from takeone.core.errors import GenerationFailed, NotFound
-from takeone.core.loras import LoraUse, file_key
+from takeone.core.loras import MAX_LORAS, LoraUse, file_key
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger("takeone.worker")
-HOST_SLOTS = 8
-DEVICE_SLOTS = 4
+HOST_SLOTS = 16  # K: LoRAs kept in host memory, so one evicted from the transformers is not read again
+DEVICE_SLOTS = 8  # M: adapters kept loaded in the transformers (inactive ones cost memory, not time)
 _TRANSFORMER_NAMES = ("transformer", "transformer_full", "transformer_2")
 
 
@@ -154,8 +154,9 @@ class LoraSwitcher:
 
 
 class HotswapSwitcher(LoraSwitcher):
-    """For compiled transformers: ``device_slots`` fixed adapters whose weights are swapped in
-    place (diffusers' ``enable_lora_hotswap`` + ``load_lora_adapter(..., hotswap=True)``), so a
+    """For compiled transformers: ``device_slots`` fixed adapters (by default the most a request
+    may name: every slot runs in every job, so more would cost time and keep nothing) whose
+    weights are swapped in place (diffusers' ``enable_lora_hotswap`` + ``load_lora_adapter(..., hotswap=True)``), so a
     new LoRA, a new scale or no LoRA at all never changes the compiled graph.
 
     ``set_adapters`` and ``disable_lora`` would each recompile (they change what the graph's
@@ -167,7 +168,7 @@ class HotswapSwitcher(LoraSwitcher):
     """
 
     def __init__(self, model: object, blobs: BlobStore, scratch: Path, profile: str,
-                 host_slots: int = HOST_SLOTS, device_slots: int = DEVICE_SLOTS) -> None:
+                 host_slots: int = HOST_SLOTS, device_slots: int = MAX_LORAS) -> None:
         super().__init__(model, blobs, scratch, host_slots, device_slots)
         self.profile = profile
         self.slots: list[tuple[str, float] | None] = []  # what each slot holds (None: zeros)

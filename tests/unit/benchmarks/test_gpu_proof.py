@@ -44,7 +44,7 @@ def test_smoke_records_the_machine_then_the_cheap_figures_first(
     compiled = [name for c in CASES for name in (f"{c} compiled (first)", f"{c} compiled")]
     assert steps == ["environment", "build", f"{CASES[0]} plain", "speed-ups", *speedups,
                      "compile graph", "compile graph", "compile", *compiled, *[f"mp4 {c}" for c in CASES],
-                     "batch", "gpus"]
+                     "batch", "loras", "gpus"]
     assert document["steps"][-1]["note"] == "one GPU here"  # 1 vs all GPUs only where there are several
     assert set(document["cases"][CASES[0]]) == {"plain", "speed-ups", "compiled"}
     assert set(document["cases"][CASES[1]]) == {"speed-ups", "compiled"}  # the plain baseline: one case
@@ -53,6 +53,9 @@ def test_smoke_records_the_machine_then_the_cheap_figures_first(
         "t2v/128x128x9", "i2v/128x128x9"]
     batch = document["batch"]  # the fast tier alone, then four such jobs in one batched run
     assert batch["jobs"] == 4 and batch["alone"]["end_to_end_s"] > 0 and batch["batched"]["end_to_end_s"] > 0
+    lora = document["loras"]  # 8 resident LoRAs, switched warm, then one job with a LoRA at the tiny size
+    assert lora["resident"] == 8 and 0 < lora["switch_p50_ms"] <= lora["switch_max_ms"]
+    assert lora["job"]["end_to_end_s"] > 0 and lora["case"] == CASES[0]
     build = document["steps"][1]
     assert build["seconds"] > 0 and "free_gib_before" in build and "free_gib_after" in build
 
@@ -73,7 +76,7 @@ def test_smoke_prints_a_line_per_step_and_ends_with_one_figure(
 ) -> None:
     done, _document = smoke
     lines = done.stdout.strip().splitlines()
-    assert sum(1 for line in lines if line.startswith("[")) == 17  # the last: "gpus: gpus=0, note=one GPU here"
+    assert sum(1 for line in lines if line.startswith("[")) == 18  # the last: "gpus: gpus=0, note=one GPU here"
     assert any(line.endswith("gpus: gpus=0, note=one GPU here") for line in lines)
     assert lines[-1].startswith("ltx-2 standard-t2v-audio-5s compiled end to end: ")
     assert lines[-1].endswith("(cpu smoke, tiny models)")

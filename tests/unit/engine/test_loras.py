@@ -79,6 +79,40 @@ def test_lru_evicts_and_reloads_the_same_adapter(rig: tuple[object, LoraSwitcher
     assert again == first
 
 
+def test_host_memory_keeps_more_loras_than_the_transformers(rig: tuple[object, LoraSwitcher, Path]) -> None:
+    """Two levels: with 3 host slots and 1 adapter slot, a LoRA evicted from the transformer
+    is loaded again from host memory, not read again from the library."""
+    from takeone.engine.loras import adaptable_transformers
+
+    model, plain, root = rig
+    for module in adaptable_transformers(model):
+        for name in list(getattr(module, "peft_config", {}) or {}):
+            module.delete_adapters(name)  # a fresh model state for this switcher
+    plain.device.clear()
+    reads: list[str] = []
+
+    class CountingBlobs(LocalBlobStore):
+        def fetch_to(self, key: str, path: Path) -> None:
+            reads.append(key.rsplit("/", 1)[-1])
+            super().fetch_to(key, path)
+
+    switcher = LoraSwitcher(model, CountingBlobs(root / "data", b""), root / "two-level",
+                            host_slots=3, device_slots=1)
+    two_level = (model, switcher, root)
+    first, _ = _video(two_level, "h-a", LoraUse("alpha", 1.0))
+    _video(two_level, "h-b", LoraUse("beta", 1.0))
+    assert list(switcher.device) == ["beta"] and list(switcher.host) == ["alpha", "beta"]
+    assert _video(two_level, "h-a2", LoraUse("alpha", 1.0))[0] == first
+    _video(two_level, "h-g", LoraUse("gamma", 1.0))
+    _video(two_level, "h-b2", LoraUse("beta", 1.0))
+    assert reads == ["alpha.safetensors", "beta.safetensors", "gamma.safetensors"]  # each read once
+    _video(two_level, "h-a3")  # the base: adapters disabled, nothing read
+    assert list(switcher.host) == ["alpha", "gamma", "beta"] and len(reads) == 3
+    for module in adaptable_transformers(model):
+        for name in list(getattr(module, "peft_config", {}) or {}):
+            module.delete_adapters(name)  # leave the model as the other tests expect it
+
+
 def test_hotswap_slots_keep_the_base_exact(rig: tuple[object, LoraSwitcher, Path]) -> None:
     """The compiled-model mode (uncompiled here: the weights logic is the same): LoRAs are
     swapped into fixed slots with their scale folded in; unused slots hold zeros."""
@@ -108,3 +142,38 @@ def test_a_replaced_lora_is_read_again(rig: tuple[object, LoraSwitcher, Path]) -
     assert main(["loras", "add", "alpha", str(other), "--profile", "tiny", "--data-dir", data, "--replace"]) == 0
     after, _ = _video(rig, "r2", LoraUse("alpha", 1.0))
     assert after != before
+
+
+def test_a_compiled_worker_hot_swaps_loras_without_recompiling(rig: tuple[object, LoraSwitcher, Path]) -> None:
+    """A worker whose transformer blocks are compiled (dynamo's ``eager`` backend on CPU: the
+    same graph capture and guards as on a GPU, without inductor's code generation) gets the
+    hot-swap switcher; once its slots exist (the first LoRA job, the one recompile), other
+    LoRAs, other scales and no LoRA at all add no compiled graph (dynamo's count; the plain
+    switcher's ``set_adapters`` and ``disable_lora`` add graphs at every switch)."""
+    import torch
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    from takeone.engine.loras import HotswapSwitcher, make_switcher
+    from takeone.models.ltx2.model import Ltx2Model
+    from takeone.models.ltx2.tiny import build_tiny_components
+    from takeone.models.recipe import Speedups
+
+    _, plain, root = rig
+    torch._dynamo.reset()
+    model = Ltx2Model(build_tiny_components(), torch.device("cpu"),
+                      speedups=Speedups(compile="regional", compile_backend="eager"))
+    assert model.speedup_report.compiled
+    switcher = make_switcher(model, plain.blobs, root / "compiled", "tiny")
+    assert isinstance(switcher, HotswapSwitcher)
+    compiled = (model, switcher, root)
+    base, _ = _video(compiled, "c-base")
+    alpha, _ = _video(compiled, "c-alpha", LoraUse("alpha", 1.0))  # the slots are made: one recompile
+    assert len(switcher.slots) == 4  # the most a request may name: every slot runs in every job
+    graphs = counters["stats"]["unique_graphs"]
+    two, _ = _video(compiled, "c-two", LoraUse("beta", 1.0), LoraUse("gamma", 0.5))
+    after, _ = _video(compiled, "c-after")
+    again, _ = _video(compiled, "c-alpha-again", LoraUse("alpha", 1.0))
+    assert counters["stats"]["unique_graphs"] == graphs  # set_adapters / disable_lora: 2 more each
+    assert alpha != base and two not in (base, alpha)
+    assert after == base and again == alpha

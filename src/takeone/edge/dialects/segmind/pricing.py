@@ -76,7 +76,7 @@ class PriceTable:
         with path.open("rb") as f:
             overrides = tomllib.load(f)
         for endpoint, modes in overrides.items():
-            if endpoint != "tier":  # the other dialects' table (edge/dialects/tier_prices.py)
+            if endpoint not in ("tier", "surcharge"):  # other dialects' table; edge/surcharges.py
                 _merge(prices.table, endpoint, modes, path)
         return prices
 

@@ -38,6 +38,7 @@ export const api = {
   // Each dialect's name on the page and its data for "copy as code" (model ids, field names).
   dialects: () => fetch("/playground/dialects.json").then((r) => (r.ok ? r.json() : {})),
   credits: () => call("GET", "/v1/get-user-credits"),
+  loras: () => call("GET", "/v1/loras"),
   submit: (slug, body) => call("POST", `/v2/${encodeURIComponent(slug)}`, { body }),
   status: (id) => call("GET", `/v2/requests/${encodeURIComponent(id)}/status`, { okStatuses: FAILED }),
   result: (id) => call("GET", `/v2/requests/${encodeURIComponent(id)}`, { okStatuses: FAILED }),
@@ -61,8 +62,10 @@ export function blobToDataUri(blob) {
   });
 }
 
-/** The field names a 400 names: `"cfg_scale: ... (got 2)"` or `"a, b: unknown field(s) ..."`. */
+/** The field names a 400 names: `"cfg_scale: ... (got 2)"`, `"a, b: unknown field(s) ..."`
+ * or `"loras[0].name: ..."` (the field is `loras`). */
 export function fieldsOfError(message) {
-  const match = /^([A-Za-z_][\w.]*(?:, [A-Za-z_][\w.]*)*): /.exec(message || "");
-  return match ? match[1].split(", ").map((name) => name.split(".")[0]) : [];
+  const name = "[A-Za-z_][\\w.\\[\\]]*";
+  const match = new RegExp(`^(${name}(?:, ${name})*): `).exec(message || "");
+  return match ? match[1].split(", ").map((field) => field.split(/[.[]/)[0]) : [];
 }

@@ -52,7 +52,8 @@ function describe(name, prop, required) {
   const inner = branches.find((b) => b.type !== "null") || {};
   const spec = { ...inner, ...outer, description: outer.description || inner.description };
   const choices = spec.enum || (spec.const !== undefined ? [spec.const] : null);
-  const kind = choices ? "enum"
+  const kind = name === "loras" ? "loras"  // takeone's extension: picked from GET /v1/loras
+    : choices ? "enum"
     : spec.format === "uri" ? "image"
     : spec.type === "boolean" ? "boolean"
     : spec.type === "number" ? "number"
@@ -125,15 +126,17 @@ function labelFor(field, forId) {
   return el("div", { class: "label-row" }, el("label", { for: forId }, title), ...rest);
 }
 
-/** A form for one body schema. */
+/** A form for one body schema; `loraChoices` is the key's GET /v1/loras answer (null: none yet). */
 export class SchemaForm {
-  constructor(container, schema) {
+  constructor(container, schema, loraChoices = null) {
     this.container = container;
     const required = new Set(schema.required || []);
     this.fields = Object.entries(schema.properties)
       .map(([name, prop]) => describe(name, prop, required.has(name)));
     this.images = {};
+    this.loras = null;
     container.replaceChildren(...this.fields.map((f) => this.render(f)));
+    this.setLoraChoices(loraChoices);
   }
 
   render(field) {
@@ -142,6 +145,7 @@ export class SchemaForm {
     const help = el("p", { class: "help", id: `${id}-help` }, helpText(field));
     const error = el("p", { class: "error", id: `${id}-error`, hidden: true });
     if (field.kind === "image") return this.renderImage(field, id, describedBy, help, error);
+    if (field.kind === "loras") return this.renderLoras(field, id, help, error);
     let control;
     if (field.kind === "enum") {
       control = el("select", { id, name: field.name, "aria-describedby": describedBy },
@@ -205,6 +209,69 @@ export class SchemaForm {
       note, el("div", { class: "row" }, preview, clear), help, error);
   }
 
+  // The LoRA picker: one row per LoRA (a name from the key's list and a scale), sent as
+  // `loras: [{"name": ..., "scale": ...}]`; no rows, no field.
+  renderLoras(field, id, help, error) {
+    const list = el("ol", { class: "lora-rows", id: `${id}-rows` });
+    const add = el("button", { type: "button", class: "secondary small", id: `${id}-add`,
+      "aria-describedby": `${id}-note ${id}-error` }, "Add a LoRA");
+    const note = el("p", { class: "help", id: `${id}-note` });
+    this.loras = { rows: [], list, add, note, choices: [], max: 0, range: [-2, 2], next: 0 };
+    field.control = add;
+    add.addEventListener("click", () => {
+      this.addLora();
+      this.loras.rows.at(-1)?.select.focus();
+    });
+    return el("fieldset", { class: "field lora-field", "data-field": field.name },
+      el("legend", {}, ...nameParts(field)), list, add, note, help, error);
+  }
+
+  /** The LoRAs the key may use (GET /v1/loras), or null before a key is accepted. */
+  setLoraChoices(answer) {
+    const picker = this.loras;
+    if (!picker) return;
+    picker.choices = answer?.data || [];
+    picker.max = answer ? answer.max_per_request : 0;
+    picker.range = answer?.scale_range || picker.range;
+    for (const row of picker.rows) fillLoraOptions(row.select, picker.choices, row.select.value);
+    this.updateLoraState();
+  }
+
+  updateLoraState() {
+    const picker = this.loras;
+    const count = picker.choices.length;
+    picker.add.disabled = !count || picker.rows.length >= picker.max;
+    picker.note.textContent = picker.max === 0 ? "Use a key to list the LoRAs it may use."
+      : !count ? "This key may use no LoRA on this server (an operator adds them with takeone loras add)."
+      : `${count} ${count === 1 ? "LoRA" : "LoRAs"} available; up to ${picker.max} per request,`
+        + ` scale ${picker.range[0]} to ${picker.range[1]}.`;
+  }
+
+  addLora(name, scale = 1) {
+    const picker = this.loras;
+    const n = picker.next++;
+    const select = el("select", { id: `f-loras-${n}-name` });
+    fillLoraOptions(select, picker.choices, name);
+    const scaleInput = el("input", { id: `f-loras-${n}-scale`, type: "number", step: "0.05",
+      inputmode: "decimal", min: picker.range[0], max: picker.range[1], value: String(scale) });
+    const remove = el("button", { type: "button", class: "secondary small" }, "Remove");
+    const item = el("li", { class: "lora-row row", "data-lora-row": String(n) },
+      el("label", { for: select.id }, "LoRA"), select,
+      el("label", { for: scaleInput.id }, "Scale"), scaleInput, remove);
+    const row = { select, scale: scaleInput, item };
+    remove.addEventListener("click", () => {
+      picker.rows = picker.rows.filter((r) => r !== row);
+      item.remove();
+      this.updateLoraState();
+      picker.add.focus();  // the row is gone: keep the keyboard user in the picker
+      this.changed();
+    });
+    picker.rows.push(row);
+    picker.list.append(item);
+    this.updateLoraState();
+    this.changed();
+  }
+
   useUrl(name, value) {
     const state = this.images[name];
     Object.assign(state, { kind: value ? "url" : "none", value, filename: "" });
@@ -253,6 +320,14 @@ export class SchemaForm {
 
   read(field) {
     const { control, kind, spec } = field;
+    if (kind === "loras") {
+      const rows = this.loras.rows.map(({ select, scale }) => {
+        const typed = scale.value.trim();
+        const n = Number(typed);
+        return { name: select.value, scale: typed === "" ? 1 : Number.isNaN(n) ? typed : n };
+      });
+      return rows.length ? rows : undefined;
+    }
     if (kind === "image") {
       const state = this.images[field.name];
       const value = state.kind === "file" ? state.value : control.value.trim();
@@ -282,6 +357,13 @@ export class SchemaForm {
   write(field, value) {
     const { control, kind } = field;
     if (kind === "image") return;
+    if (kind === "loras") {
+      for (const row of this.loras.rows) row.item.remove();
+      this.loras.rows = [];
+      for (const use of Array.isArray(value) ? value : []) this.addLora(use?.name, use?.scale ?? 1);
+      this.updateLoraState();
+      return;
+    }
     if (kind === "enum") {
       const index = field.choices.findIndex((c) => String(c) === String(value));
       control.value = String(Math.max(index, 0));
@@ -333,6 +415,17 @@ export class SchemaForm {
     shown[0]?.control.focus();
     return shown.length > 0;
   }
+}
+
+// The key's LoRAs as options, labelled with their surcharge; a name it lacks (a replayed
+// request's) stays selectable, and the server says what is wrong with it.
+function fillLoraOptions(select, choices, selected) {
+  const names = choices.map((c) => c.name);
+  const options = choices.map((c) => el("option", { value: c.name },
+    c.surcharge ? `${c.name} (+${c.surcharge} credits)` : c.name));
+  if (selected && !names.includes(selected)) options.push(el("option", { value: selected }, selected));
+  select.replaceChildren(...options);
+  if (selected) select.value = selected;
 }
 
 function showPreview(state, src) {

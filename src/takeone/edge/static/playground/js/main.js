@@ -10,7 +10,7 @@ const SNIPPET_TITLES = { requests: "Python (requests)", segmind: "Python (segmin
   replicate: "Python (replicate)", fal: "Python (fal_client)", runpod: "Python (runpod)" };
 
 const $ = (id) => document.getElementById(id);
-const state = { endpoints: [], form: null, job: null, dialects: {} };
+const state = { endpoints: [], form: null, job: null, dialects: {}, loras: null };
 
 init().catch((err) => showFormError(`Could not load the API schema: ${err.message}`));
 
@@ -54,6 +54,7 @@ function setUpKey() {
     $("key-state").textContent = "Key forgotten.";
     $("history").replaceChildren();
     $("history-state").textContent = "Enter a key to see its requests.";
+    setLoras(null);
   });
 }
 
@@ -62,12 +63,19 @@ async function checkKey() {
   try {
     const credits = await api.credits();
     $("key-state").textContent = `Key accepted: ${formatNumber(credits.credits)} credits left.`;
+    setLoras(await api.loras().catch(() => null));
     await loadHistory();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) keyStore.clear();  // keep it across outages
     $("key-state").textContent = "";
     showKeyError(err instanceof ApiError ? err.message : `Could not reach the server: ${err.message}`);
   }
+}
+
+// The LoRAs the key may use, for the form's LoRA picker (null: no key accepted yet).
+function setLoras(answer) {
+  state.loras = answer;
+  state.form?.setLoraChoices(answer);
 }
 
 function showKeyError(message) {
@@ -88,7 +96,7 @@ function buildForm(slug) {
   const endpoint = state.endpoints.find((e) => e.slug === slug);
   $("endpoint").value = slug;
   $("endpoint-help").textContent = `Sent to POST /v2/${slug}, the queued API.`;
-  state.form = new SchemaForm($("fields"), endpoint.schema);
+  state.form = new SchemaForm($("fields"), endpoint.schema, state.loras);
   hideFormError();
   refreshCode();
 }
@@ -295,6 +303,7 @@ function showMetrics(metrics, wall) {
     ["Size", metrics.width && `${metrics.width} × ${metrics.height}`],
     ["Length", metrics.frames && `${metrics.frames} frames at ${metrics.fps} fps (${seconds(metrics.duration_s)})`],
     ["Audio", metrics.has_audio === undefined ? null : metrics.has_audio ? "yes" : "no"],
+    ["LoRAs", Array.isArray(metrics.loras) ? metrics.loras.map((u) => `${u.name} at ${u.scale}`).join(", ") : null],
     ["Inference time", seconds(metrics.inference_time)],
     ["Denoising", seconds(metrics.generate_seconds)],
     ["Decode + encode", seconds(metrics.deliver_seconds)],
@@ -340,6 +349,7 @@ function historyItem(item) {
   const p = item.params;
   const facts = [p.duration && `${p.duration} s`, p.aspect_ratio, p.mode && `mode ${p.mode}`,
     item.seed !== null && `seed ${item.seed}`, Object.keys(item.images).length && "with image",
+    Array.isArray(p.loras) && p.loras.length && `LoRAs ${p.loras.map((u) => u.name).join(", ")}`,
     !["COMPLETED", "FAILED"].includes(item.status) && `${Math.floor(item.progress * 100)}%`];
   const replay = el("button", { type: "button", class: "secondary small",
     "aria-label": `Replay request ${short} in the form` }, "Replay");
