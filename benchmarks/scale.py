@@ -82,16 +82,16 @@ def open_store(kind: str, pg_url: str | None, pool: int) -> Iterator[Store]:
 def bulk_insert(store: Store, rows: list[tuple[Any, ...]]) -> None:
     """Stored jobs written straight to the table (the count triggers keep /metrics right)."""
     if isinstance(store, SqliteStore):
-        with store.db.transaction() as conn:
+        with store.sync.db.transaction() as conn:
             conn.executemany(f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                              rows)
         return
-    with store.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+    with store.sync.db.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
         cur.execute("SET LOCAL statement_timeout = 0")  # a bulk load, not a request
         with cur.copy(f"COPY jobs ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-    with store.pool.connection() as conn:
+    with store.sync.db.pool.connection() as conn:
         conn.execute("ANALYZE jobs")
 
 
@@ -115,11 +115,11 @@ def throughput(store: Store, workers: int, jobs: int) -> dict[str, Any]:
         mine: list[float] = []
         while True:
             t = time.perf_counter()
-            job = store.jobs.claim(f"bench/{n}", 60)
+            job = store.sync.claim(f"bench/{n}", 60)
             mine.append((time.perf_counter() - t) * 1000)
             if job is None:
                 break
-            store.jobs.complete(job.id, f"outputs/{job.id}.mp4", {})
+            store.sync.complete(job.id, f"outputs/{job.id}.mp4", {})
             with lock:
                 done[0] += 1
         with lock:
@@ -161,17 +161,17 @@ def latency(store: Store, sizes: list[int], repeats: int) -> list[dict[str, Any]
         def submit(size: int = size) -> None:
             nonlocal n
             n += 1
-            store.jobs.submit(Job(id=f"new{size}_{n}", key_id=key, task=VideoTask(kind="t2v", prompt="p"),
+            store.sync.submit(Job(id=f"new{size}_{n}", key_id=key, task=VideoTask(kind="t2v", prompt="p"),
                                   price=1.0, status=JobStatus.QUEUED, created_at=time.time()), LIMITS)
 
         row = {"stored": size,
                "submit": timed(submit, repeats),
-               "status_finished": timed(lambda: store.jobs.get("s000000001"), repeats),
-               "status_queued_last": timed(lambda job=last_queued: (store.jobs.get(job),
-                                                                    store.jobs.queue_position(job)), repeats),
-               "history": timed(lambda: store.jobs.jobs_for_key("k7", "segmind", 20), repeats),
-               "metrics": timed(store.jobs.counts, repeats)}
-        assert store.jobs.queue_position(last_queued) is not None
+               "status_finished": timed(lambda: store.sync.get("s000000001"), repeats),
+               "status_queued_last": timed(lambda job=last_queued: (store.sync.get(job),
+                                                                    store.sync.queue_position(job)), repeats),
+               "history": timed(lambda: store.sync.jobs_for_key("k7", "segmind", 20), repeats),
+               "metrics": timed(store.sync.counts, repeats)}
+        assert store.sync.queue_position(last_queued) is not None
         out.append(row)
         print(f"  {size:>9,} stored  " + "  ".join(
             f"{name} {row[name]['p50']:.2f}/{row[name]['p99']:.2f}"

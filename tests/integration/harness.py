@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from takeone.backends.sqlite.db import Database
-from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
+from takeone.backends.sql.store import SqlStore
+from takeone.backends.sqlite.driver import SqliteDriver
 
 
 def free_port() -> int:
@@ -90,7 +90,7 @@ class Server:
         self.kill(signal.SIGTERM)
 
     def key(self, credits: float = 100.0, **kw: Any) -> str:
-        store = KeyStore(Database(self.data_dir / "takeone.db"), time.time)
+        store = SqlStore(SqliteDriver(self.data_dir / "takeone.db"), time.time)
         return store.create(credits, **kw).secret
 
     def balance(self, secret: str) -> float:

@@ -1,8 +1,7 @@
 from pathlib import Path
 
-from takeone.backends.sqlite.db import Database
-from takeone.backends.sqlite.jobs import SqliteJobs as SqliteJobStore
-from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
+from takeone.backends.sql.store import SqlStore
+from takeone.backends.sqlite.driver import SqliteDriver
 from takeone.core.jobs import Job, JobStatus, SubmitLimits, WorkerStatus
 from takeone.core.task import VideoTask
 
@@ -16,14 +15,14 @@ class Clock:
         return self.now
 
 
-def _setup(tmp_path: Path) -> tuple[SqliteJobStore, str, Clock]:
+def _setup(tmp_path: Path) -> tuple[SqlStore, str, Clock]:
     clock = Clock()
-    db = Database(tmp_path / "j.db")
-    key = KeyStore(db, clock).create(100).key
-    return SqliteJobStore(db, clock), key.id, clock
+    db = SqliteDriver(tmp_path / "j.db")
+    key = SqlStore(db, clock).create(100).key
+    return SqlStore(db, clock), key.id, clock
 
 
-def _submit(store: SqliteJobStore, key_id: str, n: int, clock: Clock, blocking: bool = False) -> Job:
+def _submit(store: SqlStore, key_id: str, n: int, clock: Clock, blocking: bool = False) -> Job:
     job = Job(id=f"j{n}", key_id=key_id, task=VideoTask(kind="t2v", prompt=f"p{n}"),
               price=1.0, status=JobStatus.QUEUED, created_at=clock(), blocking=blocking)
     return store.submit(job, SubmitLimits(None, 100))

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from takeone.backends.sqlite.legacy import legacy_task
 
@@ -228,13 +227,11 @@ class Database:
                 raise
             self._conn.execute("COMMIT")
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The read connection, for this thread alone until the block ends."""
         with self._read_lock:
-            return self._reader.execute(sql, params).fetchall()
-
-    def query_one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        rows = self.query(sql, params)
-        return rows[0] if rows else None
+            yield self._reader
 
     def check_integrity(self) -> str | None:
         """What ``PRAGMA quick_check`` finds wrong with the file, or None if it is sound."""
