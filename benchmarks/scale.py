@@ -82,7 +82,7 @@ def open_store(kind: str, pg_url: str | None, pool: int) -> Iterator[Store]:
 def bulk_insert(store: Store, rows: list[tuple[Any, ...]]) -> None:
     """Stored jobs written straight to the table (the count triggers keep /metrics right)."""
     if isinstance(store, SqliteStore):
-        with store.sync.db.transaction() as conn:
+        with store.sync.db.begin() as conn:
             conn.executemany(f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                              rows)
         return

@@ -141,5 +141,5 @@ def test_rows_from_before_dialects_are_segmind_jobs(tmp_path: Path) -> None:
     db = SqliteDriver(path)
     job = SqlStore(db, Clock()).get("old")
     assert job is not None and job.dialect == "segmind" and job.meta == {} and job.webhook_url is None
-    with db.reading() as conn:
+    with db.connection() as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -175,7 +175,7 @@ class Database:
     Example::
 
         db = Database(Path("data/takeone.db"))
-        with db.transaction() as conn:
+        with db.begin() as conn:
             conn.execute("SELECT 1")
     """
 
@@ -192,7 +192,7 @@ class Database:
         self._prober = _connect(path, PING_TIMEOUT_S)
 
     def _migrate(self) -> None:
-        with self.transaction() as conn:
+        with self.begin() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version >= SCHEMA_VERSION:
                 return
@@ -215,7 +215,7 @@ class Database:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def begin(self) -> Iterator[sqlite3.Connection]:
         """Run the block in one write transaction; roll back if it raises."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -228,7 +228,7 @@ class Database:
             self._conn.execute("COMMIT")
 
     @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
+    def connection(self) -> Iterator[sqlite3.Connection]:
         """The read connection, for this thread alone until the block ends."""
         with self._read_lock:
             yield self._reader
