@@ -59,16 +59,17 @@ def _threaded(name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
         return await asyncio.to_thread(self.sync.db.guard, functools.partial(method, *args, **kwargs))
 
     call.__name__ = call.__qualname__ = name
-    call.__doc__ = getattr(Store, name).__doc__
     return call
 
 
-def _build() -> None:
-    for name in store_methods():
-        sync = getattr(SqlStore, name, None)
-        if sync is None or _parameters(sync) != _parameters(getattr(Store, name)):
-            raise TypeError(f"SqlStore.{name} must take the parameters of Store.{name}")
-        setattr(ThreadedStore, name, _threaded(name))
+def build_face(face: type, rules: type, protocol: type = Store) -> None:
+    """Give ``face`` one async method per method of ``protocol``, each running ``rules``'
+    method of that name; TypeError if ``rules`` lacks one or takes other parameters."""
+    for name in store_methods(protocol):
+        sync = getattr(rules, name, None)
+        if sync is None or _parameters(sync) != _parameters(getattr(protocol, name)):
+            raise TypeError(f"{rules.__name__}.{name} must take the parameters of {protocol.__name__}.{name}")
+        setattr(face, name, _threaded(name))
 
 
-_build()
+build_face(ThreadedStore, SqlStore)

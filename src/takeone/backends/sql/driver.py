@@ -172,6 +172,6 @@ class Driver:
 
 
 DRIVER_PARTS = ("begin", "connection", "failure", "probe", "close", "placeholder", "row_lock",
-                "skip_locked_sql", "index_hint_sql", "retryable", "unavailable", "to_json", "from_json",
+                "skip_locked_sql", "index_hint_sql", "retryable", "retries", "unavailable", "to_json", "from_json",
                 "lock_queue", "notify")
 """What a database's :class:`Driver` may define: the first five it must (the README counts them)."""
