@@ -162,7 +162,8 @@ def latency(store: Store, sizes: list[int], repeats: int) -> list[dict[str, Any]
             nonlocal n
             n += 1
             store.sync.submit(Job(id=f"new{size}_{n}", key_id=key, task=VideoTask(kind="t2v", prompt="p"),
-                                  price=1.0, status=JobStatus.QUEUED, created_at=time.time()), LIMITS)
+                                  price=1.0, status=JobStatus.QUEUED, created_at=time.time(),
+                                  dialect="segmind"), LIMITS)
 
         row = {"stored": size,
                "submit": timed(submit, repeats),

@@ -62,7 +62,7 @@ class Job:
     caller: str | None = None  # blocking jobs: the API process waiting for the answer
     worker: str | None = None  # running jobs: the lease owner
     request_hash: str | None = None  # what its idempotency key was first used for
-    dialect: str = "segmind"  # the API dialect it was submitted through: only it reads the job
+    dialect: str = field(kw_only=True)  # the API dialect it was submitted through: only it reads the job
     webhook_url: str | None = None  # where its status changes are delivered (the outbox)
     external_id: str | None = None  # the client's own id for it, unique per key and dialect
     meta: dict[str, Any] = field(default_factory=dict)  # the dialect's own echo fields

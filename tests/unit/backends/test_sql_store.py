@@ -85,3 +85,16 @@ def test_a_jobs_status_is_written_in_one_place() -> None:
     writes = {path.relative_to(BACKENDS).as_posix(): len(re.findall(r"UPDATE jobs SET status", path.read_text()))
               for path in BACKENDS.rglob("*.py")}
     assert {path: n for path, n in writes.items() if n} == {"sql/status.py": 1}
+
+
+def test_no_dialect_is_a_default_of_a_new_database_or_a_job(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="dialect"):
+        Job(id="j", key_id="k", task=VideoTask(kind="t2v"), price=1.0, status=JobStatus.QUEUED,  # type: ignore[call-arg]
+            created_at=1.0)
+    db = SqliteDriver(tmp_path / "new.db")
+    try:
+        with db.connection() as conn:
+            column = [r for r in conn.execute("PRAGMA table_info(jobs)") if r["name"] == "dialect"]
+        assert [(r["notnull"], r["dflt_value"]) for r in column] == [(1, None)]
+    finally:
+        db.close()

@@ -13,7 +13,7 @@ from takeone.core.task import VideoTask
 
 def _job(key_id: str, n: int, price: float = 1.0) -> Job:
     return Job(id=f"job-{n}", key_id=key_id, task=VideoTask(kind="t2v", prompt="x"),
-               price=price, status=JobStatus.QUEUED, created_at=time.time())
+               price=price, status=JobStatus.QUEUED, created_at=time.time(), dialect="segmind")
 
 
 @pytest.fixture()

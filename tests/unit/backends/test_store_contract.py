@@ -72,7 +72,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def job(key_id: str, n: int, price: float = 1.0, **fields: Any) -> Job:
     return Job(id=f"j{n}", key_id=key_id, task=VideoTask(kind="t2v", prompt=f"p{n}"), price=price,
-               status=JobStatus.QUEUED, created_at=1000.0 + n, **fields)
+               status=JobStatus.QUEUED, created_at=1000.0 + n, **{"dialect": "segmind", **fields})
 
 
 async def new_key(store: Store, credits: float = 100.0, **kw: Any) -> str:

@@ -27,7 +27,7 @@ from takeone.core.errors import StoreUnavailable
 
 Conn = psycopg.Connection[DictRow]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CONNECT_TIMEOUT_S = 3
 POOL_TIMEOUT_S = 8.0
 RECONNECT_TIMEOUT_S = 10.0  # then a slot gives up; the next caller starts a fresh attempt
@@ -163,12 +163,17 @@ MIGRATION_3: tuple[str, ...] = (
     "INSERT INTO job_counts (status, shard, n) SELECT status, 0, COUNT(*) FROM jobs GROUP BY status",
 )
 
+# Version 4: no dialect is the default of a job's dialect (every submit names its own; the rows
+# of version 1 to 3 keep theirs).
+MIGRATION_4: tuple[str, ...] = ("ALTER TABLE jobs ALTER COLUMN dialect DROP DEFAULT",)
+
 
 def _statements(script: str) -> tuple[str, ...]:
     return tuple(s for s in script.split(";") if s.strip())
 
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_statements(MIGRATION_1), _statements(MIGRATION_2), MIGRATION_3)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_statements(MIGRATION_1), _statements(MIGRATION_2), MIGRATION_3,
+                                          MIGRATION_4)
 
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 """What an unreachable, restarting or overloaded server raises (the pool's timeout included)."""

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     idempotency_key TEXT,
     created_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    dialect TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_key ON jobs(key_id, status);
@@ -100,8 +101,14 @@ ALTER TABLE jobs ADD COLUMN request_hash TEXT;
 
 # Version 4: dialects (a job is read only through the dialect that made it), webhooks (per-job
 # URL, the outbox, per-key URL and sealed secret), clients' own task ids, access-key pairs.
+# A new database has the dialect column from the start, with no default (every job names its
+# own); an older one gets it here, filled with the dialect its jobs were made through.
+LEGACY_DIALECT = "segmind"  # takeone before dialects served only the Segmind routes
+UPGRADE_4_DIALECT = (
+    "ALTER TABLE jobs ADD COLUMN dialect TEXT NOT NULL DEFAULT ''",
+    f"UPDATE jobs SET dialect = '{LEGACY_DIALECT}'",
+)
 UPGRADE_4 = """
-ALTER TABLE jobs ADD COLUMN dialect TEXT NOT NULL DEFAULT 'segmind';
 ALTER TABLE jobs ADD COLUMN webhook_url TEXT;
 ALTER TABLE jobs ADD COLUMN external_id TEXT;
 ALTER TABLE jobs ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
@@ -206,6 +213,9 @@ class Database:
             if "request_hash" not in columns:
                 _run_script(conn, UPGRADE_3)
             if "dialect" not in columns:
+                for statement in UPGRADE_4_DIALECT:
+                    conn.execute(statement)
+            if "webhook_url" not in columns:
                 _run_script(conn, UPGRADE_4)
             if "max_queued" not in {r["name"] for r in conn.execute("PRAGMA table_info(api_keys)")}:
                 _run_script(conn, UPGRADE_5)
