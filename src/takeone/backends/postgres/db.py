@@ -164,8 +164,30 @@ MIGRATION_3: tuple[str, ...] = (
 )
 
 # Version 4: no dialect is the default of a job's dialect (every submit names its own; the rows
-# of version 1 to 3 keep theirs).
-MIGRATION_4: tuple[str, ...] = ("ALTER TABLE jobs ALTER COLUMN dialect DROP DEFAULT",)
+# of version 1 to 3 keep theirs). Each key's queued jobs, kept by triggers and spread over
+# shards like job_counts (a queue position under round-robin claims and a submit's per-key
+# share read it rather than counting the key's queue), and the index that walks one key's
+# queue in order.
+MIGRATION_4: tuple[str, ...] = (
+    "ALTER TABLE jobs ALTER COLUMN dialect DROP DEFAULT",
+    "CREATE TABLE key_queue (key_id TEXT NOT NULL, shard INTEGER NOT NULL, n BIGINT NOT NULL,"
+    " PRIMARY KEY (key_id, shard))",
+    "CREATE FUNCTION takeone_count_key_queue() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " IF TG_OP <> 'INSERT' AND OLD.status = 'QUEUED' THEN"
+    f" INSERT INTO key_queue (key_id, shard, n) VALUES (OLD.key_id, pg_backend_pid() % {COUNT_SHARDS}, -1)"
+    " ON CONFLICT (key_id, shard) DO UPDATE SET n = key_queue.n - 1; END IF;"
+    " IF TG_OP <> 'DELETE' AND NEW.status = 'QUEUED' THEN"
+    f" INSERT INTO key_queue (key_id, shard, n) VALUES (NEW.key_id, pg_backend_pid() % {COUNT_SHARDS}, 1)"
+    " ON CONFLICT (key_id, shard) DO UPDATE SET n = key_queue.n + 1; END IF;"
+    " RETURN NULL; END $$",
+    "CREATE TRIGGER key_queue_insert_delete AFTER INSERT OR DELETE ON jobs"
+    " FOR EACH ROW EXECUTE FUNCTION takeone_count_key_queue()",
+    "CREATE TRIGGER key_queue_update AFTER UPDATE OF status ON jobs"
+    " FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION takeone_count_key_queue()",
+    "INSERT INTO key_queue (key_id, shard, n) SELECT key_id, 0, COUNT(*) FROM jobs WHERE status = 'QUEUED'"
+    " GROUP BY key_id",
+    "CREATE INDEX jobs_key_queued ON jobs (key_id, created_at, id) WHERE status = 'QUEUED'",
+)
 
 
 def _statements(script: str) -> tuple[str, ...]:

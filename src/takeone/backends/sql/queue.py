@@ -76,7 +76,7 @@ class SqlQueue:
     def _check_capacity(self, tx: Tx, key_id: str, limits: SubmitLimits) -> None:
         self.db.lock_queue(tx)
         queued = tx.one("SELECT COALESCE(SUM(n), 0) AS n FROM job_counts WHERE status = 'QUEUED'")
-        mine = tx.one("SELECT COUNT(*) AS n FROM jobs WHERE status = 'QUEUED' AND key_id = ?", (key_id,))
+        mine = tx.one("SELECT COALESCE(SUM(n), 0) AS n FROM key_queue WHERE key_id = ?", (key_id,))
         check_queue(limits, int(queued["n"]) if queued else 0, int(mine["n"]) if mine else 0)
         if limits.max_concurrent is None:
             return

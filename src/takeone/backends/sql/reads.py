@@ -12,11 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from takeone.backends.sql.driver import Driver
+from takeone.backends.sql.driver import Driver, Row
 from takeone.backends.sql.listing import listing_query
+from takeone.backends.sql.queue_order import WaitingKey, round_robin_position
 from takeone.backends.sql.rows import to_job, to_worker
 from takeone.backends.sql.status import forget_job
 from takeone.core.jobs import EXPIRY_PAGE, Job, WorkerStatus
+
+WAITING_KEYS = (
+    "SELECT c.key_id, c.n,"
+    " (SELECT MAX(s.started_at) FROM jobs s WHERE s.key_id = c.key_id) AS last_started,"
+    " (SELECT h.created_at FROM jobs h WHERE h.status = 'QUEUED' AND h.key_id = c.key_id"
+    " ORDER BY h.created_at, h.id LIMIT 1) AS head_at,"
+    " (SELECT h.id FROM jobs h WHERE h.status = 'QUEUED' AND h.key_id = c.key_id"
+    " ORDER BY h.created_at, h.id LIMIT 1) AS head_id"
+    " FROM (SELECT key_id, SUM(n) AS n FROM key_queue GROUP BY key_id HAVING SUM(n) > 0) c")
+"""Each key with queued jobs: its kept count, its last start and its oldest queued job (index
+lookups per key: the cost grows with the keys waiting, not with the jobs queued)."""
+
+
+def _waiting(row: Row) -> WaitingKey:
+    return WaitingKey(row["key_id"], row["last_started"], (row["head_at"], row["head_id"]), int(row["n"]))
 
 
 class SqlReads:
@@ -39,16 +55,23 @@ class SqlReads:
             return tx.one("SELECT 1 AS one FROM jobs WHERE id = ?", (job_id,)) is not None
 
     def queue_position(self, job_id: str) -> int | None:
-        """1 for the next job to run; None unless the job is QUEUED (one query: polls are hot)."""
+        """1 for the job served next; None unless the job is QUEUED. Where it stands under
+        round-robin claims (:func:`round_robin_position`) as the queue is now: read from its
+        key's own queue ahead of it and each waiting key's kept count, never the whole queue."""
         with self.db.read() as tx:
-            row = tx.one(
-                # Two index ranges (no OR: an OR kept SQLite off its index and read every queued job).
-                "SELECT 1 + (SELECT COUNT(*) FROM jobs j WHERE j.status = 'QUEUED'"
-                " AND j.created_at < me.created_at)"
-                " + (SELECT COUNT(*) FROM jobs j WHERE j.status = 'QUEUED'"
-                " AND j.created_at = me.created_at AND j.id < me.id)"
-                " AS position FROM jobs me WHERE me.id = ? AND me.status = 'QUEUED'", (job_id,))
-        return int(row["position"]) if row else None
+            me = tx.one("SELECT key_id, created_at FROM jobs WHERE id = ? AND status = 'QUEUED'", (job_id,))
+            if me is None:
+                return None
+            rank = tx.one(
+                # Two ranges of the key's queue index (an OR would read the key's whole queue).
+                "SELECT 1 + (SELECT COUNT(*) FROM jobs WHERE status = 'QUEUED' AND key_id = ? AND created_at < ?)"
+                " + (SELECT COUNT(*) FROM jobs WHERE status = 'QUEUED' AND key_id = ? AND created_at = ? AND id < ?)"
+                " AS rank", (me["key_id"], me["created_at"], me["key_id"], me["created_at"], job_id))
+            keys = [_waiting(row) for row in tx.all(WAITING_KEYS)]
+        mine = next((key for key in keys if key.key_id == me["key_id"]), None)
+        if rank is None or mine is None:  # the job left the queue between the reads
+            return None
+        return round_robin_position(int(rank["rank"]), mine, (key for key in keys if key is not mine))
 
     def queued_ids(self) -> list[str]:
         with self.db.read() as tx:
@@ -71,8 +94,8 @@ class SqlReads:
 
     def queue_counts(self, key_id: str) -> tuple[int, int]:
         with self.db.read() as tx:
-            row = tx.one("SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN key_id = ? THEN 1 ELSE 0 END), 0) AS mine"
-                         " FROM jobs WHERE status = 'QUEUED'", (key_id,))
+            row = tx.one("SELECT (SELECT COALESCE(SUM(n), 0) FROM job_counts WHERE status = 'QUEUED') AS n,"
+                         " (SELECT COALESCE(SUM(n), 0) FROM key_queue WHERE key_id = ?) AS mine", (key_id,))
         return (int(row["n"]), int(row["mine"])) if row else (0, 0)
 
     def find_idempotent(self, key_id: str, idempotency_key: str) -> Job | None:

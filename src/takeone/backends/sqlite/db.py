@@ -19,7 +19,7 @@ from pathlib import Path
 
 from takeone.backends.sqlite.legacy import legacy_task
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 BUSY_TIMEOUT_S = 30.0
 PING_TIMEOUT_S = 1.0
 
@@ -167,6 +167,26 @@ UPGRADE_6: tuple[str, ...] = (
     " WHERE status IN ('COMPLETED', 'FAILED')",
 )
 
+# Version 7: each key's queued jobs, kept by triggers like job_counts (a queue position under
+# round-robin claims and a submit's per-key share read it rather than counting the key's queue),
+# and the index that walks one key's queue in order.
+UPGRADE_7: tuple[str, ...] = (
+    "CREATE TABLE IF NOT EXISTS key_queue (key_id TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS key_queue_insert AFTER INSERT ON jobs WHEN NEW.status = 'QUEUED' BEGIN"
+    " INSERT INTO key_queue (key_id, n) VALUES (NEW.key_id, 1)"
+    " ON CONFLICT (key_id) DO UPDATE SET n = n + 1; END",
+    "CREATE TRIGGER IF NOT EXISTS key_queue_delete AFTER DELETE ON jobs WHEN OLD.status = 'QUEUED' BEGIN"
+    " UPDATE key_queue SET n = n - 1 WHERE key_id = OLD.key_id; END",
+    "CREATE TRIGGER IF NOT EXISTS key_queue_update AFTER UPDATE OF status ON jobs"
+    " WHEN (OLD.status = 'QUEUED') <> (NEW.status = 'QUEUED') BEGIN"
+    " UPDATE key_queue SET n = n - 1 WHERE key_id = OLD.key_id AND OLD.status = 'QUEUED';"
+    " INSERT INTO key_queue (key_id, n) SELECT NEW.key_id, 1 WHERE NEW.status = 'QUEUED'"
+    " ON CONFLICT (key_id) DO UPDATE SET n = n + 1; END",
+    "DELETE FROM key_queue",
+    "INSERT INTO key_queue (key_id, n) SELECT key_id, COUNT(*) FROM jobs WHERE status = 'QUEUED' GROUP BY key_id",
+    "CREATE INDEX IF NOT EXISTS jobs_key_queued ON jobs(key_id, created_at, id) WHERE status = 'QUEUED'",
+)
+
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=timeout)
@@ -221,6 +241,9 @@ class Database:
                 _run_script(conn, UPGRADE_5)
             if version < 6:
                 for statement in UPGRADE_6:
+                    conn.execute(statement)
+            if version < 7:
+                for statement in UPGRADE_7:
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
