@@ -53,12 +53,13 @@ def _parameters(fn: Callable[..., Any]) -> list[tuple[str, Any]]:
     return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
 
 
-def _threaded(name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+def _threaded(name: str, doc: str | None) -> Callable[..., Coroutine[Any, Any, Any]]:
     async def call(self: ThreadedStore, *args: Any, **kwargs: Any) -> Any:
         method = getattr(self.sync, name)
         return await asyncio.to_thread(self.sync.db.guard, functools.partial(method, *args, **kwargs))
 
     call.__name__ = call.__qualname__ = name
+    call.__doc__ = doc
     return call
 
 
@@ -69,7 +70,7 @@ def build_face(face: type, rules: type, protocol: type = Store) -> None:
         sync = getattr(rules, name, None)
         if sync is None or _parameters(sync) != _parameters(getattr(protocol, name)):
             raise TypeError(f"{rules.__name__}.{name} must take the parameters of {protocol.__name__}.{name}")
-        setattr(face, name, _threaded(name))
+        setattr(face, name, _threaded(name, getattr(protocol, name).__doc__))
 
 
 build_face(ThreadedStore, SqlStore)
