@@ -262,6 +262,8 @@ def test_version_2_counts_its_jobs_on_upgrade(pg_url: str) -> None:
         asyncio.run(store.claim("h/1/0", 30))
         assert asyncio.run(store.counts()) == {"COMPLETED": 1, "PROCESSING": 1, "QUEUED": 1}
         assert asyncio.run(store.get("j2")).dialect == "segmind"  # type: ignore[union-attr]
+        assert asyncio.run(store.queue_counts("k")) == (1, 1)  # version 4 counted each key's queue
+        assert asyncio.run(store.queue_position("j1")) == 1
     finally:
         store.close()
     with psycopg.connect(pg_url) as conn:  # version 4: no dialect is the column's default any more

@@ -98,3 +98,26 @@ def test_no_dialect_is_a_default_of_a_new_database_or_a_job(tmp_path: Path) -> N
         assert [(r["notnull"], r["dflt_value"]) for r in column] == [(1, None)]
     finally:
         db.close()
+
+
+def test_a_version_6_database_counts_each_keys_queue_on_upgrade(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "v6.db"
+    SqliteDriver(path).close()
+    with sqlite3.connect(path) as conn:  # what version 6 had: no per-key counts
+        for trigger in ("key_queue_insert", "key_queue_delete", "key_queue_update"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("DROP TABLE key_queue")
+        conn.execute("DROP INDEX jobs_key_queued")
+        for n, (key, status) in enumerate((("a", "QUEUED"), ("a", "QUEUED"), ("b", "QUEUED"), ("b", "FAILED"))):
+            conn.execute("INSERT INTO jobs (id, key_id, endpoint, request, price, charge, status, created_at,"
+                         " dialect) VALUES (?, ?, 'r', '{\"kind\": \"t2v\"}', 0, 'reserved', ?, ?, 'segmind')",
+                         (f"j{n}", key, status, 1000.0 + n))
+        conn.execute("PRAGMA user_version = 6")
+    store = SqlStore(SqliteDriver(path))
+    try:
+        assert store.queue_counts("a") == (3, 2) and store.queue_counts("b") == (3, 1)
+        assert [store.queue_position(f"j{n}") for n in range(4)] == [1, 3, 2, None]  # a, b, then a again
+    finally:
+        store.close()
