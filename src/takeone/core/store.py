@@ -28,9 +28,14 @@ from typing import Protocol
 
 from takeone.core.accounts import KeyStore, Ledger, RateCounter
 from takeone.core.credentials import KeyCredentials, SecretPin
-from takeone.core.jobs import JobStore
+from takeone.core.jobs import JobQueue, JobReads, JobStore, Presence, Retention
 from takeone.core.webhooks import Outbox
 
 
 class Store(JobStore, KeyStore, Ledger, RateCounter, Outbox, KeyCredentials, SecretPin, Protocol):
     def close(self) -> None: ...
+
+
+ROLES: tuple[type, ...] = (JobQueue, JobReads, Retention, Presence, KeyStore, Ledger, RateCounter, Outbox,
+                           KeyCredentials, SecretPin)
+"""The roles a :class:`Store` is made of, each a protocol of its own."""

@@ -13,13 +13,13 @@ import pytest
 
 import takeone.backends
 from takeone.backends.postgres.driver import PostgresDriver
-from takeone.backends.sql.driver import DRIVER_PARTS, Driver
+from takeone.backends.sql.driver import DRIVER_PARTS, REQUIRED_DRIVER_PARTS, Driver
 from takeone.backends.sql.store import SqlStore
 from takeone.backends.sqlite.driver import SqliteDriver
 from takeone.backends.sqlite.store import SqliteStore
 from takeone.backends.threaded import ThreadedStore, build_face, store_methods
 from takeone.core.jobs import Job, JobStatus, SubmitLimits
-from takeone.core.store import Store
+from takeone.core.store import ROLES, Store
 from takeone.core.task import VideoTask
 
 BACKENDS = Path(takeone.backends.__file__).parent
@@ -28,6 +28,8 @@ BACKENDS = Path(takeone.backends.__file__).parent
 def test_every_store_method_is_an_async_call_of_the_sql_rules_of_the_same_name() -> None:
     names = store_methods()
     assert len(names) == 43 and "claim_batch" in names and "pin_secret" in names
+    by_role = [store_methods(role) for role in ROLES]
+    assert sorted(name for role in by_role for name in role) == names  # each method in one role
     for name in names:
         face = getattr(ThreadedStore, name)
         assert inspect.iscoroutinefunction(face), name
@@ -76,7 +78,8 @@ def test_drivers_define_only_driver_parts() -> None:
     for driver in (SqliteDriver, PostgresDriver):
         defined = {name for name in vars(driver) if not name.startswith("__")}
         assert defined <= set(DRIVER_PARTS) | own, (driver.__name__, defined - set(DRIVER_PARTS))
-    for required in DRIVER_PARTS[:5]:
+    assert REQUIRED_DRIVER_PARTS == ("begin", "connection", "failure", "probe", "close")
+    for required in REQUIRED_DRIVER_PARTS:
         assert getattr(SqliteDriver, required) is not getattr(Driver, required)
         assert getattr(PostgresDriver, required) is not getattr(Driver, required)
 

@@ -174,4 +174,6 @@ class Driver:
 DRIVER_PARTS = ("begin", "connection", "failure", "probe", "close", "placeholder", "row_lock",
                 "skip_locked_sql", "index_hint_sql", "retryable", "retries", "unavailable", "to_json", "from_json",
                 "lock_queue", "notify")
-"""What a database's :class:`Driver` may define: the first five it must (the README counts them)."""
+"""What a database's :class:`Driver` may define (the README counts them)."""
+REQUIRED_DRIVER_PARTS = DRIVER_PARTS[:5]
+"""What every database's :class:`Driver` must define (the rest have defaults)."""
