@@ -59,19 +59,20 @@ class SqlReads:
         round-robin claims (:func:`round_robin_position`) as the queue is now: read from its
         key's own queue ahead of it and each waiting key's kept count, never the whole queue."""
         with self.db.read() as tx:
-            me = tx.one("SELECT key_id, created_at FROM jobs WHERE id = ? AND status = 'QUEUED'", (job_id,))
+            me = tx.one(
+                # Two ranges of the key's queue index (an OR would read the key's whole queue).
+                "SELECT me.key_id, 1 + (SELECT COUNT(*) FROM jobs j WHERE j.status = 'QUEUED'"
+                " AND j.key_id = me.key_id AND j.created_at < me.created_at)"
+                " + (SELECT COUNT(*) FROM jobs j WHERE j.status = 'QUEUED' AND j.key_id = me.key_id"
+                " AND j.created_at = me.created_at AND j.id < me.id) AS rank"
+                " FROM jobs me WHERE me.id = ? AND me.status = 'QUEUED'", (job_id,))
             if me is None:
                 return None
-            rank = tx.one(
-                # Two ranges of the key's queue index (an OR would read the key's whole queue).
-                "SELECT 1 + (SELECT COUNT(*) FROM jobs WHERE status = 'QUEUED' AND key_id = ? AND created_at < ?)"
-                " + (SELECT COUNT(*) FROM jobs WHERE status = 'QUEUED' AND key_id = ? AND created_at = ? AND id < ?)"
-                " AS rank", (me["key_id"], me["created_at"], me["key_id"], me["created_at"], job_id))
             keys = [_waiting(row) for row in tx.all(WAITING_KEYS)]
         mine = next((key for key in keys if key.key_id == me["key_id"]), None)
-        if rank is None or mine is None:  # the job left the queue between the reads
+        if mine is None:  # the job left the queue between the reads
             return None
-        return round_robin_position(int(rank["rank"]), mine, (key for key in keys if key is not mine))
+        return round_robin_position(int(me["rank"]), mine, (key for key in keys if key is not mine))
 
     def queued_ids(self) -> list[str]:
         with self.db.read() as tx:
