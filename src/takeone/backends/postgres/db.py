@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -252,16 +251,6 @@ def transaction(pool: ConnectionPool[Conn], timeout_s: float | None = None) -> I
     """Run the block in one transaction on a pooled connection; roll back if it raises."""
     with pool.connection(timeout=timeout_s) as conn, conn.transaction():
         yield conn
-
-
-def query(pool: ConnectionPool[Conn], sql: str, params: tuple[Any, ...] = ()) -> list[DictRow]:
-    with pool.connection() as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def query_one(pool: ConnectionPool[Conn], sql: str, params: tuple[Any, ...] = ()) -> DictRow | None:
-    rows = query(pool, sql, params)
-    return rows[0] if rows else None
 
 
 def migrate(conn: Conn) -> int:

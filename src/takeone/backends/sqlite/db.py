@@ -2,7 +2,7 @@
 
 One :class:`Database` per process, and any number of processes on one file (API replicas,
 ``takeone worker``). SQLite serialises writers; every multi-row change runs in one
-``BEGIN IMMEDIATE`` transaction (:meth:`Database.transaction`) so that reserving credits and
+``BEGIN IMMEDIATE`` transaction (:meth:`Database.begin`) so that reserving credits and
 persisting a job are atomic. Reads use their own connection, so status polls keep being
 answered while another process holds the write lock. The schema is versioned
 (``PRAGMA user_version``) and upgraded in place on open.
