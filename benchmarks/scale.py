@@ -105,11 +105,11 @@ def open_store(kind: str, pg_url: str | None, pool: int) -> Iterator[Store]:
 def bulk_insert(store: Store, rows: list[tuple[Any, ...]]) -> None:
     """Stored jobs written straight to the table (the count triggers keep /metrics right)."""
     if isinstance(store, SqliteStore):
-        with store.db.transaction() as conn:
+        with store.sync.db.begin() as conn:
             conn.executemany(f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                              rows)
         return
-    with store.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+    with store.sync.db.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
         cur.execute("SET LOCAL statement_timeout = 0")  # a bulk load, not a request
         # The count trigger would update one counter row once per loaded row, all in this one
         # transaction: each update walks the row's growing chain of versions, so a load of N
@@ -126,6 +126,13 @@ def bulk_insert(store: Store, rows: list[tuple[Any, ...]]) -> None:
         for status, n in added.items():
             cur.execute("INSERT INTO job_counts (status, shard, n) VALUES (%s, 0, %s) ON CONFLICT (status, shard)"
                         " DO UPDATE SET n = job_counts.n + EXCLUDED.n", (status, n))
+        queued: dict[str, int] = {}
+        for row in rows:
+            if row[6] == "QUEUED":
+                queued[row[1]] = queued.get(row[1], 0) + 1
+        for key_id, n in queued.items():  # each key's queue count, as its trigger would keep it
+            cur.execute("INSERT INTO key_queue (key_id, shard, n) VALUES (%s, 0, %s) ON CONFLICT (key_id, shard)"
+                        " DO UPDATE SET n = key_queue.n + EXCLUDED.n", (key_id, n))
 
 
 def settle(store: Store) -> None:
@@ -133,7 +140,7 @@ def settle(store: Store) -> None:
     visibility map a fresh load lacks, every index-only count (the queue position) reads the
     table's rows as well, which no running server would keep doing; then check the counters."""
     if isinstance(store, PostgresStore):
-        with store.pool.connection() as conn:
+        with store.sync.db.pool.connection() as conn:
             conn.commit()
             conn.autocommit = True
             try:
@@ -149,9 +156,9 @@ def check_counts(store: Store) -> None:
         return
     from psycopg.rows import tuple_row
 
-    with store.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+    with store.sync.db.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
         table = dict(cur.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
-    kept = {status: n for status, n in store.jobs.counts().items() if n}
+    kept = {status: n for status, n in store.sync.counts().items() if n}
     if kept != table:
         raise SystemExit(f"the job counters say {kept}, the table holds {table}")
 
@@ -177,11 +184,11 @@ def throughput(store: Store, workers: int, jobs: int) -> dict[str, Any]:
         mine: list[float] = []
         while True:
             t = time.perf_counter()
-            job = store.jobs.claim(f"bench/{n}", 60)
+            job = store.sync.claim(f"bench/{n}", 60)
             mine.append((time.perf_counter() - t) * 1000)
             if job is None:
                 break
-            store.jobs.complete(job.id, f"outputs/{job.id}.mp4", {})
+            store.sync.complete(job.id, f"outputs/{job.id}.mp4", {})
             with lock:
                 done[0] += 1
         with lock:
@@ -224,17 +231,18 @@ def latency(store: Store, sizes: list[int], repeats: int) -> list[dict[str, Any]
         def submit(size: int = size) -> None:
             nonlocal n
             n += 1
-            store.jobs.submit(Job(id=f"new{size}_{n}", key_id=key, task=VideoTask(kind="t2v", prompt="p"),
-                                  price=1.0, status=JobStatus.QUEUED, created_at=time.time()), LIMITS)
+            store.sync.submit(Job(id=f"new{size}_{n}", key_id=key, task=VideoTask(kind="t2v", prompt="p"),
+                                  price=1.0, status=JobStatus.QUEUED, created_at=time.time(),
+                                  dialect="segmind"), LIMITS)
 
         row = {"stored": size,
                "submit": timed(submit, repeats),
-               "status_finished": timed(lambda: store.jobs.get("s000000001"), repeats),
-               "status_queued_last": timed(lambda job=last_queued: (store.jobs.get(job),
-                                                                    store.jobs.queue_position(job)), repeats),
-               "history": timed(lambda: store.jobs.jobs_for_key("k7", "segmind", 20), repeats),
-               "metrics": timed(store.jobs.counts, repeats)}
-        assert store.jobs.queue_position(last_queued) is not None
+               "status_finished": timed(lambda: store.sync.get("s000000001"), repeats),
+               "status_queued_last": timed(lambda job=last_queued: (store.sync.get(job),
+                                                                    store.sync.queue_position(job)), repeats),
+               "history": timed(lambda: store.sync.jobs_for_key("k7", "segmind", 20), repeats),
+               "metrics": timed(store.sync.counts, repeats)}
+        assert store.sync.queue_position(last_queued) is not None
         out.append(row)
         print(f"  {size:>9,} stored  " + "  ".join(
             f"{name} {row[name]['p50']:.2f}/{row[name]['p99']:.2f}"
@@ -338,18 +346,18 @@ def _finish_all(url: str, count: int, finish_rate: float, outputs: str, result: 
     finished: dict[str, float] = {}
     try:
         deadline = time.monotonic() + 300
-        while store.jobs.counts().get("QUEUED", 0) < count:
+        while store.sync.counts().get("QUEUED", 0) < count:
             if time.monotonic() > deadline:
-                raise SystemExit(f"(c): only {store.jobs.counts()} of {count} blocking calls queued in 300 s")
+                raise SystemExit(f"(c): only {store.sync.counts()} of {count} blocking calls queued in 300 s")
             time.sleep(0.2)
         start = time.monotonic()
         for n in range(count):
             time.sleep(max(0.0, start + n / finish_rate - time.monotonic()))
-            job = store.jobs.claim("bench/runner", 60)
+            job = store.sync.claim("bench/runner", 60)
             assert job is not None
             key = output_key(job.id)
             (Path(outputs) / Path(key).name).write_bytes(OUTPUT)
-            done = store.jobs.complete(job.id, key, {})
+            done = store.sync.complete(job.id, key, {})
             assert done is not None and done.finished_at is not None
             finished[job.id] = done.finished_at
     finally:

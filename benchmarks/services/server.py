@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from takeone.backends.sqlite.db import Database
-from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
+from takeone.backends.sql.store import SqlStore
+from takeone.backends.sqlite.driver import SqliteDriver
 
 
 def free_port() -> int:
@@ -86,7 +86,7 @@ class Server:
         self.kill(signal.SIGTERM)
 
     def key(self, credits: float = 100.0, **kw: Any) -> str:
-        store = KeyStore(Database(self.data_dir / "takeone.db"), time.time)
+        store = SqlStore(SqliteDriver(self.data_dir / "takeone.db"), time.time)
         return store.create(credits, **kw).secret
 
     def balance(self, secret: str) -> float:

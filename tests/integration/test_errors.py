@@ -109,10 +109,10 @@ def test_401_missing_unknown_revoked(server: Server) -> None:
     assert r.status_code == 401 and "invalid API key" in r.json()["error"]
     import time
 
-    from takeone.backends.sqlite.db import Database
-    from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
+    from takeone.backends.sql.store import SqlStore
+    from takeone.backends.sqlite.driver import SqliteDriver
 
-    store = KeyStore(Database(server.data_dir / "takeone.db"), time.time)
+    store = SqlStore(SqliteDriver(server.data_dir / "takeone.db"), time.time)
     created = store.create(10)
     assert httpx.get(server.url + "/v1/get-user-credits", headers={"x-api-key": created.secret}).status_code == 200
     store.revoke(created.key.id)

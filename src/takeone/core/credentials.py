@@ -81,7 +81,10 @@ async def check_shared_secret(store: SecretPin, server_secret: bytes, path: str)
 
 
 class SecretPin(Protocol):
-    async def pin_secret(self, fingerprint: str) -> str: ...
+    async def pin_secret(self, fingerprint: str) -> str:
+        """Record the server secret's fingerprint if none is recorded; return the recorded one
+        (every process sharing the store must hold the same secret, or sealed credentials
+        made by one do not open in another)."""
 
 
 def context_for(key_id: str, purpose: str) -> str:

@@ -62,7 +62,7 @@ class Job:
     caller: str | None = None  # blocking jobs: the API process waiting for the answer
     worker: str | None = None  # running jobs: the lease owner
     request_hash: str | None = None  # what its idempotency key was first used for
-    dialect: str = "segmind"  # the API dialect it was submitted through: only it reads the job
+    dialect: str = field(kw_only=True)  # the API dialect it was submitted through: only it reads the job
     webhook_url: str | None = None  # where its status changes are delivered (the outbox)
     external_id: str | None = None  # the client's own id for it, unique per key and dialect
     meta: dict[str, Any] = field(default_factory=dict)  # the dialect's own echo fields
@@ -148,20 +148,20 @@ class WorkerStatus:
     pid: int | None = None
 
 
-class JobStore(Protocol):
-    """The durable queue. Any process may call any method; a running job has a lease
-    (owner, expiry) that its dispatcher renews with every progress report, and an expired
-    lease puts the job back in the queue (or fails it once its attempts are spent)."""
+class JobQueue(Protocol):
+    """The queue's writes: every status change of a job. Any process may call any method; a
+    running job has a lease (owner, expiry) that its dispatcher renews with every progress
+    report, and an expired lease puts the job back in the queue (or fails it once its
+    attempts are spent)."""
 
     async def submit(self, job: Job, limits: SubmitLimits,
                      idempotency_key: str | None = None) -> Job:
         """Persist a QUEUED job and reserve its price, atomically; return the existing job
         for a repeated idempotency key."""
 
-    async def get(self, job_id: str) -> Job | None: ...
-
     async def claim(self, owner: str, lease_s: float) -> Job | None:
-        """Move the oldest QUEUED job to PROCESSING under a lease held by ``owner``."""
+        """Move the QUEUED job served next (round-robin across keys) to PROCESSING under a
+        lease held by ``owner``."""
 
     async def claim_batch(self, owner: str, lease_s: float, limit: int, key: BatchKey) -> list[Job]:
         """Claim the QUEUED job served next and up to ``limit - 1`` queued jobs with its ``key``
@@ -190,7 +190,16 @@ class JobStore(Protocol):
     async def fail_lost_callers(self, is_dead: Callable[[str], bool], reason: str) -> list[Job]:
         """Fail unfinished blocking jobs whose waiting API process ``is_dead``."""
 
-    async def queue_position(self, job_id: str) -> int | None: ...
+
+class JobReads(Protocol):
+    """What status polls, histories, /metrics and idempotent submits read."""
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def job_exists(self, job_id: str) -> bool: ...
+
+    async def queue_position(self, job_id: str) -> int | None:
+        """1 for the job served next; None unless the job is QUEUED."""
 
     async def queued_ids(self) -> list[str]: ...
 
@@ -215,13 +224,19 @@ class JobStore(Protocol):
     async def find_external(self, key_id: str, dialect: str, external_id: str) -> Job | None:
         """The key's job that the client named ``external_id`` in ``dialect``."""
 
+
+class Retention(Protocol):
+    """What the sweeper uses to forget finished jobs."""
+
     async def expired(self, before: float, limit: int = EXPIRY_PAGE) -> list[Job]:
         """At most ``limit`` finished jobs that finished before ``before``, the oldest first
         (the sweeper deletes a page, then asks again)."""
 
     async def delete(self, job_id: str) -> None: ...
 
-    async def job_exists(self, job_id: str) -> bool: ...
+
+class Presence(Protocol):
+    """Worker reports and the store's own health, for /healthz."""
 
     async def report_worker(self, status: WorkerStatus) -> None: ...
 
@@ -230,6 +245,10 @@ class JobStore(Protocol):
     async def ping(self) -> None:
         """A tiny write: raises :class:`~takeone.core.errors.StoreUnavailable` when the
         store cannot take writes (locked past its timeout, disk full, corrupt)."""
+
+
+class JobStore(JobQueue, JobReads, Retention, Presence, Protocol):
+    """The durable queue: its writes, reads, retention and presence together."""
 
 
 @runtime_checkable

@@ -1,7 +1,21 @@
-"""The whole store one process talks to: jobs, keys, the ledger and rate counters.
+"""The whole store one process talks to, and the roles it is made of.
 
-One backend object implements every protocol (so submitting a job and reserving its price
-can share a transaction); code that needs only part of it should ask for that part.
+A backend implements every role below in one object (so submitting a job and reserving its
+price can share a transaction); code that needs only part of it should ask for that part.
+
+- queue writes, ``core.jobs.JobQueue`` (9 methods): submit, claims, leases, endings
+- queue reads, ``core.jobs.JobReads`` (10): status, position, history, counts, idempotency
+- retention, ``core.jobs.Retention`` (2): the sweeper's pages of finished jobs, delete
+- presence, ``core.jobs.Presence`` (3): worker reports, the store's own health
+- keys, ``core.accounts.KeyStore`` (5); ledger, ``core.accounts.Ledger`` (2); rate
+  counting, ``core.accounts.RateCounter`` (1)
+- webhook outbox, ``core.webhooks.Outbox`` (5)
+- key credentials, ``core.credentials.KeyCredentials`` (5); the server secret's pin,
+  ``core.credentials.SecretPin`` (1)
+
+43 async methods in all, plus ``close``. The SQL backends write each once, synchronously, in
+:class:`~takeone.backends.sql.store.SqlStore` (over a small driver per database); their
+async face is generated from this protocol.
 
 Example::
 
@@ -13,15 +27,15 @@ from __future__ import annotations
 from typing import Protocol
 
 from takeone.core.accounts import KeyStore, Ledger, RateCounter
-from takeone.core.credentials import KeyCredentials
-from takeone.core.jobs import JobStore
+from takeone.core.credentials import KeyCredentials, SecretPin
+from takeone.core.jobs import JobQueue, JobReads, JobStore, Presence, Retention
 from takeone.core.webhooks import Outbox
 
 
-class Store(JobStore, KeyStore, Ledger, RateCounter, Outbox, KeyCredentials, Protocol):
+class Store(JobStore, KeyStore, Ledger, RateCounter, Outbox, KeyCredentials, SecretPin, Protocol):
     def close(self) -> None: ...
 
-    async def pin_secret(self, fingerprint: str) -> str:
-        """Record the server secret's fingerprint if none is recorded; return the recorded one
-        (every process sharing the store must hold the same secret, or sealed credentials
-        made by one do not open in another)."""
+
+ROLES: tuple[type, ...] = (JobQueue, JobReads, Retention, Presence, KeyStore, Ledger, RateCounter, Outbox,
+                           KeyCredentials, SecretPin)
+"""The roles a :class:`Store` is made of, each a protocol of its own."""

@@ -147,7 +147,7 @@ async def _replayed(services: Services, key: ApiKey, submission: Submission, ide
     earlier = await services.store.find_idempotent(key.id, idem)
     probe = Job(id="", key_id=key.id, task=submission.task, price=submission.price,
                 status=JobStatus.QUEUED, created_at=0.0, route=submission.route,
-                request_hash=submission.fingerprint)
+                request_hash=submission.fingerprint, dialect=submission.dialect)
     return earlier if earlier is not None and replays(earlier, probe, idem) else None
 
 

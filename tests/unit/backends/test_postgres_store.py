@@ -25,7 +25,7 @@ pytestmark = pytest.mark.postgres
 
 def _job(key_id: str, name: str, price: float = 1.0) -> Job:
     return Job(id=name, key_id=key_id, task=VideoTask(kind="t2v", prompt=name), price=price,
-               status=JobStatus.QUEUED, created_at=time.time())
+               status=JobStatus.QUEUED, created_at=time.time(), dialect="segmind")
 
 
 @pytest.fixture()
@@ -263,5 +263,12 @@ def test_version_2_counts_its_jobs_on_upgrade(pg_url: str) -> None:
         assert asyncio.run(store.counts()) == {"COMPLETED": 1, "QUEUED": 2}
         asyncio.run(store.claim("h/1/0", 30))
         assert asyncio.run(store.counts()) == {"COMPLETED": 1, "PROCESSING": 1, "QUEUED": 1}
+        assert asyncio.run(store.get("j2")).dialect == "segmind"  # type: ignore[union-attr]
+        assert asyncio.run(store.queue_counts("k")) == (1, 1)  # version 4 counted each key's queue
+        assert asyncio.run(store.queue_position("j1")) == 1
     finally:
         store.close()
+    with psycopg.connect(pg_url) as conn:  # version 4: no dialect is the column's default any more
+        row = conn.execute("SELECT column_default FROM information_schema.columns"
+                           " WHERE table_name = 'jobs' AND column_name = 'dialect'").fetchone()
+    assert row == (None,)

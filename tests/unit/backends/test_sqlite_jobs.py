@@ -1,8 +1,7 @@
 from pathlib import Path
 
-from takeone.backends.sqlite.db import Database
-from takeone.backends.sqlite.jobs import SqliteJobs as SqliteJobStore
-from takeone.backends.sqlite.keys import SqliteKeys as KeyStore
+from takeone.backends.sql.store import SqlStore
+from takeone.backends.sqlite.driver import SqliteDriver
 from takeone.core.jobs import Job, JobStatus, SubmitLimits, WorkerStatus
 from takeone.core.task import VideoTask
 
@@ -16,16 +15,16 @@ class Clock:
         return self.now
 
 
-def _setup(tmp_path: Path) -> tuple[SqliteJobStore, str, Clock]:
+def _setup(tmp_path: Path) -> tuple[SqlStore, str, Clock]:
     clock = Clock()
-    db = Database(tmp_path / "j.db")
-    key = KeyStore(db, clock).create(100).key
-    return SqliteJobStore(db, clock), key.id, clock
+    db = SqliteDriver(tmp_path / "j.db")
+    key = SqlStore(db, clock).create(100).key
+    return SqlStore(db, clock), key.id, clock
 
 
-def _submit(store: SqliteJobStore, key_id: str, n: int, clock: Clock, blocking: bool = False) -> Job:
+def _submit(store: SqlStore, key_id: str, n: int, clock: Clock, blocking: bool = False) -> Job:
     job = Job(id=f"j{n}", key_id=key_id, task=VideoTask(kind="t2v", prompt=f"p{n}"),
-              price=1.0, status=JobStatus.QUEUED, created_at=clock(), blocking=blocking)
+              price=1.0, status=JobStatus.QUEUED, created_at=clock(), blocking=blocking, dialect="segmind")
     return store.submit(job, SubmitLimits(None, 100))
 
 
@@ -84,7 +83,7 @@ def test_expired_or_dead_leases_requeue_running_jobs(tmp_path: Path) -> None:
 def test_blocking_jobs_of_a_lost_caller_fail(tmp_path: Path) -> None:
     store, key, clock = _setup(tmp_path)
     job = Job(id="b", key_id=key, task=VideoTask(kind="t2v"), price=1.0, status=JobStatus.QUEUED,
-              created_at=clock(), blocking=True, caller="host/99")
+              created_at=clock(), blocking=True, caller="host/99", dialect="segmind")
     store.submit(job, SubmitLimits(None, 100))
     assert store.fail_lost_callers(lambda c: False, "gone") == []
     [failed] = store.fail_lost_callers(lambda c: c == "host/99", "gone")

@@ -81,7 +81,7 @@ def test_submit_and_claim_through_the_async_api(tmp_path: Path) -> None:
         store = SqliteStore.open(tmp_path / "t.db")
         key = (await store.create(2)).key
         job = Job(id="a", key_id=key.id, task=VideoTask(kind="t2v"), price=1.5,
-                  status=JobStatus.QUEUED, created_at=time.time())
+                  status=JobStatus.QUEUED, created_at=time.time(), dialect="segmind")
         await store.submit(job, SubmitLimits(None, 10))
         assert await store.balance(key.id) == 0.5
         claimed = await store.claim("h/1/0", 30)
@@ -101,7 +101,7 @@ def test_version_5_counts_its_jobs_on_upgrade_and_the_hot_queries_use_indexes(tm
     key = asyncio.run(store.create(10)).key.id
     for n in range(3):
         asyncio.run(store.submit(Job(id=f"j{n}", key_id=key, task=VideoTask(kind="t2v", prompt="p"),
-                                     price=1.0, status=JobStatus.QUEUED, created_at=1000.0 + n),
+                                     price=1.0, status=JobStatus.QUEUED, created_at=1000.0 + n, dialect="segmind"),
                                  SubmitLimits(None, 10)))
     store.close()
     old = sqlite3.connect(path)  # back to version 5, with a status changed behind the counts' back

@@ -72,7 +72,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def job(key_id: str, n: int, price: float = 1.0, **fields: Any) -> Job:
     return Job(id=f"j{n}", key_id=key_id, task=VideoTask(kind="t2v", prompt=f"p{n}"), price=price,
-               status=JobStatus.QUEUED, created_at=1000.0 + n, **fields)
+               status=JobStatus.QUEUED, created_at=1000.0 + n, **{"dialect": "segmind", **fields})
 
 
 async def new_key(store: Store, credits: float = 100.0, **kw: Any) -> str:
@@ -259,6 +259,31 @@ def test_a_key_gets_its_share_of_the_queue_and_claims_go_round_robin(backend: Ba
         assert own.max_queued == 1 and (await s.get_key(own.id)).max_queued == 1
         with pytest.raises(InvalidRequest, match="max_queued"):
             await s.create(1.0, max_queued=0)
+
+    run(go())
+
+
+def test_a_queue_position_is_the_place_round_robin_claims_serve_the_job(backend: Backend) -> None:
+    s, clock = backend.store, backend.clock
+
+    async def go() -> None:
+        a, b, c = await new_key(s), await new_key(s), await new_key(s)
+        await s.submit(job(a, 0), OPEN)
+        clock.now += 1
+        assert (await s.claim("w", 30)).id == "j0"  # type: ignore[union-attr]  # a was served: it waits its turn
+        for n in (1, 2, 3, 4):
+            await s.submit(job(a, n), OPEN)
+        for n in (5, 6):
+            await s.submit(job(b, n), OPEN)
+        await s.submit(job(c, 7), OPEN)
+        queued = await s.queued_ids()
+        positions = {job_id: await s.queue_position(job_id) for job_id in queued}
+        served = []
+        while (claimed := await s.claim("w", 30)) is not None:
+            clock.now += 1
+            served.append(claimed.id)
+        assert served == ["j5", "j7", "j1", "j6", "j2", "j3", "j4"]  # b, c (never served), then a; rounds
+        assert positions == {job_id: served.index(job_id) + 1 for job_id in served}
 
     run(go())
 

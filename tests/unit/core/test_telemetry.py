@@ -22,7 +22,7 @@ def sample(metric: Counter | Histogram | Gauge, name: str, **labels: str) -> flo
 
 def job(status: JobStatus, error: str | None = None, **metrics: object) -> Job:
     return Job(id="j", key_id="k", task=VideoTask(kind="t2v"), price=1, status=status, created_at=100.0,
-               started_at=102.0, finished_at=130.0, error=error, metrics=dict(metrics))
+               started_at=102.0, finished_at=130.0, error=error, metrics=dict(metrics), dialect="segmind")
 
 
 @pytest.mark.parametrize("status,error,outcome", [

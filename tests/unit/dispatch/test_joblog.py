@@ -16,7 +16,7 @@ from takeone.dispatch.joblog import log_finished
 def finished(status: JobStatus, **fields: object) -> Job:
     base: dict[str, object] = {"id": "job_1", "key_id": "k", "price": 0.438, "status": status, "created_at": 100.0,
                                "started_at": 103.1, "finished_at": 141.2, "route": "kling-2.6",
-                               "task": VideoTask(kind="t2v", tier="quality", seconds=10)}
+                               "task": VideoTask(kind="t2v", tier="quality", seconds=10), "dialect": "segmind"}
     return Job(**{**base, **fields})  # type: ignore[arg-type]
 
 

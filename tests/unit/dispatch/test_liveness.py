@@ -42,7 +42,8 @@ def _blocking_job(services: Services, caller: str) -> Job:
     async def go() -> Job:
         key = (await services.store.create(10)).key
         job = Job(id=f"b-{caller.replace('/', '-')}", key_id=key.id, task=VideoTask(kind="t2v", prompt="x"),
-                  price=1.0, status=JobStatus.QUEUED, created_at=time.time(), blocking=True, caller=caller)
+                  price=1.0, status=JobStatus.QUEUED, created_at=time.time(), blocking=True, caller=caller,
+                  dialect="segmind")
         return await services.store.submit(job, SubmitLimits(None, 9))
 
     return asyncio.run(go())

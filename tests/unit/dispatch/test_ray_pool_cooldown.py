@@ -27,7 +27,7 @@ def test_actors_failing_to_start_make_the_pool_rest_then_try_again(tmp_path: Pat
         key = (await services.store.create(10)).key
         for job_id, age in (("overdue", 120), ("fresh", 0)):
             await services.store.submit(Job(id=job_id, key_id=key.id, task=VideoTask(kind="t2v"), price=1,
-                                            status=JobStatus.QUEUED, created_at=time.time() - age),
+                                            status=JobStatus.QUEUED, created_at=time.time() - age, dialect="segmind"),
                                         SubmitLimits(None, 9))
         for n in range(MAX_START_FAILURES):
             assert pool._pool_state() == "ready", n  # still trying: Ray may start the next one

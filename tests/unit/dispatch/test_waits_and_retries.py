@@ -22,7 +22,7 @@ from takeone.dispatch.waits import JobWaiter
 async def _queued(store: SqliteStore) -> str:
     key = (await store.create(10)).key
     job = Job(id="j", key_id=key.id, task=VideoTask(kind="t2v"), price=1, status=JobStatus.QUEUED,
-              created_at=time.time())
+              created_at=time.time(), dialect="segmind")
     await store.submit(job, SubmitLimits(None, 10))
     return job.id
 

@@ -31,7 +31,8 @@ def test_expired_jobs_and_orphans_are_removed(tmp_path: Path) -> None:
             task = VideoTask(kind="i2v", first_frame=input_key(job_id, "first_frame"))
             blobs.put(input_key(job_id, "first_frame"), b"png")
             await store.submit(Job(id=job_id, key_id=key.id, task=task, price=1,
-                                   status=JobStatus.QUEUED, created_at=time.time()), SubmitLimits(None, 9))
+                                   status=JobStatus.QUEUED, created_at=time.time(), dialect="segmind"),
+                               SubmitLimits(None, 9))
             await store.claim("h/1/0", 30)
             blobs.put(output_key(job_id), b"mp4")
             await store.complete(job_id, output_key(job_id), {})
@@ -61,7 +62,7 @@ def test_the_sweeper_pages_through_many_expired_jobs(tmp_path: Path) -> None:
         key = (await store.create(10)).key
         for n in range(7):
             await store.submit(Job(id=f"j{n}", key_id=key.id, task=VideoTask(kind="t2v", prompt="p"),
-                                   price=1, status=JobStatus.QUEUED, created_at=time.time()),
+                                   price=1, status=JobStatus.QUEUED, created_at=time.time(), dialect="segmind"),
                                SubmitLimits(None, 9))
             await store.fail(f"j{n}", "cancelled")
         services.clock = lambda: time.time() + 7200
@@ -89,7 +90,8 @@ def test_leftovers_are_swept_and_running_jobs_kept(tmp_path: Path) -> None:
         key = (await store.create(10)).key
         for job_id in ("cancelled", "running"):
             await store.submit(Job(id=job_id, key_id=key.id, task=VideoTask(kind="t2v"), price=1,
-                                   status=JobStatus.QUEUED, created_at=time.time()), SubmitLimits(None, 9))
+                                   status=JobStatus.QUEUED, created_at=time.time(), dialect="segmind"),
+                               SubmitLimits(None, 9))
             await store.claim("h/1/0", 30)
         await store.fail("cancelled", "cancelled by the client")
         blobs.put(output_key("cancelled"), b"mp4 written as the cancel landed")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -27,7 +26,7 @@ from takeone.core.errors import StoreUnavailable
 
 Conn = psycopg.Connection[DictRow]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CONNECT_TIMEOUT_S = 3
 POOL_TIMEOUT_S = 8.0
 RECONNECT_TIMEOUT_S = 10.0  # then a slot gives up; the next caller starts a fresh attempt
@@ -163,12 +162,39 @@ MIGRATION_3: tuple[str, ...] = (
     "INSERT INTO job_counts (status, shard, n) SELECT status, 0, COUNT(*) FROM jobs GROUP BY status",
 )
 
+# Version 4: no dialect is the default of a job's dialect (every submit names its own; the rows
+# of version 1 to 3 keep theirs). Each key's queued jobs, kept by triggers and spread over
+# shards like job_counts (a queue position under round-robin claims and a submit's per-key
+# share read it rather than counting the key's queue), and the index that walks one key's
+# queue in order.
+MIGRATION_4: tuple[str, ...] = (
+    "ALTER TABLE jobs ALTER COLUMN dialect DROP DEFAULT",
+    "CREATE TABLE key_queue (key_id TEXT NOT NULL, shard INTEGER NOT NULL, n BIGINT NOT NULL,"
+    " PRIMARY KEY (key_id, shard))",
+    "CREATE FUNCTION takeone_count_key_queue() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " IF TG_OP <> 'INSERT' AND OLD.status = 'QUEUED' THEN"
+    f" INSERT INTO key_queue (key_id, shard, n) VALUES (OLD.key_id, pg_backend_pid() % {COUNT_SHARDS}, -1)"
+    " ON CONFLICT (key_id, shard) DO UPDATE SET n = key_queue.n - 1; END IF;"
+    " IF TG_OP <> 'DELETE' AND NEW.status = 'QUEUED' THEN"
+    f" INSERT INTO key_queue (key_id, shard, n) VALUES (NEW.key_id, pg_backend_pid() % {COUNT_SHARDS}, 1)"
+    " ON CONFLICT (key_id, shard) DO UPDATE SET n = key_queue.n + 1; END IF;"
+    " RETURN NULL; END $$",
+    "CREATE TRIGGER key_queue_insert_delete AFTER INSERT OR DELETE ON jobs"
+    " FOR EACH ROW EXECUTE FUNCTION takeone_count_key_queue()",
+    "CREATE TRIGGER key_queue_update AFTER UPDATE OF status ON jobs"
+    " FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION takeone_count_key_queue()",
+    "INSERT INTO key_queue (key_id, shard, n) SELECT key_id, 0, COUNT(*) FROM jobs WHERE status = 'QUEUED'"
+    " GROUP BY key_id",
+    "CREATE INDEX jobs_key_queued ON jobs (key_id, created_at, id) WHERE status = 'QUEUED'",
+)
+
 
 def _statements(script: str) -> tuple[str, ...]:
     return tuple(s for s in script.split(";") if s.strip())
 
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_statements(MIGRATION_1), _statements(MIGRATION_2), MIGRATION_3)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_statements(MIGRATION_1), _statements(MIGRATION_2), MIGRATION_3,
+                                          MIGRATION_4)
 
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 """What an unreachable, restarting or overloaded server raises (the pool's timeout included)."""
@@ -225,16 +251,6 @@ def transaction(pool: ConnectionPool[Conn], timeout_s: float | None = None) -> I
     """Run the block in one transaction on a pooled connection; roll back if it raises."""
     with pool.connection(timeout=timeout_s) as conn, conn.transaction():
         yield conn
-
-
-def query(pool: ConnectionPool[Conn], sql: str, params: tuple[Any, ...] = ()) -> list[DictRow]:
-    with pool.connection() as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def query_one(pool: ConnectionPool[Conn], sql: str, params: tuple[Any, ...] = ()) -> DictRow | None:
-    rows = query(pool, sql, params)
-    return rows[0] if rows else None
 
 
 def migrate(conn: Conn) -> int:

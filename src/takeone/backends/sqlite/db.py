@@ -2,7 +2,7 @@
 
 One :class:`Database` per process, and any number of processes on one file (API replicas,
 ``takeone worker``). SQLite serialises writers; every multi-row change runs in one
-``BEGIN IMMEDIATE`` transaction (:meth:`Database.transaction`) so that reserving credits and
+``BEGIN IMMEDIATE`` transaction (:meth:`Database.begin`) so that reserving credits and
 persisting a job are atomic. Reads use their own connection, so status polls keep being
 answered while another process holds the write lock. The schema is versioned
 (``PRAGMA user_version``) and upgraded in place on open.
@@ -16,11 +16,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from takeone.backends.sqlite.legacy import legacy_task
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 BUSY_TIMEOUT_S = 30.0
 PING_TIMEOUT_S = 1.0
 
@@ -64,7 +63,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     idempotency_key TEXT,
     created_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    dialect TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_key ON jobs(key_id, status);
@@ -101,8 +101,14 @@ ALTER TABLE jobs ADD COLUMN request_hash TEXT;
 
 # Version 4: dialects (a job is read only through the dialect that made it), webhooks (per-job
 # URL, the outbox, per-key URL and sealed secret), clients' own task ids, access-key pairs.
+# A new database has the dialect column from the start, with no default (every job names its
+# own); an older one gets it here, filled with the dialect its jobs were made through.
+LEGACY_DIALECT = "segmind"  # takeone before dialects served only the Segmind routes
+UPGRADE_4_DIALECT = (
+    "ALTER TABLE jobs ADD COLUMN dialect TEXT NOT NULL DEFAULT ''",
+    f"UPDATE jobs SET dialect = '{LEGACY_DIALECT}'",
+)
 UPGRADE_4 = """
-ALTER TABLE jobs ADD COLUMN dialect TEXT NOT NULL DEFAULT 'segmind';
 ALTER TABLE jobs ADD COLUMN webhook_url TEXT;
 ALTER TABLE jobs ADD COLUMN external_id TEXT;
 ALTER TABLE jobs ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
@@ -161,6 +167,26 @@ UPGRADE_6: tuple[str, ...] = (
     " WHERE status IN ('COMPLETED', 'FAILED')",
 )
 
+# Version 7: each key's queued jobs, kept by triggers like job_counts (a queue position under
+# round-robin claims and a submit's per-key share read it rather than counting the key's queue),
+# and the index that walks one key's queue in order.
+UPGRADE_7: tuple[str, ...] = (
+    "CREATE TABLE IF NOT EXISTS key_queue (key_id TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS key_queue_insert AFTER INSERT ON jobs WHEN NEW.status = 'QUEUED' BEGIN"
+    " INSERT INTO key_queue (key_id, n) VALUES (NEW.key_id, 1)"
+    " ON CONFLICT (key_id) DO UPDATE SET n = n + 1; END",
+    "CREATE TRIGGER IF NOT EXISTS key_queue_delete AFTER DELETE ON jobs WHEN OLD.status = 'QUEUED' BEGIN"
+    " UPDATE key_queue SET n = n - 1 WHERE key_id = OLD.key_id; END",
+    "CREATE TRIGGER IF NOT EXISTS key_queue_update AFTER UPDATE OF status ON jobs"
+    " WHEN (OLD.status = 'QUEUED') <> (NEW.status = 'QUEUED') BEGIN"
+    " UPDATE key_queue SET n = n - 1 WHERE key_id = OLD.key_id AND OLD.status = 'QUEUED';"
+    " INSERT INTO key_queue (key_id, n) SELECT NEW.key_id, 1 WHERE NEW.status = 'QUEUED'"
+    " ON CONFLICT (key_id) DO UPDATE SET n = n + 1; END",
+    "DELETE FROM key_queue",
+    "INSERT INTO key_queue (key_id, n) SELECT key_id, COUNT(*) FROM jobs WHERE status = 'QUEUED' GROUP BY key_id",
+    "CREATE INDEX IF NOT EXISTS jobs_key_queued ON jobs(key_id, created_at, id) WHERE status = 'QUEUED'",
+)
+
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=timeout)
@@ -176,7 +202,7 @@ class Database:
     Example::
 
         db = Database(Path("data/takeone.db"))
-        with db.transaction() as conn:
+        with db.begin() as conn:
             conn.execute("SELECT 1")
     """
 
@@ -193,7 +219,7 @@ class Database:
         self._prober = _connect(path, PING_TIMEOUT_S)
 
     def _migrate(self) -> None:
-        with self.transaction() as conn:
+        with self.begin() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version >= SCHEMA_VERSION:
                 return
@@ -207,16 +233,22 @@ class Database:
             if "request_hash" not in columns:
                 _run_script(conn, UPGRADE_3)
             if "dialect" not in columns:
+                for statement in UPGRADE_4_DIALECT:
+                    conn.execute(statement)
+            if "webhook_url" not in columns:
                 _run_script(conn, UPGRADE_4)
             if "max_queued" not in {r["name"] for r in conn.execute("PRAGMA table_info(api_keys)")}:
                 _run_script(conn, UPGRADE_5)
             if version < 6:
                 for statement in UPGRADE_6:
                     conn.execute(statement)
+            if version < 7:
+                for statement in UPGRADE_7:
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def begin(self) -> Iterator[sqlite3.Connection]:
         """Run the block in one write transaction; roll back if it raises."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -228,13 +260,11 @@ class Database:
                 raise
             self._conn.execute("COMMIT")
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """The read connection, for this thread alone until the block ends."""
         with self._read_lock:
-            return self._reader.execute(sql, params).fetchall()
-
-    def query_one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        rows = self.query(sql, params)
-        return rows[0] if rows else None
+            yield self._reader
 
     def check_integrity(self) -> str | None:
         """What ``PRAGMA quick_check`` finds wrong with the file, or None if it is sound."""

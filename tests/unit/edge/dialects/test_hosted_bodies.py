@@ -30,7 +30,7 @@ def body(**fields: Any) -> bytes:
 
 def job(status: JobStatus, progress: float = 0.0, error: str | None = None) -> Job:
     return Job(id=str(uuid.uuid4()), key_id="k", task=VideoTask(kind="t2v"), price=0.45, status=status,
-               created_at=0.0, progress=progress, error=error)
+               created_at=0.0, progress=progress, error=error, dialect="segmind")
 
 
 def test_short_ids_round_trip_and_refuse_others() -> None:

@@ -3,7 +3,7 @@ SQLite, ``%s`` for psycopg).
 
 Example::
 
-    sql, params = listing_query("?", key_id, "segmind", limit=20)
+    sql, params = listing_query("?", key_id, "openai", limit=20)
     rows = conn.execute(sql, params).fetchall()
 """
 
