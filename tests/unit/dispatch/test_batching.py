@@ -33,7 +33,8 @@ async def _queue(store: SqliteStore, ages_s: list[float]) -> float:
     now = time.time()
     for i, age in enumerate(ages_s):
         await store.submit(Job(id=f"j{i}", key_id=key.id, task=VideoTask(kind="t2v", prompt="p"), price=1,
-                               status=JobStatus.QUEUED, created_at=now - age, dialect="segmind"), SubmitLimits(None, 100))
+                               status=JobStatus.QUEUED, created_at=now - age, dialect="segmind"),
+                           SubmitLimits(None, 100))
     return now - max(ages_s, default=0.0)
 
 
@@ -77,7 +78,8 @@ def test_the_batch_key_groups_what_may_share_a_run() -> None:
     assert batch_key_for("tiny") is key  # one per profile, cached
 
     def of(task: VideoTask) -> object:
-        return key(Job(id="j", key_id="k", task=task, price=1, status=JobStatus.QUEUED, created_at=0, dialect="segmind"))
+        return key(Job(id="j", key_id="k", task=task, price=1, status=JobStatus.QUEUED, created_at=0,
+                       dialect="segmind"))
 
     plain = of(VideoTask(kind="t2v", prompt="a fox", seed=1))
     assert plain is not None
