@@ -9,13 +9,13 @@ move a block's choice of prediction, so the delivered MP4s are compared by their
 (under 0.5 level) with a loose bound on any pixel.
 
 Sequence parallelism (diffusers' context-parallel attention, Ulysses all-to-all) runs on two
-gloo ranks for the tiny Wan 2.2 (both experts, a shrunk recipe): gloo has the all-to-all it
+gloo ranks for the tiny Wan 2.2 (a shrunk recipe): gloo has the all-to-all it
 needs, and the mesh diffusers 0.42 would build on an accelerator (its ``enable_parallelism``
 divides by the accelerator count, zero here) is built on the CPU instead. Each rank attends
 over every token for its share of the heads, so the sums are the same ones in the same order:
-the frames are asserted equal up to one level on under 1% of values, like CFG-parallel (they
-came out identical). LTX-2's transformer cannot be split by diffusers 0.42's plan (its "split"
-rope is 4-dimensional where the plan shards 3): refused with that reason, tested.
+the frames are asserted equal up to one level on under 1% of values, like CFG-parallel.
+LTX-2's transformer cannot be split by diffusers 0.42's plan (its "split" rope is
+4-dimensional where the plan shards 3): refused with that reason, tested.
 """
 
 from __future__ import annotations
