@@ -109,3 +109,17 @@ def test_rank_killed_mid_job_ends_the_group_and_the_job_completes_charged_once(s
     assert server.balance(key) == pytest.approx(10 - PRICE)
     new0, new1 = _rank_pids()
     assert {new0, new1}.isdisjoint({rank0, rank1})  # a rebuilt group
+
+
+def test_cancel_stops_both_rank_actors_and_the_group_serves_on(server: Server) -> None:
+    key = server.key(10)
+    before = _rank_pids()
+    rid = _submit(server, key)
+    _wait_status(server, key, rid, {"PROCESSING"}, timeout=120)
+    r = httpx.post(f"{server.url}/v2/requests/{rid}/cancel", headers={"x-api-key": key}, timeout=30)
+    assert r.status_code == 200 and r.json()["error"] == "cancelled", r.text
+    assert server.balance(key) == 10
+    nxt = _submit(server, key)  # the same group, still in step, runs the next job
+    assert _wait_status(server, key, nxt, {"COMPLETED", "FAILED"}, timeout=400)["status"] == "COMPLETED"
+    assert _rank_pids() == before  # no rank died: the cancel stopped them together
+    assert server.balance(key) == pytest.approx(10 - PRICE)
