@@ -199,9 +199,9 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise InvalidRequest("--queue-share", share, "must be a fraction above 0 and at most 1")
     if args.gpus_per_job < 1:
         raise InvalidRequest("--gpus-per-job", args.gpus_per_job, "must be 1 or more")
-    if args.gpus_per_job > 1 and args.workers == "ray":
-        raise InvalidRequest("--gpus-per-job", args.gpus_per_job,
-                             "applies to local workers only: Ray actors do not form groups yet")
+    if args.gpus_per_job > 1 and args.workers == "ray" and getattr(args, "worker_gpus", 1.0) not in (0.0, 1.0):
+        raise InvalidRequest("--worker-gpus", args.worker_gpus,
+                             "must be 1 (a GPU per rank) or 0 (a CPU per rank) with --gpus-per-job above 1")
     for flag in ("sync_timeout", "job_timeout", "retention", "sweep_interval", "header_timeout",
                  "body_timeout", "worker_idle", "load_cooldown"):
         value = getattr(args, flag, 1.0)
@@ -310,6 +310,10 @@ def describe_workers(settings: Settings) -> str:
 
     if not settings.run_workers:
         return "none here (--no-workers): run `takeone worker` against the same store"
+    if settings.worker_backend == "ray" and settings.gpus_per_job > 1:
+        from takeone.dispatch.ray.group import describe_ray_groups
+
+        return describe_ray_groups(settings)
     if settings.worker_backend == "ray":
         most = settings.max_workers if settings.max_workers is not None else "one per GPU"
         return (f"Ray actors at {settings.ray_address or 'the default Ray address'}"

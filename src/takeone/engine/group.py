@@ -69,10 +69,13 @@ class PeerTransport:
 
 
 def rank_device(rank: int) -> str:
-    """``cuda:RANK`` among the group's visible GPUs, else the CPU."""
+    """``cuda:RANK`` among the group's visible GPUs (a local group's ranks all see the group's
+    GPUs), ``cuda:0`` where the rank sees only its own (a Ray rank), else the CPU."""
     import torch
 
-    return f"cuda:{rank}" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        return "cpu"
+    return f"cuda:{rank if torch.cuda.device_count() > 1 else 0}"
 
 
 def group_rank_main(conn: Connection | None, peers: list[Connection], config: WorkerConfig,

@@ -12,10 +12,15 @@ does:
   useful size; a larger group still gets two-way parallelism only.
 - ``sequence``: diffusers' context-parallel API (:meth:`enable_parallelism` with a
   ``ContextParallelConfig`` of Ulysses degree N) splits the video tokens across the ranks and
-  exchanges them around attention with all-to-all collectives. It needs GPUs: diffusers
-  0.42 places each rank on an accelerator device while setting it up (on a machine without
-  one, ``enable_parallelism`` fails with a ZeroDivisionError over zero devices), so a CPU
-  group refuses it with a clear error instead.
+  exchanges them around attention with all-to-all collectives (gloo has them, so it runs on
+  CPU ranks too). diffusers 0.42 builds the device mesh on the accelerator and picks the rank's
+  device as ``rank % torch.accelerator.device_count()``, a ZeroDivisionError on a machine
+  without one; on CPU ranks the same config is therefore set up on a CPU mesh here
+  (:func:`_resolve_on_cpu`) and the rest of ``enable_parallelism`` runs unchanged. Wan's
+  transformer supports it. LTX-2's does not yet, whatever the device: its context-parallel
+  plan shards rope tensors of 3 dimensions, LTX-2's "split" rope gives 4 (B, H, T, D/2), so
+  diffusers leaves them whole and attention fails on mismatched shapes; such a model is
+  refused up front with that reason (:func:`sequence_gap`), and ``auto`` picks ``cfg`` for it.
 
 Text encoding and the VAE decode run on every rank, on identical inputs: they are a small
 part of a job next to the denoising steps, and running them everywhere keeps every rank's
@@ -33,11 +38,13 @@ Example::
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable
 from typing import Any, Final
 
 import torch
 import torch.distributed as dist
+from torch.distributed.device_mesh import init_device_mesh
 
 STRATEGIES: Final = ("auto", "cfg", "sequence")
 IDLE_TIMEOUT: Final = datetime.timedelta(days=7)  # ranks wait on pipes, not collectives, when idle
@@ -55,42 +62,92 @@ def init_group(rank: int, world: int, port: int, device: torch.device) -> None:
                             world_size=world, timeout=IDLE_TIMEOUT)
 
 
-def resolve_strategy(strategy: str, world: int, device: torch.device) -> str:
-    """``auto``: CFG-parallel on two ranks or on CPU ranks, sequence parallelism on more GPUs."""
+def resolve_strategy(strategy: str, transformers: list[torch.nn.Module], world: int) -> str:
+    """``auto``: sequence parallelism where every transformer supports it (Wan: its pipeline
+    runs the guided passes one at a time, so CFG-parallel would have nothing to split), else
+    CFG-parallel (LTX-2 batches its guided passes). ``sequence`` on a model that cannot do it
+    is refused with the reason."""
     if strategy not in STRATEGIES:
         raise ValueError(f"parallel strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    gaps = [gap for t in transformers if (gap := sequence_gap(t, world)) is not None]
+    if strategy == "sequence" and gaps:
+        raise ValueError(f"--parallel sequence cannot run this model: {gaps[0]}; use --parallel cfg")
     if strategy != "auto":
         return strategy
-    return "cfg" if world == 2 or device.type != "cuda" else "sequence"
+    return "cfg" if gaps else "sequence"
+
+
+def sequence_gap(transformer: torch.nn.Module, world: int) -> str | None:
+    """Why diffusers' context parallelism cannot split ``transformer`` over ``world`` ranks
+    (None: it can)."""
+    import diffusers
+
+    name, config = type(transformer).__name__, getattr(transformer, "config", {})
+    if not getattr(transformer, "_cp_plan", None):
+        return f"{name} has no context-parallel plan in diffusers {diffusers.__version__}"
+    if config.get("rope_type") == "split":
+        return (f"{name}'s context-parallel plan in diffusers {diffusers.__version__} shards 3-dimensional"
+                " rope tensors, and its 'split' rope gives 4 (B, H, T, D/2)")
+    heads = int(config.get("num_attention_heads", 0))
+    if heads % world:
+        return f"Ulysses splits {name}'s {heads} attention heads over the ranks, and {world} does not divide them"
+    return None
 
 
 def apply_strategy(model: Any, strategy: str, rank: int, world: int) -> str:
     """Make ``model``'s transformers split their work over the group; returns the strategy used."""
     device = torch.device(str(getattr(model, "device", "cpu")))
-    chosen = resolve_strategy(strategy, world, device)
     transformers = [m for m in _transformers(model)]
     if not transformers:
         raise ValueError("this model exposes no transformer to run in parallel")
-    if chosen == "cfg":
-        for transformer in transformers:
+    chosen = resolve_strategy(strategy, transformers, world)
+    for transformer in transformers:
+        if chosen == "cfg":
             split_guidance_batch(transformer, rank, world)
-    else:
-        if backend_for(device) != "nccl":
-            raise ValueError("--parallel sequence needs GPUs (NCCL): diffusers' context parallelism"
-                             " places each rank on an accelerator; use --parallel cfg on CPU ranks")
-        from diffusers import ContextParallelConfig
-
-        config: Any = ContextParallelConfig
-        for transformer in transformers:
-            module: Any = transformer
-            module.enable_parallelism(config=config(ulysses_degree=world))
+        else:
+            split_sequence(transformer, world, device)
     return chosen
 
 
+def split_sequence(transformer: torch.nn.Module, world: int, device: torch.device) -> None:
+    """diffusers' Ulysses context parallelism over the whole group."""
+    from diffusers import ContextParallelConfig
+
+    module: Any = transformer
+    if device.type != "cuda":
+        module._resolve_parallel_config = functools.partial(_resolve_on_cpu, module)
+    config: Any = ContextParallelConfig
+    module.enable_parallelism(config=config(ulysses_degree=world))
+
+
+def _resolve_on_cpu(module: Any, config: Any) -> Any:
+    """What diffusers' ``_resolve_parallel_config`` does, with the mesh on the CPU (gloo)."""
+    from diffusers.models._modeling_parallel import ContextParallelConfig, ParallelConfig
+
+    if isinstance(config, ContextParallelConfig):
+        config = ParallelConfig(context_parallel_config=config)
+    cp = config.context_parallel_config
+    mesh = cp.mesh or init_device_mesh("cpu", cp.mesh_shape, mesh_dim_names=cp.mesh_dim_names)
+    config.setup(dist.get_rank(), dist.get_world_size(), torch.device("cpu"), mesh=mesh)
+    module._parallel_config = config
+    return config
+
+
 def _transformers(model: Any) -> list[torch.nn.Module]:
-    components = getattr(model, "components", {})
+    """Every transformer the model runs: its own components (LTX-2), or those of each of its
+    pipelines (Wan, which loads them all first: one loaded later would run unsplit)."""
+    load_all = getattr(model, "load_all", None)
+    if load_all is not None:
+        load_all()
+    sets = [getattr(model, "components", {})]
+    sets += [pipe.components for pipe in getattr(model, "pipelines", {}).values()]
     names = ("transformer", "transformer_full", "transformer_2")
-    return [components[n] for n in names if isinstance(components.get(n), torch.nn.Module)]
+    found: dict[int, torch.nn.Module] = {}
+    for components in sets:
+        for name in names:
+            if isinstance(part := components.get(name), torch.nn.Module):
+                found.setdefault(id(part), part)
+    return list(found.values())
 
 
 def split_guidance_batch(transformer: torch.nn.Module, rank: int, world: int) -> None:

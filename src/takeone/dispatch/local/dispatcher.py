@@ -89,8 +89,11 @@ class LocalDispatcher:
 
     def __init__(self, store: JobStore, configs: list[WorkerConfig], settings: DispatcherSettings,
                  blobs: BlobStore, on_finished: Callable[[str], None] | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None,
+                 make_process: Callable[[WorkerConfig, asyncio.AbstractEventLoop], WorkerProcess] = make_process,
+                 ) -> None:
         self.store = store
+        self.make_process = make_process  # a worker group on Ray brings its own
         self.settings = settings
         self.blobs = blobs
         self.on_finished = on_finished
@@ -227,7 +230,7 @@ class LocalDispatcher:
 
     async def _start_worker(self, slot: Slot) -> bool:
         slot.job_id = None
-        slot.process = make_process(slot.config, asyncio.get_running_loop())
+        slot.process = self.make_process(slot.config, asyncio.get_running_loop())
         slot.process.start()
         await self._set_state(slot, "starting", slot.error)
         try:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from takeone.core.settings import Settings
 from takeone.dispatch.local.dispatcher import LocalDispatcher
+from takeone.dispatch.local.group import make_process
+from takeone.dispatch.local.process import WorkerProcess
 from takeone.dispatch.protocol import DispatcherSettings
 from takeone.engine.worker import WorkerConfig
 
@@ -62,7 +64,8 @@ class WorkerActor:
         config = actor_worker_config(settings, _gpu_ids())
         store = open_store(settings, connections=WORKER_CONNECTIONS)
         self.dispatcher = LocalDispatcher(store, [config], dispatcher_settings(settings), config.open_blobs(),
-                                          name=f"{socket.gethostname()}/{os.getpid()}")
+                                          name=f"{socket.gethostname()}/{os.getpid()}",
+                                          make_process=self._make_process)
         self._phase = "serving"  # then draining, drained or stopped
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, daemon=True, name="takeone-dispatcher")
@@ -72,6 +75,10 @@ class WorkerActor:
         asyncio.set_event_loop(self._loop)
         self._loop.run_until_complete(self.dispatcher.start())
         self._loop.run_forever()
+
+    def _make_process(self, config: WorkerConfig, loop: asyncio.AbstractEventLoop) -> WorkerProcess:
+        """The slot's worker process (a worker group's lead overrides it: dispatch/ray/group.py)."""
+        return make_process(config, loop)
 
     def state(self) -> ActorState:
         slot = self.dispatcher.slots[0]

@@ -47,6 +47,15 @@ from takeone.core.settings import Settings
 from takeone.dispatch.identity import is_dead, process_identity
 from takeone.dispatch.joblog import log_finished
 from takeone.dispatch.ray.actor import ActorState, WorkerActor
+from takeone.dispatch.ray.group import (
+    create_group_member,
+    group_placement_reason,
+    max_groups,
+    rank_kind,
+    ray_nodes,
+    release_group,
+    unfilled_devices,
+)
 from takeone.dispatch.retry import StoreRetry
 
 log = logging.getLogger("takeone.ray")
@@ -72,6 +81,7 @@ class Member:
     draining: bool = False
     gone: bool = False
     cancelled: set[str] = field(default_factory=set)  # jobs it was told to stop
+    group: Any = None  # a worker group's placement group (dispatch/ray/group.py)
 
     @property
     def job_id(self) -> str | None:
@@ -128,6 +138,8 @@ class RayDispatcher:
     async def start(self) -> None:
         with keep_stop_signals():
             await asyncio.to_thread(connect, self.settings.ray_address)
+        if self.settings.gpus_per_job > 1:
+            await asyncio.to_thread(report_unfilled, self.settings)
         await self._report("ready")
         self._task = asyncio.create_task(self._run())
 
@@ -167,6 +179,8 @@ class RayDispatcher:
 
     def max_workers(self) -> int:
         """``max_workers``, or one actor per GPU the cluster has now (at least one)."""
+        if self.settings.gpus_per_job > 1:
+            return max_groups(self.settings)
         if self.settings.max_workers is not None:
             return max(self.settings.max_workers, self.settings.min_workers)
         import ray
@@ -258,6 +272,7 @@ class RayDispatcher:
             if m.phase == "drained" or m.gone:
                 with contextlib.suppress(Exception):
                     ray.kill(m.handle)
+                _release(m)
                 continue
             keep.append(m)
         self.members = keep
@@ -270,7 +285,7 @@ class RayDispatcher:
             return  # resting after actors failed to start
         if len(live) < target:
             for _ in range(target - len(live)):
-                self.members.append(Member(self._create(), time.monotonic()))
+                self.members.append(self._create_member())
             log.info("ray pool: %d queued, %d busy: growing to %d actors", queued, busy, target)
             return
         now = time.monotonic()
@@ -280,6 +295,12 @@ class RayDispatcher:
             m.draining = True
             m.handle.drain.remote()
             log.info("ray pool: retiring idle actor %s", m.state.owner if m.state else "?")
+
+    def _create_member(self) -> Member:
+        if self.settings.gpus_per_job > 1:
+            handle, group = create_group_member(self.settings)
+            return Member(handle, time.monotonic(), group=group)
+        return Member(self._create(), time.monotonic())
 
     def _create(self) -> Any:
         import ray
@@ -322,6 +343,9 @@ class RayDispatcher:
     def _placement_reason(self, count: int, waited: float) -> str:
         import ray
 
+        if self.settings.gpus_per_job > 1:
+            return group_placement_reason(ray_nodes(), rank_kind(self.settings), self.settings.gpus_per_job,
+                                          count, waited)
         gpus = self.settings.worker_gpus
         wanted = f"{gpus:g} GPU" if gpus > 0 else "1 CPU"
         resources: dict[str, float] = ray.available_resources()  # type: ignore[no-untyped-call]
@@ -393,7 +417,22 @@ class RayDispatcher:
         for m in self.members:
             with contextlib.suppress(Exception):
                 ray.kill(m.handle)
+            _release(m)
         self.members = []
+
+
+def _release(member: Member) -> None:
+    """A worker group's devices go back to Ray with its lead."""
+    if member.group is not None:
+        with contextlib.suppress(Exception):
+            release_group(member.group)
+        member.group = None
+
+
+def report_unfilled(settings: Settings) -> None:
+    """Devices of the cluster that do not fill a whole group are said, not silently idle."""
+    for line in unfilled_devices(ray_nodes(), rank_kind(settings), settings.gpus_per_job):
+        log.warning("ray pool: %s", line)
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -108,6 +108,11 @@ class WanModel(VideoModel):
             self.pipelines[name] = self._load(name)
         return self.pipelines[name]
 
+    def load_all(self) -> None:
+        """Load every pipeline now: a worker group splits each transformer before its first job."""
+        for name in PIPELINES:
+            self.pipeline(name)
+
     def generate(
         self, task: VideoTask, recipe: Recipe, progress: ProgressFn, should_cancel: CancelFn
     ) -> Video:
