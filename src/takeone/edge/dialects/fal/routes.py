@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job, JobStatus
-from takeone.edge.dialects.actions import base_url, cancel_job
+from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.fal import DIALECT, PREFIX, ROUTE
 from takeone.edge.dialects.fal.auth import authenticate_key
 from takeone.edge.dialects.fal.body import APPS, MODELS, SCHEMAS, fingerprint, model_of, rename
@@ -85,9 +85,8 @@ async def submit(request: Request, model_id: str) -> Response:
 
 async def _own(services: Services, request: Request, owner: str, alias: str, request_id: str) -> Job:
     key = await authenticate_key(services, request)
-    job = await services.store.get(request_id)
-    if (job is None or job.key_id != key.id or job.dialect != DIALECT
-            or job.meta.get("app") != f"{owner}/{alias}"):
+    job = owned(await services.store.get(request_id), key, DIALECT)
+    if job is None or job.meta.get("app") != f"{owner}/{alias}":
         raise NotFound(f"Request {request_id!r} not found")
     return job
 

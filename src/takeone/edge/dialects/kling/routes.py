@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job
-from takeone.edge.dialects.actions import base_url, cancel_job
+from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.kling import DIALECT, IMAGE2VIDEO, ROUTES, TEXT2VIDEO
 from takeone.edge.dialects.kling.auth import authenticate_jwt
 from takeone.edge.dialects.kling.body import (
@@ -83,10 +83,10 @@ def _images(body: KlingBody) -> dict[str, tuple[str, str]]:
 
 async def _own_task(services: Services, request: Request, kind: str, task_id: str) -> Job:
     key = await authenticate_jwt(services, request)
-    job = await services.store.get(task_id)
-    if job is None or job.key_id != key.id or job.dialect != DIALECT:
-        job = await services.store.find_external(key.id, DIALECT, task_id)
-    if job is None or job.key_id != key.id or job.dialect != DIALECT or job.route != kind:
+    job = owned(await services.store.get(task_id), key, DIALECT)
+    if job is None:
+        job = owned(await services.store.find_external(key.id, DIALECT, task_id), key, DIALECT)
+    if job is None or job.route != kind:
         raise NotFound(f"no {kind} task {task_id!r}")
     return job
 

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job, JobStatus
-from takeone.edge.dialects.actions import base_url, cancel_job, delete_job
+from takeone.edge.dialects.actions import base_url, cancel_job, delete_job, owned
 from takeone.edge.dialects.openai import DIALECT, ROUTE
 from takeone.edge.dialects.openai.body import IMAGE_FIELD, parse_create, read_fields, rename
 from takeone.edge.dialects.openai.errors import openai_errors
@@ -81,8 +81,8 @@ async def create_video(request: Request) -> Response:
 async def _own_video(services: Services, request: Request, video_id: str) -> Job:
     key = await authenticate(services, request)
     job_id = job_id_of(video_id)
-    job = await services.store.get(job_id) if job_id else None
-    if job is None or job.key_id != key.id or job.dialect != DIALECT:
+    job = owned(await services.store.get(job_id), key, DIALECT) if job_id else None
+    if job is None:
         raise NotFound(f"Video with id {video_id!r} not found.")
     return job
 
@@ -102,8 +102,8 @@ async def list_videos(request: Request) -> Response:
     after_id = None
     if after is not None:
         after_id = job_id_of(after)
-        cursor = await services.store.get(after_id) if after_id else None
-        if cursor is None or cursor.key_id != key.id or cursor.dialect != DIALECT:
+        cursor = owned(await services.store.get(after_id), key, DIALECT) if after_id else None
+        if cursor is None:
             raise InvalidRequest("after", after, "is not the id of one of your videos")
     jobs = await services.store.jobs_for_key(key.id, DIALECT, limit + 1, after=after_id,
                                              ascending=order == "asc")

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job, JobStatus
-from takeone.edge.dialects.actions import base_url, cancel_job
+from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.runpod import DIALECT, PREFIX, ROUTE
 from takeone.edge.dialects.runpod.body import RunRequest, parse_run, rename, tier_of
 from takeone.edge.dialects.runpod.errors import RunpodError, runpod_errors
@@ -95,9 +95,8 @@ async def run_sync(request: Request, endpoint_id: str) -> Response:
 
 async def _own(services: Services, request: Request, endpoint_id: str, job_id: str) -> Job:
     key = await authenticate(services, request)
-    job = await services.store.get(job_id)
-    if (job is None or job.key_id != key.id or job.dialect != DIALECT
-            or job.meta.get("endpoint") != endpoint_id):
+    job = owned(await services.store.get(job_id), key, DIALECT)
+    if job is None or job.meta.get("endpoint") != endpoint_id:
         raise NotFound(f"request {job_id!r} does not exist")
     return job
 

@@ -26,6 +26,7 @@ from takeone.core.errors import (
 from takeone.core.jobs import Job, JobStatus
 from takeone.dispatch.joblog import log_finished
 from takeone.edge import schemas
+from takeone.edge.dialects.actions import owned
 from takeone.edge.dialects.segmind.common import EndpointInput
 from takeone.edge.dialects.segmind.registry import ENDPOINTS, EndpointSpec, get_endpoint
 from takeone.edge.files import blob_response
@@ -217,8 +218,8 @@ async def submit_queued(request: Request, slug: str) -> JSONResponse:
 
 async def _own_job(services: Services, request: Request, request_id: str) -> Job:
     key = await authenticate(services, request)
-    job = await services.store.get(request_id)
-    if job is None or job.key_id != key.id or job.dialect != DIALECT:  # as no request at all
+    job = owned(await services.store.get(request_id), key, DIALECT)
+    if job is None:  # as no request at all
         raise NotFound(f"no request {request_id!r}")
     return job
 
