@@ -46,8 +46,8 @@ def register(ksub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def _box(store: Store, args: argparse.Namespace) -> SecretBox:
     """The box that seals with the server secret, once the store confirms it is the shared one."""
-    from takeone.backends.local_blobs import load_or_create_secret
     from takeone.core.credentials import SecretBox, check_shared_secret
+    from takeone.core.server_secret import load_or_create_secret
 
     secret = load_or_create_secret(secret_path(args))
     await check_shared_secret(store, secret, str(secret_path(args)))

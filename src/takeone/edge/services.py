@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from takeone.backends.factory import open_blobs, open_store
-from takeone.backends.local_blobs import load_or_create_secret
 from takeone.core.blobs import BlobStore
 from takeone.core.credentials import check_shared_secret
 from takeone.core.errors import InvalidRequest
 from takeone.core.jobs import ChangeFeed, JobStatus
+from takeone.core.server_secret import load_or_create_secret
 from takeone.core.settings import Settings
 from takeone.core.store import Store
 from takeone.dispatch.identity import process_identity

@@ -256,12 +256,6 @@ def _latent_upsampler() -> Any:
     ).eval()
 
 
-def tiny_video_vae(timestep_conditioning: bool = False) -> Any:
-    """The tiny video VAE alone (seeded as in :func:`build_tiny_components`); with
-    ``timestep_conditioning`` its decoder takes a timestep and the decode draws noise."""
-    return seeded(SEED, lambda: _video_vae(timestep_conditioning))
-
-
 def _video_vae(timestep_conditioning: bool = False) -> Any:
     """LTX-2's block layout (32x space, 8x time) with 8-16-32 channels and one layer per block."""
     vae = _VideoVae(

@@ -195,7 +195,8 @@ def test_timestep_conditioned_vae_decodes_like_the_pipeline(
 ) -> None:
     """The decode-time noise path: latents are normalized again to mix in noise, so float32
     rounding may move a pixel by one step; the job's generator draws the same noise."""
-    from takeone.models.ltx2.tiny import build_tiny_components, tiny_video_vae
+    from takeone.models.ltx2.tiny import build_tiny_components
+    from tests.support.tiny_ltx2 import tiny_video_vae
 
     conditioned = Ltx2Model({**build_tiny_components(), "vae": tiny_video_vae(timestep_conditioning=True)}, CPU)
     chunks, video = streamed(conditioned, FOX, recipe)
