@@ -15,7 +15,7 @@ import argparse
 import secrets
 from typing import TYPE_CHECKING
 
-from takeone.cli.common import add_data_dir, secret_path
+from takeone.cli.arguments import add_data_dir, secret_path
 from takeone.core.errors import InvalidRequest
 
 if TYPE_CHECKING:  # loaded when a command runs, not for `takeone --help`

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from takeone.cli.common import (
+from takeone.cli.arguments import (
     DefaultsFormatter,
     SubParsers,
     add_data_dir,

@@ -5,6 +5,6 @@ Torch-free, safe to import in the API process: :mod:`.recipe` (profiles, tiers, 
 :mod:`.weights` (which files a profile reads, ``pull``, memory plans) and each family's
 ``profile.py`` and ``recipe.py``. Worker side (torch, diffusers): :mod:`.loader`
 (``load_video_model``), :mod:`.render` (task to MP4), :mod:`.base` (the model contract),
-:mod:`.common` (helpers every family shares) and the families :mod:`.ltx2`, :mod:`.wan` and
+:mod:`.family_helpers` (helpers every family shares) and the families :mod:`.ltx2`, :mod:`.wan` and
 :mod:`.tiny`. This package imports none of them itself.
 """

@@ -51,7 +51,7 @@ from transformers import (
     SiglipVisionConfig,
 )
 
-from takeone.models.common import seeded
+from takeone.models.family_helpers import seeded
 
 if TYPE_CHECKING:
     from takeone.models.recipe import Profile
@@ -140,7 +140,7 @@ def _model_index(components: dict[str, Any], folder: Path) -> None:
     """The repo's ``model_index.json`` as diffusers writes it: each part's library and class."""
     from diffusers import LTX2Pipeline
 
-    from takeone.models.common import accepted
+    from takeone.models.family_helpers import accepted
 
     pipeline_class: Any = LTX2Pipeline
     pipeline_class(**accepted(pipeline_class, components)).save_config(folder)

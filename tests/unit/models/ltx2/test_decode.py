@@ -23,7 +23,7 @@ import torch
 from takeone.core.errors import GenerationFailed, JobCancelled
 from takeone.core.task import VideoTask
 from takeone.models.base import Frames, FrameStream, Video
-from takeone.models.common import frames_to_uint8
+from takeone.models.family_helpers import frames_to_uint8
 from takeone.models.loader import load_video_model
 from takeone.models.ltx2.decode import TemporalTiles
 from takeone.models.ltx2.model import Ltx2Model, audio_to_numpy

@@ -301,7 +301,7 @@ def test_streamed_decode_equals_the_pipelines_own(wan_model: WanModel, wan_profi
     """Latent frame by latent frame (1 frame, then 4 each), exactly the frames of the
     pipeline's ``output_type="pt"`` decode of the same job."""
     from takeone.models.base import FrameStream
-    from takeone.models.common import frames_to_uint8
+    from takeone.models.family_helpers import frames_to_uint8
     from takeone.models.wan.model import arguments
 
     request = VideoTask(kind="t2v", prompt="a fox", seconds=10, seed=6)

@@ -27,7 +27,7 @@ from takeone.core.jobs import Job, JobStatus
 from takeone.dispatch.joblog import log_finished
 from takeone.edge import schemas
 from takeone.edge.dialects.actions import owned
-from takeone.edge.dialects.segmind.common import EndpointInput
+from takeone.edge.dialects.segmind.endpoint_input import EndpointInput
 from takeone.edge.dialects.segmind.registry import ENDPOINTS, EndpointSpec, get_endpoint
 from takeone.edge.files import blob_response
 from takeone.edge.health import check_available
