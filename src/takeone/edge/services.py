@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,20 +16,18 @@ from dataclasses import dataclass, field
 from takeone.backends.factory import open_blobs, open_store
 from takeone.core.blobs import BlobStore
 from takeone.core.credentials import check_shared_secret
-from takeone.core.errors import InvalidRequest
 from takeone.core.jobs import ChangeFeed, JobStatus
 from takeone.core.server_secret import load_or_create_secret
 from takeone.core.settings import Settings
 from takeone.core.store import Store
 from takeone.dispatch.identity import process_identity
-from takeone.dispatch.local.devices import count_gpus
+from takeone.dispatch.local.devices import worker_configs
 from takeone.dispatch.local.dispatcher import LocalDispatcher
 from takeone.dispatch.protocol import Dispatcher, DispatcherSettings
 from takeone.dispatch.waits import JobWaiter
 from takeone.edge.dialects.segmind.pricing import PriceTable
 from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.imagework import ImageWork
-from takeone.engine.worker import WorkerConfig
 from takeone.media.images import FetchPolicy
 
 
@@ -108,39 +105,3 @@ class Services:
         self.waiter.finished(job_id)
         if self.dispatcher is not None:
             self.dispatcher.cancel_running(job_id)
-
-
-def gpu_groups(gpus: list[str], per_job: int) -> list[str]:
-    """GPUs in groups of ``per_job`` (``"0,1"``); GPUs that do not fill a group are logged,
-    not used (on a machine without GPUs a group is ``per_job`` CPU ranks)."""
-    from takeone.dispatch.local.group import group_devices
-
-    groups, left = group_devices(gpus, per_job)
-    if left:
-        logging.getLogger("takeone.dispatcher").warning(
-            "GPU %s left unused: %d GPUs do not fill groups of %d (--gpus-per-job)",
-            ",".join(left), len(gpus), per_job)
-    if gpus and not groups:
-        raise InvalidRequest("--gpus-per-job", per_job, f"this machine has only {len(gpus)} GPU(s)")
-    return groups
-
-
-def local_gpus(settings: Settings) -> list[str]:
-    return list(settings.devices) if settings.devices else [str(i) for i in range(count_gpus())]
-
-
-def unused_gpus(settings: Settings) -> list[str]:
-    """GPUs that do not fill a group of ``--gpus-per-job`` (left idle, and said so)."""
-    from takeone.dispatch.local.group import group_devices
-
-    return group_devices(local_gpus(settings), settings.gpus_per_job)[1]
-
-
-def worker_configs(settings: Settings) -> list[WorkerConfig]:
-    """One worker per GPU, or one on a CPU-only machine (``--workers`` overrides)."""
-    gpus = local_gpus(settings)
-    if settings.gpus_per_job > 1:
-        gpus = gpu_groups(gpus, settings.gpus_per_job)
-    count = settings.workers or max(len(gpus), 1)
-    return [WorkerConfig.from_settings(settings, gpus[i % len(gpus)] if gpus else None)
-            for i in range(count)]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from takeone.core.errors import JobCancelled, OutOfMemory, TakeoneError
 from takeone.core.task import VideoTask
-from takeone.dispatch.messages import JobDone, JobFailed, RunJob
+from takeone.engine.messages import JobDone, JobFailed, RunJob
 from takeone.models.batch import job_batch_key
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class BatchRunner:
     def _render(self, group: Sequence[Prepared]) -> tuple[list[Any], float]:
         """Each job's outcome, and the seconds spent switching to the batch's LoRAs: one set for
         the whole batch (the batch key holds it, so every job of the group names the same)."""
-        from takeone.models.render_batch import BatchJob, render_batch
+        from takeone.engine.render_batch import BatchJob, render_batch
 
         switch_s = self.runner.loras.activate(group[0].task.loras)
         if self.oom_above and len(group) > self.oom_above:

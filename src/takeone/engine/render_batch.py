@@ -2,7 +2,7 @@
 
 The batched run is the model family's (:mod:`takeone.models.ltx2.batch`); what comes back is
 one :class:`~takeone.models.base.Video` per task, each decoded and encoded on its own through
-the same delivery path a lone job takes (:func:`takeone.models.render.deliver`), so a job's
+the same delivery path a lone job takes (:func:`takeone.engine.render.deliver`), so a job's
 MP4 is made exactly as it would be alone. A failure while delivering one job is that job's
 alone: its slot in the answer holds the error, and the others are still delivered.
 
@@ -20,9 +20,9 @@ from pathlib import Path
 
 from takeone.core.errors import GenerationFailed, JobCancelled
 from takeone.core.task import VideoTask
+from takeone.engine.render import RenderInfo, deliver
 from takeone.models.base import CancelFn, ProgressFn, Video, VideoModel
 from takeone.models.recipe import Profile
-from takeone.models.render import RenderInfo, deliver
 
 
 @dataclass(frozen=True)

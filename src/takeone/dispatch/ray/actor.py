@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from takeone.core.settings import Settings
 from takeone.dispatch.local.dispatcher import LocalDispatcher
 from takeone.dispatch.protocol import DispatcherSettings
-from takeone.engine.worker import WorkerConfig
+from takeone.engine.config import WorkerConfig
 
 STOP_TIMEOUT_S = 60.0
 

@@ -22,6 +22,7 @@ import torch
 
 from takeone.core.errors import GenerationFailed, JobCancelled
 from takeone.core.task import VideoTask
+from takeone.engine.render import QUEUE_CHUNKS, deliver, render
 from takeone.models.base import Frames, FrameStream, Video
 from takeone.models.family_helpers import frames_to_uint8
 from takeone.models.loader import load_video_model
@@ -30,7 +31,6 @@ from takeone.models.ltx2.model import Ltx2Model, audio_to_numpy
 from takeone.models.ltx2.tiny import build_tiny_components
 from takeone.models.recipe import Profile, Recipe
 from takeone.models.registry import get_profile
-from takeone.models.render import QUEUE_CHUNKS, deliver, render
 from tests.mp4probe import probe
 from tests.unit.models.callbacks import ignore, never
 

@@ -34,12 +34,12 @@ from takeone.core.errors import (
     OutOfMemory,
 )
 from takeone.core.task import TaskKind, VideoTask
+from takeone.engine.render import render, repeat_counts
 from takeone.models.base import Video
 from takeone.models.loader import load_video_model
 from takeone.models.ltx2.recipe import Ltx2Sampling
 from takeone.models.recipe import Profile
 from takeone.models.registry import get_profile
-from takeone.models.render import render, repeat_counts
 from takeone.models.wan.model import WanModel
 from takeone.models.wan.profile import FLF2V_REPO, shrink
 from takeone.models.wan.tiny import write_tiny_wan_repos
