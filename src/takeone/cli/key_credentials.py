@@ -72,7 +72,7 @@ def print_pair(access: str, secret: str) -> None:
 
 def _webhook(args: argparse.Namespace) -> int:
     from takeone.cli.keys import _with_store
-    from takeone.edge.webhooks.delivery import UrlRefused, parse_url
+    from takeone.edge.background.webhooks.delivery import UrlRefused, parse_url
 
     if args.clear == (args.url is not None):
         raise InvalidRequest("url", args.url, "give a URL, or --clear to remove it")
@@ -89,7 +89,7 @@ def _webhook(args: argparse.Namespace) -> int:
 def _webhook_secret(args: argparse.Namespace) -> int:
     from takeone.cli.keys import _with_store
     from takeone.core.credentials import WEBHOOK_CONTEXT, context_for
-    from takeone.edge.webhooks.signing import new_secret
+    from takeone.edge.background.webhooks.signing import new_secret
 
     async def rotate(store: Store) -> tuple[str, str]:
         key = await store.get_key(args.key_id)

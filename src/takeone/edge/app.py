@@ -21,16 +21,16 @@ from takeone.core.errors import TakeoneError
 from takeone.core.settings import Settings
 from takeone.edge import docs, loras, metrics, openapi, playground, schemas
 from takeone.edge import errors as api_errors
+from takeone.edge.background.presence import Presence
+from takeone.edge.background.sweeper import Sweeper
+from takeone.edge.background.webhooks.sender import WebhookSender
 from takeone.edge.dialects.registry import dialects, renderers
 from takeone.edge.files import blob_response
 from takeone.edge.headers import SecurityHeaders
 from takeone.edge.health import HEALTH_SCOPE, health
 from takeone.edge.limits import BodyDeadline
-from takeone.edge.presence import Presence
 from takeone.edge.services import Services
 from takeone.edge.submit import authenticate
-from takeone.edge.sweeper import Sweeper
-from takeone.edge.webhooks.sender import WebhookSender
 
 log = logging.getLogger("takeone.api")
 

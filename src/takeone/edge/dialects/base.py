@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from takeone.core.jobs import Job
-from takeone.edge.webhooks.sender import Renderer
+from takeone.edge.background.webhooks.sender import Renderer
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge.background.webhooks.delivery import check_webhook_url
 from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.fal import DIALECT, PREFIX, ROUTE
 from takeone.edge.dialects.fal.auth import authenticate_key
@@ -41,7 +42,6 @@ from takeone.edge.dialects.fal.queue import (
 )
 from takeone.edge.services import Services
 from takeone.edge.submit import Submission, accept, admit, read_body
-from takeone.edge.webhooks.delivery import check_webhook_url
 from takeone.models.registry import get_profile
 
 STREAM_POLL_S = 0.5

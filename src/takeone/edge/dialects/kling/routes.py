@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job
+from takeone.edge.background.webhooks.delivery import check_webhook_url
 from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.kling import DIALECT, IMAGE2VIDEO, ROUTES, TEXT2VIDEO
 from takeone.edge.dialects.kling.auth import authenticate_jwt
@@ -35,7 +36,6 @@ from takeone.edge.dialects.kling.codes import envelope, kling_errors
 from takeone.edge.dialects.kling.task import ErrorAnswer, TaskAnswer, TaskListAnswer, task_object
 from takeone.edge.services import Services
 from takeone.edge.submit import Submission, accept, admit, read_body
-from takeone.edge.webhooks.delivery import check_webhook_url
 
 MAX_PAGE_SIZE = 500
 BODIES: dict[str, type[KlingBody]] = {TEXT2VIDEO: Text2VideoBody, IMAGE2VIDEO: Image2VideoBody}

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job
+from takeone.edge.background.webhooks.delivery import check_webhook_url
 from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.hosted import job_id_of_short, short_id, watch_progress, webhook_secret
 from takeone.edge.dialects.replicate import DIALECT, ROUTE
@@ -38,7 +39,6 @@ from takeone.edge.dialects.replicate.prediction import (
 from takeone.edge.dialects.replicate.webhook import render_progress
 from takeone.edge.services import Services
 from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
-from takeone.edge.webhooks.delivery import check_webhook_url
 from takeone.models.registry import get_profile
 
 PAGE = 100

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge.background.webhooks.delivery import check_webhook_url
 from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.runpod import DIALECT, PREFIX, ROUTE
 from takeone.edge.dialects.runpod.body import RunRequest, parse_run, rename, tier_of
@@ -40,7 +41,6 @@ from takeone.edge.dialects.runpod.job import (
 )
 from takeone.edge.services import Services
 from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
-from takeone.edge.webhooks.delivery import check_webhook_url
 from takeone.models.registry import get_profile
 
 DEFAULT_WAIT_MS, MAX_WAIT_MS = 90_000, 300_000

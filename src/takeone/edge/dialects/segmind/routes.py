@@ -26,6 +26,7 @@ from takeone.core.errors import (
 from takeone.core.jobs import Job, JobStatus
 from takeone.dispatch.joblog import log_finished
 from takeone.edge import schemas
+from takeone.edge.background.webhooks.delivery import check_webhook_url
 from takeone.edge.dialects.actions import owned
 from takeone.edge.dialects.segmind.endpoint_input import EndpointInput
 from takeone.edge.dialects.segmind.registry import ENDPOINTS, EndpointSpec, get_endpoint
@@ -34,7 +35,6 @@ from takeone.edge.health import check_available
 from takeone.edge.methods import catch_all, refuse_if_served
 from takeone.edge.services import Services
 from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
-from takeone.edge.webhooks.delivery import check_webhook_url
 
 DISCONNECT_CHECK_S = 1.0
 DIALECT = "segmind"
