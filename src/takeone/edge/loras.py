@@ -43,7 +43,7 @@ async def with_loras(services: Services, key: ApiKey, submission: Submission) ->
 
 
 async def list_loras(request: Request) -> JSONResponse:
-    from takeone.edge.submit import authenticate
+    from takeone.edge.auth import authenticate
 
     services: Services = request.app.state.services
     key = await authenticate(services, request)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Self, TypeVar
 
 from takeone.backends.factory import open_blobs, open_store
 from takeone.core.blobs import BlobStore
@@ -25,10 +27,18 @@ from takeone.dispatch.local.devices import worker_configs
 from takeone.dispatch.local.dispatcher import LocalDispatcher
 from takeone.dispatch.protocol import Dispatcher, DispatcherSettings
 from takeone.dispatch.waits import JobWaiter
-from takeone.edge.dialects.segmind.pricing import PriceTable
-from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.imagework import ImageWork
 from takeone.media.images import FetchPolicy
+
+T = TypeVar("T")
+
+
+class PriceTableKind(Protocol):
+    """A dialect's price table (its ``Dialect.prices``): its defaults, overridden by the
+    operator's ``--prices`` file; ``ValueError`` naming the entry for a bad one."""
+
+    @classmethod
+    def load(cls, path: Path | None) -> Self: ...
 
 
 @dataclass
@@ -36,13 +46,12 @@ class Services:
     settings: Settings
     store: Store
     blobs: BlobStore
-    prices: PriceTable
     fetch_policy: FetchPolicy
     waiter: JobWaiter
     clock: Callable[[], float] = field(default=time.time)
     identity: str = field(default_factory=process_identity)
     dispatcher: Dispatcher | None = None
-    tier_prices: TierPrices = field(default_factory=TierPrices.default)
+    price_tables: Mapping[type[Any], Any] = field(default_factory=dict)  # each dialect's, by its class
     server_secret: bytes = b""  # the data folder's secret.key: seals key credentials
     images: ImageWork = field(default_factory=ImageWork)  # clients' pictures, off the store's threads
 
@@ -55,13 +64,19 @@ class Services:
             settings=settings,
             store=store,
             blobs=open_blobs(settings, secret, check_store),
-            prices=PriceTable.load(settings.resolved_prices_file()),
-            tier_prices=TierPrices.load(settings.resolved_prices_file()),
+            price_tables=load_price_tables(settings.resolved_prices_file()),
             server_secret=secret,
             fetch_policy=FetchPolicy(allow_hosts=settings.fetch_allow),
             waiter=JobWaiter(store),
             clock=clock,
         )
+
+    def prices(self, kind: type[T]) -> T:
+        """The price table of class ``kind`` (a dialect's ``Dialect.prices``), as loaded."""
+        table = self.price_tables[kind]
+        if not isinstance(table, kind):
+            raise TypeError(f"{kind.__name__}: the price tables hold a {type(table).__name__}")
+        return table
 
     def make_dispatcher(self) -> Dispatcher:
         """Local worker processes, or (``--workers ray``) a pool of actors on a Ray cluster."""
@@ -105,3 +120,11 @@ class Services:
         self.waiter.finished(job_id)
         if self.dispatcher is not None:
             self.dispatcher.cancel_running(job_id)
+
+
+def load_price_tables(path: Path | None) -> dict[type[Any], Any]:
+    """Every dialect's price table, read from ``path`` (the ``--prices`` file) now, so that a
+    bad entry stops the server at its start rather than at a request."""
+    from takeone.edge.dialects.registry import dialects
+
+    return {kind: kind.load(path) for kind in dict.fromkeys(d.prices for d in dialects())}

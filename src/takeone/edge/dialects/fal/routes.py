@@ -40,6 +40,7 @@ from takeone.edge.dialects.fal.queue import (
     status_object,
     urls,
 )
+from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.services import Services
 from takeone.edge.submit import Submission, accept, admit, read_body
 from takeone.models.registry import get_profile
@@ -71,7 +72,7 @@ async def submit(request: Request, model_id: str) -> Response:
     if webhook is not None:
         await check_webhook_url(webhook, "fal_webhook", services.fetch_policy)
     base = _base(services, request)
-    submission = Submission(route=ROUTE, task=task, images=images, price=services.tier_prices.price(task),
+    submission = Submission(route=ROUTE, task=task, images=images, price=services.prices(TierPrices).price(task),
                             rename=rename, fingerprint=fingerprint(model, body), dialect=DIALECT,
                             webhook_url=webhook, meta={"model": model.id, "app": model.app, "base_url": base},
                             aspect_from="first_frame" if "first_frame" in images else None)

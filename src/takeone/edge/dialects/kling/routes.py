@@ -34,6 +34,7 @@ from takeone.edge.dialects.kling.body import (
 )
 from takeone.edge.dialects.kling.codes import envelope, kling_errors
 from takeone.edge.dialects.kling.task import ErrorAnswer, TaskAnswer, TaskListAnswer, task_object
+from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.services import Services
 from takeone.edge.submit import Submission, accept, admit, read_body
 
@@ -61,7 +62,7 @@ async def create_task(request: Request, kind: str) -> Response:
     if body.callback_url is not None:
         await check_webhook_url(body.callback_url, "callback_url", services.fetch_policy)
     submission = Submission(
-        route=kind, task=task, images=images, price=services.tier_prices.price(task), rename=rename,
+        route=kind, task=task, images=images, price=services.prices(TierPrices).price(task), rename=rename,
         fingerprint=fingerprint(body), dialect=DIALECT, webhook_url=body.callback_url,
         external_id=body.external_task_id, meta={"base_url": _base(services, request)},
         aspect_from="first_frame" if kind == IMAGE2VIDEO else None)

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge.auth import authenticate
 from takeone.edge.dialects.actions import base_url, cancel_job, delete_job, owned
 from takeone.edge.dialects.openai import DIALECT, ROUTE
 from takeone.edge.dialects.openai.body import IMAGE_FIELD, parse_create, read_fields, rename
@@ -32,9 +33,10 @@ from takeone.edge.dialects.openai.video import (
     public_id,
     video_object,
 )
+from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.files import blob_response
 from takeone.edge.services import Services
-from takeone.edge.submit import Submission, accept, admit, authenticate
+from takeone.edge.submit import Submission, accept, admit
 from takeone.models.registry import get_profile
 
 POLL_AFTER_MS = 1000
@@ -72,7 +74,7 @@ async def create_video(request: Request) -> Response:
             "size": f"{recipe.output_width}x{recipe.output_height}",
             "base_url": base_url(services, str(request.base_url))}
     images = {"first_frame": (IMAGE_FIELD, create.image)} if create.image is not None else {}
-    submission = Submission(route=ROUTE, task=task, images=images, price=services.tier_prices.price(task),
+    submission = Submission(route=ROUTE, task=task, images=images, price=services.prices(TierPrices).price(task),
                             rename=rename, fingerprint=create.fingerprint(), dialect=DIALECT, meta=meta)
     job = await accept(services, request, key, submission, blocking=False)
     return _answer(video_object(job, services.settings.retention_s), job.status)

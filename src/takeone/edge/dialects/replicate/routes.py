@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job
+from takeone.edge.auth import authenticate
 from takeone.edge.background.webhooks.delivery import check_webhook_url
 from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.hosted import job_id_of_short, short_id, watch_progress, webhook_secret
@@ -37,8 +38,9 @@ from takeone.edge.dialects.replicate.prediction import (
     prediction_object,
 )
 from takeone.edge.dialects.replicate.webhook import render_progress
+from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.services import Services
-from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
+from takeone.edge.submit import Submission, accept, admit, read_body
 from takeone.models.registry import get_profile
 
 PAGE = 100
@@ -83,7 +85,7 @@ async def create(request: Request, model_ref: str | None) -> Response:
     base = _base(services, request)
     meta = {"model": made.model.name, "version": made.model.version, "input": made.echo(),
             "events": list(made.events), "base_url": base}
-    submission = Submission(route=ROUTE, task=task, images=images, price=services.tier_prices.price(task),
+    submission = Submission(route=ROUTE, task=task, images=images, price=services.prices(TierPrices).price(task),
                             rename=rename, fingerprint=made.fingerprint(), dialect=DIALECT,
                             webhook_url=made.webhook, meta=meta,
                             aspect_from="first_frame" if "first_frame" in images else None)

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge.auth import authenticate
 from takeone.edge.background.webhooks.delivery import check_webhook_url
 from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.runpod import DIALECT, PREFIX, ROUTE
@@ -39,8 +40,9 @@ from takeone.edge.dialects.runpod.job import (
     status_of,
     stream_chunks,
 )
+from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.services import Services
-from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
+from takeone.edge.submit import Submission, accept, admit, read_body
 from takeone.models.registry import get_profile
 
 DEFAULT_WAIT_MS, MAX_WAIT_MS = 90_000, 300_000
@@ -68,7 +70,7 @@ async def _submit(request: Request, endpoint_id: str) -> Job:
                     "pending:last_frame" if "last_frame" in images else None, tier, profile.has_audio)
     if run.webhook is not None:
         await check_webhook_url(run.webhook, "webhook", services.fetch_policy)
-    submission = Submission(route=ROUTE, task=task, images=images, price=services.tier_prices.price(task),
+    submission = Submission(route=ROUTE, task=task, images=images, price=services.prices(TierPrices).price(task),
                             rename=rename, fingerprint=run.fingerprint(endpoint_id), dialect=DIALECT,
                             webhook_url=run.webhook,
                             meta={"endpoint": endpoint_id, "base_url": _base(services, request)},

@@ -26,15 +26,17 @@ from takeone.core.errors import (
 from takeone.core.jobs import Job, JobStatus
 from takeone.dispatch.joblog import log_finished
 from takeone.edge import schemas
+from takeone.edge.auth import authenticate
 from takeone.edge.background.webhooks.delivery import check_webhook_url
 from takeone.edge.dialects.actions import owned
 from takeone.edge.dialects.segmind.endpoint_input import EndpointInput
+from takeone.edge.dialects.segmind.pricing import PriceTable
 from takeone.edge.dialects.segmind.registry import ENDPOINTS, EndpointSpec, get_endpoint
 from takeone.edge.files import blob_response
 from takeone.edge.health import check_available
 from takeone.edge.methods import catch_all, refuse_if_served
 from takeone.edge.services import Services
-from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
+from takeone.edge.submit import Submission, accept, admit, read_body
 
 DISCONNECT_CHECK_S = 1.0
 DIALECT = "segmind"
@@ -139,8 +141,8 @@ def _submission(services: Services, spec: EndpointSpec, body: EndpointInput) -> 
     fields = body.model_dump(exclude={"loras"} if body.loras is None else None)  # as before LoRAs
     fingerprint = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
     return Submission(route=spec.slug, task=task, images=images,
-                      price=services.prices.price(spec.slug, task), rename=spec.rename,
-                      fingerprint=fingerprint)
+                      price=services.prices(PriceTable).price(spec.slug, task), rename=spec.rename,
+                      dialect=DIALECT, fingerprint=fingerprint)
 
 
 async def cancel_job(services: Services, job_id: str, reason: str) -> Job | None:
