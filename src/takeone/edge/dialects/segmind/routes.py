@@ -29,6 +29,7 @@ from takeone.edge import schemas
 from takeone.edge.auth import authenticate
 from takeone.edge.background.webhooks.delivery import check_webhook_url
 from takeone.edge.dialects.actions import owned
+from takeone.edge.dialects.segmind import answers
 from takeone.edge.dialects.segmind.endpoint_input import EndpointInput
 from takeone.edge.dialects.segmind.pricing import PriceTable
 from takeone.edge.dialects.segmind.registry import ENDPOINTS, EndpointSpec, get_endpoint
@@ -61,19 +62,19 @@ def router() -> APIRouter:
     api.add_api_route("/v1/{slug}", unknown_model, methods=["POST"], include_in_schema=False)
     api.add_api_route("/v2/{slug}", unknown_model, methods=["POST"], include_in_schema=False)
     api.add_api_route("/v2/requests/{request_id}/status", get_status, methods=["GET"],
-                      response_model=schemas.StatusBody, responses=_failed(schemas.StatusBody),
+                      response_model=answers.StatusBody, responses=_failed(answers.StatusBody),
                       summary="Status of a queued request")
     api.add_api_route("/v2/requests/{request_id}", get_result, methods=["GET"],
-                      response_model=schemas.ResultBody, responses=_failed(schemas.ResultBody),
+                      response_model=answers.ResultBody, responses=_failed(answers.ResultBody),
                       summary="Result of a queued request")
     api.add_api_route("/v1/requests/{request_id}", get_result, methods=["GET"],
-                      response_model=schemas.ResultBody, responses=_failed(schemas.ResultBody),
+                      response_model=answers.ResultBody, responses=_failed(answers.ResultBody),
                       summary="Result of a queued request (legacy poll_url)")
     api.add_api_route("/v2/requests/{request_id}/cancel", cancel, methods=["POST"],
-                      response_model=schemas.StatusBody, responses=_errors(401, 404, 409),
+                      response_model=answers.StatusBody, responses=_errors(401, 404, 409),
                       summary="Cancel a queued or running request (it ends FAILED, nothing charged)")
     api.add_api_route("/v1/get-user-credits", get_credits, methods=["GET"],
-                      response_model=schemas.CreditsBody, responses=_errors(401),
+                      response_model=answers.CreditsBody, responses=_errors(401),
                       summary="The key's remaining credits")
     return api
 
@@ -107,7 +108,7 @@ def _add_generation_routes(api: APIRouter, spec: EndpointSpec) -> None:
                       response_class=Response)
     api.add_api_route(f"/v2/{spec.slug}", queued, methods=["POST"], summary=f"{spec.summary} (queued)",
                       operation_id=f"submit_{spec.slug.replace('-', '_').replace('.', '_')}",
-                      response_model=schemas.SubmitBody, responses=schemas.ERRORS,
+                      response_model=answers.SubmitBody, responses=schemas.ERRORS,
                       openapi_extra={**_body_doc(spec), "parameters": [WEBHOOK_PARAM]})
 
 
