@@ -100,7 +100,8 @@ def test_imports_run_one_way() -> None:
     """The engine owns its messages, config and render step, and knows nothing of who drives
     it; dispatch drives the engine; the edge hands the dispatcher settings, not engine types."""
     root = Path(__file__).resolve().parents[2] / "src" / "takeone"
-    assert set(MAY_IMPORT) == {p.name for p in root.iterdir() if (p / "__init__.py").exists()}
+    packages = {p.name for p in root.iterdir() if (p / "__init__.py").exists()}
+    assert set(MAY_IMPORT) == packages, "give each package its place in MAY_IMPORT"
     assert imports_against_the_direction(root) == []
 
 
