@@ -293,7 +293,7 @@ def run_plain(
     pipes: Mapping[Any, Any], components: Mapping[str, Any], request: Any, recipe: Any, timer: StageTimer
 ) -> Any:
     """The recipe as diffusers pipeline calls, no speed-up: stage 1, 2x upsample, stage 2."""
-    from takeone.models.common import seeded_generator
+    from takeone.models.family_helpers import seeded_generator
     from takeone.models.ltx2 import model as ltx2
     from takeone.models.ltx2.recipe import ltx2_sampling
 
@@ -332,7 +332,7 @@ def label_stages(model: Any, timer: StageTimer) -> None:
 
 
 def deliver(video: Any, recipe: Any, folder: Path, timer: StageTimer) -> None:
-    from takeone.models.render import deliver as write_mp4
+    from takeone.engine.render import deliver as write_mp4
 
     with timer("encode"):
         write_mp4(video, recipe, folder / "out.mp4")
@@ -340,7 +340,7 @@ def deliver(video: Any, recipe: Any, folder: Path, timer: StageTimer) -> None:
 
 def plain_video(output: Any, recipe: Any, sample_rate: int) -> Any:
     from takeone.models.base import Video
-    from takeone.models.common import frames_to_uint8
+    from takeone.models.family_helpers import frames_to_uint8
     from takeone.models.ltx2.model import audio_to_numpy
 
     audio = audio_to_numpy(output.audio[0]) if recipe.audio else None

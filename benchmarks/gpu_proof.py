@@ -395,7 +395,7 @@ def run_case(session: Session, key: str, path: str, task: Any, recipe: Any, reco
 
 
 def deliver(session: Session, key: str, path: str, video: Any, recipe: Any) -> None:
-    from takeone.models.render import deliver as write_mp4
+    from takeone.engine.render import deliver as write_mp4
 
     target = session.args.out / f"{key}.mp4"
     with session.timer("encode"):

@@ -71,9 +71,9 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, float]:
     from takeone.core.loras import LoraUse
     from takeone.core.task import VideoTask
     from takeone.engine.loras import HotswapSwitcher, LoraSwitcher, adaptable_transformers
+    from takeone.engine.render import render
     from takeone.models.loader import load_video_model
     from takeone.models.registry import get_profile
-    from takeone.models.render import render
 
     torch._dynamo.reset()
     profile = get_profile(args.profile)

@@ -74,10 +74,10 @@ def direct_child(warmup: int) -> None:
     import torch
 
     from takeone.edge.dialects.segmind.registry import get_endpoint
+    from takeone.engine.render import render
     from takeone.engine.worker import usable_cores
     from takeone.models.loader import load_video_model
     from takeone.models.registry import get_profile
-    from takeone.models.render import render
 
     os.nice(10)
     torch.set_num_threads(usable_cores())  # as the server's CPU worker sets it

@@ -59,3 +59,91 @@ def test_the_layers_below_the_edge_never_import_it() -> None:
     found = [str(p.relative_to(root)) for folder in ("core", "backends", "dispatch", "engine", "models", "media")
              for p in (root / folder).rglob("*.py") if upward.search(p.read_text())]
     assert found == []
+
+
+# Each package and the packages it may import: the edge and the command line sit on top, then
+# dispatch (which drives the engine), the engine (which runs the models), and the layers
+# everything stands on. An import that is not listed runs against the direction.
+MAY_IMPORT = {
+    "core": set(),
+    "backends": {"core"},
+    "media": {"core"},
+    "models": {"core", "media"},
+    "engine": {"core", "backends", "media", "models"},
+    "dispatch": {"core", "backends", "media", "models", "engine"},
+    "edge": {"core", "backends", "media", "models", "dispatch"},
+    "cli": {"core", "backends", "media", "models", "engine", "dispatch", "edge"},
+}
+
+
+def imports_against_the_direction(root: Path) -> list[str]:
+    """``package/module.py -> package`` for each import of a takeone package that ``MAY_IMPORT``
+    does not allow (module-level, inside functions and under ``TYPE_CHECKING`` alike)."""
+    import ast
+
+    found = []
+    for package, allowed in MAY_IMPORT.items():
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0
+                         else [])
+                for name in names:
+                    parts = name.split(".")
+                    if parts[0] == "takeone" and len(parts) > 1 and parts[1] in MAY_IMPORT \
+                            and parts[1] != package and parts[1] not in allowed:
+                        found.append(f"{path.relative_to(root)} -> {parts[1]}")
+    return found
+
+
+def test_imports_run_one_way() -> None:
+    """The engine owns its messages, config and render step, and knows nothing of who drives
+    it; dispatch drives the engine; the edge hands the dispatcher settings, not engine types."""
+    root = Path(__file__).resolve().parents[2] / "src" / "takeone"
+    packages = {p.name for p in root.iterdir() if (p / "__init__.py").exists()}
+    assert set(MAY_IMPORT) == packages, "give each package its place in MAY_IMPORT"
+    assert imports_against_the_direction(root) == []
+
+
+def test_the_direction_check_sees_a_reversed_import(tmp_path: Path) -> None:
+    """The check above finds an engine module that imports dispatch, even inside a function."""
+    for package in MAY_IMPORT:
+        (tmp_path / package).mkdir()
+    (tmp_path / "engine" / "worker.py").write_text(
+        "def run():\n    from takeone.dispatch.messages import RunJob\n")
+    (tmp_path / "edge" / "services.py").write_text("import takeone.engine.config\n")
+    assert imports_against_the_direction(tmp_path) == ["engine/worker.py -> dispatch",
+                                                       "edge/services.py -> engine"]
+
+
+# Where the store's migrations name the dialect that rows written before dialects existed came
+# through (the first PostgreSQL schema's default, dropped by version 4; SQLite's fill of old
+# rows): history a migration must keep, not a default of new jobs.
+MIGRATIONS_NAME_THE_FIRST_DIALECT = {"backends/postgres/db.py", "backends/sqlite/db.py"}
+
+
+def test_core_and_backends_know_no_dialect() -> None:
+    """No module of core/ or backends/ imports a dialect or names one in its code (comments
+    and docstrings may tell history): a dialect is a folder under edge/dialects/, added
+    without touching the store."""
+    import ast
+    import re
+
+    root = Path(__file__).resolve().parents[2] / "src" / "takeone"
+    names = sorted(p.parent.name for p in (root / "edge" / "dialects").glob("*/dialect.py"))
+    assert "segmind" in names and len(names) >= 6
+    word = re.compile(r"\b(" + "|".join(names) + r")\b", re.I)
+    found = set()
+    for path in [*(root / "core").rglob("*.py"), *(root / "backends").rglob("*.py")]:
+        tree = ast.parse(path.read_text())
+        docstrings = {id(body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and (body := node.body) and isinstance(body[0], ast.Expr)
+                      and isinstance(body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            imported = (node.module or "" if isinstance(node, ast.ImportFrom)
+                        else " ".join(a.name for a in node.names) if isinstance(node, ast.Import) else "")
+            if "takeone.edge" in imported or (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                                              and id(node) not in docstrings and word.search(node.value)):
+                found.add(str(path.relative_to(root)))
+    assert found <= MIGRATIONS_NAME_THE_FIRST_DIALECT, found - MIGRATIONS_NAME_THE_FIRST_DIALECT

@@ -12,8 +12,8 @@ import pytest
 from takeone.cli.serve import describe_workers
 from takeone.core.errors import InvalidRequest
 from takeone.core.settings import Settings
+from takeone.dispatch.local.devices import worker_configs
 from takeone.dispatch.local.group import group_devices
-from takeone.edge.services import worker_configs
 
 
 def test_gpus_form_whole_groups_and_the_rest_is_reported() -> None:

@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import hmac
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -29,19 +28,6 @@ from urllib.parse import urlencode
 
 from takeone.core.blobs import CHUNK, BlobInfo, check_key
 from takeone.core.errors import NotFound, StoreUnavailable
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The server's signing secret, created on first run (readable by the owner only)."""
-    if path.exists():
-        return path.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_bytes(32)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(secret)
-    tmp.chmod(0o600)
-    tmp.replace(path)
-    return secret
 
 
 class LocalBlobStore:

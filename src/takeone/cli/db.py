@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from takeone.cli.common import SubParsers
+from takeone.cli.arguments import SubParsers
 
 
 def register(sub: SubParsers[argparse.ArgumentParser]) -> None:

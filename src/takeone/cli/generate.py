@@ -102,8 +102,8 @@ def generate_locally(args: argparse.Namespace, fetch_allow: frozenset[str]) -> i
 
 def _render_in_group(spec: Any, args: argparse.Namespace, task: Any) -> int:
     """The one job on a group of ``--gpus-per-job`` ranks (engine/group.py)."""
+    from takeone.engine.config import WorkerConfig
     from takeone.engine.group import run_one_job
-    from takeone.engine.worker import WorkerConfig
     from takeone.models.registry import get_profile
 
     try:
@@ -124,9 +124,9 @@ def _render(spec: Any, profile_name: str, task: Any, output: Path, weights: Path
             offload: str | None) -> Any:
     from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type information
 
+    from takeone.engine.render import render
     from takeone.models.loader import load_video_model
     from takeone.models.registry import get_profile
-    from takeone.models.render import render
 
     profile = get_profile(profile_name)
     try:

@@ -15,7 +15,7 @@ import argparse
 import secrets
 from typing import TYPE_CHECKING
 
-from takeone.cli.common import add_data_dir, secret_path
+from takeone.cli.arguments import add_data_dir, secret_path
 from takeone.core.errors import InvalidRequest
 
 if TYPE_CHECKING:  # loaded when a command runs, not for `takeone --help`
@@ -46,8 +46,8 @@ def register(ksub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def _box(store: Store, args: argparse.Namespace) -> SecretBox:
     """The box that seals with the server secret, once the store confirms it is the shared one."""
-    from takeone.backends.local_blobs import load_or_create_secret
     from takeone.core.credentials import SecretBox, check_shared_secret
+    from takeone.core.server_secret import load_or_create_secret
 
     secret = load_or_create_secret(secret_path(args))
     await check_shared_secret(store, secret, str(secret_path(args)))
@@ -72,7 +72,7 @@ def print_pair(access: str, secret: str) -> None:
 
 def _webhook(args: argparse.Namespace) -> int:
     from takeone.cli.keys import _with_store
-    from takeone.edge.webhooks.delivery import UrlRefused, parse_url
+    from takeone.edge.background.webhooks.delivery import UrlRefused, parse_url
 
     if args.clear == (args.url is not None):
         raise InvalidRequest("url", args.url, "give a URL, or --clear to remove it")
@@ -89,7 +89,7 @@ def _webhook(args: argparse.Namespace) -> int:
 def _webhook_secret(args: argparse.Namespace) -> int:
     from takeone.cli.keys import _with_store
     from takeone.core.credentials import WEBHOOK_CONTEXT, context_for
-    from takeone.edge.webhooks.signing import new_secret
+    from takeone.edge.background.webhooks.signing import new_secret
 
     async def rotate(store: Store) -> tuple[str, str]:
         key = await store.get_key(args.key_id)

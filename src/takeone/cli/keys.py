@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from takeone.cli import key_credentials
-from takeone.cli.common import DEFAULT_DATA_DIR, SubParsers, add_data_dir
+from takeone.cli.arguments import DEFAULT_DATA_DIR, SubParsers, add_data_dir
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.loras import check_name
 

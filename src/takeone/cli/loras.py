@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from takeone.cli.common import SubParsers, add_data_dir
+from takeone.cli.arguments import SubParsers, add_data_dir
 from takeone.core.blobs import BlobStore
 from takeone.core.errors import InvalidRequest
 from takeone.core.loras import LoraCatalog, LoraManifest, check_name

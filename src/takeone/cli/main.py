@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from takeone.cli import db, keys, loras, serve
-from takeone.cli.common import SubParsers, add_weights_args, check_profile, weights_dir
+from takeone.cli.arguments import SubParsers, add_weights_args, check_profile, weights_dir
 from takeone.cli.profiles import register as register_profile_commands
 from takeone.core.errors import TakeoneError
 from takeone.core.settings import env_fetch_allow

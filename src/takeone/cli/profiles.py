@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from takeone.cli.common import add_revision_arg
+from takeone.cli.arguments import add_revision_arg
 from takeone.core.errors import InvalidRequest
 
 if TYPE_CHECKING:  # the recipes load when a command runs, not for `takeone --help`
@@ -65,7 +65,7 @@ def run_profiles(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([profile_json(profile) for profile in PROFILES.values()], indent=2))
         return 0
-    from takeone.cli.common import weights_dir
+    from takeone.cli.arguments import weights_dir
 
     root = weights_dir(args)
     if args.all or args.names:
@@ -116,7 +116,7 @@ def weights_state(profile: Profile, root: Path | None) -> str:
 def run_pull(args: argparse.Namespace) -> int:
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    from takeone.cli.common import apply_revisions
+    from takeone.cli.arguments import apply_revisions
     from takeone.models.registry import get_profile
     from takeone.models.weights import needs, pull, revisions_file
 

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from takeone.cli.common import (
+from takeone.cli.arguments import (
     DefaultsFormatter,
     SubParsers,
     add_data_dir,
@@ -306,7 +306,7 @@ def _local_workers(settings: Settings) -> bool:
 
 
 def describe_workers(settings: Settings) -> str:
-    from takeone.edge.services import worker_configs
+    from takeone.dispatch.local.devices import worker_configs
 
     if not settings.run_workers:
         return "none here (--no-workers): run `takeone worker` against the same store"
@@ -322,7 +322,7 @@ def describe_workers(settings: Settings) -> str:
     where = ", ".join(f"gpu {c.visible_gpu}" if c.visible_gpu else "cpu" for c in configs)
     if settings.gpus_per_job == 1:
         return f"{len(configs)} local ({where})"
-    from takeone.edge.services import unused_gpus
+    from takeone.dispatch.local.devices import unused_gpus
 
     text = (f"{len(configs)} local group(s) of {settings.gpus_per_job} ranks ({where}),"
             f" parallel {settings.parallel}")

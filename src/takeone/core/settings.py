@@ -87,14 +87,6 @@ class Settings:
         return self.data_dir / "takeone.db"
 
     @property
-    def outputs_dir(self) -> Path:
-        return self.data_dir / "outputs"
-
-    @property
-    def inputs_dir(self) -> Path:
-        return self.data_dir / "inputs"
-
-    @property
     def scratch_dir(self) -> Path:
         """Where workers render before a finished file is stored (beside the blobs, so
         storing it is a rename)."""

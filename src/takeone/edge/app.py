@@ -21,16 +21,16 @@ from takeone.core.errors import TakeoneError
 from takeone.core.settings import Settings
 from takeone.edge import docs, loras, metrics, openapi, playground, schemas
 from takeone.edge import errors as api_errors
+from takeone.edge.auth import authenticate, sends_a_key
+from takeone.edge.background.presence import Presence
+from takeone.edge.background.sweeper import Sweeper
+from takeone.edge.background.webhooks.sender import WebhookSender
 from takeone.edge.dialects.registry import dialects, renderers
 from takeone.edge.files import blob_response
 from takeone.edge.headers import SecurityHeaders
 from takeone.edge.health import HEALTH_SCOPE, health
 from takeone.edge.limits import BodyDeadline
-from takeone.edge.presence import Presence
 from takeone.edge.services import Services
-from takeone.edge.submit import authenticate
-from takeone.edge.sweeper import Sweeper
-from takeone.edge.webhooks.sender import WebhookSender
 
 log = logging.getLogger("takeone.api")
 
@@ -91,7 +91,7 @@ async def _sees_details(services: Services, request: Request) -> bool:
     answer, never a 401: a load balancer asks without a key)."""
     if services.settings.health_details:
         return True
-    if not (request.headers.get("x-api-key") or request.headers.get("authorization")):
+    if not sends_a_key(request):
         return False
     try:
         key = await authenticate(services, request)

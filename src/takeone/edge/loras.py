@@ -46,7 +46,7 @@ async def with_surcharges(services: Services, key: ApiKey, submission: Submissio
 
 
 async def list_loras(request: Request) -> JSONResponse:
-    from takeone.edge.submit import authenticate
+    from takeone.edge.auth import authenticate
 
     services: Services = request.app.state.services
     key = await authenticate(services, request)

@@ -1,8 +1,9 @@
 """The OpenAPI document: the dialects' body schemas and how each operation authenticates.
 
-Every operation takes an API key unless it is public (``/healthz``, signed ``/files`` links);
-a dialect that authenticates otherwise names its own schemes (:attr:`Dialect.security`), so
-Swagger UI's "Authorize" button offers what each operation really accepts.
+Every operation takes an API key (:data:`takeone.edge.auth.KEY_SCHEMES`) unless it is public
+(``/healthz``, signed ``/files`` links); a dialect that authenticates otherwise brings its own
+schemes (:attr:`Dialect.security`), so Swagger UI's "Authorize" button offers what each
+operation really accepts.
 
 Example::
 
@@ -17,22 +18,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from takeone.edge.auth import KEY_SCHEMES
 from takeone.edge.dialects.base import Dialect
 
 Operation = tuple[str, str]  # (path as in the document, lower-case method)
 
-SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
-    "api_key": {"type": "apiKey", "in": "header", "name": "x-api-key",
-                "description": "An API key from `takeone keys create` (the `tk_...` line)."},
-    "bearer": {"type": "http", "scheme": "bearer",
-               "description": "The same API key as `Authorization: Bearer tk_...`."},
-    "fal_key": {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": "The API key as fal sends it: `Authorization: Key tk_...` (FAL_KEY)."},
-    "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-            "description": "A short-lived HS256 JWT: issuer the access key, signed with the secret key"
-                           " of a pair from `takeone keys key-pair`."},
-}
-DEFAULT_SECURITY = ("api_key", "bearer")
 PUBLIC = frozenset({"/healthz", "/files/{key}"})
 
 
@@ -41,12 +31,12 @@ def owners(dialects: Iterable[Dialect]) -> dict[Operation, tuple[str, ...]]:
     (read from a scratch app holding only that dialect's routes)."""
     found: dict[Operation, tuple[str, ...]] = {}
     for dialect in dialects:
-        if dialect.security == DEFAULT_SECURITY:
+        if tuple(dialect.security) == tuple(KEY_SCHEMES):
             continue
         scratch = FastAPI()
         dialect.install(scratch)
         paths = get_openapi(title="scratch", version="0", routes=scratch.routes).get("paths", {})
-        found.update({(path, method): dialect.security for path, ops in paths.items() for method in ops})
+        found.update({(path, method): tuple(dialect.security) for path, ops in paths.items() for method in ops})
     return found
 
 
@@ -67,9 +57,12 @@ def build(app: FastAPI, dialects: tuple[Dialect, ...]) -> dict[str, Any]:
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     security = owners(dialects)
-    used = {name for names in security.values() for name in names} | set(DEFAULT_SECURITY)
-    components["securitySchemes"] = {name: SECURITY_SCHEMES[name] for name in SECURITY_SCHEMES if name in used}
-    doc["security"] = requirement(DEFAULT_SECURITY)
+    schemes = dict(KEY_SCHEMES)
+    for dialect in dialects:
+        schemes.update(dialect.security)
+    used = {name for names in security.values() for name in names} | set(KEY_SCHEMES)
+    components["securitySchemes"] = {name: dict(schemes[name]) for name in schemes if name in used}
+    doc["security"] = requirement(KEY_SCHEMES)
     for path, operations in doc.get("paths", {}).items():
         for method, operation in operations.items():
             if path in PUBLIC:

@@ -37,13 +37,14 @@ from pydantic import BaseModel, Field
 from takeone.core.errors import InvalidRequest
 from takeone.core.jobs import Job, JobStatus
 from takeone.core.task import VideoTask
+from takeone.edge.auth import authenticate
 from takeone.edge.dialects.base import JobPlace, default_place
 from takeone.edge.dialects.registry import dialects
+from takeone.edge.dialects.segmind.answers import Status
 from takeone.edge.dialects.segmind.registry import ENDPOINTS, MODE_OF_TIER, EndpointSpec
 from takeone.edge.dialects.segmind.routes import base_url
-from takeone.edge.schemas import ERRORS, Status
+from takeone.edge.schemas import ERRORS
 from takeone.edge.services import Services
-from takeone.edge.submit import authenticate
 
 STATIC_DIR = Path(__file__).parent / "static" / "playground"
 DEFAULT_LIMIT = 20

@@ -1,4 +1,6 @@
-"""Response bodies of the Segmind dialect, for the OpenAPI document and for tests."""
+"""Answer bodies every dialect's server shares, for the OpenAPI document and for tests: the
+``{"error": ...}`` body of the server's own routes and what each status code means there, and
+the ``/healthz`` answer. A dialect's own answers live in its folder."""
 
 from __future__ import annotations
 
@@ -6,43 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Status = Literal["QUEUED", "PROCESSING", "COMPLETED", "FAILED"]
-
 
 class ErrorBody(BaseModel):
     error: str = Field(description="One sentence naming the parameter and the value.")
-
-
-class SubmitBody(BaseModel):
-    request_id: str
-    status: Status
-    poll_url: str
-    status_url: str
-    response_url: str
-
-
-class StatusBody(BaseModel):
-    request_id: str
-    status: Status
-    status_url: str
-    response_url: str
-    metrics: dict[str, Any] = Field(
-        description="progress (0..1), queue_position while QUEUED; when done inference_time (seconds in "
-        "the worker), generate_seconds (denoising), deliver_seconds (decode + MP4 encode), seed, size.")
-    error: str | None = None
-
-
-class ResultBody(BaseModel):
-    request_id: str
-    status: Status
-    output: str | None = Field(None, description="Signed, expiring link to the MP4.")
-    metrics: dict[str, Any]
-    error: str | None = None
-
-
-class CreditsBody(BaseModel):
-    credits: float
-    free_credits: float = Field(alias="free-credits")
 
 
 class HealthBody(BaseModel):

@@ -9,30 +9,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Self, TypeVar
 
 from takeone.backends.factory import open_blobs, open_store
-from takeone.backends.local_blobs import load_or_create_secret
 from takeone.core.blobs import BlobStore
 from takeone.core.credentials import check_shared_secret
-from takeone.core.errors import InvalidRequest
 from takeone.core.jobs import ChangeFeed, JobStatus
+from takeone.core.server_secret import load_or_create_secret
 from takeone.core.settings import Settings
 from takeone.core.store import Store
 from takeone.dispatch.identity import process_identity
-from takeone.dispatch.local.devices import count_gpus
+from takeone.dispatch.local.devices import worker_configs
 from takeone.dispatch.local.dispatcher import LocalDispatcher
 from takeone.dispatch.protocol import Dispatcher, DispatcherSettings
 from takeone.dispatch.waits import JobWaiter
-from takeone.edge.dialects.segmind.pricing import PriceTable
-from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.imagework import ImageWork
 from takeone.edge.surcharges import Surcharges
-from takeone.engine.worker import WorkerConfig
 from takeone.media.images import FetchPolicy
+
+T = TypeVar("T")
+
+
+class PriceTableKind(Protocol):
+    """A dialect's price table (its ``Dialect.prices``): its defaults, overridden by the
+    operator's ``--prices`` file; ``ValueError`` naming the entry for a bad one."""
+
+    @classmethod
+    def load(cls, path: Path | None) -> Self: ...
 
 
 @dataclass
@@ -40,13 +47,12 @@ class Services:
     settings: Settings
     store: Store
     blobs: BlobStore
-    prices: PriceTable
     fetch_policy: FetchPolicy
     waiter: JobWaiter
     clock: Callable[[], float] = field(default=time.time)
     identity: str = field(default_factory=process_identity)
     dispatcher: Dispatcher | None = None
-    tier_prices: TierPrices = field(default_factory=TierPrices.default)
+    price_tables: Mapping[type[Any], Any] = field(default_factory=dict)  # each dialect's, by its class
     server_secret: bytes = b""  # the data folder's secret.key: seals key credentials
     images: ImageWork = field(default_factory=ImageWork)  # clients' pictures, off the store's threads
     surcharges: Surcharges = field(default_factory=Surcharges)  # per profile and per LoRA
@@ -60,14 +66,20 @@ class Services:
             settings=settings,
             store=store,
             blobs=open_blobs(settings, secret, check_store),
-            prices=PriceTable.load(settings.resolved_prices_file()),
-            tier_prices=TierPrices.load(settings.resolved_prices_file()),
+            price_tables=load_price_tables(settings.resolved_prices_file()),
             surcharges=Surcharges.load(settings.resolved_prices_file()),
             server_secret=secret,
             fetch_policy=FetchPolicy(allow_hosts=settings.fetch_allow),
             waiter=JobWaiter(store),
             clock=clock,
         )
+
+    def prices(self, kind: type[T]) -> T:
+        """The price table of class ``kind`` (a dialect's ``Dialect.prices``), as loaded."""
+        table = self.price_tables[kind]
+        if not isinstance(table, kind):
+            raise TypeError(f"{kind.__name__}: the price tables hold a {type(table).__name__}")
+        return table
 
     def make_dispatcher(self) -> Dispatcher:
         """Local worker processes, or (``--workers ray``) a pool of actors on a Ray cluster."""
@@ -113,37 +125,9 @@ class Services:
             self.dispatcher.cancel_running(job_id)
 
 
-def gpu_groups(gpus: list[str], per_job: int) -> list[str]:
-    """GPUs in groups of ``per_job`` (``"0,1"``); GPUs that do not fill a group are logged,
-    not used (on a machine without GPUs a group is ``per_job`` CPU ranks)."""
-    from takeone.dispatch.local.group import group_devices
+def load_price_tables(path: Path | None) -> dict[type[Any], Any]:
+    """Every dialect's price table, read from ``path`` (the ``--prices`` file) now, so that a
+    bad entry stops the server at its start rather than at a request."""
+    from takeone.edge.dialects.registry import dialects
 
-    groups, left = group_devices(gpus, per_job)
-    if left:
-        logging.getLogger("takeone.dispatcher").warning(
-            "GPU %s left unused: %d GPUs do not fill groups of %d (--gpus-per-job)",
-            ",".join(left), len(gpus), per_job)
-    if gpus and not groups:
-        raise InvalidRequest("--gpus-per-job", per_job, f"this machine has only {len(gpus)} GPU(s)")
-    return groups
-
-
-def local_gpus(settings: Settings) -> list[str]:
-    return list(settings.devices) if settings.devices else [str(i) for i in range(count_gpus())]
-
-
-def unused_gpus(settings: Settings) -> list[str]:
-    """GPUs that do not fill a group of ``--gpus-per-job`` (left idle, and said so)."""
-    from takeone.dispatch.local.group import group_devices
-
-    return group_devices(local_gpus(settings), settings.gpus_per_job)[1]
-
-
-def worker_configs(settings: Settings) -> list[WorkerConfig]:
-    """One worker per GPU, or one on a CPU-only machine (``--workers`` overrides)."""
-    gpus = local_gpus(settings)
-    if settings.gpus_per_job > 1:
-        gpus = gpu_groups(gpus, settings.gpus_per_job)
-    count = settings.workers or max(len(gpus), 1)
-    return [WorkerConfig.from_settings(settings, gpus[i % len(gpus)] if gpus else None)
-            for i in range(count)]
+    return {kind: kind.load(path) for kind in dict.fromkeys(d.prices for d in dialects())}

@@ -49,23 +49,12 @@ class Submission:
     images: Mapping[str, tuple[str, str | ImageFile]]  # role -> (the dialect's field name, raw value)
     price: float
     rename: Callable[[InvalidRequest], InvalidRequest]
+    dialect: str  # only this dialect's routes will read the job
     fingerprint: str | None = None  # the validated body's hash: an idempotency key's reuse check
-    dialect: str = "segmind"  # only this dialect's routes will read the job
     webhook_url: str | None = None  # None: the key's own webhook URL, if it has one
     external_id: str | None = None  # the client's own id for the job (unique per key)
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # echoed back by the dialect
     aspect_from: str | None = None  # the input role whose picture sets the aspect ratio
-
-
-async def authenticate(services: Services, request: Request) -> ApiKey:
-    """The caller's key (``x-api-key``, or ``Authorization: Bearer``); remember it for headers."""
-    secret = request.headers.get("x-api-key")
-    auth = request.headers.get("authorization", "")
-    if not secret and auth.lower().startswith("bearer "):
-        secret = auth[7:].strip()
-    key = await services.store.authenticate(secret)
-    request.state.key_id = key.id
-    return key
 
 
 async def admit(services: Services, request: Request, key: ApiKey, route: str) -> None:

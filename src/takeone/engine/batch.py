@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from takeone.core.errors import JobCancelled, OutOfMemory, TakeoneError
 from takeone.core.task import VideoTask
-from takeone.dispatch.messages import JobDone, JobFailed, RunJob
+from takeone.engine.messages import JobDone, JobFailed, RunJob
 from takeone.models.batch import job_batch_key
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class BatchRunner:
         """Run the group as one batch, answering each job as soon as its MP4 is written. The
         batch switches to its LoRAs once (the batch key holds the set, so every job of the
         group names the same); errors of the whole run raise before any job is answered."""
-        from takeone.models.render_batch import BatchJob, render_batch
+        from takeone.engine.render_batch import BatchJob, render_batch
 
         switch_s = self.runner.loras.activate(group[0].task.loras)
         if self.oom_above and len(group) > self.oom_above:

@@ -32,7 +32,8 @@ from typing import Any
 from takeone.core.blobs import output_key
 from takeone.core.errors import GenerationFailed, JobCancelled
 from takeone.core.task import VideoTask
-from takeone.dispatch.messages import (
+from takeone.engine.config import WorkerConfig
+from takeone.engine.messages import (
     FromWorker,
     JobDone,
     JobFailed,
@@ -46,7 +47,7 @@ from takeone.dispatch.messages import (
     WorkerRetiring,
 )
 from takeone.engine.transport import PipeTransport, Transport
-from takeone.engine.worker import JobRunner, WorkerConfig, model_notes
+from takeone.engine.worker import JobRunner, model_notes
 
 log = logging.getLogger("takeone.worker")
 

@@ -12,7 +12,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Protocol
 
-from takeone.dispatch.messages import FromWorker, ToWorker
+from takeone.engine.messages import FromWorker, ToWorker
 
 
 class Transport(Protocol):

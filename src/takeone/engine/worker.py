@@ -20,13 +20,10 @@ import shutil
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from takeone.backends.local_blobs import LocalBlobStore
-from takeone.core.blobs import BlobStore
 from takeone.core.errors import (
     GenerationFailed,
     InvalidRequest,
@@ -37,9 +34,10 @@ from takeone.core.errors import (
 )
 from takeone.core.loras import LoraUse
 from takeone.core.redact import without_paths
-from takeone.core.settings import Settings
 from takeone.core.task import VideoTask
-from takeone.dispatch.messages import (
+from takeone.engine.batch import BatchRunner
+from takeone.engine.config import WorkerConfig
+from takeone.engine.messages import (
     CancelJob,
     FailureKind,
     JobDone,
@@ -52,48 +50,8 @@ from takeone.dispatch.messages import (
     WorkerReady,
     WorkerRetiring,
 )
-from takeone.engine.batch import BatchRunner
 from takeone.engine.transport import Transport
 from takeone.models.recipe import Profile
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """What a worker needs; picklable so it can cross into the spawned process."""
-
-    profile: str
-    device: str | None = None
-    visible_gpu: str | None = None
-    weights_dir: str | None = None
-    offload: str | None = None
-    step_delay_s: float = 0.0
-    load_delay_s: float = 0.0  # only for exercising failures during load
-    blobs_root: str = "."  # the local blob store's folder (the data folder)
-    scratch_dir: str = "tmp"  # where jobs render before their file is stored
-    storage_url: str | None = None  # s3://BUCKET/PREFIX: blobs live in a bucket, not blobs_root
-    s3_endpoint: str | None = None
-    simulate_oom_above: int = 0  # > 0: a batch larger than this "runs out of memory" (tests)
-    gpus_per_job: int = 1  # ranks in this worker's group (engine/group.py); 1: a plain worker
-    parallel: str = "auto"  # the group's strategy: auto | cfg | sequence
-
-    @classmethod
-    def from_settings(cls, settings: Settings, visible_gpu: str | None) -> WorkerConfig:
-        """The worker a server's settings describe, on ``visible_gpu`` (None: the CPU, or the
-        GPUs the environment already chose, as under Ray)."""
-        return cls(profile=settings.profile, visible_gpu=visible_gpu,
-                   weights_dir=str(settings.weights_dir) if settings.weights_dir else None,
-                   offload=settings.offload, step_delay_s=settings.debug_step_delay_s,
-                   load_delay_s=settings.debug_load_delay_s, blobs_root=str(settings.data_dir),
-                   scratch_dir=str(settings.scratch_dir), storage_url=settings.storage_url,
-                   s3_endpoint=settings.s3_endpoint, gpus_per_job=settings.gpus_per_job,
-                   parallel=settings.parallel)
-
-    def open_blobs(self) -> BlobStore:
-        if self.storage_url is not None:
-            from takeone.backends.s3_blobs import S3BlobStore
-
-            return S3BlobStore.from_url(self.storage_url, endpoint=self.s3_endpoint)
-        return LocalBlobStore(Path(self.blobs_root), secret=b"")  # the worker signs no links
 
 
 def worker_main(conn: Connection, config: WorkerConfig) -> None:
@@ -167,11 +125,11 @@ def _yield_cpu_to_api() -> None:
 class JobRunner:
     def __init__(self, transport: Transport, config: WorkerConfig) -> None:
         from takeone.engine.loras import make_switcher
-        from takeone.models.loader import load_video_model
-        from takeone.models.registry import get_profile
-        from takeone.models.render import (
+        from takeone.engine.render import (
             render,  # the encoder too: no import inside a job
         )
+        from takeone.models.loader import load_video_model
+        from takeone.models.registry import get_profile
 
         self.transport = transport
         self.config = config

@@ -5,9 +5,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from takeone.backends.local_blobs import LocalBlobStore, load_or_create_secret
+from takeone.backends.local_blobs import LocalBlobStore
 from takeone.core.blobs import input_key, output_key
 from takeone.core.errors import NotFound
+from takeone.core.server_secret import load_or_create_secret
 
 
 def _parts(url: str) -> tuple[str, int, str]:

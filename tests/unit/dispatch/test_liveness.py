@@ -13,8 +13,8 @@ from takeone.core.jobs import Job, JobStatus, SubmitLimits, WorkerStatus
 from takeone.core.settings import Settings
 from takeone.core.task import VideoTask
 from takeone.dispatch.identity import API_STATE, liveness, process_identity
+from takeone.edge.background.presence import Presence, fail_lost_callers
 from takeone.edge.health import health
-from takeone.edge.presence import Presence, fail_lost_callers
 from takeone.edge.services import Services
 
 ELSEWHERE = "another-host/4242"

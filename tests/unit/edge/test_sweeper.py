@@ -11,8 +11,8 @@ from takeone.core.blobs import input_key, output_key
 from takeone.core.jobs import Job, JobStatus, SubmitLimits
 from takeone.core.settings import Settings
 from takeone.core.task import VideoTask
+from takeone.edge.background.sweeper import Sweeper
 from takeone.edge.services import Services
-from takeone.edge.sweeper import Sweeper
 
 
 def _age(services: Services, key: str, seconds: float) -> None:

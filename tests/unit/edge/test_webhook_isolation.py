@@ -20,9 +20,9 @@ from takeone.core.jobs import Job, JobStatus, SubmitLimits
 from takeone.core.settings import Settings
 from takeone.core.task import VideoTask
 from takeone.core.telemetry import webhook_late_seconds
+from takeone.edge.background.webhooks.sender import Event, WebhookSender
 from takeone.edge.health import health
 from takeone.edge.services import Services
-from takeone.edge.webhooks.sender import Event, WebhookSender
 from tests.integration.webhooks import Receiver
 
 TIMEOUT_S = 2.0

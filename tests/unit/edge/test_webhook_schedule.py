@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from takeone.edge.webhooks.delivery import judge, parse_retry_after
-from takeone.edge.webhooks.schedule import STANDARD_DELAYS_S, RetrySchedule
+from takeone.edge.background.webhooks.delivery import judge, parse_retry_after
+from takeone.edge.background.webhooks.schedule import STANDARD_DELAYS_S, RetrySchedule
 
 
 def test_the_standard_schedule_without_jitter() -> None:

@@ -13,11 +13,11 @@ from takeone.core.credentials import WEBHOOK_CONTEXT, SecretBox, context_for
 from takeone.core.jobs import Job, JobStatus, SubmitLimits
 from takeone.core.settings import Settings
 from takeone.core.task import VideoTask
+from takeone.edge.background.webhooks.delivery import Outcome
+from takeone.edge.background.webhooks.schedule import RetrySchedule
+from takeone.edge.background.webhooks.sender import Event, WebhookSender
+from takeone.edge.background.webhooks.signing import new_secret
 from takeone.edge.services import Services
-from takeone.edge.webhooks.delivery import Outcome
-from takeone.edge.webhooks.schedule import RetrySchedule
-from takeone.edge.webhooks.sender import Event, WebhookSender
-from takeone.edge.webhooks.signing import new_secret
 
 
 class FakePost:

@@ -8,7 +8,7 @@ import time
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from takeone.edge.webhooks.signing import new_secret, sign, signed_headers
+from takeone.edge.background.webhooks.signing import new_secret, sign, signed_headers
 
 
 def test_signatures_verify_with_the_reference_package() -> None:
@@ -48,7 +48,7 @@ def test_a_loopback_webhook_names_the_server_option() -> None:
     import pytest
 
     from takeone.core.errors import InvalidRequest
-    from takeone.edge.webhooks.delivery import check_webhook_url
+    from takeone.edge.background.webhooks.delivery import check_webhook_url
     from takeone.media.images import FetchPolicy
 
     with pytest.raises(InvalidRequest) as refused:

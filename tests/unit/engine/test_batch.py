@@ -14,7 +14,7 @@ from PIL import Image
 from takeone.backends.local_blobs import LocalBlobStore
 from takeone.core.blobs import input_key, output_key
 from takeone.core.task import VideoTask
-from takeone.dispatch.messages import CancelJob, JobDone, JobFailed, JobProgress, RunBatch, RunJob, Shutdown
+from takeone.engine.messages import CancelJob, JobDone, JobFailed, JobProgress, RunBatch, RunJob, Shutdown
 from takeone.engine.transport import PipeTransport
 from takeone.engine.worker import JobRunner, WorkerConfig
 

@@ -11,8 +11,8 @@ from multiprocessing import Pipe
 import pytest
 
 from takeone.core.errors import GenerationFailed
-from takeone.dispatch.messages import CancelJob, JobDone, RunJob
 from takeone.engine.group import PeerTransport, _closed, _next, _send_quietly
+from takeone.engine.messages import CancelJob, JobDone, RunJob
 
 
 def test_a_follower_reads_jobs_and_reports_nothing() -> None:

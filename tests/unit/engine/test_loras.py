@@ -41,7 +41,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, Lora
 
 
 def _video(rig: tuple[object, LoraSwitcher, Path], name: str, *uses: LoraUse) -> tuple[str, np.ndarray]:
-    from takeone.models.render import render
+    from takeone.engine.render import render
     from takeone.models.tiny.profile import TINY
 
     model, switcher, root = rig

@@ -24,17 +24,41 @@ from takeone.engine.parallel import (
 CPU, GPU = torch.device("cpu"), torch.device("cuda", 0)
 
 
-@pytest.mark.parametrize("strategy,world,device,chosen", [
-    ("auto", 2, CPU, "cfg"), ("auto", 4, CPU, "cfg"), ("auto", 2, GPU, "cfg"), ("auto", 4, GPU, "sequence"),
-    ("cfg", 4, GPU, "cfg"), ("sequence", 2, CPU, "sequence"),
+class Transformer(torch.nn.Module):
+    """What the choice reads of a transformer: diffusers' context-parallel plan and config."""
+
+    def __init__(self, plan: bool, heads: int = 4, rope_type: str = "interleaved") -> None:
+        super().__init__()
+        self._cp_plan = {"": "split"} if plan else None
+        self.config = {"num_attention_heads": heads, "rope_type": rope_type}
+
+
+SPLITS, NO_PLAN = Transformer(plan=True), Transformer(plan=False)
+SPLIT_ROPE, ODD_HEADS = Transformer(plan=True, rope_type="split"), Transformer(plan=True, heads=3)
+
+
+@pytest.mark.parametrize("strategy,transformers,chosen", [
+    ("auto", [SPLITS], "sequence"), ("auto", [SPLITS, SPLITS], "sequence"), ("auto", [SPLITS, NO_PLAN], "cfg"),
+    ("auto", [SPLIT_ROPE], "cfg"), ("auto", [ODD_HEADS], "cfg"), ("cfg", [SPLITS], "cfg"),
+    ("sequence", [SPLITS], "sequence"),
 ])
-def test_the_strategy(strategy: str, world: int, device: torch.device, chosen: str) -> None:
-    assert resolve_strategy(strategy, world, device) == chosen
+def test_the_strategy(strategy: str, transformers: list[torch.nn.Module], chosen: str) -> None:
+    assert resolve_strategy(strategy, transformers, 2) == chosen
+
+
+@pytest.mark.parametrize("transformer,reason", [
+    (NO_PLAN, "has no context-parallel plan"), (SPLIT_ROPE, "'split' rope gives 4"),
+    (ODD_HEADS, "3 attention heads over the ranks, and 2 does not divide them"),
+])
+def test_sequence_on_a_model_that_cannot_split_names_the_reason(transformer: torch.nn.Module, reason: str) -> None:
+    with pytest.raises(ValueError, match="--parallel sequence cannot run this model") as caught:
+        resolve_strategy("sequence", [transformer], 2)
+    assert reason in str(caught.value)
 
 
 def test_an_unknown_strategy_names_the_choices() -> None:
     with pytest.raises(ValueError, match="auto, cfg, sequence, not 'tensor'"):
-        resolve_strategy("tensor", 2, CPU)
+        resolve_strategy("tensor", [SPLITS], 2)
 
 
 def test_the_backend_follows_the_device() -> None:
@@ -75,10 +99,10 @@ class Denoiser(torch.nn.Module):
         return out
 
 
-def test_a_pipeline_without_a_transformer_or_a_cpu_sequence_split_is_refused() -> None:
+def test_a_pipeline_without_a_transformer_or_a_plan_to_split_is_refused() -> None:
     with pytest.raises(ValueError, match="no transformer"):
         apply_strategy(Pipeline(vae=torch.nn.Linear(1, 1)), "cfg", 0, 2)
-    with pytest.raises(ValueError, match="needs GPUs"):
+    with pytest.raises(ValueError, match="Denoiser has no context-parallel plan"):
         apply_strategy(Pipeline(transformer=Denoiser()), "sequence", 0, 2)
 
 

@@ -8,7 +8,7 @@ from multiprocessing import Pipe
 
 import pytest
 
-from takeone.dispatch.messages import CancelJob, JobDone, JobProgress, RunBatch, RunJob
+from takeone.engine.messages import CancelJob, JobDone, JobProgress, RunBatch, RunJob
 from takeone.engine.transport import PipeTransport
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from takeone.backends.local_blobs import LocalBlobStore
 from takeone.core.blobs import input_key, output_key
 from takeone.core.task import VideoTask
-from takeone.dispatch.messages import JobDone, JobFailed, RunJob, Shutdown, WorkerRetiring
+from takeone.engine.messages import JobDone, JobFailed, RunJob, Shutdown, WorkerRetiring
 from takeone.engine.transport import PipeTransport
 from takeone.engine.worker import JobRunner, WorkerConfig
 
@@ -76,7 +76,7 @@ def _replies(conn: object, count: int) -> list[type]:
 def test_a_worker_whose_dispatcher_dies_stops_the_job_and_delivers_nothing(tmp_path: Path) -> None:
     """The dispatcher's end of the pipe closes mid-job (its Ray node or actor was lost): the
     job will run again elsewhere, so this worker stops at the next step and writes nothing."""
-    from takeone.dispatch.messages import JobProgress
+    from takeone.engine.messages import JobProgress
 
     ours, theirs = multiprocessing.Pipe()
     config = WorkerConfig(profile="tiny", device="cpu", blobs_root=str(tmp_path),

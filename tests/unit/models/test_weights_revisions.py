@@ -16,7 +16,7 @@ import pytest
 from takeone.cli import main
 from takeone.core.blobs import output_key
 from takeone.core.task import VideoTask
-from takeone.dispatch.messages import FromWorker, JobDone, RunJob, Shutdown, ToWorker, WorkerReady
+from takeone.engine.messages import FromWorker, JobDone, RunJob, Shutdown, ToWorker, WorkerReady
 from takeone.engine.worker import JobRunner, WorkerConfig, run_worker
 from takeone.models import registry, weights
 from takeone.models.ltx2.profile import BASE_REPO, DISTILLED_REPO

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 from takeone.core.blobs import output_key
 from takeone.core.jobs import BatchKey, Job, JobStore
 from takeone.dispatch.local.process import Event, WorkerDied, WorkerProcess
-from takeone.dispatch.messages import CancelJob, JobDone, JobFailed, JobProgress, RunBatch, RunJob
 from takeone.dispatch.retry import StoreRetry
+from takeone.engine.messages import CancelJob, JobDone, JobFailed, JobProgress, RunBatch, RunJob
 
 if TYPE_CHECKING:
     from takeone.dispatch.local.dispatcher import LocalDispatcher, Slot

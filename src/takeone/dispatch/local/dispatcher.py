@@ -36,7 +36,10 @@ from takeone.dispatch.joblog import log_finished
 from takeone.dispatch.local.batching import BatchRun, batch_key_for, batch_window_s, wait_for_company
 from takeone.dispatch.local.group import make_process
 from takeone.dispatch.local.process import Event, WorkerDied, WorkerProcess
-from takeone.dispatch.messages import (
+from takeone.dispatch.protocol import DispatcherSettings
+from takeone.dispatch.retry import StoreRetry
+from takeone.engine.config import WorkerConfig
+from takeone.engine.messages import (
     CancelJob,
     JobDone,
     JobFailed,
@@ -47,9 +50,6 @@ from takeone.dispatch.messages import (
     WorkerReady,
     WorkerRetiring,
 )
-from takeone.dispatch.protocol import DispatcherSettings
-from takeone.dispatch.retry import StoreRetry
-from takeone.engine.worker import WorkerConfig
 
 log = logging.getLogger("takeone.dispatcher")
 

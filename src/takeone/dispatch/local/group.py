@@ -21,8 +21,8 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
 from takeone.dispatch.local.process import WorkerDied, WorkerProcess
+from takeone.engine.config import WorkerConfig
 from takeone.engine.group import spawn_group
-from takeone.engine.worker import WorkerConfig
 
 log = logging.getLogger("takeone.dispatcher")
 

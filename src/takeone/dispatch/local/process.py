@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from takeone.dispatch.messages import FromWorker, ToWorker
-from takeone.engine.worker import WorkerConfig, worker_main
+from takeone.engine.config import WorkerConfig
+from takeone.engine.messages import FromWorker, ToWorker
+from takeone.engine.worker import worker_main
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from takeone.dispatch.local.dispatcher import LocalDispatcher
 from takeone.dispatch.local.group import make_process
 from takeone.dispatch.local.process import WorkerProcess
 from takeone.dispatch.protocol import DispatcherSettings
-from takeone.engine.worker import WorkerConfig
+from takeone.engine.config import WorkerConfig
 
 STOP_TIMEOUT_S = 60.0
 

@@ -36,7 +36,7 @@ from typing import Any
 from takeone.core.settings import Settings
 from takeone.dispatch.local.process import WorkerDied, WorkerProcess
 from takeone.dispatch.ray.actor import WorkerActor
-from takeone.engine.worker import WorkerConfig
+from takeone.engine.config import WorkerConfig
 
 LINK_HOST = "127.0.0.1"  # every rank is on one node (STRICT_PACK)
 LINK_WAIT_S = 120.0  # rank actors start (and Ray places them) within this, or the group fails

@@ -1,7 +1,9 @@
-"""What every dialect does to a job the same way: cancel it, delete it with its files.
+"""What every dialect does to a job the same way: find it among the caller's, cancel it,
+delete it with its files.
 
 Example::
 
+    job = owned(await services.store.get(job_id), key, DIALECT)  # None: not this key's, or not here
     await cancel_job(services, job.id, "cancelled")   # FAILED now, price released
     await delete_job(services, job)                   # record, inputs, video and poster gone
 """
@@ -10,9 +12,18 @@ from __future__ import annotations
 
 import asyncio
 
+from takeone.core.accounts import ApiKey
 from takeone.core.blobs import input_prefix, poster_key
 from takeone.core.jobs import Job
 from takeone.edge.services import Services
+
+
+def owned(job: Job | None, key: ApiKey, dialect: str) -> Job | None:
+    """``job`` when ``key`` made it through ``dialect``; None otherwise, so that another key's
+    job, another dialect's and a missing one look the same to a client (one 404)."""
+    if job is None or job.key_id != key.id or job.dialect != dialect:
+        return None
+    return job
 
 
 async def cancel_job(services: Services, job_id: str, reason: str) -> Job | None:

@@ -2,7 +2,9 @@
 and what the playground shows of it (its name, where one of its jobs lives, its client's code).
 
 Each dialect folder defines one :class:`Dialect` as ``SPEC`` in its ``dialect.py``; the
-registry (:mod:`takeone.edge.dialects.registry`) finds them.
+registry (:mod:`takeone.edge.dialects.registry`) finds them. A dialect brings its own auth
+schemes and price table; it takes the server's API key and the tier prices unless it says
+otherwise.
 
 Example::
 
@@ -19,7 +21,10 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from takeone.core.jobs import Job
-from takeone.edge.webhooks.sender import Renderer
+from takeone.edge.auth import KEY_SCHEMES
+from takeone.edge.background.webhooks.sender import Renderer
+from takeone.edge.dialects.tier_prices import TierPrices
+from takeone.edge.services import PriceTableKind
 
 
 @dataclass(frozen=True)
@@ -47,9 +52,12 @@ class Dialect:
     scopes: tuple[str, ...]
     body_schemas: tuple[type[BaseModel], ...] = ()
     catch_all: bool = False  # its routes answer paths no other dialect has: install it last
-    # How its operations authenticate, as names of the OpenAPI security schemes in
-    # :data:`takeone.edge.openapi.SECURITY_SCHEMES` (any one of them will do).
-    security: tuple[str, ...] = ("api_key", "bearer")
+    # How its operations authenticate: OpenAPI security schemes by name (any one of them will
+    # do); the server's own API key unless the dialect brings its own.
+    security: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: KEY_SCHEMES)
+    # Its price table: a class whose ``load`` reads the operator's ``--prices`` file over its
+    # defaults; its routes ask ``services.prices(that class)``.
+    prices: type[PriceTableKind] = TierPrices
     # What the playground shows: the dialect's name on the page, where one of its jobs lives
     # (for the key's history), and the data the page's "copy as code" needs for its client
     # (served as JSON at /playground/dialects.json; the page holds no dialect's model names).

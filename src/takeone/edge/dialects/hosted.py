@@ -32,9 +32,9 @@ from fastapi.responses import Response
 from takeone.core import errors
 from takeone.core.credentials import WEBHOOK_CONTEXT, SecretBox, context_for
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge.background.webhooks.delivery import post
+from takeone.edge.background.webhooks.signing import signed_headers
 from takeone.edge.services import Services
-from takeone.edge.webhooks.delivery import post
-from takeone.edge.webhooks.signing import signed_headers
 
 P = ParamSpec("P")
 THROTTLE_S = 0.5

@@ -18,8 +18,8 @@ import pkgutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from takeone.edge.background.webhooks.sender import Renderer
 from takeone.edge.dialects.base import Dialect
-from takeone.edge.webhooks.sender import Renderer
 
 FOLDER = Path(__file__).parent
 

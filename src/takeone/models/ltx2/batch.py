@@ -38,7 +38,7 @@ from PIL import Image
 from takeone.core.errors import GenerationFailed, JobCancelled, TakeoneError
 from takeone.core.task import VideoTask
 from takeone.models.base import CancelFn, ProgressFn, Video
-from takeone.models.common import (
+from takeone.models.family_helpers import (
     as_takeone_error,
     choose_seed,
     guarded_stream,

@@ -15,7 +15,7 @@ the next exactly as the VAE does, holding only the previous and the current tile
 the clip is decoded in one pass and handed over in chunks.
 
 Every chunk is uint8 ``[n, H, W, 3]`` on the host, equal to the corresponding frames of the
-pipeline's own ``output_type="pt"`` decode after :func:`~takeone.models.common.frames_to_uint8`.
+pipeline's own ``output_type="pt"`` decode after :func:`~takeone.models.family_helpers.frames_to_uint8`.
 
 Example::
 
@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from takeone.models.common import Chunks, Samples, quantized, whole_clip
+from takeone.models.family_helpers import Chunks, Samples, quantized, whole_clip
 
 # diffusers' pipelines and VAEs are untyped: ``Any``.
 Pipeline = Any

@@ -56,7 +56,7 @@ from PIL import Image
 from takeone.core.errors import GenerationFailed, JobCancelled, OutOfMemory, TakeoneError
 from takeone.core.task import VideoTask
 from takeone.models.base import Audio, CancelFn, ProgressFn, Video, VideoModel
-from takeone.models.common import (
+from takeone.models.family_helpers import (
     accepted,
     as_takeone_error,
     choose_seed,

@@ -295,7 +295,7 @@ def _distinct_transformers(components: Mapping[str, Any]) -> list[tuple[str, Any
 
 
 def _describe(exc: BaseException) -> str:
-    from takeone.models.common import describe
+    from takeone.models.family_helpers import describe
 
     return describe(exc)
 

@@ -51,7 +51,7 @@ from transformers import (
     SiglipVisionConfig,
 )
 
-from takeone.models.common import seeded
+from takeone.models.family_helpers import seeded
 
 if TYPE_CHECKING:
     from takeone.models.recipe import Profile
@@ -140,7 +140,7 @@ def _model_index(components: dict[str, Any], folder: Path) -> None:
     """The repo's ``model_index.json`` as diffusers writes it: each part's library and class."""
     from diffusers import LTX2Pipeline
 
-    from takeone.models.common import accepted
+    from takeone.models.family_helpers import accepted
 
     pipeline_class: Any = LTX2Pipeline
     pipeline_class(**accepted(pipeline_class, components)).save_config(folder)
@@ -254,12 +254,6 @@ def _latent_upsampler() -> Any:
     return LTX2LatentUpsamplerModel(
         in_channels=VIDEO_LATENT_CHANNELS, mid_channels=32, num_blocks_per_stage=1
     ).eval()
-
-
-def tiny_video_vae(timestep_conditioning: bool = False) -> Any:
-    """The tiny video VAE alone (seeded as in :func:`build_tiny_components`); with
-    ``timestep_conditioning`` its decoder takes a timestep and the decode draws noise."""
-    return seeded(SEED, lambda: _video_vae(timestep_conditioning))
 
 
 def _video_vae(timestep_conditioning: bool = False) -> Any:

@@ -33,7 +33,7 @@ from transformers.models.gemma4_unified.configuration_gemma4_unified import (
     Gemma4UnifiedVisionConfig,
 )
 
-from takeone.models.common import seeded
+from takeone.models.family_helpers import seeded
 from takeone.models.ltx2 import tiny
 
 _Transformer: Any = LTX2VideoTransformer3DModel

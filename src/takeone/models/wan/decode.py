@@ -6,7 +6,7 @@ latent frame with a causal cache, hands over each latent frame's output (4 frame
 first) as a chunk, quantized to uint8 on the device, so the render step encodes one chunk
 while the next decodes. With spatial tiling on it decodes in one pass (its tiles span the
 whole clip). Every chunk equals the corresponding frames of the pipeline's own decode after
-:func:`~takeone.models.common.frames_to_uint8`.
+:func:`~takeone.models.family_helpers.frames_to_uint8`.
 
 Example::
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from takeone.models.common import Chunks, Samples, quantized, whole_clip
+from takeone.models.family_helpers import Chunks, Samples, quantized, whole_clip
 
 # diffusers' pipelines and VAEs are untyped: ``Any``.
 Pipeline = Any

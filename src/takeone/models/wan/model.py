@@ -45,7 +45,7 @@ from diffusers import WanImageToVideoPipeline, WanPipeline
 from takeone.core.errors import GenerationFailed, JobCancelled, TakeoneError
 from takeone.core.task import VideoTask
 from takeone.models.base import CancelFn, Frames, ProgressFn, Video, VideoModel
-from takeone.models.common import (
+from takeone.models.family_helpers import (
     as_takeone_error,
     choose_seed,
     guarded_stream,

@@ -52,7 +52,7 @@ from transformers import (
     UMT5EncoderModel,
 )
 
-from takeone.models.common import seeded
+from takeone.models.family_helpers import seeded
 from takeone.models.wan.profile import BOUNDARY_RATIOS, REPOS
 
 # diffusers' model classes are untyped; constructing them through ``Any`` keeps mypy strict.

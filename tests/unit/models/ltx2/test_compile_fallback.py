@@ -15,7 +15,7 @@ import torch
 from torch._dynamo import register_backend
 
 from takeone.core.task import VideoTask
-from takeone.dispatch.messages import FromWorker, Shutdown, ToWorker, WorkerLoadFailed, WorkerReady
+from takeone.engine.messages import FromWorker, Shutdown, ToWorker, WorkerLoadFailed, WorkerReady
 from takeone.engine.worker import WorkerConfig, run_worker
 from takeone.models import registry
 from takeone.models.ltx2 import speedups

@@ -22,15 +22,15 @@ import torch
 
 from takeone.core.errors import GenerationFailed, JobCancelled
 from takeone.core.task import VideoTask
+from takeone.engine.render import QUEUE_CHUNKS, deliver, render
 from takeone.models.base import Frames, FrameStream, Video
-from takeone.models.common import frames_to_uint8
+from takeone.models.family_helpers import frames_to_uint8
 from takeone.models.loader import load_video_model
 from takeone.models.ltx2.decode import TemporalTiles
 from takeone.models.ltx2.model import Ltx2Model, audio_to_numpy
 from takeone.models.ltx2.tiny import build_tiny_components
 from takeone.models.recipe import Profile, Recipe
 from takeone.models.registry import get_profile
-from takeone.models.render import QUEUE_CHUNKS, deliver, render
 from tests.mp4probe import probe
 from tests.unit.models.callbacks import ignore, never
 
@@ -195,7 +195,8 @@ def test_timestep_conditioned_vae_decodes_like_the_pipeline(
 ) -> None:
     """The decode-time noise path: latents are normalized again to mix in noise, so float32
     rounding may move a pixel by one step; the job's generator draws the same noise."""
-    from takeone.models.ltx2.tiny import build_tiny_components, tiny_video_vae
+    from takeone.models.ltx2.tiny import build_tiny_components
+    from tests.support.tiny_ltx2 import tiny_video_vae
 
     conditioned = Ltx2Model({**build_tiny_components(), "vae": tiny_video_vae(timestep_conditioning=True)}, CPU)
     chunks, video = streamed(conditioned, FOX, recipe)

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from takeone.core.task import KINDS, TIERS, TaskKind, Tier, VideoTask
+from takeone.engine.render import render
 from takeone.models import weights
 from takeone.models.loader import load_video_model
 from takeone.models.ltx2.model import Ltx2Model
@@ -24,7 +25,6 @@ from takeone.models.ltx2.recipe import ltx2_sampling
 from takeone.models.ltx2.sampler import AncestralFlowMatchScheduler
 from takeone.models.recipe import Profile
 from takeone.models.registry import get_profile
-from takeone.models.render import render
 from tests.mp4probe import probe
 from tests.unit.models.callbacks import ignore, never
 from tests.unit.models.conftest import TINY_LTX2_FRAMES, TINY_LTX2_SIZES

@@ -20,12 +20,12 @@ import pytest
 
 from takeone.core.errors import GenerationFailed
 from takeone.core.task import TaskKind, Tier, VideoTask
+from takeone.engine.render import render
 from takeone.models.base import VideoModel
 from takeone.models.loader import load_video_model
 from takeone.models.ltx2.model import Ltx2Model
 from takeone.models.ltx2.profile import DISTILLED_SIGMAS, STAGE_2_SIGMAS
 from takeone.models.recipe import Profile
-from takeone.models.render import render
 from tests.mp4probe import probe
 from tests.unit.models.callbacks import ignore, never, whole
 from tests.unit.models.ltx2.reference import full_model_schedule

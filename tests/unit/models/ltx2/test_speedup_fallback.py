@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from takeone.core.task import VideoTask
-from takeone.dispatch.messages import FromWorker, Shutdown, ToWorker, WorkerReady
+from takeone.engine.messages import FromWorker, Shutdown, ToWorker, WorkerReady
 from takeone.engine.worker import WorkerConfig, run_worker
 from takeone.models import registry
 from takeone.models.ltx2 import speedups

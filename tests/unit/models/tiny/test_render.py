@@ -19,12 +19,12 @@ import torch
 
 from takeone.core.errors import GenerationFailed, JobCancelled, OutOfMemory
 from takeone.core.task import TaskKind, Tier, VideoTask
+from takeone.engine.render import render, repeat_counts
 from takeone.models.base import Video, VideoModel
 from takeone.models.loader import load_video_model
 from takeone.models.ltx2.model import Ltx2Model
 from takeone.models.ltx2.tiny import AUDIO_SAMPLE_RATE, build_tiny_components
 from takeone.models.recipe import Profile
-from takeone.models.render import render, repeat_counts
 from tests.unit.models.callbacks import ignore, never, whole
 
 SIZES = {"16:9": (256, 144), "9:16": (144, 256), "1:1": (144, 144)}

@@ -13,9 +13,9 @@ from PIL import Image
 
 from takeone.core.errors import InvalidRequest
 from takeone.core.task import SHOT_FRAME, Shot, VideoTask
+from takeone.engine.render import render
 from takeone.models.base import CancelFn, ProgressFn, Video, VideoModel
 from takeone.models.recipe import Profile, Recipe
-from takeone.models.render import render
 from tests.unit.models.callbacks import never
 
 

@@ -34,12 +34,12 @@ from takeone.core.errors import (
     OutOfMemory,
 )
 from takeone.core.task import TaskKind, VideoTask
+from takeone.engine.render import render, repeat_counts
 from takeone.models.base import Video
 from takeone.models.loader import load_video_model
 from takeone.models.ltx2.recipe import Ltx2Sampling
 from takeone.models.recipe import Profile
 from takeone.models.registry import get_profile
-from takeone.models.render import render, repeat_counts
 from takeone.models.wan.model import WanModel
 from takeone.models.wan.profile import FLF2V_REPO, shrink
 from takeone.models.wan.tiny import write_tiny_wan_repos
@@ -301,7 +301,7 @@ def test_streamed_decode_equals_the_pipelines_own(wan_model: WanModel, wan_profi
     """Latent frame by latent frame (1 frame, then 4 each), exactly the frames of the
     pipeline's ``output_type="pt"`` decode of the same job."""
     from takeone.models.base import FrameStream
-    from takeone.models.common import frames_to_uint8
+    from takeone.models.family_helpers import frames_to_uint8
     from takeone.models.wan.model import arguments
 
     request = VideoTask(kind="t2v", prompt="a fox", seconds=10, seed=6)

@@ -8,12 +8,19 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from starlette.requests import Request
 
 from takeone.core.accounts import ApiKey
 from takeone.core.errors import Unauthorized
 from takeone.edge.services import Services
 
+SECURITY: Mapping[str, Mapping[str, Any]] = {
+    "fal_key": {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "The API key as fal sends it: `Authorization: Key tk_...` (FAL_KEY)."},
+}
 
 async def authenticate_key(services: Services, request: Request) -> ApiKey:
     auth = request.headers.get("authorization", "")

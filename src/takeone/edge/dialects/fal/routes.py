@@ -25,7 +25,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job, JobStatus
-from takeone.edge.dialects.actions import base_url, cancel_job
+from takeone.edge.background.webhooks.delivery import check_webhook_url
+from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.fal import DIALECT, PREFIX, ROUTE
 from takeone.edge.dialects.fal.auth import authenticate_key
 from takeone.edge.dialects.fal.body import APPS, MODELS, SCHEMAS, fingerprint, model_of, rename
@@ -39,9 +40,9 @@ from takeone.edge.dialects.fal.queue import (
     status_object,
     urls,
 )
+from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.services import Services
 from takeone.edge.submit import Submission, accept, admit, read_body
-from takeone.edge.webhooks.delivery import check_webhook_url
 from takeone.models.registry import get_profile
 
 STREAM_POLL_S = 0.5
@@ -71,7 +72,7 @@ async def submit(request: Request, model_id: str) -> Response:
     if webhook is not None:
         await check_webhook_url(webhook, "fal_webhook", services.fetch_policy)
     base = _base(services, request)
-    submission = Submission(route=ROUTE, task=task, images=images, price=services.tier_prices.price(task),
+    submission = Submission(route=ROUTE, task=task, images=images, price=services.prices(TierPrices).price(task),
                             rename=rename, fingerprint=fingerprint(model, body), dialect=DIALECT,
                             webhook_url=webhook, meta={"model": model.id, "app": model.app, "base_url": base},
                             aspect_from="first_frame" if "first_frame" in images else None)
@@ -85,9 +86,8 @@ async def submit(request: Request, model_id: str) -> Response:
 
 async def _own(services: Services, request: Request, owner: str, alias: str, request_id: str) -> Job:
     key = await authenticate_key(services, request)
-    job = await services.store.get(request_id)
-    if (job is None or job.key_id != key.id or job.dialect != DIALECT
-            or job.meta.get("app") != f"{owner}/{alias}"):
+    job = owned(await services.store.get(request_id), key, DIALECT)
+    if job is None or job.meta.get("app") != f"{owner}/{alias}":
         raise NotFound(f"Request {request_id!r} not found")
     return job
 

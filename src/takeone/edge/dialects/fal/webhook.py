@@ -8,9 +8,9 @@ a ``whsec_`` secret (fal's own are signed with its ED25519 keys instead).
 from __future__ import annotations
 
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge.background.webhooks.sender import Event
 from takeone.edge.dialects.fal.queue import error_type, result_object
 from takeone.edge.services import Services
-from takeone.edge.webhooks.sender import Event
 
 
 async def render(services: Services, job: Job, status: JobStatus) -> Event | None:

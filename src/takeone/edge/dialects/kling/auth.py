@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,11 @@ from takeone.edge.services import Services
 LEEWAY_S = 5.0
 MAX_TOKEN = 4096
 MAX_LIFETIME_S = 24 * 3600.0
+SECURITY: Mapping[str, Mapping[str, Any]] = {
+    "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "A short-lived HS256 JWT: issuer the access key, signed with the secret key"
+                           " of a pair from `takeone keys key-pair`."},
+}
 
 
 class TokenRefused(Unauthorized):

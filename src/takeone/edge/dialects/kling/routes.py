@@ -19,7 +19,8 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job
-from takeone.edge.dialects.actions import base_url, cancel_job
+from takeone.edge.background.webhooks.delivery import check_webhook_url
+from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.kling import DIALECT, IMAGE2VIDEO, ROUTES, TEXT2VIDEO
 from takeone.edge.dialects.kling.auth import authenticate_jwt
 from takeone.edge.dialects.kling.body import (
@@ -33,9 +34,9 @@ from takeone.edge.dialects.kling.body import (
 )
 from takeone.edge.dialects.kling.codes import envelope, kling_errors
 from takeone.edge.dialects.kling.task import ErrorAnswer, TaskAnswer, TaskListAnswer, task_object
+from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.services import Services
 from takeone.edge.submit import Submission, accept, admit, read_body
-from takeone.edge.webhooks.delivery import check_webhook_url
 
 MAX_PAGE_SIZE = 500
 BODIES: dict[str, type[KlingBody]] = {TEXT2VIDEO: Text2VideoBody, IMAGE2VIDEO: Image2VideoBody}
@@ -61,7 +62,7 @@ async def create_task(request: Request, kind: str) -> Response:
     if body.callback_url is not None:
         await check_webhook_url(body.callback_url, "callback_url", services.fetch_policy)
     submission = Submission(
-        route=kind, task=task, images=images, price=services.tier_prices.price(task), rename=rename,
+        route=kind, task=task, images=images, price=services.prices(TierPrices).price(task), rename=rename,
         fingerprint=fingerprint(body), dialect=DIALECT, webhook_url=body.callback_url,
         external_id=body.external_task_id, meta={"base_url": _base(services, request)},
         aspect_from="first_frame" if kind == IMAGE2VIDEO else None)
@@ -83,10 +84,10 @@ def _images(body: KlingBody) -> dict[str, tuple[str, str]]:
 
 async def _own_task(services: Services, request: Request, kind: str, task_id: str) -> Job:
     key = await authenticate_jwt(services, request)
-    job = await services.store.get(task_id)
-    if job is None or job.key_id != key.id or job.dialect != DIALECT:
-        job = await services.store.find_external(key.id, DIALECT, task_id)
-    if job is None or job.key_id != key.id or job.dialect != DIALECT or job.route != kind:
+    job = owned(await services.store.get(task_id), key, DIALECT)
+    if job is None:
+        job = owned(await services.store.find_external(key.id, DIALECT, task_id), key, DIALECT)
+    if job is None or job.route != kind:
         raise NotFound(f"no {kind} task {task_id!r}")
     return job
 

@@ -8,9 +8,9 @@ webhook secret (Kling's own callbacks carry no signature).
 from __future__ import annotations
 
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge.background.webhooks.sender import Event
 from takeone.edge.dialects.kling.task import STATUS, task_object
 from takeone.edge.services import Services
-from takeone.edge.webhooks.sender import Event
 
 
 async def render(services: Services, job: Job, status: JobStatus) -> Event | None:

@@ -20,7 +20,8 @@ from fastapi.responses import JSONResponse, Response
 from takeone.core.accounts import ApiKey
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job, JobStatus
-from takeone.edge.dialects.actions import base_url, cancel_job, delete_job
+from takeone.edge.auth import authenticate
+from takeone.edge.dialects.actions import base_url, cancel_job, delete_job, owned
 from takeone.edge.dialects.openai import DIALECT, ROUTE
 from takeone.edge.dialects.openai.body import IMAGE_FIELD, open_fields, parse_create, rename
 from takeone.edge.dialects.openai.errors import openai_errors
@@ -33,9 +34,10 @@ from takeone.edge.dialects.openai.video import (
     public_id,
     video_object,
 )
+from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.files import blob_response
 from takeone.edge.services import Services
-from takeone.edge.submit import Submission, accept, admit, authenticate
+from takeone.edge.submit import Submission, accept, admit
 from takeone.edge.uploads import FormLimits
 from takeone.models.registry import get_profile
 
@@ -87,7 +89,7 @@ async def _create(services: Services, request: Request, key: ApiKey, fields: dic
             "size": f"{recipe.output_width}x{recipe.output_height}",
             "base_url": base_url(services, str(request.base_url))}
     images = {"first_frame": (IMAGE_FIELD, create.image)} if create.image is not None else {}
-    submission = Submission(route=ROUTE, task=task, images=images, price=services.tier_prices.price(task),
+    submission = Submission(route=ROUTE, task=task, images=images, price=services.prices(TierPrices).price(task),
                             rename=rename, fingerprint=create.fingerprint(), dialect=DIALECT, meta=meta)
     job = await accept(services, request, key, submission, blocking=False)
     return _answer(video_object(job, services.settings.retention_s), job.status)
@@ -96,8 +98,8 @@ async def _create(services: Services, request: Request, key: ApiKey, fields: dic
 async def _own_video(services: Services, request: Request, video_id: str) -> Job:
     key = await authenticate(services, request)
     job_id = job_id_of(video_id)
-    job = await services.store.get(job_id) if job_id else None
-    if job is None or job.key_id != key.id or job.dialect != DIALECT:
+    job = owned(await services.store.get(job_id), key, DIALECT) if job_id else None
+    if job is None:
         raise NotFound(f"Video with id {video_id!r} not found.")
     return job
 
@@ -117,8 +119,8 @@ async def list_videos(request: Request) -> Response:
     after_id = None
     if after is not None:
         after_id = job_id_of(after)
-        cursor = await services.store.get(after_id) if after_id else None
-        if cursor is None or cursor.key_id != key.id or cursor.dialect != DIALECT:
+        cursor = owned(await services.store.get(after_id), key, DIALECT) if after_id else None
+        if cursor is None:
             raise InvalidRequest("after", after, "is not the id of one of your videos")
     jobs = await services.store.jobs_for_key(key.id, DIALECT, limit + 1, after=after_id,
                                              ascending=order == "asc")

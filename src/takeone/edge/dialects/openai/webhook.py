@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge.background.webhooks.sender import Event
 from takeone.edge.dialects.openai.video import public_id
 from takeone.edge.services import Services
-from takeone.edge.webhooks.sender import Event
 
 TYPES = {JobStatus.COMPLETED: "video.completed", JobStatus.FAILED: "video.failed"}
 

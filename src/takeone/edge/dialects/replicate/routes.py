@@ -23,7 +23,9 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job
-from takeone.edge.dialects.actions import base_url, cancel_job
+from takeone.edge.auth import authenticate
+from takeone.edge.background.webhooks.delivery import check_webhook_url
+from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.hosted import job_id_of_short, short_id, watch_progress, webhook_secret
 from takeone.edge.dialects.replicate import DIALECT, ROUTE
 from takeone.edge.dialects.replicate.body import PredictionRequest, parse_create, rename
@@ -36,9 +38,9 @@ from takeone.edge.dialects.replicate.prediction import (
     prediction_object,
 )
 from takeone.edge.dialects.replicate.webhook import render_progress
+from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.services import Services
-from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
-from takeone.edge.webhooks.delivery import check_webhook_url
+from takeone.edge.submit import Submission, accept, admit, read_body
 from takeone.models.registry import get_profile
 
 PAGE = 100
@@ -83,7 +85,7 @@ async def create(request: Request, model_ref: str | None) -> Response:
     base = _base(services, request)
     meta = {"model": made.model.name, "version": made.model.version, "input": made.echo(),
             "events": list(made.events), "base_url": base}
-    submission = Submission(route=ROUTE, task=task, images=images, price=services.tier_prices.price(task),
+    submission = Submission(route=ROUTE, task=task, images=images, price=services.prices(TierPrices).price(task),
                             rename=rename, fingerprint=made.fingerprint(), dialect=DIALECT,
                             webhook_url=made.webhook, meta=meta,
                             aspect_from="first_frame" if "first_frame" in images else None)
@@ -110,8 +112,8 @@ async def create_model_prediction(request: Request, owner: str, name: str) -> Re
 async def _own(services: Services, request: Request, prediction_id: str) -> Job:
     key = await authenticate(services, request)
     job_id = job_id_of_short(prediction_id)
-    job = await services.store.get(job_id) if job_id else None
-    if job is None or job.key_id != key.id or job.dialect != DIALECT:
+    job = owned(await services.store.get(job_id), key, DIALECT) if job_id else None
+    if job is None:
         raise NotFound(f"prediction {prediction_id!r} not found")
     return job
 
@@ -141,8 +143,8 @@ async def list_predictions(request: Request) -> Response:
     after = None
     if cursor is not None:
         after = job_id_of_short(cursor)
-        found = await services.store.get(after) if after else None
-        if found is None or found.key_id != key.id or found.dialect != DIALECT:
+        found = owned(await services.store.get(after), key, DIALECT) if after else None
+        if found is None:
             raise InvalidRequest("cursor", cursor, "is not a page of your predictions")
     jobs = await services.store.jobs_for_key(key.id, DIALECT, PAGE + 1, after=after)
     base = _base(services, request)

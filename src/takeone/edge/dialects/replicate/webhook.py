@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge.background.webhooks.sender import Event
 from takeone.edge.dialects.replicate.prediction import prediction_object
 from takeone.edge.services import Services
-from takeone.edge.webhooks.sender import Event
 
 
 def _base(services: Services, job: Job) -> str:

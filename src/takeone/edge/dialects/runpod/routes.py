@@ -26,7 +26,9 @@ from fastapi.responses import JSONResponse, Response
 
 from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.jobs import Job, JobStatus
-from takeone.edge.dialects.actions import base_url, cancel_job
+from takeone.edge.auth import authenticate
+from takeone.edge.background.webhooks.delivery import check_webhook_url
+from takeone.edge.dialects.actions import base_url, cancel_job, owned
 from takeone.edge.dialects.runpod import DIALECT, PREFIX, ROUTE
 from takeone.edge.dialects.runpod.body import RunRequest, parse_run, rename, tier_of
 from takeone.edge.dialects.runpod.errors import RunpodError, runpod_errors
@@ -38,9 +40,9 @@ from takeone.edge.dialects.runpod.job import (
     status_of,
     stream_chunks,
 )
+from takeone.edge.dialects.tier_prices import TierPrices
 from takeone.edge.services import Services
-from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
-from takeone.edge.webhooks.delivery import check_webhook_url
+from takeone.edge.submit import Submission, accept, admit, read_body
 from takeone.models.registry import get_profile
 
 DEFAULT_WAIT_MS, MAX_WAIT_MS = 90_000, 300_000
@@ -68,7 +70,7 @@ async def _submit(request: Request, endpoint_id: str) -> Job:
                     "pending:last_frame" if "last_frame" in images else None, tier, profile.has_audio)
     if run.webhook is not None:
         await check_webhook_url(run.webhook, "webhook", services.fetch_policy)
-    submission = Submission(route=ROUTE, task=task, images=images, price=services.tier_prices.price(task),
+    submission = Submission(route=ROUTE, task=task, images=images, price=services.prices(TierPrices).price(task),
                             rename=rename, fingerprint=run.fingerprint(endpoint_id), dialect=DIALECT,
                             webhook_url=run.webhook,
                             meta={"endpoint": endpoint_id, "base_url": _base(services, request)},
@@ -95,9 +97,8 @@ async def run_sync(request: Request, endpoint_id: str) -> Response:
 
 async def _own(services: Services, request: Request, endpoint_id: str, job_id: str) -> Job:
     key = await authenticate(services, request)
-    job = await services.store.get(job_id)
-    if (job is None or job.key_id != key.id or job.dialect != DIALECT
-            or job.meta.get("endpoint") != endpoint_id):
+    job = owned(await services.store.get(job_id), key, DIALECT)
+    if job is None or job.meta.get("endpoint") != endpoint_id:
         raise NotFound(f"request {job_id!r} does not exist")
     return job
 

@@ -6,9 +6,9 @@ secret. Nothing is sent when a job starts.
 from __future__ import annotations
 
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge.background.webhooks.sender import Event
 from takeone.edge.dialects.runpod.job import job_object, status_of
 from takeone.edge.services import Services
-from takeone.edge.webhooks.sender import Event
 
 
 async def render(services: Services, job: Job, status: JobStatus) -> Event | None:

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from takeone.core.errors import InvalidRequest
-from takeone.edge.dialects.segmind.common import (
+from takeone.edge.dialects.segmind.endpoint_input import (
     AspectRatio,
     CfgScale,
     Duration,

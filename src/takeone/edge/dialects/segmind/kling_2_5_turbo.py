@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from takeone.edge.dialects.segmind.common import (
+from takeone.edge.dialects.segmind.endpoint_input import (
     AspectRatio,
     CfgScale,
     Duration,

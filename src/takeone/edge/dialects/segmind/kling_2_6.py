@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool
 
-from takeone.edge.dialects.segmind.common import (
+from takeone.edge.dialects.segmind.endpoint_input import (
     AspectRatio,
     CfgScale,
     Duration,

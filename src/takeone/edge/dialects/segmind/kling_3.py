@@ -21,7 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from takeone.core.errors import InvalidRequest
 from takeone.core.task import MAX_SHOTS
-from takeone.edge.dialects.segmind.common import (
+from takeone.edge.dialects.segmind.endpoint_input import (
     AspectRatio,
     CfgScale,
     EndpointInput,

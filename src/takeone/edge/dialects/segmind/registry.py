@@ -22,7 +22,7 @@ from takeone.core.errors import InvalidRequest, NotFound
 from takeone.core.loras import parse_loras
 from takeone.core.task import Shot, Tier, VideoTask, kind_for
 from takeone.edge.dialects.segmind import kling_2_1, kling_2_5_turbo, kling_2_6, kling_3
-from takeone.edge.dialects.segmind.common import EndpointInput, parse_body
+from takeone.edge.dialects.segmind.endpoint_input import EndpointInput, parse_body
 
 TIER_OF_MODE: Mapping[str, Tier] = {"std": "fast", "pro": "standard", "master": "quality"}
 MODE_OF_TIER: Mapping[Tier, str] = {tier: mode for mode, tier in TIER_OF_MODE.items()}

@@ -26,14 +26,18 @@ from takeone.core.errors import (
 from takeone.core.jobs import Job, JobStatus
 from takeone.dispatch.joblog import log_finished
 from takeone.edge import schemas
-from takeone.edge.dialects.segmind.common import EndpointInput
+from takeone.edge.auth import authenticate
+from takeone.edge.background.webhooks.delivery import check_webhook_url
+from takeone.edge.dialects.actions import owned
+from takeone.edge.dialects.segmind import answers
+from takeone.edge.dialects.segmind.endpoint_input import EndpointInput
+from takeone.edge.dialects.segmind.pricing import PriceTable
 from takeone.edge.dialects.segmind.registry import ENDPOINTS, EndpointSpec, get_endpoint
 from takeone.edge.files import blob_response
 from takeone.edge.health import check_available
 from takeone.edge.methods import catch_all, refuse_if_served
 from takeone.edge.services import Services
-from takeone.edge.submit import Submission, accept, admit, authenticate, read_body
-from takeone.edge.webhooks.delivery import check_webhook_url
+from takeone.edge.submit import Submission, accept, admit, read_body
 
 DISCONNECT_CHECK_S = 1.0
 DIALECT = "segmind"
@@ -58,19 +62,19 @@ def router() -> APIRouter:
     api.add_api_route("/v1/{slug}", unknown_model, methods=["POST"], include_in_schema=False)
     api.add_api_route("/v2/{slug}", unknown_model, methods=["POST"], include_in_schema=False)
     api.add_api_route("/v2/requests/{request_id}/status", get_status, methods=["GET"],
-                      response_model=schemas.StatusBody, responses=_failed(schemas.StatusBody),
+                      response_model=answers.StatusBody, responses=_failed(answers.StatusBody),
                       summary="Status of a queued request")
     api.add_api_route("/v2/requests/{request_id}", get_result, methods=["GET"],
-                      response_model=schemas.ResultBody, responses=_failed(schemas.ResultBody),
+                      response_model=answers.ResultBody, responses=_failed(answers.ResultBody),
                       summary="Result of a queued request")
     api.add_api_route("/v1/requests/{request_id}", get_result, methods=["GET"],
-                      response_model=schemas.ResultBody, responses=_failed(schemas.ResultBody),
+                      response_model=answers.ResultBody, responses=_failed(answers.ResultBody),
                       summary="Result of a queued request (legacy poll_url)")
     api.add_api_route("/v2/requests/{request_id}/cancel", cancel, methods=["POST"],
-                      response_model=schemas.StatusBody, responses=_errors(401, 404, 409),
+                      response_model=answers.StatusBody, responses=_errors(401, 404, 409),
                       summary="Cancel a queued or running request (it ends FAILED, nothing charged)")
     api.add_api_route("/v1/get-user-credits", get_credits, methods=["GET"],
-                      response_model=schemas.CreditsBody, responses=_errors(401),
+                      response_model=answers.CreditsBody, responses=_errors(401),
                       summary="The key's remaining credits")
     return api
 
@@ -104,7 +108,7 @@ def _add_generation_routes(api: APIRouter, spec: EndpointSpec) -> None:
                       response_class=Response)
     api.add_api_route(f"/v2/{spec.slug}", queued, methods=["POST"], summary=f"{spec.summary} (queued)",
                       operation_id=f"submit_{spec.slug.replace('-', '_').replace('.', '_')}",
-                      response_model=schemas.SubmitBody, responses=schemas.ERRORS,
+                      response_model=answers.SubmitBody, responses=schemas.ERRORS,
                       openapi_extra={**_body_doc(spec), "parameters": [WEBHOOK_PARAM]})
 
 
@@ -138,8 +142,8 @@ def _submission(services: Services, spec: EndpointSpec, body: EndpointInput) -> 
     fields = body.model_dump(exclude={"loras"} if body.loras is None else None)  # as before LoRAs
     fingerprint = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
     return Submission(route=spec.slug, task=task, images=images,
-                      price=services.prices.price(spec.slug, task), rename=spec.rename,
-                      fingerprint=fingerprint)
+                      price=services.prices(PriceTable).price(spec.slug, task), rename=spec.rename,
+                      dialect=DIALECT, fingerprint=fingerprint)
 
 
 async def cancel_job(services: Services, job_id: str, reason: str) -> Job | None:
@@ -217,8 +221,8 @@ async def submit_queued(request: Request, slug: str) -> JSONResponse:
 
 async def _own_job(services: Services, request: Request, request_id: str) -> Job:
     key = await authenticate(services, request)
-    job = await services.store.get(request_id)
-    if job is None or job.key_id != key.id or job.dialect != DIALECT:  # as no request at all
+    job = owned(await services.store.get(request_id), key, DIALECT)
+    if job is None:  # as no request at all
         raise NotFound(f"no request {request_id!r}")
     return job
 

@@ -11,8 +11,8 @@ import datetime
 from typing import Any
 
 from takeone.core.jobs import Job, JobStatus
+from takeone.edge.background.webhooks.sender import Event
 from takeone.edge.services import Services
-from takeone.edge.webhooks.sender import Event
 
 TYPES = {JobStatus.COMPLETED: "video.completed", JobStatus.FAILED: "video.failed"}
 

@@ -39,10 +39,10 @@ from takeone.core.credentials import WEBHOOK_CONTEXT, SecretBox, context_for
 from takeone.core.jobs import Job, JobStatus
 from takeone.core.telemetry import observe_webhook, set_webhook_late
 from takeone.core.webhooks import Delivery
+from takeone.edge.background.webhooks.delivery import Outcome, post
+from takeone.edge.background.webhooks.schedule import RetrySchedule
+from takeone.edge.background.webhooks.signing import signed_headers
 from takeone.edge.services import Services
-from takeone.edge.webhooks.delivery import Outcome, post
-from takeone.edge.webhooks.schedule import RetrySchedule
-from takeone.edge.webhooks.signing import signed_headers
 
 log = logging.getLogger("takeone.webhooks")
 

@@ -2,7 +2,7 @@
 
 The batched run is the model family's (:mod:`takeone.models.ltx2.batch`); what comes back is
 one :class:`~takeone.models.base.Video` per task, each decoded and encoded on its own through
-the same path a lone job takes (:func:`takeone.models.render.decode_into_mp4`), so a job's MP4
+the same path a lone job takes (:func:`takeone.engine.render.decode_into_mp4`), so a job's MP4
 is made exactly as it would be alone. Each job is handed to ``delivered`` as soon as its own
 MP4 is written, not when the batch's last one is: while one job's encoder finishes its file
 (and ``delivered`` stores and answers it, on a second thread), the next job is decoded. A
@@ -24,9 +24,9 @@ from pathlib import Path
 
 from takeone.core.errors import GenerationFailed, JobCancelled
 from takeone.core.task import VideoTask
+from takeone.engine.render import RenderInfo, decode_into_mp4
 from takeone.models.base import CancelFn, ProgressFn, Video, VideoModel
 from takeone.models.recipe import Profile
-from takeone.models.render import RenderInfo, decode_into_mp4
 
 
 @dataclass(frozen=True)

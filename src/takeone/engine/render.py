@@ -238,7 +238,7 @@ def decode_into_mp4(video: Video, recipe: Recipe, out_path: Path) -> Callable[[]
     """Decode every frame of ``video`` into an encoder thread writing ``out_path``; return
     what finishes the file (waits for the encoder, raises its error, says whether the MP4 has
     an audio track). Between the two the caller may decode another video: a batch encodes one
-    job's tail while it decodes the next job (:mod:`takeone.models.render_batch`)."""
+    job's tail while it decodes the next job (:mod:`takeone.engine.render_batch`)."""
     audio = video.audio if recipe.audio else None
     channels = 0 if audio is None else audio.shape[0]
     writer = Mp4Writer(

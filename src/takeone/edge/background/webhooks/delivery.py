@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import httpx
 
 from takeone.core.errors import InvalidRequest
-from takeone.edge.webhooks.schedule import is_retryable
+from takeone.edge.background.webhooks.schedule import is_retryable
 from takeone.media import netguard
 from takeone.media.images import FetchPolicy
 
