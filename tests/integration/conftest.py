@@ -28,6 +28,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
+@pytest.fixture(scope="session")
+def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One shared tiny-profile server whose steps take 0.3 s, so requests stay queued and
+    running long enough to watch and cancel (the dialect tests share it). A test on it uses
+    keys of its own and waits for, or cancels, every job it starts, so the next test finds
+    the queue drained."""
+    srv = Server(tmp_path_factory.mktemp("slow-server"), ["--profile", "tiny", "--debug-step-delay", "0.3"]).start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture()
 def fresh_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
