@@ -39,6 +39,16 @@ def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
+@pytest.fixture(scope="session")
+def stepping_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One shared tiny-profile server whose steps take 1 s, for tests that cancel, revoke or
+    queue behind a running job. Each uses keys of its own and ends its jobs (cancelled,
+    revoked or waited for) before it returns, so the next one finds the worker free."""
+    srv = Server(tmp_path_factory.mktemp("stepping-server"), ["--profile", "tiny", "--debug-step-delay", "1"]).start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture()
 def fresh_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"

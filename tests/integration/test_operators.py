@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -39,18 +38,10 @@ def test_idempotency_key_conflicts(server: Server, images: ImageServer) -> None:
     assert other_slug.status_code == 409 and "order-1" in other_slug.json()["error"]
 
 
-@pytest.fixture(scope="module")
-def stepping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server whose steps take 1 s, shared by the two tests below: each uses its own key and
-    leaves no job queued or running (the first waits for its retry; the second, last, revokes)."""
-    with running(tmp_path_factory.mktemp("stepping"), "--profile", "tiny", "--debug-step-delay", "1") as server:
-        yield server
-
-
-def test_a_failed_request_frees_its_idempotency_key(stepping: Server) -> None:
+def test_a_failed_request_frees_its_idempotency_key(stepping_server: Server) -> None:
     """A cancelled request charged nothing: the retry with the same key makes a new attempt,
     even when the balance no longer covers a second reservation at the time of the retry."""
-    server = stepping
+    server = stepping_server
     key = server.key(0.5)
     h = {"x-api-key": key, "Idempotency-Key": "order-2"}
     failed = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()["request_id"]
@@ -62,8 +53,8 @@ def test_a_failed_request_frees_its_idempotency_key(stepping: Server) -> None:
     assert server.balance(key) == pytest.approx(0.5 - 0.438)
 
 
-def test_revoking_a_key_fails_its_queued_jobs_uncharged(stepping: Server) -> None:
-    server, data_dir = stepping, stepping.data_dir
+def test_revoking_a_key_fails_its_queued_jobs_uncharged(stepping_server: Server) -> None:
+    server, data_dir = stepping_server, stepping_server.data_dir
     key = server.key(10)
     h = {"x-api-key": key}
     ids = [httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()["request_id"]
