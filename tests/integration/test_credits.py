@@ -27,19 +27,20 @@ def test_concurrent_submits_accept_exactly_what_the_balance_covers(server: Serve
     assert server.balance(key) == pytest.approx(0.0)
 
 
-def test_cancel_queued_job_releases_at_once(fresh_dir: Path) -> None:
-    with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "1") as server:
-        key = server.key(10)
-        h = {"x-api-key": key}
-        ids = [httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()["request_id"]
-               for _ in range(2)]
-        status = httpx.get(f"{server.url}/v2/requests/{ids[1]}/status", headers=h).json()
-        assert status["status"] == "QUEUED" and status["metrics"]["queue_position"] >= 1
-        r = httpx.post(f"{server.url}/v2/requests/{ids[1]}/cancel", headers=h)
-        assert r.status_code == 200 and r.json()["status"] == "FAILED" and r.json()["error"] == "cancelled"
-        assert server.balance(key) == pytest.approx(10 - 0.438)  # only the first is still reserved
-        result = httpx.get(f"{server.url}/v2/requests/{ids[1]}", headers=h)
-        assert result.status_code == 422 and result.json()["error"] == "cancelled"
+def test_cancel_queued_job_releases_at_once(stepping_server: Server) -> None:
+    server = stepping_server
+    key = server.key(10)
+    h = {"x-api-key": key}
+    ids = [httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()["request_id"]
+           for _ in range(2)]
+    status = httpx.get(f"{server.url}/v2/requests/{ids[1]}/status", headers=h).json()
+    assert status["status"] == "QUEUED" and status["metrics"]["queue_position"] >= 1
+    r = httpx.post(f"{server.url}/v2/requests/{ids[1]}/cancel", headers=h)
+    assert r.status_code == 200 and r.json()["status"] == "FAILED" and r.json()["error"] == "cancelled"
+    assert server.balance(key) == pytest.approx(10 - 0.438)  # only the first is still reserved
+    result = httpx.get(f"{server.url}/v2/requests/{ids[1]}", headers=h)
+    assert result.status_code == 422 and result.json()["error"] == "cancelled"
+    httpx.post(f"{server.url}/v2/requests/{ids[0]}/cancel", headers=h)  # the shared worker free again
 
 
 def test_job_deadline_fails_the_job_and_releases(fresh_dir: Path) -> None:

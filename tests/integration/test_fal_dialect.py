@@ -11,7 +11,6 @@ make the same calls."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import fal_client
 import fal_client.client
@@ -34,12 +33,11 @@ def fal(server: Server, monkeypatch: pytest.MonkeyPatch) -> fal_client.SyncClien
     return fal_client.SyncClient(key=server.key(10.0))
 
 
-@pytest.fixture(scope="module")
-def slow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server whose steps take 0.3 s: requests stay queued and running long enough to watch."""
-    srv = Server(tmp_path_factory.mktemp("fal-slow"), ["--profile", "tiny", "--debug-step-delay", "0.3"])
-    yield srv.start()
-    srv.stop()
+@pytest.fixture()
+def slow(slow_server: Server) -> Server:
+    """The shared server whose steps take 0.3 s (conftest\'s ``slow_server``): requests stay
+    queued and running long enough to watch and cancel."""
+    return slow_server
 
 
 def key_of(client: fal_client.SyncClient) -> str:

@@ -1,7 +1,7 @@
 """Nothing lost: worker crashes, server crashes, deadlines, cancels, failures to load or write.
 
-These tests start their own servers, slowed down with the hidden ``--debug-step-delay`` flag
-so that a job is still running when the test strikes.
+These tests start their own servers (the cancel test shares the 1 s-step one), slowed down
+with the hidden ``--debug-step-delay`` flag so that a job is still running when the test strikes.
 """
 
 from __future__ import annotations
@@ -73,19 +73,19 @@ def test_blocking_deadline_is_504_and_releases_credits(fresh_dir: Path) -> None:
         assert server.balance(key) == 10
 
 
-def test_cancel_running_job_frees_worker(fresh_dir: Path) -> None:
-    with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "1") as server:
-        key = server.key(10)
-        h = {"x-api-key": key}
-        rid = _submit(server, key)["request_id"]
-        _wait_status(server, key, rid, {"PROCESSING"})
-        r = httpx.post(f"{server.url}/v2/requests/{rid}/cancel", headers=h)
-        assert r.status_code == 200 and r.json()["status"] == "FAILED" and r.json()["error"] == "cancelled"
-        again = httpx.post(f"{server.url}/v2/requests/{rid}/cancel", headers=h)
-        assert again.status_code == 409 and "already finished" in again.json()["error"]
-        assert server.balance(key) == 10
-        nxt = _submit(server, key)["request_id"]
-        assert _wait_status(server, key, nxt, {"COMPLETED"})["status"] == "COMPLETED"
+def test_cancel_running_job_frees_worker(stepping_server: Server) -> None:
+    server = stepping_server
+    key = server.key(10)
+    h = {"x-api-key": key}
+    rid = _submit(server, key)["request_id"]
+    _wait_status(server, key, rid, {"PROCESSING"})
+    r = httpx.post(f"{server.url}/v2/requests/{rid}/cancel", headers=h)
+    assert r.status_code == 200 and r.json()["status"] == "FAILED" and r.json()["error"] == "cancelled"
+    again = httpx.post(f"{server.url}/v2/requests/{rid}/cancel", headers=h)
+    assert again.status_code == 409 and "already finished" in again.json()["error"]
+    assert server.balance(key) == 10
+    nxt = _submit(server, key)["request_id"]
+    assert _wait_status(server, key, nxt, {"COMPLETED"})["status"] == "COMPLETED"
 
 
 def test_server_killed_and_restarted_finishes_accepted_jobs(fresh_dir: Path) -> None:

@@ -45,10 +45,14 @@ def test_create_and_poll_then_download(client: openai.OpenAI) -> None:
     assert client.videos.retrieve(video.id).status == "completed"
 
 
+# The first test polls as the server's openai-poll-after-ms says (1 s); the others poll at this.
+POLL_MS = 100
+
+
 def test_input_reference_and_openai_durations(client: openai.OpenAI, server: Server) -> None:
     picture = ("first.png", png_bytes((320, 240)), "image/png")
     video = client.videos.create_and_poll(prompt="the cat looks up", input_reference=picture,
-                                          model="sora-2-pro", seconds="4")
+                                          model="sora-2-pro", seconds="4", poll_interval_ms=POLL_MS)
     assert video.status == "completed", video.error
     assert (video.model, video.seconds, video.size) == ("sora-2-pro", "4", "144x256")  # portrait
     data = client.videos.download_content(video.id).read()
@@ -62,7 +66,7 @@ def test_openai_lengths_are_delivered_exactly(client: openai.OpenAI) -> None:
     """4, 8 and 12 s give 4, 8 and 12 s: 24 s + 1 frames at 24 fps (8k+1, LTX-2's frame rule),
     sound as long as the picture; 13 s at 9:16 is past the standard tier's memory cap."""
     for seconds in ("4", "8", "12"):
-        video = client.videos.create_and_poll(prompt="waves", seconds=seconds)  # type: ignore[arg-type]
+        video = client.videos.create_and_poll(prompt="waves", seconds=seconds, poll_interval_ms=POLL_MS)  # type: ignore[arg-type]
         assert (video.status, video.seconds) == ("completed", seconds), video.error
         clip = probe(client.videos.download_content(video.id).read())
         assert (clip.frames, clip.fps) == (24 * int(seconds) + 1, 24.0)
@@ -74,7 +78,7 @@ def test_openai_lengths_are_delivered_exactly(client: openai.OpenAI) -> None:
 
 
 def test_list_is_paginated_and_delete_forgets(client: openai.OpenAI) -> None:
-    made = [client.videos.create_and_poll(prompt=f"clip {i}", seconds="5") for i in range(3)]
+    made = [client.videos.create_and_poll(prompt=f"clip {i}", seconds="5", poll_interval_ms=POLL_MS) for i in range(3)]
     page = client.videos.list(limit=2)
     assert [v.id for v in page.data] == [made[2].id, made[1].id] and page.has_more
     assert [v.id for v in client.videos.list(limit=2)] == [v.id for v in reversed(made)]  # auto-paging

@@ -38,37 +38,39 @@ def test_idempotency_key_conflicts(server: Server, images: ImageServer) -> None:
     assert other_slug.status_code == 409 and "order-1" in other_slug.json()["error"]
 
 
-def test_a_failed_request_frees_its_idempotency_key(fresh_dir: Path) -> None:
+def test_a_failed_request_frees_its_idempotency_key(stepping_server: Server) -> None:
     """A cancelled request charged nothing: the retry with the same key makes a new attempt,
     even when the balance no longer covers a second reservation at the time of the retry."""
-    with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "1") as server:
-        key = server.key(0.5)
-        h = {"x-api-key": key, "Idempotency-Key": "order-2"}
-        failed = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()["request_id"]
-        same = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h)  # 0.062 left: no matter
-        assert same.status_code == 200 and same.json()["request_id"] == failed
-        assert httpx.post(f"{server.url}/v2/requests/{failed}/cancel", headers=h).status_code == 200
-        retry = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers=h, timeout=120)
-        assert retry.status_code == 200 and retry.headers["x-request-id"] != failed
-        assert server.balance(key) == pytest.approx(0.5 - 0.438)
+    server = stepping_server
+    key = server.key(0.5)
+    h = {"x-api-key": key, "Idempotency-Key": "order-2"}
+    failed = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()["request_id"]
+    same = httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h)  # 0.062 left: no matter
+    assert same.status_code == 200 and same.json()["request_id"] == failed
+    assert httpx.post(f"{server.url}/v2/requests/{failed}/cancel", headers=h).status_code == 200
+    retry = httpx.post(server.url + "/v1/kling-2.6", json=JOB, headers=h, timeout=120)
+    assert retry.status_code == 200 and retry.headers["x-request-id"] != failed
+    assert server.balance(key) == pytest.approx(0.5 - 0.438)
 
 
-def test_revoking_a_key_fails_its_queued_jobs_uncharged(fresh_dir: Path) -> None:
-    with running(fresh_dir, "--profile", "tiny", "--debug-step-delay", "1") as server:
-        key = server.key(10)
-        h = {"x-api-key": key}
-        ids = [httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()["request_id"]
-               for _ in range(3)]
-        listing = _cli("keys", "list", "--data-dir", str(fresh_dir)).stdout
-        key_id = next(line.split()[0] for line in listing.splitlines() if line.startswith("key_"))
-        out = _cli("keys", "revoke", "--data-dir", str(fresh_dir), key_id)
-        assert out.returncode == 0, out.stderr
-        db = sqlite3.connect(fresh_dir / "takeone.db")
-        rows = db.execute("SELECT status, error, charge FROM jobs WHERE id IN (?, ?, ?)", ids).fetchall()
-        assert {r[0] for r in rows} == {"FAILED"} and {r[2] for r in rows} == {"released"}
-        assert all("revoked" in r[1] for r in rows)
-        balance = db.execute("SELECT balance FROM api_keys WHERE id = ?", (key_id,)).fetchone()[0]
-        assert balance == 10_000_000  # micro-credits: all released
+def test_revoking_a_key_fails_its_queued_jobs_uncharged(stepping_server: Server) -> None:
+    server, data_dir = stepping_server, stepping_server.data_dir
+    key = server.key(10)
+    h = {"x-api-key": key}
+    ids = [httpx.post(server.url + "/v2/kling-2.6", json=JOB, headers=h).json()["request_id"]
+           for _ in range(3)]
+    listing = _cli("keys", "list", "--data-dir", str(data_dir)).stdout
+    # this key's line (the server holds other tests' keys too): the list shows a key's first 7 characters
+    key_id = next(line.split()[0] for line in listing.splitlines()
+                  if line.startswith("key_") and line.split()[1] == key[:7])
+    out = _cli("keys", "revoke", "--data-dir", str(data_dir), key_id)
+    assert out.returncode == 0, out.stderr
+    db = sqlite3.connect(data_dir / "takeone.db")
+    rows = db.execute("SELECT status, error, charge FROM jobs WHERE id IN (?, ?, ?)", ids).fetchall()
+    assert {r[0] for r in rows} == {"FAILED"} and {r[2] for r in rows} == {"released"}
+    assert all("revoked" in r[1] for r in rows)
+    balance = db.execute("SELECT balance FROM api_keys WHERE id = ?", (key_id,)).fetchone()[0]
+    assert balance == 10_000_000  # micro-credits: all released
 
 
 def test_cancel_answers_200_then_409(server: Server) -> None:

@@ -34,12 +34,11 @@ def client(server: Server) -> replicate.Client:
     return client_for(server)
 
 
-@pytest.fixture(scope="module")
-def slow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server whose steps take 0.3 s: jobs run long enough to watch and cancel."""
-    srv = Server(tmp_path_factory.mktemp("replicate-slow"), ["--profile", "tiny", "--debug-step-delay", "0.3"])
-    yield srv.start()
-    srv.stop()
+@pytest.fixture()
+def slow(slow_server: Server) -> Server:
+    """The shared server whose steps take 0.3 s (conftest\'s ``slow_server``): requests stay
+    queued and running long enough to watch and cancel."""
+    return slow_server
 
 
 @pytest.fixture()

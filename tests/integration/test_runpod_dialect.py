@@ -7,7 +7,6 @@ dialect reads."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -22,12 +21,11 @@ from tests.mp4probe import probe
 T2V = {"prompt": "a red fox in snow", "generate_audio": False}
 
 
-@pytest.fixture(scope="module")
-def slow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server whose steps take 0.3 s: jobs stay queued and running long enough to watch."""
-    srv = Server(tmp_path_factory.mktemp("runpod-slow"), ["--profile", "tiny", "--debug-step-delay", "0.3"])
-    yield srv.start()
-    srv.stop()
+@pytest.fixture()
+def slow(slow_server: Server) -> Server:
+    """The shared server whose steps take 0.3 s (conftest\'s ``slow_server``): requests stay
+    queued and running long enough to watch and cancel."""
+    return slow_server
 
 
 def endpoint(server: Server, monkeypatch: pytest.MonkeyPatch, name: str = "fast",
