@@ -50,17 +50,9 @@ class GroupProcess(WorkerProcess):
     def start(self) -> None:
         self._conn, self.ranks = spawn_group(self.config)
         self._proc = self.ranks[0]
-        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader = threading.Thread(target=self._relay, daemon=True)
         self._reader.start()
         threading.Thread(target=self._watch, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self._conn is not None
-        try:
-            while True:
-                self._emit(self._conn.recv())
-        except (EOFError, OSError):
-            pass
 
     def _watch(self) -> None:
         """The first rank to exit ends the group: kill the rest, then report one death."""

@@ -58,13 +58,18 @@ class WorkerProcess:
         self._conn = parent
         threading.Thread(target=self._read, daemon=True).start()
 
-    def _read(self) -> None:
-        assert self._conn is not None and self._proc is not None
+    def _relay(self) -> None:
+        """Hand every event the worker sends to the loop, until its pipe closes."""
+        assert self._conn is not None
         try:
             while True:
                 self._emit(self._conn.recv())
         except (EOFError, OSError):
             pass
+
+    def _read(self) -> None:
+        assert self._proc is not None
+        self._relay()
         self._proc.join(timeout=30)
         self._emit(WorkerDied(self._proc.exitcode))
 

@@ -190,7 +190,7 @@ class RayGroupProcess(WorkerProcess):
         self._proc.start()
         child.close()
         self._conn = parent
-        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader = threading.Thread(target=self._relay, daemon=True)
         self._reader.start()
         threading.Thread(target=self._watch, daemon=True).start()
 
@@ -207,14 +207,6 @@ class RayGroupProcess(WorkerProcess):
             **kind, max_concurrency=4, max_restarts=0,
             scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=rank))
         return actor.remote(self.config, rank, world, port, link)
-
-    def _read(self) -> None:
-        assert self._conn is not None
-        try:
-            while True:
-                self._emit(self._conn.recv())
-        except (EOFError, OSError):
-            pass
 
     def _watch(self) -> None:
         """The first rank to end ends the group: kill the rest, then report one death."""
