@@ -45,6 +45,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_workers, metavar="N|local|ray",
                    help="local worker processes (a number; default: one per GPU, else one), or where"
                         " workers run: local (processes on this machine) or ray (actors on a Ray cluster)")
+    p.add_argument("--store-busy-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long a write waits for SQLite's lock (another process's migration or"
+                        " backup) before /healthz reports the store unavailable (default 30)")
     p.add_argument("--storage", metavar="s3://BUCKET/PREFIX",
                    help="keep inputs and outputs in an S3-compatible bucket instead of the data folder"
                         " (credentials: the AWS_* variables or ~/.aws, as for any S3 client)")
@@ -183,6 +186,7 @@ def _backend_args(args: argparse.Namespace) -> dict[str, Any]:
         storage_url=check_storage_url(args.storage) if args.storage else None,
         s3_endpoint=args.s3_endpoint, s3_public_endpoint=args.s3_public_endpoint,
         secret_file=args.secret_file, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
+        store_busy_timeout_s=args.store_busy_timeout,
     )
 
 
@@ -203,7 +207,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise InvalidRequest("--worker-gpus", args.worker_gpus,
                              "must be 1 (a GPU per rank) or 0 (a CPU per rank) with --gpus-per-job above 1")
     for flag in ("sync_timeout", "job_timeout", "retention", "sweep_interval", "header_timeout",
-                 "body_timeout", "worker_idle", "load_cooldown"):
+                 "body_timeout", "worker_idle", "load_cooldown", "store_busy_timeout"):
         value = getattr(args, flag, 1.0)
         if not value > 0 or value == float("inf"):
             raise InvalidRequest("--" + flag.replace("_", "-"), value, "must be a positive number")
