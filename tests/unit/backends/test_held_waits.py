@@ -155,3 +155,32 @@ def test_a_gone_job_ends_its_wait(tmp_path: Path) -> None:
             store.close()
 
     asyncio.run(run())
+
+
+def test_a_held_segmind_call_reads_its_job_only_at_start_and_deadline(tmp_path: Path) -> None:
+    """The segmind route checks its caller's connection every second beside one wait, not by
+    ending the wait each second (each wait reads the job when it starts and when it ends)."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from starlette.requests import Request
+
+    from takeone.edge.dialects.segmind.routes import DISCONNECT_CHECK_S, _wait_while_connected
+
+    async def connected() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def run() -> None:
+        store = CountingSqliteStore.open(tmp_path / "t.db")
+        try:
+            [job_id] = await _submit(store, 1)
+            store.gets = 0
+            services = SimpleNamespace(waiter=JobWaiter(store, poll_s=POLL_S))
+            request = Request({"type": "http", "method": "POST", "path": "/v1/kling-2.6", "headers": []}, connected)
+            job = await _wait_while_connected(request, services, job_id, 2.5 * DISCONNECT_CHECK_S)  # type: ignore[arg-type]
+            assert job is not None and job.status is JobStatus.QUEUED
+            assert store.gets == 2
+        finally:
+            store.close()
+
+    asyncio.run(run())
