@@ -15,7 +15,8 @@ calls each request and each worker makes, where the cost that grows with stored 
     database; this process is the runner: it claims each job and finishes it at once (a
     small output file, then ``complete``) at ``--finish-rate`` jobs per second. Measured:
     from ``complete`` returning (the commit, which sends the job's NOTIFY) to the waiter's
-    answer arriving with its MP4 (p50 / p99 / max), on one clock (one machine).
+    answer arriving with its MP4 (p50 / p99 / max), on one clock (one machine); the finish
+    rate reached, and the CPU seconds the API processes and the clients used.
 (d) ``contention``: one ``takeone serve --no-workers`` process per store with
     ``--contention-jobs`` jobs stored; 4 pollers call ``GET /v2/requests/{id}/status`` in a
     loop for ``--contention-seconds`` (a finished job and the last queued one in turn),
@@ -37,6 +38,7 @@ import asyncio
 import json
 import multiprocessing
 import multiprocessing.process
+import os
 import re
 import statistics
 import subprocess
@@ -295,7 +297,10 @@ def waiters(pg: PostgresServer, count: int, processes: int, finish_rate: float, 
             servers.append(api_process(folder, ["--database", url, "--secret-file", str(root / "secret.key"),
                                                 "--max-queue", str(count * 2)]))
         answered: dict[str, float] = {}
+        client_cpu = time.process_time()
         asyncio.run(_hold(servers, secret, count, answered, _start_runner(url, count, finish_rate, outputs, root)))
+        api_cpu = [cpu_seconds(server.proc.pid) if server.proc else None for server in servers]
+        client_cpu = time.process_time() - client_cpu
         finished = {job: float(at) for job, at in json.loads((root / "finished.json").read_text()).items()}
     finally:
         for server in servers:
@@ -305,7 +310,19 @@ def waiters(pg: PostgresServer, count: int, processes: int, finish_rate: float, 
         raise SystemExit(f"(c): {len(answered)} of {count} waiters answered; {len(missing)} finished jobs unanswered")
     gaps = [(answered[job] - finished[job]) * 1000 for job in finished]
     return {"waiters": count, "api_processes": processes, "finish_rate": finish_rate,
-            "finish_to_answer_ms": spread(gaps)}
+            "finish_to_answer_ms": spread(gaps),
+            "finished_per_s": round((count - 1) / (max(finished.values()) - min(finished.values())), 2),
+            "api_cpu_s": None if None in api_cpu else round(sum(t for t in api_cpu if t is not None), 2),
+            "client_cpu_s": round(client_cpu, 2)}
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a live process has used (Linux's /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start_runner(url: str, count: int, finish_rate: float, outputs: Path,
@@ -468,6 +485,9 @@ def main() -> int:
                 c = waiters(pg, args.waiters, args.api_processes, args.finish_rate, Path(tmp) / "waiters")
                 g = c["finish_to_answer_ms"]
                 print(f"  min {g['min']}  p50 {g['p50']}  p99 {g['p99']}  max {g['max']}  (n={g['n']})", flush=True)
+                print(f"  finished at {c['finished_per_s']}/s; CPU seconds to the last answer: "
+                      f"{c['api_cpu_s']} in the {args.api_processes} API processes, {c['client_cpu_s']}"
+                      " in this process (the clients)", flush=True)
                 results["waiters"] = c
     finally:
         if pg is not None:

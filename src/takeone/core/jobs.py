@@ -196,6 +196,10 @@ class JobReads(Protocol):
 
     async def get(self, job_id: str) -> Job | None: ...
 
+    async def statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """The status of each of ``job_ids`` still stored (one absent is gone), in one read:
+        what a process's held blocking calls check on each interval, whatever their number."""
+
     async def job_exists(self, job_id: str) -> bool: ...
 
     async def queue_position(self, job_id: str) -> int | None:

@@ -4,7 +4,7 @@ A backend implements every role below in one object (so submitting a job and res
 price can share a transaction); code that needs only part of it should ask for that part.
 
 - queue writes, ``core.jobs.JobQueue`` (9 methods): submit, claims, leases, endings
-- queue reads, ``core.jobs.JobReads`` (10): status, position, history, counts, idempotency
+- queue reads, ``core.jobs.JobReads`` (11): status, position, history, counts, idempotency
 - retention, ``core.jobs.Retention`` (2): the sweeper's pages of finished jobs, delete
 - presence, ``core.jobs.Presence`` (3): worker reports, the store's own health
 - keys, ``core.accounts.KeyStore`` (5); ledger, ``core.accounts.Ledger`` (2); rate
@@ -13,7 +13,7 @@ price can share a transaction); code that needs only part of it should ask for t
 - key credentials, ``core.credentials.KeyCredentials`` (5); the server secret's pin,
   ``core.credentials.SecretPin`` (1)
 
-43 async methods in all, plus ``close``. The SQL backends write each once, synchronously, in
+44 async methods in all, plus ``close``. The SQL backends write each once, synchronously, in
 :class:`~takeone.backends.sql.store.SqlStore` (over a small driver per database); their
 async face is generated from this protocol.
 

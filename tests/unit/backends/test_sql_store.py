@@ -27,7 +27,7 @@ BACKENDS = Path(takeone.backends.__file__).parent
 
 def test_every_store_method_is_an_async_call_of_the_sql_rules_of_the_same_name() -> None:
     names = store_methods()
-    assert len(names) == 43 and "claim_batch" in names and "pin_secret" in names
+    assert len(names) == 44 and {"claim_batch", "pin_secret", "statuses"} <= set(names)
     by_role = [store_methods(role) for role in ROLES]
     assert sorted(name for role in by_role for name in role) == names  # each method in one role
     for name in names:

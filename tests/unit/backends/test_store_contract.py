@@ -648,3 +648,24 @@ def test_claim_batch_never_puts_two_lora_sets_in_one_batch(backend: Backend) -> 
             assert [j.id for j in await s.claim_batch("h/1/0", 30, 4, by_recipe)] == expected
 
     run(go())
+
+
+def test_statuses_of_many_jobs_come_in_one_read(backend: Backend) -> None:
+    """More ids than one statement takes (a chunk each), the gone ones left out."""
+    from takeone.backends.sql.reads import STATUS_CHUNK
+
+    s = backend.store
+
+    async def go() -> None:
+        key = await new_key(s, 10_000.0)
+        for n in range(3):
+            await s.submit(job(key, n), OPEN)
+        assert await s.claim("h/1/0", 30) is not None  # j0
+        await s.complete("j0", "outputs/j0.mp4", {})
+        await s.fail("j2", "cancelled")
+        ids = ["j0", "j1", "j2"] + [f"gone{n}" for n in range(STATUS_CHUNK + 10)]
+        assert await s.statuses(ids) == {"j0": JobStatus.COMPLETED, "j1": JobStatus.QUEUED,
+                                         "j2": JobStatus.FAILED}
+        assert await s.statuses([]) == {}
+
+    run(go())

@@ -10,14 +10,14 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from takeone.backends.sql.driver import Driver, Row
 from takeone.backends.sql.listing import listing_query
 from takeone.backends.sql.queue_order import WaitingKey, round_robin_position
 from takeone.backends.sql.rows import to_job, to_worker
 from takeone.backends.sql.status import forget_job
-from takeone.core.jobs import EXPIRY_PAGE, Job, WorkerStatus
+from takeone.core.jobs import EXPIRY_PAGE, Job, JobStatus, WorkerStatus
 
 WAITING_KEYS = (
     "SELECT c.key_id, c.n,"
@@ -29,6 +29,10 @@ WAITING_KEYS = (
     " FROM (SELECT key_id, SUM(n) AS n FROM key_queue GROUP BY key_id HAVING SUM(n) > 0) c")
 """Each key with queued jobs: its kept count, its last start and its oldest queued job (index
 lookups per key: the cost grows with the keys waiting, not with the jobs queued)."""
+
+STATUS_CHUNK = 500
+"""Job ids per statement of :meth:`SqlReads.statuses` (SQLite builds before 3.32 take 999
+parameters at most)."""
 
 
 def _waiting(row: Row) -> WaitingKey:
@@ -49,6 +53,18 @@ class SqlReads:
 
     def get(self, job_id: str) -> Job | None:
         return self._job("SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    def statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """One read transaction (its ids a chunk per statement, within every database's
+        limit on parameters), each row found by the primary key."""
+        found: dict[str, JobStatus] = {}
+        with self.db.read() as tx:
+            for start in range(0, len(job_ids), STATUS_CHUNK):
+                chunk = list(job_ids[start:start + STATUS_CHUNK])
+                marks = ", ".join("?" * len(chunk))
+                for row in tx.all(f"SELECT id, status FROM jobs WHERE id IN ({marks})", chunk):
+                    found[row["id"]] = JobStatus(row["status"])
+        return found
 
     def job_exists(self, job_id: str) -> bool:
         with self.db.read() as tx:

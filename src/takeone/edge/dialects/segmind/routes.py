@@ -6,6 +6,8 @@ See contracts.md sections 1-4: URLs in answers are absolute, a FAILED request an
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -177,15 +179,20 @@ async def _wait_while_connected(request: Request, services: Services, job_id: st
                                 timeout: float) -> Job | None:
     """Wait for the job; if the caller hangs up first, cancel it (None): a video nobody can
     receive must not be charged (the segmind SDK's default read timeout is 30 s)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        slice_s = min(DISCONNECT_CHECK_S, max(deadline - time.monotonic(), 0.0))
-        job = await services.waiter.wait(job_id, slice_s)
-        if job is None or job.status.is_terminal() or time.monotonic() >= deadline:
-            return job
-        if await request.is_disconnected():
-            await cancel_job(services, job_id, "the client disconnected before the video was ready")
-            return None
+    waiting = asyncio.ensure_future(services.waiter.wait(job_id, timeout))
+    try:
+        # One wait for the whole timeout (it reads the job when woken and at the end, not on
+        # each connection check); the connection is checked beside it.
+        while not (await asyncio.wait({waiting}, timeout=DISCONNECT_CHECK_S))[0]:
+            if await request.is_disconnected():
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
+                await cancel_job(services, job_id, "the client disconnected before the video was ready")
+                return None
+        return waiting.result()
+    finally:
+        waiting.cancel()
 
 
 async def _failure(services: Services, job: Job) -> TakeoneError:
