@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from takeone.core.errors import MISSING, InvalidRequest
 from takeone.core.task import Tier, VideoTask, kind_for
+from takeone.edge.dialects.bodies import json_object
 from takeone.edge.dialects.unknown_fields import unknown_fields
 
 MAX_PROMPT = 2500
@@ -72,12 +73,7 @@ B = TypeVar("B", bound=KlingBody)
 
 
 def parse(model: type[B], raw: bytes) -> B:
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidRequest("body", raw[:60].decode("utf-8", "replace"), "is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("body", data, "must be a JSON object")
+    data = json_object(raw)
     try:
         body = model.model_validate(data)
     except ValidationError as exc:
