@@ -254,21 +254,8 @@ def _denoise(
 
 def _encode_texts(model: Ltx2Model, items: Sequence[BatchItem]) -> dict[str, Any]:
     """Every row's prompt (and negative prompt where guidance runs), padded to one length."""
-    recipe = items[0].recipe
-    sampling = recipe.sampling
-    assert isinstance(sampling, Ltx2Sampling)
-    guided = sampling.guided(recipe.guidance_scale)
-    embeds, mask, negative, negative_mask = model.pipeline(recipe.pipeline).encode_prompt(
-        prompt=[item.task.prompt for item in items],
-        negative_prompt=[item.recipe.negative_prompt for item in items],
-        do_classifier_free_guidance=guided,
-        max_sequence_length=recipe.max_sequence_length,
-        device=model.device,
-    )
-    text = {"prompt_embeds": embeds, "prompt_attention_mask": mask}
-    if guided:
-        text.update(negative_prompt_embeds=negative, negative_prompt_attention_mask=negative_mask)
-    return text
+    return model.encode_prompts([item.task.prompt for item in items],
+                                [item.recipe.negative_prompt for item in items], items[0].recipe)
 
 
 def _common(recipe: Recipe, generators: list[torch.Generator]) -> dict[str, Any]:

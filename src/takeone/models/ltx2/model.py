@@ -312,10 +312,15 @@ class Ltx2Model(VideoModel):
     def _encode_text(self, task: VideoTask, recipe: Recipe) -> dict[str, Any]:
         """Prompt embeddings for every stage; negatives only when stage 1 is guided (stage 2
         never is, and a pipeline without guidance ignores them)."""
+        return self.encode_prompts(task.prompt, recipe.negative_prompt, recipe)
+
+    def encode_prompts(self, prompts: str | list[str], negatives: str | list[str], recipe: Recipe) -> dict[str, Any]:
+        """The pipeline's prompt embeddings (one row per prompt of a list, padded to one length),
+        with the negatives' where ``recipe``'s first stage is guided."""
         guided = _sampling(recipe).guided(recipe.guidance_scale)
         embeds, mask, negative, negative_mask = self.pipeline(recipe.pipeline).encode_prompt(
-            prompt=task.prompt,
-            negative_prompt=recipe.negative_prompt,
+            prompt=prompts,
+            negative_prompt=negatives,
             do_classifier_free_guidance=guided,
             max_sequence_length=recipe.max_sequence_length,
             device=self.device,
