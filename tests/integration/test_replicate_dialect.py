@@ -117,8 +117,11 @@ def test_webhooks_follow_the_filter_and_are_signed(slow: Server, receiver: Recei
     assert logs and all(r.json()["status"] == "processing" for r in logs), statuses
     texts = [r.json()["logs"] for r in logs]
     assert len(set(texts)) == len(texts) and all(b.startswith(a) for a, b in zip(texts, texts[1:]))
-    gaps = [b.at - a.at for a, b in zip(logs, logs[1:])]
-    assert all(gap >= 0.45 for gap in gaps), gaps  # at most one logs event per 500 ms
+    # At most one logs event per 500 ms of the run. Counted against the run's own length, not
+    # the gaps between arrivals: a delivery that waited behind another receiver's lands close
+    # to the next one although the two were sent 500 ms apart.
+    run_s = got[-1].json()["metrics"]["predict_time"]
+    assert len(logs) <= run_s / 0.5 + 1, (len(logs), run_s)
     assert [r.json()["status"] for r in receiver.on("/end")] == ["succeeded"]
     assert [r.json()["output"].startswith(server.url) for r in receiver.on("/output")] == [True]
 
